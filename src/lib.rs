@@ -1,0 +1,2 @@
+//! bnpl-orchestrator library.
+pub mod providers;

@@ -1,0 +1,3 @@
+//! Provider integrations: one folder per provider, pure protocol code.
+pub mod aps;
+pub mod ecommpay;
