@@ -1,2 +1,27 @@
-//! bnpl-orchestrator library.
+//! bnpl-orchestrator: Buy Now, Pay Later payments for merchants.
+//!
+//! Order systems publish commands to RabbitMQ; the orchestrator stores them in PostgreSQL, calls
+//! humm (through ecommpay Gate) or valU (through Amazon Payment Services), settles payments from
+//! signed callbacks and status checks, and announces results as events.
+//!
+//! Module map:
+//! - [`config`]: environment and TOML configuration (contract §6).
+//! - [`providers`]: pure protocol code per provider (signatures, requests, parsing).
+//! - [`store`]: PostgreSQL access: pool, migrations, one file per table family.
+//! - [`messaging`]: RabbitMQ topology, connection supervisor, confirmed publisher, gated consumer.
+//! - [`intake`]: decoding commands, dead letters, command processing.
+//! - [`http`]: the axum router: health, readiness, metrics.
+//! - [`workers`]: one thin file per worker role (`workers/` at the crate root).
+//! - [`app`]: the composition root and graceful shutdown; [`shutdown`], [`telemetry`].
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod intake;
+pub mod messaging;
 pub mod providers;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+#[path = "../workers/mod.rs"]
+pub mod workers;

@@ -1,0 +1,9 @@
+DROP TABLE IF EXISTS audit_log;
+DROP TABLE IF EXISTS dead_letters;
+DROP TABLE IF EXISTS commands;
+DROP TABLE IF EXISTS inbound_callbacks;
+DROP TABLE IF EXISTS outbox;
+DROP TABLE IF EXISTS jobs;
+DROP TABLE IF EXISTS refunds;
+DROP TABLE IF EXISTS refund_queues;
+DROP TABLE IF EXISTS payments;

@@ -1,0 +1,98 @@
+//! The optional TOML file (`BNPL_CONFIG`): every key of contract §6 that is not a plain variable.
+//!
+//! Invariant: unknown keys are errors (`deny_unknown_fields`), and a parse error carries the file
+//! path, line and key, so a wrong file stops start-up with a message that says where.
+
+use super::accounts::ProviderAccounts;
+use super::ConfigError;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConfigFile {
+    pub database_url: Option<String>,
+    pub amqp_url: Option<String>,
+    pub amqp_prefix: Option<String>,
+    pub http_addr: Option<String>,
+    pub public_url: Option<String>,
+    #[serde(default = "default_shutdown_deadline", with = "humantime_serde")]
+    pub shutdown_deadline: Duration,
+    #[serde(default)]
+    pub intake: IntakeConfig,
+    #[serde(default)]
+    pub refunds: RefundPolicy,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+    #[serde(default)]
+    pub accounts: ProviderAccounts,
+}
+
+impl ConfigFile {
+    pub(super) fn read(path: PathBuf) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|err| ConfigError::Parse {
+            path,
+            message: err.to_string(),
+        })
+    }
+}
+
+fn default_shutdown_deadline() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// RabbitMQ intake limits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntakeConfig {
+    /// `basic.qos` prefetch per consumer: the most unacked commands one process holds.
+    pub prefetch: u16,
+    /// Commands processed at once per intake queue.
+    pub concurrency: usize,
+    /// The quorum queues' `x-delivery-limit`: a message that crashes its consumer this many
+    /// times is dead-lettered instead of spinning (contract §1).
+    pub delivery_limit: u32,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        Self {
+            prefetch: 64,
+            concurrency: 16,
+            delivery_limit: 20,
+        }
+    }
+}
+
+/// Who may issue refunds (contract §1 "Who may refund").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RefundPolicy {
+    /// AMQP `user_id`s allowed to publish `refund.create` and `refund.cancel`.
+    pub allowed_users: Vec<String>,
+}
+
+/// How long raw callbacks and personal data are kept (default 90 days).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    #[serde(with = "humantime_serde")]
+    pub raw_callbacks: Duration,
+    #[serde(with = "humantime_serde")]
+    pub personal_data: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        let ninety_days = Duration::from_secs(90 * 24 * 3600);
+        Self {
+            raw_callbacks: ninety_days,
+            personal_data: ninety_days,
+        }
+    }
+}

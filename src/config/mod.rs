@@ -1,0 +1,158 @@
+//! Configuration (contract §6): environment variables first, plus an optional TOML file named by
+//! `BNPL_CONFIG` for provider accounts, timings, intake limits, the refund allow-list and retention.
+//!
+//! Invariants: a loaded [`Config`] is complete and valid (every error names the key or variable at
+//! fault and stops start-up); secrets are [`secrecy::SecretString`] and never appear in `Debug` or
+//! logs; with no provider account configured, [`Config::provider_mode`] says the built-in sandbox
+//! must be started in-process (contract §6).
+
+mod accounts;
+mod file;
+mod secret;
+
+pub use accounts::{
+    AccountTiming, ApsAccountConfig, CallLimits, EcommpayAccountConfig, ProviderAccounts,
+    RefundQueueScope,
+};
+pub use file::{IntakeConfig, RefundPolicy, RetentionConfig};
+
+use secrecy::SecretString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// A configuration problem found at start-up, naming the key or variable at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {name}: {problem}")]
+    Env { name: &'static str, problem: String },
+    #[error("config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key {key}: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+/// The whole runtime configuration of one `bnpl` process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `BNPL_DATABASE_URL`: may hold a password, so it is kept secret.
+    pub database_url: SecretString,
+    /// `BNPL_AMQP_URL`: may hold a password, so it is kept secret.
+    pub amqp_url: SecretString,
+    /// `BNPL_AMQP_PREFIX`: every exchange and queue name starts with it (contract §1).
+    pub amqp_prefix: String,
+    /// `BNPL_HTTP_ADDR`: where the HTTP server listens.
+    pub http_addr: SocketAddr,
+    /// `BNPL_PUBLIC_URL`: the base the providers call back on.
+    pub public_url: Url,
+    /// How long shutdown waits for in-flight work before giving up.
+    pub shutdown_deadline: Duration,
+    pub intake: IntakeConfig,
+    pub refunds: RefundPolicy,
+    pub retention: RetentionConfig,
+    pub accounts: ProviderAccounts,
+}
+
+/// Where provider calls go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderMode {
+    /// Accounts are configured: call the real providers (or whatever their base URLs say).
+    Configured,
+    /// No account is configured: start the sandbox in-process and use its demo accounts.
+    InProcessSandbox,
+}
+
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/bnpl";
+const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+const DEFAULT_PREFIX: &str = "bnpl";
+const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+
+impl Config {
+    /// Loads from the process environment (and the TOML file it may name).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(|name| std::env::var(name).ok())
+    }
+
+    /// Loads from any variable source, so tests need not touch the process environment.
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let file = match env("BNPL_CONFIG").filter(|path| !path.is_empty()) {
+            Some(path) => file::ConfigFile::read(PathBuf::from(path))?,
+            None => file::ConfigFile::default(),
+        };
+        let text = |name: &'static str, from_file: Option<String>, default: &str| {
+            env(name)
+                .or(from_file)
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let http_addr_text = text("BNPL_HTTP_ADDR", file.http_addr.clone(), DEFAULT_HTTP_ADDR);
+        let http_addr: SocketAddr = http_addr_text.parse().map_err(|err| ConfigError::Env {
+            name: "BNPL_HTTP_ADDR",
+            problem: format!("{http_addr_text:?} is not a socket address: {err}"),
+        })?;
+        let public_default = format!("http://{http_addr}");
+        let public_text = text("BNPL_PUBLIC_URL", file.public_url.clone(), &public_default);
+        let public_url = Url::parse(&public_text).map_err(|err| ConfigError::Env {
+            name: "BNPL_PUBLIC_URL",
+            problem: format!("{public_text:?} is not a URL: {err}"),
+        })?;
+        let amqp_prefix = text("BNPL_AMQP_PREFIX", file.amqp_prefix.clone(), DEFAULT_PREFIX);
+        validate_prefix(&amqp_prefix)?;
+        let config = Config {
+            database_url: SecretString::from(text(
+                "BNPL_DATABASE_URL",
+                file.database_url.clone(),
+                DEFAULT_DATABASE_URL,
+            )),
+            amqp_url: SecretString::from(text(
+                "BNPL_AMQP_URL",
+                file.amqp_url.clone(),
+                DEFAULT_AMQP_URL,
+            )),
+            amqp_prefix,
+            http_addr,
+            public_url,
+            shutdown_deadline: file.shutdown_deadline,
+            intake: file.intake,
+            refunds: file.refunds,
+            retention: file.retention,
+            accounts: file.accounts,
+        };
+        config.accounts.validate()?;
+        Ok(config)
+    }
+
+    /// Whether provider calls go to configured accounts or to the in-process sandbox.
+    pub fn provider_mode(&self) -> ProviderMode {
+        if self.accounts.is_empty() {
+            ProviderMode::InProcessSandbox
+        } else {
+            ProviderMode::Configured
+        }
+    }
+}
+
+/// Names are used verbatim in AMQP exchange and queue names, so keep them to a safe alphabet.
+fn validate_prefix(prefix: &str) -> Result<(), ConfigError> {
+    let valid = !prefix.is_empty()
+        && prefix.len() <= 64
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::Env {
+            name: "BNPL_AMQP_PREFIX",
+            problem: format!("{prefix:?} must be 1-64 characters of A-Z a-z 0-9 - _ ."),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

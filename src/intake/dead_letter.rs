@@ -1,0 +1,152 @@
+//! Recording refused commands: kept with their reason, announced as `command.rejected`, and (for
+//! commands that cannot be processed at all) dead-lettered through the relay (contract §1).
+//!
+//! Invariant: each outcome is one transaction, so the command, its dead letter and its event are
+//! committed together or not at all; a redelivery of a command already recorded adds nothing.
+
+use super::envelope::{Envelope, Malformed, ParsedCommand};
+use crate::store::commands::{self, CommandOutcome, NewCommand};
+use crate::store::outbox::{self, NewEvent};
+use serde_json::json;
+use sqlx::PgPool;
+
+/// Records a malformed command: command row, dead letter and `command.rejected`, in one commit.
+pub async fn record(
+    pool: &PgPool,
+    envelope: &Envelope,
+    malformed: &Malformed,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let body_hash = envelope.body_hash();
+    // A redelivery (the broker says so) of a body already dead-lettered is the same message.
+    if envelope.redelivered
+        && commands::exists(
+            &mut tx,
+            &envelope.routing_key,
+            &body_hash,
+            CommandOutcome::DeadLettered,
+        )
+        .await?
+    {
+        return tx.commit().await;
+    }
+    let command_id = commands::insert(
+        &mut tx,
+        &NewCommand {
+            command_type: &envelope.routing_key,
+            subject_id: malformed.subject_id.as_deref(),
+            envelope,
+            body_hash: &body_hash,
+            outcome: CommandOutcome::DeadLettered,
+            reason_code: Some(malformed.code),
+            reason_message: Some(&malformed.detail),
+        },
+    )
+    .await?;
+    sqlx::query(
+        "INSERT INTO dead_letters (command_id, routing_key, reason, detail, headers, body)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(command_id)
+    .bind(&envelope.routing_key)
+    .bind(malformed.code)
+    .bind(&malformed.detail)
+    .bind(json!({
+        "message_id": envelope.message_id,
+        "user_id": envelope.user_id,
+        "content_type": envelope.content_type,
+    }))
+    .bind(&envelope.body)
+    .execute(&mut *tx)
+    .await?;
+    rejected_event(
+        &mut tx,
+        envelope,
+        malformed.subject_id.as_deref(),
+        malformed.code,
+        &malformed.detail,
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Refuses a well-formed command whose processor is not part of this build (`unsupported`):
+/// kept and announced, not dead-lettered, because the command itself is fine.
+pub async fn refuse_unsupported(
+    pool: &PgPool,
+    envelope: &Envelope,
+    command: &ParsedCommand,
+) -> Result<(), sqlx::Error> {
+    let message = format!(
+        "{} is not processed by this version of bnpl",
+        command.command_type.as_str()
+    );
+    let mut tx = pool.begin().await?;
+    let body_hash = envelope.body_hash();
+    if commands::exists(
+        &mut tx,
+        command.command_type.as_str(),
+        &body_hash,
+        CommandOutcome::Rejected,
+    )
+    .await?
+    {
+        return tx.commit().await;
+    }
+    commands::insert(
+        &mut tx,
+        &NewCommand {
+            command_type: command.command_type.as_str(),
+            subject_id: Some(&command.subject_id),
+            envelope,
+            body_hash: &body_hash,
+            outcome: CommandOutcome::Rejected,
+            reason_code: Some("unsupported"),
+            reason_message: Some(&message),
+        },
+    )
+    .await?;
+    rejected_event(
+        &mut tx,
+        envelope,
+        Some(&command.subject_id),
+        "unsupported",
+        &message,
+    )
+    .await?;
+    tx.commit().await
+}
+
+async fn rejected_event(
+    tx: &mut sqlx::PgConnection,
+    envelope: &Envelope,
+    subject_id: Option<&str>,
+    code: &str,
+    message: &str,
+) -> Result<(), sqlx::Error> {
+    let subject_field = if envelope.routing_key.starts_with("refund.") {
+        "refund_id"
+    } else {
+        "payment_id"
+    };
+    let mut body = json!({
+        "command_type": envelope.routing_key,
+        "reason": { "code": code, "message": message },
+    });
+    if let (Some(subject), Some(object)) = (subject_id, body.as_object_mut()) {
+        object.insert(subject_field.to_owned(), json!(subject));
+    }
+    outbox::insert(
+        tx,
+        NewEvent {
+            event_type: "command.rejected",
+            payment_id: None,
+            refund_id: None,
+            sequence: None,
+            reply_to: envelope.reply_to.as_deref(),
+            correlation_id: envelope.correlation_id.as_deref(),
+            body,
+        },
+    )
+    .await
+}

@@ -1,0 +1,175 @@
+//! The contract's broker topology (contract §1), declared idempotently at every (re)connection.
+//!
+//! Every name starts with the configured prefix. Declaring is idempotent as long as the arguments
+//! never change between versions: RabbitMQ refuses a re-declaration with other arguments
+//! (PRECONDITION_FAILED), so any change here needs a new queue name and a migration note.
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Channel, ExchangeKind};
+
+/// Routing keys bound to the purchase intake queue (contract §1).
+pub const PURCHASE_COMMANDS: [&str; 3] =
+    ["purchase.create", "purchase.confirm", "purchase.resend_otp"];
+/// Routing keys bound to the refund intake queue (contract §1).
+pub const REFUND_COMMANDS: [&str; 2] = ["refund.create", "refund.cancel"];
+
+/// The exchange and queue names under one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    prefix: String,
+    /// The intake queues' `x-delivery-limit`.
+    delivery_limit: u32,
+}
+
+impl Topology {
+    pub fn new(prefix: impl Into<String>, delivery_limit: u32) -> Self {
+        Self {
+            prefix: prefix.into(),
+            delivery_limit,
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Where order systems and finance publish commands.
+    pub fn commands(&self) -> String {
+        format!("{}.commands", self.prefix)
+    }
+    pub fn purchases(&self) -> String {
+        format!("{}.purchases", self.prefix)
+    }
+    pub fn refunds(&self) -> String {
+        format!("{}.refunds", self.prefix)
+    }
+    /// Every result the orchestrator announces.
+    pub fn events(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+    pub fn dead_letter_exchange(&self) -> String {
+        format!("{}.dlx", self.prefix)
+    }
+    pub fn dead(&self) -> String {
+        format!("{}.dead", self.prefix)
+    }
+
+    /// Every queue this topology declares (for operators' checks and test clean-up).
+    pub fn queues(&self) -> [String; 3] {
+        [self.purchases(), self.refunds(), self.dead()]
+    }
+
+    /// Every exchange this topology declares.
+    pub fn exchanges(&self) -> [String; 3] {
+        [self.commands(), self.events(), self.dead_letter_exchange()]
+    }
+
+    /// Declares everything; safe to run any number of times.
+    pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        // Fanout: whatever the routing key of a dead or unroutable command, it lands in `dead`.
+        channel
+            .exchange_declare(
+                &self.dead_letter_exchange(),
+                ExchangeKind::Fanout,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+        // A command with a routing key nobody binds goes to the alternate exchange instead of
+        // vanishing (contract §1; https://www.rabbitmq.com/docs/ae).
+        let mut commands_args = FieldTable::default();
+        commands_args.insert(
+            "alternate-exchange".into(),
+            long_string(&self.dead_letter_exchange()),
+        );
+        channel
+            .exchange_declare(
+                &self.commands(),
+                ExchangeKind::Direct,
+                durable,
+                commands_args,
+            )
+            .await?;
+        channel
+            .exchange_declare(
+                &self.events(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+
+        self.declare_queue(channel, &self.dead(), None).await?;
+        channel
+            .queue_bind(
+                &self.dead(),
+                &self.dead_letter_exchange(),
+                "",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        for (queue, keys) in [
+            (self.purchases(), &PURCHASE_COMMANDS[..]),
+            (self.refunds(), &REFUND_COMMANDS[..]),
+        ] {
+            self.declare_queue(channel, &queue, Some(self.delivery_limit))
+                .await?;
+            for key in keys {
+                channel
+                    .queue_bind(
+                        &queue,
+                        &self.commands(),
+                        key,
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A durable quorum queue (replicated; counts redeliveries). Intake queues get a delivery
+    /// limit and dead-letter to the DLX, so a message that crashes its consumer cannot spin
+    /// (https://www.rabbitmq.com/docs/quorum-queues#poison-message-handling).
+    async fn declare_queue(
+        &self,
+        channel: &Channel,
+        name: &str,
+        delivery_limit: Option<u32>,
+    ) -> lapin::Result<()> {
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), long_string("quorum"));
+        if let Some(limit) = delivery_limit {
+            args.insert(
+                "x-delivery-limit".into(),
+                AMQPValue::LongLongInt(i64::from(limit)),
+            );
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                long_string(&self.dead_letter_exchange()),
+            );
+        }
+        let options = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        channel.queue_declare(name, options, args).await?;
+        Ok(())
+    }
+}
+
+fn long_string(text: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(text))
+}
+
+/// A header value as an AMQP short string key, for callers building headers.
+pub fn header_key(name: &str) -> ShortString {
+    ShortString::from(name)
+}

@@ -1,0 +1,74 @@
+//! The `commands` table: every command received, with its outcome (contract §1: nothing is
+//! silently dropped), and the look-ups that make a redelivery a no-op.
+
+use crate::intake::envelope::Envelope;
+use sqlx::PgConnection;
+
+/// What became of a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandOutcome {
+    Applied,
+    Duplicate,
+    Rejected,
+    DeadLettered,
+}
+
+impl CommandOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Duplicate => "duplicate",
+            Self::Rejected => "rejected",
+            Self::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// A command row to insert.
+pub struct NewCommand<'a> {
+    pub command_type: &'a str,
+    pub subject_id: Option<&'a str>,
+    pub envelope: &'a Envelope,
+    pub body_hash: &'a str,
+    pub outcome: CommandOutcome,
+    pub reason_code: Option<&'a str>,
+    pub reason_message: Option<&'a str>,
+}
+
+/// Inserts a command row; returns its id.
+pub async fn insert(conn: &mut PgConnection, command: &NewCommand<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO commands (command_type, subject_id, message_id, user_id, body_hash, body,
+                               outcome, reason_code, reason_message)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         RETURNING id",
+    )
+    .bind(command.command_type)
+    .bind(command.subject_id)
+    .bind(command.envelope.message_id.as_deref())
+    .bind(command.envelope.user_id.as_deref())
+    .bind(command.body_hash)
+    .bind(&command.envelope.body)
+    .bind(command.outcome.as_str())
+    .bind(command.reason_code)
+    .bind(command.reason_message)
+    .fetch_one(conn)
+    .await
+}
+
+/// Whether a command with this type and body was already recorded with `outcome`.
+pub async fn exists(
+    conn: &mut PgConnection,
+    command_type: &str,
+    body_hash: &str,
+    outcome: CommandOutcome,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM commands WHERE command_type = $1 AND body_hash = $2 AND outcome = $3)",
+    )
+    .bind(command_type)
+    .bind(body_hash)
+    .bind(outcome.as_str())
+    .fetch_one(conn)
+    .await
+}

@@ -1,0 +1,14 @@
+//! PostgreSQL: the source of truth (design §1). SQL lives here, one file per table family.
+//!
+//! - [`pool`]: connecting and migrating (`migrations/`, reversible, embedded in the binary).
+//! - [`health`]: a monitor that tells every worker whether the database is reachable right now.
+//! - [`commands`]: every command received and its outcome.
+//! - [`outbox`]: events written with the state change they announce.
+
+pub mod commands;
+pub mod health;
+pub mod outbox;
+pub mod pool;
+
+pub use health::DatabaseMonitor;
+pub use pool::{connect, create_database_if_missing, migrate, MIGRATOR};
