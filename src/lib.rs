@@ -1,2 +1,3 @@
 //! bnpl-orchestrator library.
+pub mod domain;
 pub mod providers;

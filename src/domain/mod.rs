@@ -1,0 +1,24 @@
+//! The domain: pure types and rules, no I/O.
+//!
+//! - [`currency`] / [`money`]: validated ISO-4217 codes and integer minor-unit amounts.
+//! - [`ids`]: `PaymentId`, `RefundId` (the providers' 1–40 char rule) and `AccountName`.
+//! - [`provider`]: `Provider` (humm, valU, each with its one currency) and the humm `Flow`.
+//! - [`payment_status`] / [`payment_state`]: payment statuses and the payment state machine.
+//! - [`refund_status`] / [`refund_state`]: refund statuses and the refund state machine.
+//! - [`review`]: why something needs an operator.
+//! - [`balance`]: how much of a captured payment is still refundable.
+//!
+//! Everything here is deterministic and side-effect free: the store, jobs and HTTP layers feed
+//! facts in and carry decisions out, so the rules are tested exhaustively without a database.
+//! The two machines' functions keep their module paths (`payment_state::transition`,
+//! `refund_state::transition`) so a call site always says which machine it drives.
+
+pub mod currency;
+pub mod ids;
+pub mod money;
+pub mod provider;
+
+pub use currency::{Currency, CurrencyError};
+pub use ids::{AccountName, IdError, PaymentId, RefundId};
+pub use money::{Money, MoneyError};
+pub use provider::{Flow, Provider, UnknownName};
