@@ -16,9 +16,15 @@
 pub mod currency;
 pub mod ids;
 pub mod money;
+pub mod payment_state;
+pub mod payment_status;
 pub mod provider;
+pub mod review;
 
 pub use currency::{Currency, CurrencyError};
 pub use ids::{AccountName, IdError, PaymentId, RefundId};
 pub use money::{Money, MoneyError};
+pub use payment_state::{PaymentEvent, PaymentRefusal, Transition};
+pub use payment_status::{PaymentStatus, UnknownPaymentStatus};
 pub use provider::{Flow, Provider, UnknownName};
+pub use review::ReviewReason;
