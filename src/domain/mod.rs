@@ -13,18 +13,24 @@
 //! The two machines' functions keep their module paths (`payment_state::transition`,
 //! `refund_state::transition`) so a call site always says which machine it drives.
 
+pub mod balance;
 pub mod currency;
 pub mod ids;
 pub mod money;
 pub mod payment_state;
 pub mod payment_status;
 pub mod provider;
+pub mod refund_state;
+pub mod refund_status;
 pub mod review;
 
+pub use balance::{check_refund, refundable_remainder, BalanceError, ExistingRefund};
 pub use currency::{Currency, CurrencyError};
 pub use ids::{AccountName, IdError, PaymentId, RefundId};
 pub use money::{Money, MoneyError};
 pub use payment_state::{PaymentEvent, PaymentRefusal, Transition};
 pub use payment_status::{PaymentStatus, UnknownPaymentStatus};
 pub use provider::{Flow, Provider, UnknownName};
+pub use refund_state::{RefundEvent, RefundRefusal, RefundTransition, ReleaseOutcome};
+pub use refund_status::{RefundStatus, UnknownRefundStatus};
 pub use review::ReviewReason;
