@@ -6,6 +6,7 @@
 //!
 //! Module map:
 //! - [`config`]: environment and TOML configuration (contract §6).
+//! - [`domain`]: pure types: money, ids, payment and refund state machines, refund balance.
 //! - [`providers`]: pure protocol code per provider (signatures, requests, parsing).
 //! - [`store`]: PostgreSQL access: pool, migrations, one file per table family.
 //! - [`messaging`]: RabbitMQ topology, connection supervisor, confirmed publisher, gated consumer.
@@ -16,6 +17,7 @@
 
 pub mod app;
 pub mod config;
+pub mod domain;
 pub mod http;
 pub mod intake;
 pub mod messaging;

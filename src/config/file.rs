@@ -9,7 +9,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ConfigFile {
     pub database_url: Option<String>,
@@ -27,6 +27,23 @@ pub(super) struct ConfigFile {
     pub retention: RetentionConfig,
     #[serde(default)]
     pub accounts: ProviderAccounts,
+}
+
+impl Default for ConfigFile {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            amqp_url: None,
+            amqp_prefix: None,
+            http_addr: None,
+            public_url: None,
+            shutdown_deadline: default_shutdown_deadline(),
+            intake: IntakeConfig::default(),
+            refunds: RefundPolicy::default(),
+            retention: RetentionConfig::default(),
+            accounts: ProviderAccounts::default(),
+        }
+    }
 }
 
 impl ConfigFile {
