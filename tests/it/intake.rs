@@ -1,0 +1,108 @@
+//! Intake: commands that cannot be processed are dead-lettered with their reason and announced.
+
+use crate::helpers::*;
+use lapin::BasicProperties;
+use std::time::Duration;
+
+#[tokio::test]
+async fn malformed_commands_are_dead_lettered_with_reason_and_rejected() {
+    let mut app = spawn_app().await;
+    let topology = app.topology();
+    let probe = BrokerProbe::new(topology.clone()).await;
+    let mut events = probe.subscribe_events().await;
+    let mut dead = probe.consume(&topology.dead()).await;
+
+    probe
+        .publish_command("purchase.create", b"{not json", BasicProperties::default())
+        .await;
+    let letter = next_delivery(&mut dead, Duration::from_secs(15))
+        .await
+        .expect("bad JSON is dead-lettered");
+    assert_eq!(header(&letter, "x-bnpl-reason").as_deref(), Some("invalid"));
+    assert!(header(&letter, "x-bnpl-detail")
+        .unwrap()
+        .contains("not valid JSON"));
+    assert_eq!(letter.data, b"{not json");
+    let rejected = json_body(
+        &next_delivery(&mut events, Duration::from_secs(15))
+            .await
+            .expect("rejection event"),
+    );
+    assert_eq!(rejected["type"], "command.rejected");
+    assert_eq!(rejected["command_type"], "purchase.create");
+    assert_eq!(rejected["reason"]["code"], "invalid");
+    assert!(rejected["event_id"].is_string());
+
+    probe
+        .publish_command(
+            "refund.create",
+            br#"{"payment_id":"ord-1"}"#,
+            BasicProperties::default(),
+        )
+        .await;
+    let letter = next_delivery(&mut dead, Duration::from_secs(15))
+        .await
+        .expect("schema failure is dead-lettered");
+    assert_eq!(header(&letter, "x-bnpl-reason").as_deref(), Some("invalid"));
+    assert!(header(&letter, "x-bnpl-detail")
+        .unwrap()
+        .contains("refund_id"));
+
+    // An unknown routing key is routed nowhere, so the alternate exchange puts it in the dead letters.
+    probe
+        .publish_command("purchase.explode", b"{}", BasicProperties::default())
+        .await;
+    let letter = next_delivery(&mut dead, Duration::from_secs(15))
+        .await
+        .expect("unknown type lands in dead");
+    assert_eq!(letter.routing_key.as_str(), "purchase.explode");
+
+    let pool = app.db.pool().await;
+    let kept: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM commands WHERE outcome = 'dead_lettered'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        kept, 2,
+        "both processed malformed commands are kept with their reason"
+    );
+    pool.close().await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn reply_to_gets_the_first_outcome() {
+    let mut app = spawn_app().await;
+    let probe = BrokerProbe::new(app.topology()).await;
+    let options = lapin::options::QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..Default::default()
+    };
+    let reply_queue = probe
+        .channel
+        .queue_declare("", options, Default::default())
+        .await
+        .unwrap();
+    let mut replies = probe.consume(reply_queue.name().as_str()).await;
+    let properties = BasicProperties::default()
+        .with_reply_to(reply_queue.name().clone())
+        .with_correlation_id("corr-42".into());
+    probe
+        .publish_command("purchase.create", b"[]", properties)
+        .await;
+    let reply = next_delivery(&mut replies, Duration::from_secs(15))
+        .await
+        .expect("a direct reply");
+    assert_eq!(
+        reply
+            .properties
+            .correlation_id()
+            .as_ref()
+            .map(|c| c.as_str()),
+        Some("corr-42")
+    );
+    assert_eq!(json_body(&reply)["type"], "command.rejected");
+    app.stop().await.unwrap();
+}

@@ -1,0 +1,9 @@
+//! Integration tests: one binary (design §3), a module per area. Every test talks to the real
+//! PostgreSQL and RabbitMQ on this machine, in its own fresh database and under its own random
+//! queue prefix, so tests run in parallel and leave nothing behind.
+
+mod broker_faults;
+mod database_faults;
+mod foundation;
+mod helpers;
+mod intake;
