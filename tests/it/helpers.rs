@@ -172,6 +172,8 @@ pub fn test_config(db: &TestDb, prefix: &TestPrefix, extra: &[(&str, &str)]) -> 
     }
     let mut config = Config::load(|name| env.get(name).cloned()).expect("test config");
     config.shutdown_deadline = Duration::from_secs(10);
+    // Small pools: many tests share the server's 100 connections.
+    config.intake.concurrency = 4;
     config
 }
 
