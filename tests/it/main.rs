@@ -2,6 +2,9 @@
 //! PostgreSQL and RabbitMQ on this machine, in its own fresh database and under its own random
 //! queue prefix, so tests run in parallel and leave nothing behind.
 
+// Helpers outside #[test] functions fail loudly too: a broken fixture must stop the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod broker_faults;
 mod database_faults;
 mod foundation;
