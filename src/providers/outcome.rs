@@ -74,6 +74,25 @@ pub enum PaymentState {
     Pending { status: String },
 }
 
+/// How a refund callback or notification relates to the refund in flight
+/// (`../shared/spec/providers.md` §1.6 "Matching refund results").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundMatch {
+    /// Same payment and the same refund operation (ecommpay `request_id`, APS
+    /// `maintenance_reference`): apply the state to the refund in flight.
+    Ours(PaymentState),
+    /// The callback cannot be tied to the refund in flight (we lack its request id because the
+    /// answer was lost, or the provider did not echo our reference): its figures agree, but
+    /// settle only after a status query confirms the refunded total (§1.6 "Settling an uncertain
+    /// refund by status query").
+    Unconfirmed(PaymentState),
+    /// A different refund (another request id, reference or payment), e.g. a late callback for
+    /// an earlier refund. It changes nothing for the refund in flight.
+    NotOurs { reason: String },
+    /// Same refund, but amount or currency disagree: `needs_review`.
+    Mismatch { reason: String },
+}
+
 /// The class a provider code or status word maps to, before the details are attached.
 /// Each provider's `codes.rs` is the one table that produces these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::codes::{OperationStatus, OperationType, PaymentStatus};
 use super::signature;
 use crate::providers::fields::{at, minor_at, text_at};
-use crate::providers::outcome::{Expected, PaymentState, StateClass};
+use crate::providers::outcome::{Expected, PaymentState, RefundMatch, StateClass};
 use crate::providers::CallbackError;
 use secrecy::SecretString;
 
@@ -101,22 +101,6 @@ pub struct ExpectedRefund {
     pub currency: String,
     /// `request_id` from the refund's synchronous answer, when we got one.
     pub request_id: Option<String>,
-}
-
-/// How a refund callback relates to the refund in flight.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefundMatch {
-    /// Same payment and same `request_id`: apply the state to the refund in flight.
-    Ours(PaymentState),
-    /// We do not know our refund's request id (its answer was lost), so the callback cannot be
-    /// tied to it: its figures agree, but settle only after a status query confirms the refunded
-    /// total (§1.6 "Settling an uncertain refund by status query").
-    Unconfirmed(PaymentState),
-    /// A different refund operation (another request id or payment): a late callback for an
-    /// earlier refund. It changes nothing for the refund in flight.
-    NotOurs { reason: String },
-    /// Same refund, but amount or currency disagree: `needs_review`.
-    Mismatch { reason: String },
 }
 
 /// Verifies the signature of a raw body, then parses it.

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::providers::ecommpay::signature::sign_in_place;
+use crate::providers::outcome::RefundMatch;
 use serde_json::json;
 
 fn key() -> SecretString {

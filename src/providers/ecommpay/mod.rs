@@ -17,4 +17,4 @@ pub mod response;
 pub mod signature;
 
 pub use account::EcommpayAccount;
-pub use callback::{Callback, CallbackEvent, ExpectedRefund, RefundMatch};
+pub use callback::{Callback, CallbackEvent, ExpectedRefund};
