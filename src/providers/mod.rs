@@ -15,6 +15,8 @@ pub mod ecommpay;
 pub mod executor;
 pub(crate) mod fields;
 pub mod outcome;
+#[cfg(test)]
+mod strategies;
 
 use outcome::{CreateOutcome, Expected, StatusOutcome};
 use serde_json::Value;

@@ -13,6 +13,8 @@ pub mod codes;
 mod connector;
 pub mod notification;
 pub mod plans;
+#[cfg(test)]
+mod proptests;
 pub mod request;
 pub mod response;
 pub mod signature;

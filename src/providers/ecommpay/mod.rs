@@ -12,6 +12,8 @@ pub mod callback;
 pub mod codes;
 mod connector;
 pub mod payment_page;
+#[cfg(test)]
+mod proptests;
 pub mod request;
 pub mod response;
 pub mod signature;
