@@ -111,3 +111,7 @@ pub trait Connector {
     /// Verifies the signature of a raw callback body and parses it.
     fn verify_callback(&self, body: &[u8]) -> Result<Self::Callback, CallbackError>;
 }
+
+#[cfg(test)]
+#[path = "connector_tests.rs"]
+mod connector_tests;
