@@ -1,0 +1,173 @@
+//! APS notifications (Direct and Notification Transaction Feedback): verify with the response
+//! phrase, parse, and classify (`../shared/spec/providers.md` §2.5; design §1 "Callbacks are
+//! hints").
+//!
+//! The body is form-encoded by default, JSON on request; both are accepted (a body starting with
+//! `{` or `[` is JSON). Invariants: nothing is read before the signature verifies; a duplicated form
+//! field is refused (which value was signed would be ambiguous); a success is reported only for
+//! the command we ask about, with matching reference, amount and currency.
+
+use serde_json::{Map, Value};
+
+use super::codes::{code_class, Command, ResponseCode};
+use super::response::{field, response_code};
+use super::signature::{verify_response, ShaType};
+use crate::providers::fields::minor;
+use crate::providers::outcome::{CodeClass, Expected, PaymentState, RefundMatch};
+use crate::providers::CallbackError;
+use secrecy::SecretString;
+
+/// A verified APS notification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// `command` / `service_command` / `query_command`.
+    pub command: Command,
+    /// `merchant_reference`: our payment id.
+    pub merchant_reference: String,
+    /// `fort_id`.
+    pub fort_id: Option<String>,
+    /// `response_code`, when readable.
+    pub response_code: Option<ResponseCode>,
+    /// `response_message`.
+    pub response_message: String,
+    /// `maintenance_reference` (REFUND): our refund id.
+    pub maintenance_reference: Option<String>,
+    /// Every parameter as received, for storage.
+    pub params: Map<String, Value>,
+}
+
+/// Verifies a raw notification body with the response phrase, then parses it.
+pub fn verify_and_parse(
+    body: &[u8],
+    response_phrase: &SecretString,
+    sha: ShaType,
+) -> Result<Notification, CallbackError> {
+    let params = decode(body)?;
+    if !verify_response(&params, response_phrase, sha) {
+        return Err(CallbackError::BadSignature);
+    }
+    Notification::from_verified(params)
+}
+
+/// Form or JSON body to a parameter map.
+pub fn decode(body: &[u8]) -> Result<Map<String, Value>, CallbackError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if matches!(first, Some(b'{' | b'[')) {
+        return match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(CallbackError::Malformed("JSON but not an object".into())),
+            Err(e) => Err(CallbackError::Malformed(format!("bad JSON: {e}"))),
+        };
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| CallbackError::Malformed(format!("bad form: {e}")))?;
+    let mut map = Map::new();
+    for (name, value) in pairs {
+        if map.insert(name.clone(), Value::String(value)).is_some() {
+            return Err(CallbackError::Malformed(format!(
+                "duplicate field {name:?}"
+            )));
+        }
+    }
+    Ok(map)
+}
+
+impl Notification {
+    /// Parses parameters whose signature has already been verified.
+    pub fn from_verified(params: Map<String, Value>) -> Result<Self, CallbackError> {
+        let merchant_reference = field(&params, "merchant_reference")
+            .ok_or_else(|| CallbackError::Malformed("merchant_reference missing".into()))?;
+        let command = ["command", "service_command", "query_command"]
+            .iter()
+            .find_map(|name| field(&params, name))
+            .map_or(Command::Other(String::new()), |word| Command::parse(&word));
+        Ok(Notification {
+            command,
+            merchant_reference,
+            fort_id: field(&params, "fort_id"),
+            response_code: response_code(&params),
+            response_message: field(&params, "response_message").unwrap_or_default(),
+            maintenance_reference: field(&params, "maintenance_reference"),
+            params,
+        })
+    }
+
+    /// The purchase's state per this notification, checked against the purchase we sent
+    /// (`Err` = mismatch reason). A notification about another command is `Pending`.
+    pub fn purchase_state(&self, expected: &Expected) -> Result<PaymentState, String> {
+        if self.command != Command::Purchase {
+            return Ok(PaymentState::Pending {
+                status: format!("{} notification", self.command.as_str()),
+            });
+        }
+        let state = self.state();
+        self.check(expected, state == PaymentState::Succeeded)?;
+        Ok(state)
+    }
+
+    /// Matches a REFUND notification with the refund in flight: `expected` holds the payment's
+    /// reference and the refund amount, `refund_id` our `maintenance_reference`.
+    pub fn match_refund(&self, expected: &Expected, refund_id: &str) -> RefundMatch {
+        if self.command != Command::Refund {
+            return RefundMatch::NotOurs {
+                reason: "not a REFUND notification".into(),
+            };
+        }
+        if self.merchant_reference != expected.reference {
+            return RefundMatch::NotOurs {
+                reason: format!("merchant_reference {:?}", self.merchant_reference),
+            };
+        }
+        let ours = match self.maintenance_reference.as_deref() {
+            Some(theirs) if theirs != refund_id => {
+                return RefundMatch::NotOurs {
+                    reason: format!("maintenance_reference {theirs:?}"),
+                }
+            }
+            Some(_) => true,
+            None => false,
+        };
+        let state = self.state();
+        if let Err(reason) = self.check(expected, state == PaymentState::Succeeded) {
+            return RefundMatch::Mismatch { reason };
+        }
+        if ours {
+            RefundMatch::Ours(state)
+        } else {
+            RefundMatch::Unconfirmed(state)
+        }
+    }
+
+    /// Success on the command's own success code, a decline on a definite failure, otherwise
+    /// pending (uncertain, on hold, duplicate, unknown: a status query decides).
+    fn state(&self) -> PaymentState {
+        let Some(code) = &self.response_code else {
+            return PaymentState::Pending {
+                status: "no response_code".into(),
+            };
+        };
+        match code_class(&self.command, code) {
+            CodeClass::Success => PaymentState::Succeeded,
+            CodeClass::Terminal => PaymentState::Declined {
+                code: code.code(),
+                message: self.response_message.clone(),
+            },
+            _ => PaymentState::Pending {
+                status: code.code(),
+            },
+        }
+    }
+
+    fn check(&self, expected: &Expected, strict: bool) -> Result<(), String> {
+        expected.check(
+            Some(&self.merchant_reference),
+            self.params.get("amount").and_then(minor),
+            field(&self.params, "currency").as_deref(),
+            strict,
+        )
+    }
+}
+
+#[cfg(test)]
+#[path = "notification_tests.rs"]
+mod tests;

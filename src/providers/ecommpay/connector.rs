@@ -1,0 +1,37 @@
+//! [`Connector`] for an ecommpay project: status, refund and callback intake.
+
+use super::account::EcommpayAccount;
+use super::callback::{verify_and_parse, Callback};
+use super::{request, response};
+use crate::providers::outcome::{CreateOutcome, Expected, StatusOutcome};
+use crate::providers::{
+    BuildError, CallbackError, Connector, ProviderRequest, RawResponse, RefundAck, RefundRequest,
+};
+
+impl Connector for EcommpayAccount {
+    type Callback = Callback;
+
+    fn status_request(&self, payment_id: &str) -> Result<ProviderRequest, BuildError> {
+        request::status(self, payment_id)
+    }
+
+    fn parse_status(&self, response: &RawResponse, expected: &Expected) -> StatusOutcome {
+        response::parse_status(response, expected)
+    }
+
+    fn refund_request(&self, refund: &RefundRequest) -> Result<ProviderRequest, BuildError> {
+        request::refund(self, refund)
+    }
+
+    fn parse_refund(
+        &self,
+        response: &RawResponse,
+        expected: &Expected,
+    ) -> CreateOutcome<RefundAck> {
+        response::parse_refund(response, &expected.reference)
+    }
+
+    fn verify_callback(&self, body: &[u8]) -> Result<Callback, CallbackError> {
+        verify_and_parse(body, &self.secret_key)
+    }
+}

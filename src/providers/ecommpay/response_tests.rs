@@ -1,0 +1,208 @@
+//! Registration and status answers, class by class.
+
+use super::*;
+use serde_json::json;
+
+fn raw(status: u16, body: Value) -> RawResponse {
+    RawResponse {
+        status,
+        body: body.to_string().into_bytes(),
+    }
+}
+
+#[test]
+fn a_200_registers_the_sale_with_its_request_id() {
+    let body = json!({"status": "success", "request_id": "req-abc-1", "project_id": 12345, "payment_id": "ord-1"});
+    assert_eq!(
+        parse_sale(&raw(200, body), "ord-1"),
+        CreateOutcome::Accepted(Registered {
+            request_id: Some("req-abc-1".into())
+        })
+    );
+}
+
+#[test]
+fn an_echo_of_another_payment_id_is_a_mismatch() {
+    let body = json!({"status": "success", "request_id": "r", "payment_id": "ord-2"});
+    assert!(matches!(
+        parse_sale(&raw(200, body), "ord-1"),
+        CreateOutcome::Mismatch { .. }
+    ));
+}
+
+type Check = fn(&CreateOutcome<Registered>) -> bool;
+
+#[test]
+fn rejection_codes_follow_the_table() {
+    let cases: [(&str, Check); 6] = [
+        ("3041", |o| matches!(o, CreateOutcome::Exists { .. })),
+        ("3062", |o| matches!(o, CreateOutcome::Processing { .. })),
+        ("314", |o| matches!(o, CreateOutcome::RetryLater { .. })),
+        ("2004", |o| matches!(o, CreateOutcome::Terminal { .. })),
+        ("3061", |o| matches!(o, CreateOutcome::Uncertain { .. })),
+        ("77777", |o| matches!(o, CreateOutcome::Uncertain { .. })),
+    ];
+    for (code, check) in cases {
+        for status in [200, 400] {
+            let body =
+                json!({"status": "error", "code": code, "message": "m", "payment_id": "ord-1"});
+            let outcome = parse_sale(&raw(status, body), "ord-1");
+            assert!(check(&outcome), "{code} {status}: {outcome:?}");
+        }
+    }
+    let errors =
+        json!({"errors": [{"code": 3230, "message": "merchant_refund_id exists", "field": "x"}]});
+    assert!(matches!(
+        parse_refund(&raw(400, errors), "ord-1"),
+        CreateOutcome::Exists { .. }
+    ));
+}
+
+#[test]
+fn transport_level_answers() {
+    assert!(matches!(
+        parse_sale(&raw(502, json!({})), "o"),
+        CreateOutcome::Uncertain { .. }
+    ));
+    let garbage = RawResponse {
+        status: 200,
+        body: b"<html>".to_vec(),
+    };
+    assert!(matches!(
+        parse_sale(&garbage, "o"),
+        CreateOutcome::Uncertain { .. }
+    ));
+    assert!(matches!(
+        parse_sale(&raw(200, json!([1])), "o"),
+        CreateOutcome::Uncertain { .. }
+    ));
+    assert!(matches!(
+        parse_sale(&raw(200, json!({"status": "error"})), "o"),
+        CreateOutcome::Uncertain { .. }
+    ));
+    assert!(matches!(
+        parse_sale(&raw(429, json!({})), "o"),
+        CreateOutcome::RetryLater { .. }
+    ));
+    assert!(matches!(
+        parse_sale(&raw(404, json!({})), "o"),
+        CreateOutcome::Terminal { .. }
+    ));
+}
+
+#[test]
+fn refund_registration_keeps_the_request_id() {
+    let body = json!({"status": "success", "request_id": "rq-9", "payment_id": "ord-1"});
+    assert_eq!(
+        parse_refund(&raw(200, body), "ord-1"),
+        CreateOutcome::Accepted(RefundAck::Registered {
+            request_id: Some("rq-9".into())
+        })
+    );
+}
+
+fn status_body(payment_status: &str, operations: Value) -> Value {
+    json!({
+        "project_id": 12345,
+        "payment": {"id": "ord-1", "status": payment_status, "sum": {"amount": 10000, "currency": "GBP"}},
+        "operations": operations,
+    })
+}
+
+fn sale_op(status: &str, code: &str) -> Value {
+    json!({"id": 29741010169841_u64, "type": "sale", "status": status, "code": code, "message": "m",
+           "sum_initial": {"amount": 15000, "currency": "GBP"}})
+}
+
+fn refund_op(status: &str, amount: i64) -> Value {
+    json!({"type": "refund", "status": status, "sum_initial": {"amount": amount, "currency": "GBP"}})
+}
+
+#[test]
+fn status_success_with_refunds_reports_the_refunded_total() {
+    let expected = Expected::money("ord-1", 15000, "GBP");
+    let ops = json!([
+        sale_op("success", "0"),
+        refund_op("success", 5000),
+        refund_op("decline", 1000)
+    ]);
+    let outcome = parse_status(&raw(200, status_body("partially refunded", ops)), &expected);
+    assert_eq!(
+        outcome,
+        StatusOutcome::Known(ProviderStatus {
+            state: PaymentState::Succeeded,
+            refunded_minor: Some(5000),
+            provider_reference: Some("29741010169841".into()),
+        })
+    );
+}
+
+#[test]
+fn status_plain_success_uses_payment_sum_and_has_no_refunds() {
+    let expected = Expected::money("ord-1", 10000, "GBP");
+    let outcome = parse_status(&raw(200, status_body("success", json!([]))), &expected);
+    let StatusOutcome::Known(status) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        (status.state, status.refunded_minor),
+        (PaymentState::Succeeded, Some(0))
+    );
+}
+
+#[test]
+fn status_states_and_failures() {
+    let expected = Expected::money("ord-1", 15000, "GBP");
+    let decline = parse_status(
+        &raw(
+            200,
+            status_body("decline", json!([sale_op("decline", "20000")])),
+        ),
+        &expected,
+    );
+    assert!(
+        matches!(decline, StatusOutcome::Known(ProviderStatus { state: PaymentState::Declined { ref code, .. }, .. }) if code == "20000")
+    );
+    let odd = parse_status(
+        &raw(200, status_body("being reviewed", json!([]))),
+        &expected,
+    );
+    assert!(matches!(
+        odd,
+        StatusOutcome::Known(ProviderStatus {
+            state: PaymentState::Pending { .. },
+            ..
+        })
+    ));
+    let mismatch = parse_status(
+        &raw(
+            200,
+            status_body("success", json!([sale_op("success", "0")])),
+        ),
+        &Expected::money("ord-1", 15001, "GBP"),
+    );
+    assert!(matches!(mismatch, StatusOutcome::Mismatch { .. }));
+    let other = parse_status(
+        &raw(200, status_body("success", json!([]))),
+        &Expected::reference("ord-2"),
+    );
+    assert!(matches!(other, StatusOutcome::Mismatch { .. }));
+    let not_found = json!({"status": "error", "code": "3061", "message": "Transaction not found"});
+    assert_eq!(
+        parse_status(&raw(400, not_found), &expected),
+        StatusOutcome::NotFound
+    );
+    let refused = json!({"code": "3261", "message": "invalid signature"});
+    assert!(matches!(
+        parse_status(&raw(400, refused), &expected),
+        StatusOutcome::Retryable { .. }
+    ));
+    assert!(matches!(
+        parse_status(&raw(503, json!({})), &expected),
+        StatusOutcome::Retryable { .. }
+    ));
+    assert!(matches!(
+        parse_status(&raw(200, json!({"x": 1})), &expected),
+        StatusOutcome::Retryable { .. }
+    ));
+}
