@@ -11,6 +11,7 @@
 //! - [`store`]: PostgreSQL access: pool, migrations, one file per table family.
 //! - [`messaging`]: RabbitMQ topology, connection supervisor, confirmed publisher, gated consumer.
 //! - [`intake`]: decoding commands, dead letters, command processing.
+//! - [`jobs`]: the durable job runner (status checks, provider calls, expiries) and its backoff.
 //! - [`http`]: the axum router: health, readiness, metrics.
 //! - [`workers`]: one thin file per worker role (`workers/` at the crate root).
 //! - [`app`]: the composition root and graceful shutdown; [`shutdown`], [`telemetry`].
@@ -20,6 +21,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod intake;
+pub mod jobs;
 pub mod messaging;
 pub mod providers;
 pub mod shutdown;

@@ -3,10 +3,12 @@
 //! - [`pool`]: connecting and migrating (`migrations/`, reversible, embedded in the binary).
 //! - [`health`]: a monitor that tells every worker whether the database is reachable right now.
 //! - [`commands`]: every command received and its outcome.
+//! - [`jobs`]: durable jobs with leases and fencing tokens.
 //! - [`outbox`]: events written with the state change they announce.
 
 pub mod commands;
 pub mod health;
+pub mod jobs;
 pub mod outbox;
 pub mod pool;
 

@@ -1,0 +1,195 @@
+//! The job runner: claims due jobs with `FOR UPDATE SKIP LOCKED`, runs them with bounded
+//! concurrency, and reschedules failures with backoff. Several processes may run it at once.
+//!
+//! It sleeps until the next due time (or a `NOTIFY bnpl_jobs` from a transaction that scheduled a
+//! job due now, or a one-second poll), so timers fire on time without a tight polling loop.
+
+use crate::store::jobs::{self, ClaimedJob};
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// The channel a transaction notifies when it schedules a job that is due at once.
+pub const NOTIFY_CHANNEL: &str = "bnpl_jobs";
+
+/// What became of one run of a job.
+#[derive(Debug)]
+pub enum JobResult {
+    /// The handler committed its effect together with `jobs::complete`.
+    Completed,
+    /// Try again after `after` (or give up once the job's attempts are used up).
+    Retry { after: Duration, error: String },
+    /// The lease was lost; the handler rolled back and another worker owns the job.
+    LeaseLost,
+}
+
+/// One job kind's logic.
+#[async_trait::async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    async fn run(&self, job: &ClaimedJob) -> JobResult;
+}
+
+/// Handlers by job kind.
+#[derive(Default, Clone)]
+pub struct Registry {
+    handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+}
+
+impl Registry {
+    pub fn with(mut self, kind: &'static str, handler: Arc<dyn JobHandler>) -> Self {
+        self.handlers.insert(kind, handler);
+        self
+    }
+}
+
+/// Runner limits.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub concurrency: usize,
+    /// How long a claim is held before another worker may take the job over.
+    pub lease: Duration,
+    pub poll: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            lease: Duration::from_secs(120),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Runs jobs until `shutdown`, then lets the running ones finish.
+pub async fn run(
+    pool: PgPool,
+    registry: Registry,
+    mut database_up: watch::Receiver<bool>,
+    config: RunnerConfig,
+    shutdown: CancellationToken,
+) {
+    let registry = Arc::new(registry);
+    let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut running = JoinSet::new();
+    let mut listener = None;
+    while !shutdown.is_cancelled() {
+        while running.try_join_next().is_some() {}
+        if !*database_up.borrow_and_update() {
+            listener = None;
+            tokio::select! {
+                _ = database_up.changed() => {}
+                () = shutdown.cancelled() => break,
+            }
+            continue;
+        }
+        if listener.is_none() {
+            listener = listen(&pool).await;
+        }
+        let free = permits.available_permits();
+        let claimed = if free == 0 {
+            Vec::new()
+        } else {
+            claim(&pool, free, config.lease).await
+        };
+        let claimed_all = !claimed.is_empty() && claimed.len() == free;
+        for job in claimed {
+            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                break;
+            };
+            let registry = Arc::clone(&registry);
+            let pool = pool.clone();
+            running.spawn(async move {
+                execute(&pool, &registry, job).await;
+                drop(permit);
+            });
+        }
+        if claimed_all {
+            continue;
+        }
+        let wait = until_next_due(&pool, config.poll).await;
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            () = notified(&mut listener) => {}
+            _ = database_up.changed() => {}
+            () = shutdown.cancelled() => {}
+        }
+    }
+    while running.join_next().await.is_some() {}
+}
+
+async fn claim(pool: &PgPool, free: usize, lease: Duration) -> Vec<ClaimedJob> {
+    match jobs::claim(pool, i64::try_from(free).unwrap_or(i64::MAX), lease).await {
+        Ok(jobs) => jobs,
+        Err(error) => {
+            tracing::warn!(%error, "claiming jobs failed");
+            Vec::new()
+        }
+    }
+}
+
+async fn execute(pool: &PgPool, registry: &Registry, job: ClaimedJob) {
+    let Some(handler) = registry.handlers.get(job.kind.as_str()) else {
+        tracing::error!(job = job.id, kind = %job.kind, "no handler for this job kind");
+        let _ = jobs::retry(
+            pool,
+            &job,
+            Duration::from_secs(300),
+            "no handler for this job kind",
+        )
+        .await;
+        return;
+    };
+    let outcome = handler.run(&job).await;
+    metrics::counter!("bnpl_jobs_run_total", "kind" => job.kind.clone(), "outcome" => outcome_label(&outcome)).increment(1);
+    if let JobResult::Retry { after, error } = outcome {
+        tracing::info!(job = job.id, kind = %job.kind, payment_id = job.payment_id.as_deref(), attempt = job.attempts, %error, "job will be retried");
+        if let Err(db_error) = jobs::retry(pool, &job, after, &error).await {
+            // The lease expires by itself and the job is claimed again: nothing is lost.
+            tracing::warn!(%db_error, job = job.id, "could not reschedule job");
+        }
+    }
+}
+
+fn outcome_label(outcome: &JobResult) -> &'static str {
+    match outcome {
+        JobResult::Completed => "completed",
+        JobResult::Retry { .. } => "retry",
+        JobResult::LeaseLost => "lease_lost",
+    }
+}
+
+async fn until_next_due(pool: &PgPool, poll: Duration) -> Duration {
+    match jobs::next_due(pool).await {
+        Ok(Some(due)) => {
+            let until = (due - chrono::Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            until.min(poll).max(Duration::from_millis(5))
+        }
+        _ => poll,
+    }
+}
+
+async fn listen(pool: &PgPool) -> Option<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await.ok()?;
+    listener.listen(NOTIFY_CHANNEL).await.ok()?;
+    Some(listener)
+}
+
+async fn notified(listener: &mut Option<PgListener>) {
+    match listener {
+        Some(active) => {
+            if active.recv().await.is_err() {
+                *listener = None;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,167 @@
+//! Durable jobs (design §1 "Leases, not timeouts"): every timer and every provider call that must
+//! survive a crash is a row with a due time, claimed with `FOR UPDATE SKIP LOCKED`.
+//!
+//! Invariants:
+//! - `available_at` is the due time while scheduled and the lease expiry while running, so a job
+//!   whose worker died becomes claimable again when its lease runs out, and the claim query scans
+//!   one partial index with no lower time bound (checks missed during downtime still run);
+//! - each claim sets a fresh `lease_token`; [`complete`] and [`retry`] only touch the row while
+//!   the token still matches, so a worker that lost its lease cannot commit (fencing);
+//! - exhausted jobs are kept (state `exhausted`, with their last error), never deleted.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A job to schedule.
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    pub kind: &'a str,
+    pub payment_id: Option<&'a str>,
+    pub refund_id: Option<&'a str>,
+    /// At most one live (scheduled or running) job per key.
+    pub dedupe_key: Option<String>,
+    pub payload: Value,
+    pub due_at: DateTime<Utc>,
+    pub max_attempts: i32,
+}
+
+/// A job this worker holds the lease of.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub kind: String,
+    pub payment_id: Option<String>,
+    pub refund_id: Option<String>,
+    pub payload: Value,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub lease_token: Uuid,
+}
+
+/// The lease was lost (another worker re-claimed the job): the caller must roll back.
+#[derive(Debug, thiserror::Error)]
+#[error("lease lost for job {0}")]
+pub struct LeaseLost(pub i64);
+
+/// Schedules a job; with a `dedupe_key` already live, keeps the earlier due time of the two.
+/// Returns the job id.
+pub async fn schedule(conn: &mut PgConnection, job: &NewJob<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('scheduled', 'running')
+         DO UPDATE SET available_at = LEAST(jobs.available_at, EXCLUDED.available_at), updated_at = now()
+         RETURNING id",
+    )
+    .bind(job.kind)
+    .bind(job.payment_id)
+    .bind(job.refund_id)
+    .bind(&job.dedupe_key)
+    .bind(&job.payload)
+    .bind(job.due_at)
+    .bind(job.max_attempts)
+    .fetch_one(conn)
+    .await
+}
+
+/// Claims up to `limit` due jobs under a lease of `lease`.
+pub async fn claim(
+    pool: &PgPool,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),
+                         available_at = now() + $2, updated_at = now()
+         WHERE id IN (
+             SELECT id FROM jobs
+             WHERE state IN ('scheduled', 'running') AND available_at <= now()
+             ORDER BY available_at
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED)
+         RETURNING id, kind, payment_id, refund_id, payload, attempts, max_attempts, lease_token",
+    )
+    .bind(limit)
+    .bind(interval(lease))
+    .fetch_all(pool)
+    .await
+}
+
+/// When the next job falls due, if any is scheduled or leased.
+pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT min(available_at) FROM jobs WHERE state IN ('scheduled', 'running')")
+        .fetch_one(pool)
+        .await
+}
+
+/// Marks the job done inside the caller's transaction, which also holds the job's effect.
+pub async fn complete(
+    conn: &mut PgConnection,
+    job: &ClaimedJob,
+) -> Result<Result<(), LeaseLost>, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'done', lease_token = NULL, updated_at = now()
+         WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+    )
+    .bind(job.id)
+    .bind(job.lease_token)
+    .execute(conn)
+    .await?;
+    Ok(if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(LeaseLost(job.id))
+    })
+}
+
+/// Schedules another attempt after `delay`, or marks the job exhausted when it has no attempts
+/// left. Does nothing if the lease was lost.
+pub async fn retry(
+    pool: &PgPool,
+    job: &ClaimedJob,
+    delay: Duration,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE jobs SET
+             state = CASE WHEN attempts >= max_attempts THEN 'exhausted' ELSE 'scheduled' END,
+             available_at = now() + $3, lease_token = NULL, last_error = $4, updated_at = now()
+         WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+    )
+    .bind(job.id)
+    .bind(job.lease_token)
+    .bind(interval(delay))
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Cancels live jobs of a payment of the given kinds (e.g. status checks once it is final).
+pub async fn cancel_for_payment(
+    conn: &mut PgConnection,
+    payment_id: &str,
+    kinds: &[&str],
+) -> Result<u64, sqlx::Error> {
+    let kinds: Vec<String> = kinds.iter().map(|kind| (*kind).to_owned()).collect();
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'cancelled', lease_token = NULL, updated_at = now()
+         WHERE payment_id = $1 AND kind = ANY($2) AND state = 'scheduled'",
+    )
+    .bind(payment_id)
+    .bind(&kinds)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+fn interval(duration: Duration) -> sqlx::postgres::types::PgInterval {
+    sqlx::postgres::types::PgInterval {
+        months: 0,
+        days: 0,
+        microseconds: i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
+    }
+}
