@@ -1,2 +1,3 @@
 //! bnpl-orchestrator library.
 pub mod providers;
+pub mod sandbox;
