@@ -255,3 +255,51 @@ impl SandboxConfig {
             .find(|m| m.merchant_identifier == merchant_identifier)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn reads_from_toml_with_defaults() {
+        let config: SandboxConfig = toml::from_str(
+            r#"
+            time_scale = 0.001
+            [[ecommpay_projects]]
+            project_id = 7
+            secret_key = "s"
+            [[aps_merchants]]
+            access_code = "A"
+            merchant_identifier = "M"
+            request_phrase = "rq"
+            response_phrase = "rs"
+            sha_type = "HMAC-256"
+            [auto_customer]
+            enabled = true
+            success_ratio = 0.9
+            [faults]
+            lost_callback = 0.01
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.ecommpay_projects[0].secret_key.expose_secret(), "s");
+        assert_eq!(config.aps_merchants[0].sha_type, ShaType::Hmac256);
+        assert_eq!(config.humm.max_amount, 3_000_000);
+        assert_eq!(config.valu.otp_attempts, 3);
+        assert!(config.auto_customer.enabled);
+        assert_eq!(config.scaled(86_400.0), Duration::from_secs_f64(86.4));
+    }
+
+    #[test]
+    fn demo_accounts_are_the_documented_ones() {
+        let demo = SandboxConfig::demo();
+        let project = demo.project(DEMO_ECOMMPAY_PROJECT).unwrap();
+        assert_eq!(
+            project.secret_key.expose_secret(),
+            "sandbox-ecommpay-secret"
+        );
+        assert!(demo.merchant(DEMO_APS_MERCHANT).is_some());
+    }
+}
