@@ -45,11 +45,12 @@ pub struct SandboxConfig {
     pub stall_ms: u64,
     /// Timeout of one callback delivery attempt (real ms).
     pub callback_timeout_ms: u64,
-    /// Payments and orders kept in memory at most; beyond it new ones are refused as a
-    /// temporarily unavailable provider (ecommpay 314, APS 00006). `POST /sandbox/reset` clears.
+    /// Payments and orders kept in memory at most (about 1 KB each with their bookkeeping);
+    /// beyond it new ones are refused as a temporarily unavailable provider (ecommpay 314, APS
+    /// 00006). `POST /sandbox/reset` clears. Default 200,000.
     pub max_records: usize,
     /// Entries kept in each ledger list (sales, refunds, callbacks, violations); counters keep
-    /// counting past it.
+    /// counting past it. Default 10,000.
     pub ledger_capacity: usize,
 }
 
@@ -147,8 +148,8 @@ impl Default for SandboxConfig {
             slow_response_ms: 3_000,
             stall_ms: 30_000,
             callback_timeout_ms: 5_000,
-            max_records: 1_000_000,
-            ledger_capacity: 100_000,
+            max_records: 200_000,
+            ledger_capacity: 10_000,
         }
     }
 }

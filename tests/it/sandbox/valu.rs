@@ -163,3 +163,31 @@ async fn aps_refunds_answer_06000_and_overlaps_are_counted() {
     assert_eq!(account["violations"], 1);
     assert_eq!(account["max_in_flight"], 2);
 }
+
+#[tokio::test]
+async fn an_expired_otp_is_refused() {
+    // A 300 s OTP lifetime at time_scale 0.001 is 0.3 s.
+    let e = env().await;
+    let g = otp_generate(&e, "valu-exp").await;
+    assert_eq!(code(&g), "88000");
+    let otp = read_otp(&e).await;
+    let url = e.sandbox.url(&format!("/sandbox/valu/otp/{PHONE}"));
+    poll_async("OTP expiry", || async {
+        let sms: serde_json::Value = e.http.get(&url).send().await.unwrap().json().await.unwrap();
+        (sms["expires_in_ms"] == 0).then_some(())
+    })
+    .await;
+    let v = e
+        .aps(
+            valu(
+                "valu-exp",
+                ("service_command", "OTP_VERIFY"),
+                json!({"payment_option": "VALU", "phone_number": PHONE, "amount": "500000",
+                       "currency": "EGP", "merchant_order_id": "valu-exp", "otp": otp,
+                       "total_downpayment": "0"}),
+            ),
+            REQ_PHRASE,
+        )
+        .await;
+    assert_eq!(code(&v), "93778");
+}
