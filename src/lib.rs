@@ -8,6 +8,7 @@
 //! - [`config`]: environment and TOML configuration (contract §6).
 //! - [`domain`]: pure types: money, ids, payment and refund state machines, refund balance.
 //! - [`providers`]: pure protocol code per provider (signatures, requests, parsing).
+//! - [`sandbox`]: the provider sandbox: a real HTTP server playing ecommpay Gate and APS (tests, demo).
 //! - [`store`]: PostgreSQL access: pool, migrations, one file per table family.
 //! - [`messaging`]: RabbitMQ topology, connection supervisor, confirmed publisher, gated consumer.
 //! - [`intake`]: decoding commands, dead letters, command processing.
@@ -24,6 +25,7 @@ pub mod intake;
 pub mod jobs;
 pub mod messaging;
 pub mod providers;
+pub mod sandbox;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

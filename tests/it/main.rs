@@ -10,3 +10,4 @@ mod database_faults;
 mod foundation;
 mod helpers;
 mod intake;
+mod sandbox;

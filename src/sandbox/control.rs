@@ -1,0 +1,205 @@
+//! The customer's side and the test controls, under `/sandbox/…`.
+//!
+//! - `GET|POST /sandbox/humm/{payment_id}`: the humm page a customer is redirected to
+//!   (`redirect_data.url`), with buttons to finish it.
+//! - `POST /sandbox/humm/{payment_id}/finish`: `{"outcome": "success" | "decline" | "abandon"}`
+//!   (JSON or form); `?project_id=` picks the project when several play the same id. `abandon`
+//!   sends nothing: the threshold decline follows.
+//! - `GET /sandbox/valu/otp/{phone}`: the last OTP "sent by SMS" to the phone.
+//! - `GET /sandbox/ledger[?lists=false]`, `GET|POST /sandbox/faults`,
+//!   `GET|POST /sandbox/auto-customer`, `POST /sandbox/reset`, `GET /sandbox/health`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::config::AutoCustomer;
+use super::ecommpay::flow::{finish, FinishError, Outcome};
+use super::faults::FaultRates;
+use super::ledger::Ledger;
+use super::state::{EcKey, Shared};
+
+/// The control routes.
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/sandbox/health", get(|| async { "ok" }))
+        .route("/sandbox/humm/{payment_id}", get(humm_page).post(humm_page))
+        .route("/sandbox/humm/{payment_id}/finish", post(humm_finish))
+        .route("/sandbox/valu/otp/{phone}", get(valu_otp))
+        .route("/sandbox/ledger", get(ledger))
+        .route("/sandbox/faults", get(get_faults).post(set_faults))
+        .route("/sandbox/auto-customer", get(get_auto).post(set_auto))
+        .route("/sandbox/reset", post(reset))
+}
+
+type Params = Query<HashMap<String, String>>;
+
+/// The payment's key: the `project_id` given, or the first project that has the id.
+async fn find(
+    shared: &Shared,
+    payment_id: &str,
+    params: &HashMap<String, String>,
+) -> Option<EcKey> {
+    let wanted: Option<u64> = params.get("project_id").and_then(|p| p.parse().ok());
+    let store = shared.store.lock().await;
+    shared
+        .config
+        .ecommpay_projects
+        .iter()
+        .map(|p| (p.project_id, payment_id.to_owned()))
+        .filter(|key| wanted.map_or(true, |w| w == key.0))
+        .find(|key| store.ecommpay.contains_key(key))
+}
+
+async fn humm_page(
+    State(shared): State<Arc<Shared>>,
+    Path(payment_id): Path<String>,
+    Query(params): Params,
+) -> Response {
+    let Some(key) = find(&shared, &payment_id, &params).await else {
+        return (StatusCode::NOT_FOUND, "unknown payment").into_response();
+    };
+    let store = shared.store.lock().await;
+    let Some(p) = store.ecommpay.get(&key) else {
+        return (StatusCode::NOT_FOUND, "unknown payment").into_response();
+    };
+    let action = format!("{}/finish?project_id={}", p.payment_id, p.project_id);
+    let buttons: String = ["success", "decline", "abandon"]
+        .iter()
+        .map(|o| format!("<button name=outcome value={o}>{o}</button>"))
+        .collect();
+    Html(format!(
+        "<!doctype html><title>humm (sandbox)</title><h1>humm: pay {}.{:02} {} in instalments</h1>\
+         <p>Payment {} is <b>{}</b>.</p><form method=post action=\"{action}\">{buttons}</form>",
+        p.amount / 100,
+        p.amount % 100,
+        p.currency,
+        html_escape(&p.payment_id),
+        p.payment_status(),
+    ))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct FinishBody {
+    outcome: String,
+}
+
+async fn humm_finish(
+    State(shared): State<Arc<Shared>>,
+    Path(payment_id): Path<String>,
+    Query(params): Params,
+    body: Bytes,
+) -> Response {
+    let parsed: Option<FinishBody> = serde_json::from_slice(&body)
+        .ok()
+        .or_else(|| serde_urlencoded::from_bytes(&body).ok());
+    let outcome = match parsed.as_ref().map(|b| b.outcome.as_str()) {
+        Some("success") => Outcome::Success,
+        Some("decline") => Outcome::Decline,
+        Some("abandon") => Outcome::Abandon,
+        _ => {
+            let error = json!({"error": "outcome must be success, decline or abandon"});
+            return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+        }
+    };
+    let Some(key) = find(&shared, &payment_id, &params).await else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "unknown payment"})),
+        )
+            .into_response();
+    };
+    match finish(&shared, &key, outcome).await {
+        Ok(status) => Json(json!({"payment_id": payment_id, "status": status})).into_response(),
+        Err(FinishError::AlreadyFinal(status)) => (
+            StatusCode::CONFLICT,
+            Json(json!({"payment_id": payment_id, "status": status, "error": "already final"})),
+        )
+            .into_response(),
+        Err(FinishError::NotFound) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "unknown payment"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn valu_otp(State(shared): State<Arc<Shared>>, Path(phone): Path<String>) -> Response {
+    let store = shared.store.lock().await;
+    match store.sms.get(&phone) {
+        Some(sms) => Json(json!({
+            "phone": phone,
+            "otp": sms.otp,
+            "merchant_identifier": sms.merchant_identifier,
+            "merchant_reference": sms.merchant_reference,
+            "expires_in_ms": sms
+                .expires_at
+                .saturating_duration_since(tokio::time::Instant::now())
+                .as_millis(),
+        }))
+        .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no OTP sent to this phone"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn ledger(State(shared): State<Arc<Shared>>, Query(params): Params) -> Response {
+    let lists = params.get("lists").map(String::as_str) != Some("false");
+    Json(shared.store.lock().await.ledger.snapshot(lists)).into_response()
+}
+
+async fn get_faults(State(shared): State<Arc<Shared>>) -> Json<FaultRates> {
+    Json(shared.store.lock().await.faults.clone())
+}
+
+async fn set_faults(
+    State(shared): State<Arc<Shared>>,
+    Json(rates): Json<FaultRates>,
+) -> Json<FaultRates> {
+    shared.store.lock().await.faults = rates.clone();
+    Json(rates)
+}
+
+async fn get_auto(State(shared): State<Arc<Shared>>) -> Json<AutoCustomer> {
+    Json(shared.store.lock().await.auto_customer.clone())
+}
+
+async fn set_auto(
+    State(shared): State<Arc<Shared>>,
+    Json(auto): Json<AutoCustomer>,
+) -> Json<AutoCustomer> {
+    shared.store.lock().await.auto_customer = auto.clone();
+    Json(auto)
+}
+
+/// Forgets every payment, order and ledger entry (runtime fault and auto-customer settings stay).
+async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
+    let mut store = shared.store.lock().await;
+    store.ecommpay.clear();
+    store.ec_refund_ids.clear();
+    store.thresholds.clear();
+    store.aps.clear();
+    store.sms.clear();
+    store.one_shot_used.clear();
+    store.ledger = Ledger::new(shared.config.ledger_capacity);
+    StatusCode::NO_CONTENT
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
