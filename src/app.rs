@@ -5,8 +5,12 @@
 //! the deadline), and only then is the broker connection closed and the database monitor
 //! stopped, so an in-flight command can still commit and ack.
 
-use crate::config::Config;
+use crate::accounts::Accounts;
+use crate::config::{Config, ProviderMode};
+use crate::flows::Services;
 use crate::messaging::{Broker, Publisher, Topology};
+use crate::providers::executor::Executor;
+use crate::sandbox::SandboxConfig;
 use crate::store::{self, DatabaseMonitor};
 use crate::workers::{self, Role, WorkerContext};
 use anyhow::Context as _;
@@ -16,7 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use url::Url;
 
+/// TCP + TLS set-up toward any provider.
+const PROVIDER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long start-up waits for the database to apply migrations.
 const MIGRATION_WAIT: Duration = Duration::from_secs(30);
 
@@ -35,20 +42,14 @@ pub struct Running {
 }
 
 /// Connects, migrates and starts `roles`; returns once everything is running.
-pub async fn start(
-    config: Config,
-    roles: &[Role],
-    shutdown: CancellationToken,
-) -> anyhow::Result<Running> {
+pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) -> anyhow::Result<Running> {
     let config = Arc::new(config);
-    let pool =
-        store::connect(&config.database_url, pool_size(&config)).context("BNPL_DATABASE_URL")?;
+    let pool = store::connect(&config.database_url, pool_size(&config)).context("BNPL_DATABASE_URL")?;
     migrate_when_reachable(&config, &pool).await?;
 
     let infrastructure = TaskTracker::new();
     let infrastructure_stop = CancellationToken::new();
-    let database =
-        DatabaseMonitor::start(pool.clone(), &infrastructure, infrastructure_stop.clone()).await;
+    let database = DatabaseMonitor::start(pool.clone(), &infrastructure, infrastructure_stop.clone()).await;
     let topology = Topology::new(config.amqp_prefix.clone(), config.intake.delivery_limit);
     let connection_name = format!("bnpl {} {}", config.amqp_prefix, role_names(roles));
     let broker = Broker::start(
@@ -58,6 +59,24 @@ pub async fn start(
         &infrastructure,
         infrastructure_stop.clone(),
     );
+    let listener = match roles.contains(&Role::Http) {
+        true => Some(
+            tokio::net::TcpListener::bind(config.http_addr)
+                .await
+                .with_context(|| format!("binding BNPL_HTTP_ADDR {}", config.http_addr))?,
+        ),
+        false => None,
+    };
+    let public_url = effective_public_url(&config.public_url, listener.as_ref());
+    let accounts = match config.provider_mode() {
+        ProviderMode::Configured => Accounts::from_config(&config, &public_url)?,
+        ProviderMode::InProcessSandbox => start_sandbox(&public_url, &infrastructure, &infrastructure_stop).await?,
+    };
+    let services = Arc::new(Services {
+        pool: pool.clone(),
+        accounts,
+        executor: Executor::new(PROVIDER_CONNECT_TIMEOUT).context("building the HTTP client")?,
+    });
     let context = WorkerContext {
         config: Arc::clone(&config),
         pool: pool.clone(),
@@ -65,9 +84,10 @@ pub async fn start(
         broker: broker.clone(),
         publisher: Arc::new(Publisher::new(broker.clone())),
         metrics: crate::telemetry::metrics_handle(),
+        services,
     };
     let workers = TaskTracker::new();
-    let http_addr = workers::spawn(&context, roles, &workers, &shutdown).await?;
+    let http_addr = workers::spawn(&context, roles, listener, &workers, &shutdown).await?;
     Ok(Running {
         http_addr,
         pool,
@@ -92,9 +112,7 @@ impl Running {
     pub async fn wait(self) -> anyhow::Result<()> {
         self.shutdown.cancelled().await;
         self.workers.close();
-        let finished = tokio::time::timeout(self.deadline, self.workers.wait())
-            .await
-            .is_ok();
+        let finished = tokio::time::timeout(self.deadline, self.workers.wait()).await.is_ok();
         self.infrastructure_stop.cancel();
         self.infrastructure.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.infrastructure.wait()).await;
@@ -103,10 +121,7 @@ impl Running {
             tracing::info!("stopped cleanly");
             Ok(())
         } else {
-            anyhow::bail!(
-                "work was still running at the shutdown deadline of {:?}",
-                self.deadline
-            )
+            anyhow::bail!("work was still running at the shutdown deadline of {:?}", self.deadline)
         }
     }
 }
@@ -136,10 +151,42 @@ async fn migrate_when_reachable(config: &Config, pool: &PgPool) -> anyhow::Resul
     }
 }
 
+/// `BNPL_PUBLIC_URL`, with the real port when the configured address asked for any port (0).
+fn effective_public_url(configured: &Url, listener: Option<&tokio::net::TcpListener>) -> Url {
+    let bound = listener.and_then(|listener| listener.local_addr().ok());
+    match (configured.port(), bound) {
+        (Some(0), Some(addr)) => {
+            let mut url = configured.clone();
+            let _ = url.set_port(Some(addr.port()));
+            url
+        }
+        _ => configured.clone(),
+    }
+}
+
+/// No account configured: play both providers in-process with the sandbox's demo accounts and
+/// its auto-customer, so one command shows the whole flow (contract §6).
+async fn start_sandbox(public_url: &Url, tracker: &TaskTracker, stop: &CancellationToken) -> anyhow::Result<Accounts> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the in-process sandbox")?;
+    let sandbox_url = Url::parse(&format!("http://{}/", listener.local_addr()?))?;
+    let mut sandbox = SandboxConfig::demo();
+    sandbox.auto_customer.enabled = true;
+    for merchant in &mut sandbox.aps_merchants {
+        merchant.notification_url = Some(public_url.join("callbacks/aps")?.to_string());
+    }
+    let accounts = Accounts::from_sandbox(&sandbox, &sandbox_url, public_url)?;
+    tracing::info!(%sandbox_url, "no provider account configured: using the in-process provider sandbox");
+    let stop = stop.clone();
+    tracker.spawn(async move {
+        if let Err(error) = crate::sandbox::serve(sandbox, listener, stop).await {
+            tracing::error!(%error, "provider sandbox stopped");
+        }
+    });
+    Ok(accounts)
+}
+
 fn role_names(roles: &[Role]) -> String {
-    roles
-        .iter()
-        .map(|role| role.name())
-        .collect::<Vec<_>>()
-        .join("+")
+    roles.iter().map(|role| role.name()).collect::<Vec<_>>().join("+")
 }

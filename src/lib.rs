@@ -5,6 +5,8 @@
 //! signed callbacks and status checks, and announces results as events.
 //!
 //! Module map:
+//! - [`accounts`]: the provider accounts in use (configured, or the in-process sandbox's).
+//! - [`flows`]: purchase flows: intake, provider calls, status checks, callbacks.
 //! - [`config`]: environment and TOML configuration (contract §6).
 //! - [`domain`]: pure types: money, ids, payment and refund state machines, refund balance.
 //! - [`providers`]: pure protocol code per provider (signatures, requests, parsing).
@@ -15,11 +17,15 @@
 //! - [`jobs`]: the durable job runner (status checks, provider calls, expiries) and its backoff.
 //! - [`http`]: the axum router: health, readiness, metrics.
 //! - [`workers`]: one thin file per worker role (`workers/` at the crate root).
+//! - [`cli`]: command-line tools (`publish`).
 //! - [`app`]: the composition root and graceful shutdown; [`shutdown`], [`telemetry`].
 
+pub mod accounts;
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod flows;
 pub mod http;
 pub mod intake;
 pub mod jobs;

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use bnpl::config::Config;
 use bnpl::workers::Role;
 use clap::{Parser, Subcommand};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Buy Now, Pay Later orchestrator: RabbitMQ commands in, humm (ecommpay) and valU (APS) out,
@@ -32,14 +33,32 @@ enum Command {
         #[arg(long)]
         down_to: Option<i64>,
     },
+    /// Run the provider sandbox alone: a fake ecommpay Gate and Amazon Payment Services.
+    Sandbox {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        addr: std::net::SocketAddr,
+        /// A TOML file with the sandbox settings (accounts, time scale, faults); demo accounts
+        /// with the auto-customer when omitted.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
+    /// Publish a command from a JSON file and print the events that follow.
+    Publish {
+        /// The command type, e.g. purchase.create, purchase.confirm, refund.create.
+        command_type: String,
+        /// The JSON body.
+        file: std::path::PathBuf,
+        /// How long to wait for events, in seconds.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     bnpl::telemetry::init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(cli.command))
 }
 
@@ -49,6 +68,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve => serve(config, &Role::ALL).await,
         Command::Worker { role } => serve(config, &[role]).await,
         Command::Migrate { down_to } => migrate(config, down_to).await,
+        Command::Sandbox { addr, config: file } => sandbox(addr, file).await,
+        Command::Publish {
+            command_type,
+            file,
+            wait,
+        } => bnpl::cli::publish::run(&config, &command_type, &file, Duration::from_secs(wait)).await,
     }
 }
 
@@ -59,13 +84,31 @@ async fn serve(config: Config, roles: &[Role]) -> anyhow::Result<()> {
     running.wait().await
 }
 
+async fn sandbox(addr: std::net::SocketAddr, file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let config = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => {
+            let mut demo = bnpl::sandbox::SandboxConfig::demo();
+            demo.auto_customer.enabled = true;
+            demo
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let shutdown = CancellationToken::new();
+    bnpl::shutdown::cancel_on_signal(shutdown.clone());
+    bnpl::sandbox::serve(config, listener, shutdown).await
+}
+
 async fn migrate(config: Config, down_to: Option<i64>) -> anyhow::Result<()> {
     bnpl::store::create_database_if_missing(&config.database_url).await?;
     let pool = bnpl::store::connect(&config.database_url, 2)?;
     match down_to {
-        None => bnpl::store::migrate(&pool)
-            .await
-            .context("applying migrations")?,
+        None => bnpl::store::migrate(&pool).await.context("applying migrations")?,
         Some(version) => bnpl::store::MIGRATOR
             .undo(&pool, version)
             .await

@@ -9,10 +9,7 @@ use tokio_util::task::TaskTracker;
 
 pub fn spawn(context: &WorkerContext, tracker: &TaskTracker, shutdown: CancellationToken) {
     let topology = context.broker.topology();
-    let handler = Arc::new(IntakeHandler::new(
-        context.pool.clone(),
-        Arc::clone(&context.publisher),
-    ));
+    let handler = Arc::new(IntakeHandler::new(Arc::clone(&context.services)));
     for queue in [topology.purchases(), topology.refunds()] {
         let spec = ConsumerSpec {
             queue,

@@ -6,9 +6,11 @@
 
 mod http;
 mod intake;
+mod jobs;
 mod relay;
 
 use crate::config::Config;
+use crate::flows::Services;
 use crate::messaging::{Broker, Publisher};
 use crate::store::DatabaseMonitor;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -27,6 +29,7 @@ pub struct WorkerContext {
     pub broker: Broker,
     pub publisher: Arc<Publisher>,
     pub metrics: PrometheusHandle,
+    pub services: Arc<Services>,
 }
 
 /// A worker role.
@@ -38,34 +41,45 @@ pub enum Role {
     Intake,
     /// Publishes committed events and dead letters to RabbitMQ.
     Relay,
+    /// Runs durable jobs: provider calls, status checks, expiries.
+    Jobs,
 }
 
 impl Role {
     /// Every role, in start order: what `bnpl serve` runs.
-    pub const ALL: [Role; 3] = [Role::Http, Role::Relay, Role::Intake];
+    pub const ALL: [Role; 4] = [Role::Http, Role::Relay, Role::Jobs, Role::Intake];
 
     pub fn name(self) -> &'static str {
         match self {
             Role::Http => "http",
             Role::Intake => "intake",
             Role::Relay => "relay",
+            Role::Jobs => "jobs",
         }
     }
 }
 
-/// Spawns `roles` on `tracker`; returns the HTTP address when the HTTP role runs.
+/// Spawns `roles` on `tracker`; the HTTP role serves on `listener` (bound by the caller, which
+/// needs the address first). Returns the HTTP address when the HTTP role runs.
 pub async fn spawn(
     context: &WorkerContext,
     roles: &[Role],
+    listener: Option<tokio::net::TcpListener>,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<SocketAddr>> {
     let mut http_addr = None;
+    let mut listener = listener;
     for role in roles {
         match role {
-            Role::Http => http_addr = Some(http::spawn(context, tracker, shutdown.clone()).await?),
+            Role::Http => {
+                if let Some(listener) = listener.take() {
+                    http_addr = Some(http::spawn(context, listener, tracker, shutdown.clone())?);
+                }
+            }
             Role::Intake => intake::spawn(context, tracker, shutdown.clone()),
             Role::Relay => relay::spawn(context, tracker, shutdown.clone()),
+            Role::Jobs => jobs::spawn(context, tracker, shutdown.clone()),
         }
     }
     Ok(http_addr)

@@ -146,12 +146,8 @@ impl ProviderAccounts {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         for (name, account) in &self.humm {
             validate_name("humm", name)?;
-            account
-                .timing
-                .validate(&format!("accounts.humm.{name}.timing"))?;
-            account
-                .limits
-                .validate(&format!("accounts.humm.{name}.limits"))?;
+            account.timing.validate(&format!("accounts.humm.{name}.timing"))?;
+            account.limits.validate(&format!("accounts.humm.{name}.limits"))?;
             if !account.refund_path.starts_with('/') {
                 return Err(invalid(
                     format!("accounts.humm.{name}.refund_path"),
@@ -161,21 +157,14 @@ impl ProviderAccounts {
         }
         for (name, account) in &self.valu {
             validate_name("valu", name)?;
-            account
-                .timing
-                .validate(&format!("accounts.valu.{name}.timing"))?;
-            account
-                .limits
-                .validate(&format!("accounts.valu.{name}.limits"))?;
+            account.timing.validate(&format!("accounts.valu.{name}.timing"))?;
+            account.limits.validate(&format!("accounts.valu.{name}.limits"))?;
             for (key, value) in [
                 ("access_code", &account.access_code),
                 ("merchant_identifier", &account.merchant_identifier),
             ] {
                 if value.is_empty() {
-                    return Err(invalid(
-                        format!("accounts.valu.{name}.{key}"),
-                        "must not be empty",
-                    ));
+                    return Err(invalid(format!("accounts.valu.{name}.{key}"), "must not be empty"));
                 }
             }
         }
@@ -186,10 +175,7 @@ impl ProviderAccounts {
 impl AccountTiming {
     fn validate(&self, key: &str) -> Result<(), ConfigError> {
         if self.base_time.is_zero() {
-            return Err(invalid(
-                format!("{key}.base_time"),
-                "must be more than zero",
-            ));
+            return Err(invalid(format!("{key}.base_time"), "must be more than zero"));
         }
         if self.threshold_time <= self.base_time {
             return Err(invalid(
@@ -197,9 +183,7 @@ impl AccountTiming {
                 "must be longer than base_time",
             ));
         }
-        if self.status_check_schedule.is_empty()
-            || self.status_check_schedule.iter().any(Duration::is_zero)
-        {
+        if self.status_check_schedule.is_empty() || self.status_check_schedule.iter().any(Duration::is_zero) {
             return Err(invalid(
                 format!("{key}.status_check_schedule"),
                 "needs at least one non-zero delay",
@@ -215,16 +199,10 @@ impl AccountTiming {
 impl CallLimits {
     fn validate(&self, key: &str) -> Result<(), ConfigError> {
         if self.max_concurrent_calls == 0 {
-            return Err(invalid(
-                format!("{key}.max_concurrent_calls"),
-                "must be at least 1",
-            ));
+            return Err(invalid(format!("{key}.max_concurrent_calls"), "must be at least 1"));
         }
         if self.calls_per_second == 0 {
-            return Err(invalid(
-                format!("{key}.calls_per_second"),
-                "must be at least 1",
-            ));
+            return Err(invalid(format!("{key}.calls_per_second"), "must be at least 1"));
         }
         Ok(())
     }
@@ -256,10 +234,7 @@ fn invalid(key: String, problem: &str) -> ConfigError {
 /// A list of human-readable durations (`["1m", "5m"]`).
 fn durations<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Duration>, D::Error> {
     let parsed = Vec::<humantime_serde::Serde<Duration>>::deserialize(deserializer)?;
-    Ok(parsed
-        .into_iter()
-        .map(humantime_serde::Serde::into_inner)
-        .collect())
+    Ok(parsed.into_iter().map(humantime_serde::Serde::into_inner).collect())
 }
 
 fn default_gate_url() -> Url {
@@ -282,10 +257,7 @@ fn default_sha_type() -> ShaType {
     ShaType::Sha256
 }
 
-#[expect(
-    clippy::expect_used,
-    reason = "the argument is a constant URL checked by tests"
-)]
+#[expect(clippy::expect_used, reason = "the argument is a constant URL checked by tests")]
 fn parse_static_url(text: &str) -> Url {
     Url::parse(text).expect("constant URL")
 }

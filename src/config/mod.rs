@@ -11,8 +11,7 @@ mod file;
 mod secret;
 
 pub use accounts::{
-    AccountTiming, ApsAccountConfig, CallLimits, EcommpayAccountConfig, ProviderAccounts,
-    RefundQueueScope,
+    AccountTiming, ApsAccountConfig, CallLimits, EcommpayAccountConfig, ProviderAccounts, RefundQueueScope,
 };
 pub use file::{IntakeConfig, RefundPolicy, RetentionConfig};
 
@@ -28,10 +27,7 @@ pub enum ConfigError {
     #[error("environment variable {name}: {problem}")]
     Env { name: &'static str, problem: String },
     #[error("config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config key {key}: {problem}")]
@@ -86,9 +82,7 @@ impl Config {
             None => file::ConfigFile::default(),
         };
         let text = |name: &'static str, from_file: Option<String>, default: &str| {
-            env(name)
-                .or(from_file)
-                .unwrap_or_else(|| default.to_owned())
+            env(name).or(from_file).unwrap_or_else(|| default.to_owned())
         };
         let http_addr_text = text("BNPL_HTTP_ADDR", file.http_addr.clone(), DEFAULT_HTTP_ADDR);
         let http_addr: SocketAddr = http_addr_text.parse().map_err(|err| ConfigError::Env {
@@ -109,11 +103,7 @@ impl Config {
                 file.database_url.clone(),
                 DEFAULT_DATABASE_URL,
             )),
-            amqp_url: SecretString::from(text(
-                "BNPL_AMQP_URL",
-                file.amqp_url.clone(),
-                DEFAULT_AMQP_URL,
-            )),
+            amqp_url: SecretString::from(text("BNPL_AMQP_URL", file.amqp_url.clone(), DEFAULT_AMQP_URL)),
             amqp_prefix,
             http_addr,
             public_url,

@@ -17,9 +17,8 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SecretS
 /// Resolves `env:VAR` against the process environment; any other text is the secret itself.
 pub fn resolve(raw: &str) -> Result<SecretString, String> {
     let value = match raw.strip_prefix(ENV_PREFIX) {
-        Some(name) => std::env::var(name).map_err(|_| {
-            format!("the secret refers to environment variable {name}, which is not set")
-        })?,
+        Some(name) => std::env::var(name)
+            .map_err(|_| format!("the secret refers to environment variable {name}, which is not set"))?,
         None => raw.to_owned(),
     };
     if value.is_empty() {

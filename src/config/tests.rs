@@ -5,10 +5,7 @@ use secrecy::ExposeSecret;
 use std::collections::HashMap;
 
 fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     move |name| map.get(name).cloned()
 }
 
@@ -21,8 +18,7 @@ mod tempfile_path {
     pub struct TempPath(pub std::path::PathBuf);
     impl TempPath {
         pub fn with(text: &str) -> Self {
-            let path =
-                std::env::temp_dir().join(format!("bnpl-config-{}.toml", uuid::Uuid::new_v4()));
+            let path = std::env::temp_dir().join(format!("bnpl-config-{}.toml", uuid::Uuid::new_v4()));
             let mut file = std::fs::File::create(&path).unwrap();
             std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
             Self(path)
@@ -45,17 +41,11 @@ fn defaults_are_the_local_services_and_the_sandbox() {
         config.database_url.expose_secret(),
         "postgres://postgres@127.0.0.1:5432/bnpl"
     );
-    assert_eq!(
-        config.amqp_url.expose_secret(),
-        "amqp://guest:guest@127.0.0.1:5672/%2f"
-    );
+    assert_eq!(config.amqp_url.expose_secret(), "amqp://guest:guest@127.0.0.1:5672/%2f");
     assert_eq!(config.amqp_prefix, "bnpl");
     assert_eq!(config.public_url.as_str(), "http://127.0.0.1:8080/");
     assert_eq!(config.provider_mode(), ProviderMode::InProcessSandbox);
-    assert_eq!(
-        config.retention.personal_data,
-        Duration::from_secs(90 * 86400)
-    );
+    assert_eq!(config.retention.personal_data, Duration::from_secs(90 * 86400));
 }
 
 #[test]
@@ -127,16 +117,10 @@ fn a_full_file_loads_every_key() {
     let humm = &config.accounts.humm["default"];
     assert_eq!(humm.secret_key.expose_secret(), "s3cr3t-from-env");
     assert_eq!(humm.timing.base_time, Duration::from_secs(2));
-    assert_eq!(
-        humm.timing.otp_attempts, 3,
-        "unset keys keep their defaults"
-    );
+    assert_eq!(humm.timing.otp_attempts, 3, "unset keys keep their defaults");
     assert_eq!(humm.limits.max_concurrent_calls, 2);
     let valu = &config.accounts.valu["eg"];
-    assert_eq!(
-        valu.sha_type,
-        crate::providers::aps::signature::ShaType::Hmac256
-    );
+    assert_eq!(valu.sha_type, crate::providers::aps::signature::ShaType::Hmac256);
     assert_eq!(valu.timing.otp_lifetime, Duration::from_secs(90));
 }
 
@@ -146,12 +130,7 @@ fn secrets_never_appear_in_debug() {
     let file = write_file(FULL_FILE);
     let config = Config::load(env_of(&[("BNPL_CONFIG", file.as_str())])).unwrap();
     let debug = format!("{config:?}");
-    for secret in [
-        "s3cr3t-from-env",
-        "reqPhrase#2025",
-        "resPhrase#2025",
-        "guest:guest",
-    ] {
+    for secret in ["s3cr3t-from-env", "reqPhrase#2025", "resPhrase#2025", "guest:guest"] {
         assert!(!debug.contains(secret), "{secret} leaked into Debug");
     }
 }
@@ -177,10 +156,7 @@ fn file_errors_name_the_key() {
         let err = Config::load(env_of(&[("BNPL_CONFIG", file.as_str())]))
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains(key),
-            "error for {key:?} does not name it: {err}"
-        );
+        assert!(err.contains(key), "error for {key:?} does not name it: {err}");
     }
 }
 

@@ -53,9 +53,9 @@ impl BalanceError {
     pub const fn code(&self) -> &'static str {
         match self {
             BalanceError::OverRefund { .. } => "over_refund",
-            BalanceError::CurrencyMismatch { .. }
-            | BalanceError::NotPositive { .. }
-            | BalanceError::Overflow => "invalid",
+            BalanceError::CurrencyMismatch { .. } | BalanceError::NotPositive { .. } | BalanceError::Overflow => {
+                "invalid"
+            }
         }
     }
 }
@@ -87,38 +87,25 @@ fn total_where(
 
 /// Total of the refunds that count against the balance (queued, in flight, succeeded, needs
 /// review).
-pub fn counted_total(
-    currency: Currency,
-    existing: &[ExistingRefund],
-) -> Result<Money, BalanceError> {
+pub fn counted_total(currency: Currency, existing: &[ExistingRefund]) -> Result<Money, BalanceError> {
     total_where(currency, existing, RefundStatus::counts_against_balance)
 }
 
 /// Total of the refunds the provider has made (`refunded_total_minor` on refund events).
-pub fn succeeded_total(
-    currency: Currency,
-    existing: &[ExistingRefund],
-) -> Result<Money, BalanceError> {
+pub fn succeeded_total(currency: Currency, existing: &[ExistingRefund]) -> Result<Money, BalanceError> {
     total_where(currency, existing, |s| s == RefundStatus::Succeeded)
 }
 
 /// `captured` minus the counted refunds. Negative only if the stored refunds already exceed the
 /// capture, which the locked check makes impossible; then no refund passes [`check_refund`].
-pub fn refundable_remainder(
-    captured: Money,
-    existing: &[ExistingRefund],
-) -> Result<Money, BalanceError> {
+pub fn refundable_remainder(captured: Money, existing: &[ExistingRefund]) -> Result<Money, BalanceError> {
     let counted = counted_total(captured.currency, existing)?;
     Ok(captured.checked_sub(counted)?)
 }
 
 /// Accepts `requested` against the balance: same currency as the capture, more than zero, and
 /// not more than [`refundable_remainder`].
-pub fn check_refund(
-    captured: Money,
-    existing: &[ExistingRefund],
-    requested: Money,
-) -> Result<(), BalanceError> {
+pub fn check_refund(captured: Money, existing: &[ExistingRefund], requested: Money) -> Result<(), BalanceError> {
     if requested.currency != captured.currency {
         return Err(BalanceError::CurrencyMismatch {
             expected: captured.currency,
@@ -130,10 +117,7 @@ pub fn check_refund(
     }
     let remaining = refundable_remainder(captured, existing)?;
     if requested.minor > remaining.minor {
-        return Err(BalanceError::OverRefund {
-            requested,
-            remaining,
-        });
+        return Err(BalanceError::OverRefund { requested, remaining });
     }
     Ok(())
 }

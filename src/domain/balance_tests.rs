@@ -26,11 +26,7 @@ fn nothing_refunded_leaves_the_whole_capture() {
 fn each_status_counts_exactly_as_the_status_says() {
     for status in R::ALL {
         let remainder = refundable_remainder(gbp(10000), &[refund(status, 3000)]).unwrap();
-        let expected = if status.counts_against_balance() {
-            7000
-        } else {
-            10000
-        };
+        let expected = if status.counts_against_balance() { 7000 } else { 10000 };
         assert_eq!(remainder, gbp(expected), "{status:?}");
     }
 }
@@ -71,9 +67,7 @@ fn zero_and_negative_amounts_are_refused() {
     for minor in [0, -1] {
         assert_eq!(
             check_refund(gbp(10000), &[], gbp(minor)),
-            Err(BalanceError::NotPositive {
-                requested: gbp(minor)
-            })
+            Err(BalanceError::NotPositive { requested: gbp(minor) })
         );
     }
 }
@@ -97,19 +91,11 @@ fn currency_mismatch_is_refused() {
         refundable_remainder(gbp(10000), &stored),
         Err(BalanceError::CurrencyMismatch { .. })
     ));
-    assert_eq!(
-        check_refund(gbp(10000), &stored, gbp(1))
-            .unwrap_err()
-            .code(),
-        "invalid"
-    );
+    assert_eq!(check_refund(gbp(10000), &stored, gbp(1)).unwrap_err().code(), "invalid");
 }
 
 #[test]
 fn overflowing_sums_are_an_error_not_a_wrap() {
     let existing = [refund(R::Succeeded, i64::MAX), refund(R::Queued, 1)];
-    assert_eq!(
-        refundable_remainder(gbp(10000), &existing),
-        Err(BalanceError::Overflow)
-    );
+    assert_eq!(refundable_remainder(gbp(10000), &existing), Err(BalanceError::Overflow));
 }

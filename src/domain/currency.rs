@@ -32,9 +32,7 @@ impl Currency {
     /// folded, so the code we store and echo is byte-for-byte the one we were sent.
     pub fn new(code: &str) -> Result<Self, CurrencyError> {
         match code.as_bytes() {
-            [a, b, c] if [a, b, c].iter().all(|ch| ch.is_ascii_uppercase()) => {
-                Ok(Currency([*a, *b, *c]))
-            }
+            [a, b, c] if [a, b, c].iter().all(|ch| ch.is_ascii_uppercase()) => Ok(Currency([*a, *b, *c])),
             _ => Err(CurrencyError(code.to_owned())),
         }
     }

@@ -55,20 +55,14 @@ impl Money {
     /// `self + other`, or why not (different currencies, overflow).
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        let minor = self
-            .minor
-            .checked_add(other.minor)
-            .ok_or(MoneyError::Overflow)?;
+        let minor = self.minor.checked_add(other.minor).ok_or(MoneyError::Overflow)?;
         Ok(Money::new(minor, self.currency))
     }
 
     /// `self - other`, or why not (different currencies, overflow). May be negative.
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        let minor = self
-            .minor
-            .checked_sub(other.minor)
-            .ok_or(MoneyError::Overflow)?;
+        let minor = self.minor.checked_sub(other.minor).ok_or(MoneyError::Overflow)?;
         Ok(Money::new(minor, self.currency))
     }
 

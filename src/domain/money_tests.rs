@@ -19,28 +19,16 @@ fn add_and_sub_in_one_currency() {
 #[test]
 fn mixing_currencies_is_refused() {
     let err = Money::new(1, GBP).checked_add(Money::new(1, EGP));
-    assert_eq!(
-        err,
-        Err(MoneyError::CurrencyMismatch {
-            left: GBP,
-            right: EGP
-        })
-    );
+    assert_eq!(err, Err(MoneyError::CurrencyMismatch { left: GBP, right: EGP }));
     assert!(Money::new(1, GBP).checked_sub(Money::new(1, EGP)).is_err());
 }
 
 #[test]
 fn overflow_is_refused_not_wrapped() {
     let max = Money::new(i64::MAX, GBP);
-    assert_eq!(
-        max.checked_add(Money::new(1, GBP)),
-        Err(MoneyError::Overflow)
-    );
+    assert_eq!(max.checked_add(Money::new(1, GBP)), Err(MoneyError::Overflow));
     let min = Money::new(i64::MIN, GBP);
-    assert_eq!(
-        min.checked_sub(Money::new(1, GBP)),
-        Err(MoneyError::Overflow)
-    );
+    assert_eq!(min.checked_sub(Money::new(1, GBP)), Err(MoneyError::Overflow));
 }
 
 #[test]
@@ -72,10 +60,7 @@ fn serde_refuses_floats_strings_and_bad_currencies() {
         json!({"minor": 15000}),
         json!({"currency": "GBP"}),
     ] {
-        assert!(
-            serde_json::from_value::<Money>(bad.clone()).is_err(),
-            "{bad}"
-        );
+        assert!(serde_json::from_value::<Money>(bad.clone()).is_err(), "{bad}");
     }
 }
 
@@ -97,16 +82,7 @@ fn display_uses_the_minor_exponent() {
     assert_eq!(Money::new(15000, GBP).to_string(), "150.00 GBP");
     assert_eq!(Money::new(5, EGP).to_string(), "0.05 EGP");
     assert_eq!(Money::new(-1234, GBP).to_string(), "-12.34 GBP");
-    assert_eq!(
-        Money::new(i64::MIN, GBP).to_string(),
-        "-92233720368547758.08 GBP"
-    );
-    assert_eq!(
-        Money::new(7, Currency::new("JPY").unwrap()).to_string(),
-        "7 JPY"
-    );
-    assert_eq!(
-        Money::new(7, Currency::new("XYZ").unwrap()).to_string(),
-        "7 minor XYZ"
-    );
+    assert_eq!(Money::new(i64::MIN, GBP).to_string(), "-92233720368547758.08 GBP");
+    assert_eq!(Money::new(7, Currency::new("JPY").unwrap()).to_string(), "7 JPY");
+    assert_eq!(Money::new(7, Currency::new("XYZ").unwrap()).to_string(), "7 minor XYZ");
 }

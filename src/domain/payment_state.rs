@@ -59,9 +59,7 @@ impl PaymentEvent {
             PaymentEvent::Contradiction,
             PaymentEvent::Resolve { to: S::Accepted },
             PaymentEvent::Resolve { to: S::Pending },
-            PaymentEvent::Resolve {
-                to: S::ActionRequired,
-            },
+            PaymentEvent::Resolve { to: S::ActionRequired },
             PaymentEvent::Resolve { to: S::NeedsReview },
             PaymentEvent::Resolve { to: S::Succeeded },
             PaymentEvent::Resolve { to: S::Declined },
@@ -79,9 +77,7 @@ impl PaymentEvent {
             PaymentEvent::Declined => PaymentStatus::Declined,
             PaymentEvent::Failed => PaymentStatus::Failed,
             PaymentEvent::Expired => PaymentStatus::Expired,
-            PaymentEvent::NoDefiniteAnswer | PaymentEvent::Contradiction => {
-                PaymentStatus::NeedsReview
-            }
+            PaymentEvent::NoDefiniteAnswer | PaymentEvent::Contradiction => PaymentStatus::NeedsReview,
             PaymentEvent::Resolve { to } => to,
         }
     }
@@ -136,9 +132,7 @@ pub fn transition(from: PaymentStatus, event: &PaymentEvent) -> Transition {
     use PaymentStatus as S;
     use Transition::{FlagReview, Ignore, Move, Refuse, Repeat};
     match *event {
-        PaymentEvent::Resolve { to } if !to.is_final() => {
-            Refuse(PaymentRefusal::ResolveTargetNotFinal)
-        }
+        PaymentEvent::Resolve { to } if !to.is_final() => Refuse(PaymentRefusal::ResolveTargetNotFinal),
         PaymentEvent::Resolve { to } if to == from => Refuse(PaymentRefusal::ResolveToSameStatus),
         PaymentEvent::Resolve { to } => Move(to),
         // Only the first acknowledgement counts; one arriving after the customer was already
@@ -160,9 +154,7 @@ pub fn transition(from: PaymentStatus, event: &PaymentEvent) -> Transition {
             S::ActionRequired => Move(S::Pending),
             S::Pending => Ignore,
             S::Accepted | S::NeedsReview => Refuse(PaymentRefusal::NotAwaitingConfirmation),
-            S::Succeeded | S::Declined | S::Failed | S::Expired => {
-                Refuse(PaymentRefusal::AlreadyFinal)
-            }
+            S::Succeeded | S::Declined | S::Failed | S::Expired => Refuse(PaymentRefusal::AlreadyFinal),
         },
         // Money may have moved against our records: never forget it (Hyperswitch's bug).
         PaymentEvent::Succeeded => match from {
@@ -206,9 +198,7 @@ pub fn transition(from: PaymentStatus, event: &PaymentEvent) -> Transition {
 /// The statuses from which `event` changes or re-announces the status (`Move` or `Repeat`):
 /// the `$allowed` of the store's compare-and-set. The new status is always `event.target()`.
 pub fn allowed_sources(event: &PaymentEvent) -> Vec<PaymentStatus> {
-    sources_where(event, |t| {
-        matches!(t, Transition::Move(_) | Transition::Repeat)
-    })
+    sources_where(event, |t| matches!(t, Transition::Move(_) | Transition::Repeat))
 }
 
 /// The statuses from which `event` flags the payment for review without changing its status:

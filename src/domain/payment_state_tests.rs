@@ -179,16 +179,9 @@ const TABLE: [(PaymentStatus, PaymentEvent, Transition); 136] = [
 
 #[test]
 fn table_is_exhaustive_and_unique() {
-    assert_eq!(
-        TABLE.len(),
-        PaymentStatus::ALL.len() * PaymentEvent::ALL.len()
-    );
+    assert_eq!(TABLE.len(), PaymentStatus::ALL.len() * PaymentEvent::ALL.len());
     let pairs: HashSet<_> = TABLE.iter().map(|(from, ev, _)| (*from, *ev)).collect();
-    assert_eq!(
-        pairs.len(),
-        TABLE.len(),
-        "a (status, event) pair appears twice"
-    );
+    assert_eq!(pairs.len(), TABLE.len(), "a (status, event) pair appears twice");
     for from in PaymentStatus::ALL {
         for ev in PaymentEvent::ALL {
             assert!(pairs.contains(&(from, ev)), "missing ({from:?}, {ev:?})");
@@ -261,10 +254,7 @@ fn allowed_sources_for_the_store() {
 
 #[test]
 fn review_sources_for_the_store() {
-    assert_eq!(
-        review_sources(&E::Succeeded),
-        [S::Declined, S::Failed, S::Expired]
-    );
+    assert_eq!(review_sources(&E::Succeeded), [S::Declined, S::Failed, S::Expired]);
     assert_eq!(review_sources(&E::Declined), [S::Succeeded]);
     assert_eq!(review_sources(&E::Failed), [S::Succeeded]);
     assert!(review_sources(&E::Expired).is_empty());
@@ -279,10 +269,7 @@ fn any_status() -> impl Strategy<Value = PaymentStatus> {
 }
 
 fn automatic_event() -> impl Strategy<Value = PaymentEvent> {
-    let automatic: Vec<_> = PaymentEvent::ALL
-        .into_iter()
-        .filter(|e| e.is_automatic())
-        .collect();
+    let automatic: Vec<_> = PaymentEvent::ALL.into_iter().filter(|e| e.is_automatic()).collect();
     proptest::sample::select(automatic)
 }
 

@@ -67,10 +67,7 @@ impl PaymentStatus {
     /// True for `succeeded`, `declined`, `failed`, `expired`: only an operator moves these.
     pub const fn is_final(self) -> bool {
         match self {
-            PaymentStatus::Succeeded
-            | PaymentStatus::Declined
-            | PaymentStatus::Failed
-            | PaymentStatus::Expired => true,
+            PaymentStatus::Succeeded | PaymentStatus::Declined | PaymentStatus::Failed | PaymentStatus::Expired => true,
             PaymentStatus::Accepted
             | PaymentStatus::Pending
             | PaymentStatus::ActionRequired
@@ -113,10 +110,7 @@ mod tests {
 
     #[test]
     fn exactly_four_final_states() {
-        let finals: Vec<_> = PaymentStatus::ALL
-            .into_iter()
-            .filter(|s| s.is_final())
-            .collect();
+        let finals: Vec<_> = PaymentStatus::ALL.into_iter().filter(|s| s.is_final()).collect();
         assert_eq!(
             finals,
             [

@@ -203,9 +203,7 @@ pub fn transition(from: RefundStatus, event: &RefundEvent) -> RefundTransition {
         RefundEvent::Release { outcome } => match from {
             S::InFlight | S::NeedsReview => Move(outcome.status()),
             S::Queued => Refuse(RefundRefusal::NotSent),
-            S::Succeeded | S::Declined | S::Failed | S::Cancelled => {
-                Refuse(RefundRefusal::AlreadyFinal)
-            }
+            S::Succeeded | S::Declined | S::Failed | S::Cancelled => Refuse(RefundRefusal::AlreadyFinal),
         },
     }
 }
@@ -221,10 +219,7 @@ pub fn review_sources(event: &RefundEvent) -> Vec<RefundStatus> {
     sources_where(event, |t| matches!(t, RefundTransition::FlagReview { .. }))
 }
 
-fn sources_where(
-    event: &RefundEvent,
-    keep: impl Fn(&RefundTransition) -> bool,
-) -> Vec<RefundStatus> {
+fn sources_where(event: &RefundEvent, keep: impl Fn(&RefundTransition) -> bool) -> Vec<RefundStatus> {
     RefundStatus::ALL
         .into_iter()
         .filter(|from| keep(&transition(*from, event)))

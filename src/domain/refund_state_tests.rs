@@ -102,16 +102,9 @@ const TABLE: [(RefundStatus, RefundEvent, RefundTransition); 63] = [
 
 #[test]
 fn table_is_exhaustive_and_unique() {
-    assert_eq!(
-        TABLE.len(),
-        RefundStatus::ALL.len() * RefundEvent::ALL.len()
-    );
+    assert_eq!(TABLE.len(), RefundStatus::ALL.len() * RefundEvent::ALL.len());
     let pairs: HashSet<_> = TABLE.iter().map(|(from, ev, _)| (*from, *ev)).collect();
-    assert_eq!(
-        pairs.len(),
-        TABLE.len(),
-        "a (status, event) pair appears twice"
-    );
+    assert_eq!(pairs.len(), TABLE.len(), "a (status, event) pair appears twice");
     for from in RefundStatus::ALL {
         for ev in RefundEvent::ALL {
             assert!(pairs.contains(&(from, ev)), "missing ({from:?}, {ev:?})");
@@ -139,10 +132,7 @@ fn every_move_goes_to_the_event_target() {
 fn final_refunds_never_move() {
     for (from, ev, expected) in TABLE {
         if from.is_final() {
-            assert!(
-                !matches!(expected, RefundTransition::Move(_)),
-                "{from:?} {ev:?}"
-            );
+            assert!(!matches!(expected, RefundTransition::Move(_)), "{from:?} {ev:?}");
         }
     }
 }
@@ -152,26 +142,14 @@ fn allowed_sources_for_the_store() {
     assert_eq!(allowed_sources(&E::Submit), [S::Queued]);
     assert_eq!(allowed_sources(&E::Cancel), [S::Queued]);
     assert!(allowed_sources(&E::RetryLater).is_empty());
-    assert_eq!(
-        allowed_sources(&E::Succeeded),
-        [S::InFlight, S::NeedsReview]
-    );
+    assert_eq!(allowed_sources(&E::Succeeded), [S::InFlight, S::NeedsReview]);
     assert_eq!(allowed_sources(&E::Declined), [S::InFlight, S::NeedsReview]);
-    assert_eq!(
-        allowed_sources(&E::Failed),
-        [S::Queued, S::InFlight, S::NeedsReview]
-    );
+    assert_eq!(allowed_sources(&E::Failed), [S::Queued, S::InFlight, S::NeedsReview]);
     assert_eq!(allowed_sources(&E::NoDefiniteAnswer), [S::InFlight]);
     for outcome in [O::Succeeded, O::Declined] {
-        assert_eq!(
-            allowed_sources(&E::Release { outcome }),
-            [S::InFlight, S::NeedsReview]
-        );
+        assert_eq!(allowed_sources(&E::Release { outcome }), [S::InFlight, S::NeedsReview]);
     }
-    assert_eq!(
-        review_sources(&E::Succeeded),
-        [S::Declined, S::Failed, S::Cancelled]
-    );
+    assert_eq!(review_sources(&E::Succeeded), [S::Declined, S::Failed, S::Cancelled]);
     assert_eq!(review_sources(&E::Declined), [S::Succeeded]);
 }
 

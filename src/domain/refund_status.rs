@@ -65,10 +65,7 @@ impl RefundStatus {
     /// these.
     pub const fn is_final(self) -> bool {
         match self {
-            RefundStatus::Succeeded
-            | RefundStatus::Declined
-            | RefundStatus::Failed
-            | RefundStatus::Cancelled => true,
+            RefundStatus::Succeeded | RefundStatus::Declined | RefundStatus::Failed | RefundStatus::Cancelled => true,
             RefundStatus::Queued | RefundStatus::InFlight | RefundStatus::NeedsReview => false,
         }
     }
@@ -78,10 +75,7 @@ impl RefundStatus {
     /// uncertain ones is what makes over-refunding impossible.
     pub const fn counts_against_balance(self) -> bool {
         match self {
-            RefundStatus::Queued
-            | RefundStatus::InFlight
-            | RefundStatus::Succeeded
-            | RefundStatus::NeedsReview => true,
+            RefundStatus::Queued | RefundStatus::InFlight | RefundStatus::Succeeded | RefundStatus::NeedsReview => true,
             RefundStatus::Declined | RefundStatus::Failed | RefundStatus::Cancelled => false,
         }
     }
@@ -124,13 +118,7 @@ mod tests {
     fn final_and_counting_sets() {
         let finals: Vec<_> = R::ALL.into_iter().filter(|s| s.is_final()).collect();
         assert_eq!(finals, [R::Succeeded, R::Declined, R::Failed, R::Cancelled]);
-        let counted: Vec<_> = R::ALL
-            .into_iter()
-            .filter(|s| s.counts_against_balance())
-            .collect();
-        assert_eq!(
-            counted,
-            [R::Queued, R::InFlight, R::Succeeded, R::NeedsReview]
-        );
+        let counted: Vec<_> = R::ALL.into_iter().filter(|s| s.counts_against_balance()).collect();
+        assert_eq!(counted, [R::Queued, R::InFlight, R::Succeeded, R::NeedsReview]);
     }
 }

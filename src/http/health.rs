@@ -17,11 +17,7 @@ pub async fn healthz() -> &'static str {
 
 pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     let database = matches!(
-        tokio::time::timeout(
-            READY_PROBE_TIMEOUT,
-            sqlx::query("SELECT 1").execute(&state.pool)
-        )
-        .await,
+        tokio::time::timeout(READY_PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&state.pool)).await,
         Ok(Ok(_))
     );
     let broker = state.broker.is_connected();
@@ -30,10 +26,7 @@ pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(json!({ "database": database, "broker": broker })),
-    )
+    (status, Json(json!({ "database": database, "broker": broker })))
 }
 
 pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {

@@ -1,14 +1,18 @@
-//! The HTTP surface (axum): health, readiness and metrics now; callbacks and the admin API join
+//! The HTTP surface (axum): provider callbacks, health, readiness and metrics; the admin API joins
 //! the same router. Handlers never leak internals in error bodies.
 
+pub mod callbacks;
 pub mod health;
 
+use crate::flows::Services;
 use crate::messaging::Broker;
 use crate::store::DatabaseMonitor;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
+use std::sync::Arc;
 
 /// What every handler may need.
 #[derive(Clone)]
@@ -17,7 +21,10 @@ pub struct HttpState {
     pub database: DatabaseMonitor,
     pub broker: Broker,
     pub metrics: PrometheusHandle,
+    pub services: Arc<Services>,
 }
+
+const CALLBACK_BODY_LIMIT: usize = 256 * 1024;
 
 /// The orchestrator's router.
 pub fn router(state: HttpState) -> Router {
@@ -25,5 +32,9 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/callbacks/ecommpay", post(callbacks::ecommpay))
+        .route("/callbacks/aps", post(callbacks::aps))
+        // Provider callbacks are a few kilobytes; anything far larger is not one.
+        .layer(DefaultBodyLimit::max(CALLBACK_BODY_LIMIT))
         .with_state(state)
 }

@@ -11,22 +11,12 @@ use serde_json::json;
 use sqlx::PgPool;
 
 /// Records a malformed command: command row, dead letter and `command.rejected`, in one commit.
-pub async fn record(
-    pool: &PgPool,
-    envelope: &Envelope,
-    malformed: &Malformed,
-) -> Result<(), sqlx::Error> {
+pub async fn record(pool: &PgPool, envelope: &Envelope, malformed: &Malformed) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let body_hash = envelope.body_hash();
     // A redelivery (the broker says so) of a body already dead-lettered is the same message.
     if envelope.redelivered
-        && commands::exists(
-            &mut tx,
-            &envelope.routing_key,
-            &body_hash,
-            CommandOutcome::DeadLettered,
-        )
-        .await?
+        && commands::exists(&mut tx, &envelope.routing_key, &body_hash, CommandOutcome::DeadLettered).await?
     {
         return tx.commit().await;
     }
@@ -70,51 +60,49 @@ pub async fn record(
     tx.commit().await
 }
 
-/// Refuses a well-formed command whose processor is not part of this build (`unsupported`):
-/// kept and announced, not dead-lettered, because the command itself is fine.
-pub async fn refuse_unsupported(
+/// Refuses a well-formed command (a business refusal: `conflict`, `unknown_account`, …): kept
+/// and announced as `command.rejected`, not dead-lettered, because the command itself is fine.
+pub async fn refuse(
     pool: &PgPool,
     envelope: &Envelope,
     command: &ParsedCommand,
+    code: &str,
+    message: &str,
 ) -> Result<(), sqlx::Error> {
-    let message = format!(
-        "{} is not processed by this version of bnpl",
-        command.command_type.as_str()
-    );
     let mut tx = pool.begin().await?;
+    refuse_in(&mut tx, envelope, command, code, message).await?;
+    tx.commit().await
+}
+
+/// [`refuse`] inside the caller's transaction. A redelivery of a command already refused for
+/// the same reason adds nothing.
+pub async fn refuse_in(
+    tx: &mut sqlx::PgConnection,
+    envelope: &Envelope,
+    command: &ParsedCommand,
+    code: &str,
+    message: &str,
+) -> Result<(), sqlx::Error> {
     let body_hash = envelope.body_hash();
-    if commands::exists(
-        &mut tx,
-        command.command_type.as_str(),
-        &body_hash,
-        CommandOutcome::Rejected,
-    )
-    .await?
+    if envelope.redelivered
+        && commands::exists(tx, command.command_type.as_str(), &body_hash, CommandOutcome::Rejected).await?
     {
-        return tx.commit().await;
+        return Ok(());
     }
     commands::insert(
-        &mut tx,
+        tx,
         &NewCommand {
             command_type: command.command_type.as_str(),
             subject_id: Some(&command.subject_id),
             envelope,
             body_hash: &body_hash,
             outcome: CommandOutcome::Rejected,
-            reason_code: Some("unsupported"),
-            reason_message: Some(&message),
+            reason_code: Some(code),
+            reason_message: Some(message),
         },
     )
     .await?;
-    rejected_event(
-        &mut tx,
-        envelope,
-        Some(&command.subject_id),
-        "unsupported",
-        &message,
-    )
-    .await?;
-    tx.commit().await
+    rejected_event(tx, envelope, Some(&command.subject_id), code, message).await
 }
 
 async fn rejected_event(

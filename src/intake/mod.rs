@@ -4,33 +4,49 @@
 //! - undecodable, unknown or schema-failing commands are recorded, dead-lettered (the relay
 //!   publishes them to `bnpl.dead` with `x-bnpl-reason` / `x-bnpl-detail`) and announced as
 //!   `command.rejected`;
-//! - well-formed commands go to the command's processor.
+//! - business refusals are recorded and announced, not dead-lettered;
+//! - accepted commands are stored with their first event and first jobs.
 //!
 //! A redelivery of a command whose outcome is already committed has no second effect.
 
 pub mod dead_letter;
 pub mod envelope;
+pub mod purchase;
 
+use crate::flows::Services;
 use crate::messaging::consumer::{DeliveryHandler, Transient};
-use crate::messaging::Publisher;
-use envelope::{Decoded, Envelope};
+use envelope::{CommandType, Decoded, Envelope, Malformed};
 use lapin::message::Delivery;
-use sqlx::PgPool;
 use std::sync::Arc;
 
 /// The intake consumers' handler.
 pub struct IntakeHandler {
-    pool: PgPool,
-    #[expect(
-        dead_code,
-        reason = "used by direct replies once command processors land"
-    )]
-    publisher: Arc<Publisher>,
+    services: Arc<Services>,
 }
 
 impl IntakeHandler {
-    pub fn new(pool: PgPool, publisher: Arc<Publisher>) -> Self {
-        Self { pool, publisher }
+    pub fn new(services: Arc<Services>) -> Self {
+        Self { services }
+    }
+}
+
+/// What became of a command, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Duplicate,
+    Rejected,
+    DeadLettered,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected => "rejected",
+            Outcome::DeadLettered => "dead_lettered",
+        }
     }
 }
 
@@ -38,19 +54,44 @@ impl IntakeHandler {
 impl DeliveryHandler for IntakeHandler {
     async fn handle(&self, delivery: &Delivery) -> Result<(), Transient> {
         let envelope = Envelope::from_delivery(delivery);
-        match envelope.decode() {
-            Decoded::Malformed(malformed) => {
-                metrics::counter!("bnpl_commands_total", "outcome" => "dead_lettered").increment(1);
-                dead_letter::record(&self.pool, &envelope, &malformed)
-                    .await
-                    .map_err(|e| Transient(e.into()))
-            }
-            Decoded::Command(command) => {
-                metrics::counter!("bnpl_commands_total", "outcome" => "rejected").increment(1);
-                dead_letter::refuse_unsupported(&self.pool, &envelope, &command)
-                    .await
-                    .map_err(|e| Transient(e.into()))
+        let outcome = self.process(&envelope).await.map_err(|error| Transient(error.into()))?;
+        metrics::counter!("bnpl_commands_total", "command" => envelope.routing_key.clone(), "outcome" => outcome.label())
+            .increment(1);
+        Ok(())
+    }
+}
+
+impl IntakeHandler {
+    async fn process(&self, envelope: &Envelope) -> Result<Outcome, sqlx::Error> {
+        let pool = &self.services.pool;
+        let command = match envelope.decode() {
+            Decoded::Malformed(malformed) => return dead(pool, envelope, &malformed).await,
+            Decoded::Command(command) => command,
+        };
+        match command.command_type {
+            CommandType::PurchaseCreate => purchase::create(&self.services, envelope, &command).await,
+            CommandType::PurchaseConfirm
+            | CommandType::PurchaseResendOtp
+            | CommandType::RefundCreate
+            | CommandType::RefundCancel => {
+                let message = format!(
+                    "{} is not processed by this version of bnpl",
+                    command.command_type.as_str()
+                );
+                dead_letter::refuse(pool, envelope, &command, "unsupported", &message).await?;
+                Ok(Outcome::Rejected)
             }
         }
     }
+}
+
+/// Dead-letters a command that cannot be processed at all.
+pub(crate) async fn dead(
+    pool: &sqlx::PgPool,
+    envelope: &Envelope,
+    malformed: &Malformed,
+) -> Result<Outcome, sqlx::Error> {
+    tracing::warn!(command = %envelope.routing_key, reason = malformed.code, detail = %malformed.detail, "command dead-lettered");
+    dead_letter::record(pool, envelope, malformed).await?;
+    Ok(Outcome::DeadLettered)
 }

@@ -6,14 +6,11 @@ use std::time::Duration;
 
 /// The delay before attempt `attempt + 1`: `base · 2^(attempt-1)`, capped at `max`, with ±25% jitter.
 pub fn delay(attempt: i32, base: Duration, max: Duration) -> Duration {
-    let exponent = u32::try_from(attempt.saturating_sub(1))
-        .unwrap_or(0)
-        .min(20);
+    let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
     let raw = base.saturating_mul(1_u32 << exponent).min(max);
     let millis = raw.as_millis() as u64;
     let spread = millis / 4;
-    let jittered =
-        rand::thread_rng().gen_range(millis.saturating_sub(spread)..=millis.saturating_add(spread));
+    let jittered = rand::thread_rng().gen_range(millis.saturating_sub(spread)..=millis.saturating_add(spread));
     Duration::from_millis(jittered).min(max)
 }
 

@@ -137,17 +137,12 @@ async fn claim(pool: &PgPool, free: usize, lease: Duration) -> Vec<ClaimedJob> {
 async fn execute(pool: &PgPool, registry: &Registry, job: ClaimedJob) {
     let Some(handler) = registry.handlers.get(job.kind.as_str()) else {
         tracing::error!(job = job.id, kind = %job.kind, "no handler for this job kind");
-        let _ = jobs::retry(
-            pool,
-            &job,
-            Duration::from_secs(300),
-            "no handler for this job kind",
-        )
-        .await;
+        let _ = jobs::retry(pool, &job, Duration::from_secs(300), "no handler for this job kind").await;
         return;
     };
     let outcome = handler.run(&job).await;
-    metrics::counter!("bnpl_jobs_run_total", "kind" => job.kind.clone(), "outcome" => outcome_label(&outcome)).increment(1);
+    metrics::counter!("bnpl_jobs_run_total", "kind" => job.kind.clone(), "outcome" => outcome_label(&outcome))
+        .increment(1);
     if let JobResult::Retry { after, error } = outcome {
         tracing::info!(job = job.id, kind = %job.kind, payment_id = job.payment_id.as_deref(), attempt = job.attempts, %error, "job will be retried");
         if let Err(db_error) = jobs::retry(pool, &job, after, &error).await {
@@ -168,9 +163,7 @@ fn outcome_label(outcome: &JobResult) -> &'static str {
 async fn until_next_due(pool: &PgPool, poll: Duration) -> Duration {
     match jobs::next_due(pool).await {
         Ok(Some(due)) => {
-            let until = (due - chrono::Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO);
+            let until = (due - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
             until.min(poll).max(Duration::from_millis(5))
         }
         _ => poll,

@@ -14,9 +14,7 @@
 use super::supervisor::{Broker, BrokerSession};
 use futures_util::StreamExt as _;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-};
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,8 +55,7 @@ pub async fn run(
 ) {
     let mut sessions = broker.subscribe();
     loop {
-        let Some(session) = wait_until_ready(&mut sessions, &mut database_up, &shutdown).await
-        else {
+        let Some(session) = wait_until_ready(&mut sessions, &mut database_up, &shutdown).await else {
             return;
         };
         if let Err(error) = consume(&session, &mut database_up, &spec, &handler, &shutdown).await {
@@ -108,17 +105,10 @@ async fn consume(
     shutdown: &CancellationToken,
 ) -> lapin::Result<()> {
     let channel = session.connection.create_channel().await?;
-    channel
-        .basic_qos(spec.prefetch, BasicQosOptions::default())
-        .await?;
+    channel.basic_qos(spec.prefetch, BasicQosOptions::default()).await?;
     let tag = format!("{}-{}", spec.queue, uuid::Uuid::new_v4());
     let mut consumer = channel
-        .basic_consume(
-            &spec.queue,
-            &tag,
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
+        .basic_consume(&spec.queue, &tag, BasicConsumeOptions::default(), FieldTable::default())
         .await?;
     tracing::info!(queue = %spec.queue, "consuming");
     let permits = Arc::new(Semaphore::new(spec.concurrency.max(1)));

@@ -122,9 +122,7 @@ impl Publisher {
             }
         }
         let channel = session.connection.create_channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
         *cached = Some((session.generation, channel.clone()));
         Ok(channel)
     }

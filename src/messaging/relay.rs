@@ -39,11 +39,7 @@ pub async fn run(pool: PgPool, publisher: Arc<Publisher>, shutdown: Cancellation
 }
 
 /// Takes the relay lock (or waits for it) and publishes until shutdown or a database error.
-async fn lead(
-    pool: &PgPool,
-    publisher: &Publisher,
-    shutdown: &CancellationToken,
-) -> Result<(), sqlx::Error> {
+async fn lead(pool: &PgPool, publisher: &Publisher, shutdown: &CancellationToken) -> Result<(), sqlx::Error> {
     let mut lock_connection = pool.acquire().await?;
     loop {
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -64,8 +60,7 @@ async fn lead(
     let result = async {
         while !shutdown.is_cancelled() {
             let events = relay_events(pool, publisher, &topology.events()).await?;
-            let dead =
-                relay_dead_letters(pool, publisher, &topology.dead_letter_exchange()).await?;
+            let dead = relay_dead_letters(pool, publisher, &topology.dead_letter_exchange()).await?;
             if events == Progress::Full || dead == Progress::Full {
                 continue;
             }
@@ -95,11 +90,7 @@ enum Progress {
     Partial,
 }
 
-async fn relay_events(
-    pool: &PgPool,
-    publisher: &Publisher,
-    exchange: &str,
-) -> Result<Progress, sqlx::Error> {
+async fn relay_events(pool: &PgPool, publisher: &Publisher, exchange: &str) -> Result<Progress, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, event_id, event_type, body, reply_to, correlation_id
          FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
@@ -133,8 +124,7 @@ async fn relay_events(
         if let Some(reply_to) = reply_to {
             let mut reply_properties = properties;
             if let Some(correlation_id) = correlation_id {
-                reply_properties =
-                    reply_properties.with_correlation_id(ShortString::from(correlation_id));
+                reply_properties = reply_properties.with_correlation_id(ShortString::from(correlation_id));
             }
             // The default exchange routes by queue name: the direct reply of contract §1.
             messages.push(Outgoing {
@@ -148,20 +138,13 @@ async fn relay_events(
         ids.push(id);
     }
     let confirmed = publisher.publish_all(&messages).await;
-    let rows_done = closes_row[..confirmed]
-        .iter()
-        .filter(|closes| **closes)
-        .count();
+    let rows_done = closes_row[..confirmed].iter().filter(|closes| **closes).count();
     mark_published(pool, "outbox", &ids[..rows_done]).await?;
     metrics::counter!("bnpl_events_published_total").increment(rows_done as u64);
     Ok(progress(rows.len(), rows_done))
 }
 
-async fn relay_dead_letters(
-    pool: &PgPool,
-    publisher: &Publisher,
-    exchange: &str,
-) -> Result<Progress, sqlx::Error> {
+async fn relay_dead_letters(pool: &PgPool, publisher: &Publisher, exchange: &str) -> Result<Progress, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, routing_key, reason, detail, body FROM dead_letters
          WHERE published_at IS NULL ORDER BY id LIMIT $1",
@@ -176,10 +159,7 @@ async fn relay_dead_letters(
         let mut headers = FieldTable::default();
         for (name, column) in [("x-bnpl-reason", "reason"), ("x-bnpl-detail", "detail")] {
             let value: String = row.try_get(column)?;
-            headers.insert(
-                ShortString::from(name),
-                AMQPValue::LongString(LongString::from(value)),
-            );
+            headers.insert(ShortString::from(name), AMQPValue::LongString(LongString::from(value)));
         }
         messages.push(Outgoing {
             exchange: exchange.to_owned(),
@@ -202,20 +182,14 @@ fn progress(fetched: usize, done: usize) -> Progress {
     }
 }
 
-async fn mark_published(
-    pool: &PgPool,
-    table: &'static str,
-    ids: &[i64],
-) -> Result<(), sqlx::Error> {
+async fn mark_published(pool: &PgPool, table: &'static str, ids: &[i64]) -> Result<(), sqlx::Error> {
     if ids.is_empty() {
         return Ok(());
     }
     // `table` is one of two constants, never input.
-    sqlx::query(&format!(
-        "UPDATE {table} SET published_at = now() WHERE id = ANY($1)"
-    ))
-    .bind(ids)
-    .execute(pool)
-    .await?;
+    sqlx::query(&format!("UPDATE {table} SET published_at = now() WHERE id = ANY($1)"))
+        .bind(ids)
+        .execute(pool)
+        .await?;
     Ok(())
 }

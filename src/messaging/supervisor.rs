@@ -136,11 +136,7 @@ async fn supervise(
     }
 }
 
-async fn connect(
-    url: &SecretString,
-    topology: &Topology,
-    connection_name: &str,
-) -> lapin::Result<Connection> {
+async fn connect(url: &SecretString, topology: &Topology, connection_name: &str) -> lapin::Result<Connection> {
     let properties = ConnectionProperties::default()
         .with_executor(tokio_executor_trait::Tokio::current())
         .with_reactor(tokio_reactor_trait::Tokio)

@@ -9,8 +9,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, ExchangeKind};
 
 /// Routing keys bound to the purchase intake queue (contract §1).
-pub const PURCHASE_COMMANDS: [&str; 3] =
-    ["purchase.create", "purchase.confirm", "purchase.resend_otp"];
+pub const PURCHASE_COMMANDS: [&str; 3] = ["purchase.create", "purchase.confirm", "purchase.resend_otp"];
 /// Routing keys bound to the refund intake queue (contract §1).
 pub const REFUND_COMMANDS: [&str; 2] = ["refund.create", "refund.cancel"];
 
@@ -83,25 +82,12 @@ impl Topology {
         // A command with a routing key nobody binds goes to the alternate exchange instead of
         // vanishing (contract §1; https://www.rabbitmq.com/docs/ae).
         let mut commands_args = FieldTable::default();
-        commands_args.insert(
-            "alternate-exchange".into(),
-            long_string(&self.dead_letter_exchange()),
-        );
+        commands_args.insert("alternate-exchange".into(), long_string(&self.dead_letter_exchange()));
         channel
-            .exchange_declare(
-                &self.commands(),
-                ExchangeKind::Direct,
-                durable,
-                commands_args,
-            )
+            .exchange_declare(&self.commands(), ExchangeKind::Direct, durable, commands_args)
             .await?;
         channel
-            .exchange_declare(
-                &self.events(),
-                ExchangeKind::Topic,
-                durable,
-                FieldTable::default(),
-            )
+            .exchange_declare(&self.events(), ExchangeKind::Topic, durable, FieldTable::default())
             .await?;
 
         self.declare_queue(channel, &self.dead(), None).await?;
@@ -118,8 +104,7 @@ impl Topology {
             (self.purchases(), &PURCHASE_COMMANDS[..]),
             (self.refunds(), &REFUND_COMMANDS[..]),
         ] {
-            self.declare_queue(channel, &queue, Some(self.delivery_limit))
-                .await?;
+            self.declare_queue(channel, &queue, Some(self.delivery_limit)).await?;
             for key in keys {
                 channel
                     .queue_bind(
@@ -138,19 +123,11 @@ impl Topology {
     /// A durable quorum queue (replicated; counts redeliveries). Intake queues get a delivery
     /// limit and dead-letter to the DLX, so a message that crashes its consumer cannot spin
     /// (https://www.rabbitmq.com/docs/quorum-queues#poison-message-handling).
-    async fn declare_queue(
-        &self,
-        channel: &Channel,
-        name: &str,
-        delivery_limit: Option<u32>,
-    ) -> lapin::Result<()> {
+    async fn declare_queue(&self, channel: &Channel, name: &str, delivery_limit: Option<u32>) -> lapin::Result<()> {
         let mut args = FieldTable::default();
         args.insert("x-queue-type".into(), long_string("quorum"));
         if let Some(limit) = delivery_limit {
-            args.insert(
-                "x-delivery-limit".into(),
-                AMQPValue::LongLongInt(i64::from(limit)),
-            );
+            args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(i64::from(limit)));
             args.insert(
                 "x-dead-letter-exchange".into(),
                 long_string(&self.dead_letter_exchange()),

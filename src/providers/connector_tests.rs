@@ -70,10 +70,7 @@ fn ecommpay_through_the_trait() {
             provider_reference: None
         })
     );
-    assert_eq!(
-        account.verify_callback(b"{}").unwrap_err(),
-        CallbackError::BadSignature
-    );
+    assert_eq!(account.verify_callback(b"{}").unwrap_err(), CallbackError::BadSignature);
 }
 
 #[test]
@@ -92,9 +89,7 @@ fn aps_through_the_trait() {
         StatusOutcome::NotFound
     );
     assert_eq!(
-        account
-            .verify_callback(b"merchant_reference=x")
-            .unwrap_err(),
+        account.verify_callback(b"merchant_reference=x").unwrap_err(),
         CallbackError::BadSignature
     );
 }

@@ -86,8 +86,7 @@ impl Executor {
         request: &ProviderRequest,
         total_timeout: Duration,
     ) -> Result<RawResponse, TransportError> {
-        self.post_json(&request.url, &request.body, total_timeout)
-            .await
+        self.post_json(&request.url, &request.body, total_timeout).await
     }
 
     /// POSTs a JSON body and returns the raw status and body.
@@ -100,10 +99,7 @@ impl Executor {
         let builder = self
             .client
             .post(url.clone())
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/json;charset=UTF-8",
-            )
+            .header(reqwest::header::CONTENT_TYPE, "application/json;charset=UTF-8")
             .header(reqwest::header::ACCEPT, "application/json")
             .body(body.to_string());
         self.execute(builder, url, total_timeout).await
@@ -123,10 +119,7 @@ impl Executor {
         let builder = self
             .client
             .post(url.clone())
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(encoded);
         self.execute(builder, url, total_timeout).await
     }
@@ -137,11 +130,7 @@ impl Executor {
         url: &Url,
         total_timeout: Duration,
     ) -> Result<RawResponse, TransportError> {
-        let mut response = builder
-            .timeout(total_timeout)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let mut response = builder.timeout(total_timeout).send().await.map_err(|e| classify(&e))?;
         let status = response.status().as_u16();
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
@@ -196,9 +185,7 @@ impl std::fmt::Display for DisplayChain<'_> {
         write!(
             f,
             "{}",
-            self.0
-                .status()
-                .map_or("transport".to_owned(), |s| s.to_string())
+            self.0.status().map_or("transport".to_owned(), |s| s.to_string())
         )?;
         while let Some(cause) = source {
             write!(f, ": {cause}")?;

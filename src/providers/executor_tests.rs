@@ -64,10 +64,7 @@ async fn a_500_is_returned_raw_for_the_provider_parser() {
         Some("HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\noops"),
         false,
     ));
-    let raw = executor()
-        .post_json(&url, &json!({"a": 1}), SHORT)
-        .await
-        .unwrap();
+    let raw = executor().post_json(&url, &json!({"a": 1}), SHORT).await.unwrap();
     assert_eq!(raw.status, 500);
     assert_eq!(raw.body, b"oops");
     assert!(raw.is_server_error());
@@ -95,15 +92,9 @@ async fn a_server_hanging_past_the_timeout_is_uncertain_and_retryable() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = url_of(&listener).await;
     let server = tokio::spawn(serve_once(listener, None, true));
-    let err = executor()
-        .post_json(&url, &json!({}), SHORT)
-        .await
-        .unwrap_err();
+    let err = executor().post_json(&url, &json!({}), SHORT).await.unwrap_err();
     assert_eq!(err.delivery, Delivery::Unknown, "{err}");
-    assert!(matches!(
-        err.for_create::<()>(),
-        CreateOutcome::Uncertain { .. }
-    ));
+    assert!(matches!(err.for_create::<()>(), CreateOutcome::Uncertain { .. }));
     assert!(matches!(err.for_status(), StatusOutcome::Retryable { .. }));
     server.abort();
 }
@@ -117,10 +108,7 @@ async fn headers_then_a_stalled_body_is_uncertain() {
         Some("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"status\":"),
         true,
     ));
-    let err = executor()
-        .post_json(&url, &json!({}), SHORT)
-        .await
-        .unwrap_err();
+    let err = executor().post_json(&url, &json!({}), SHORT).await.unwrap_err();
     assert_eq!(err.delivery, Delivery::Unknown, "{err}");
     server.abort();
 }
@@ -130,15 +118,9 @@ async fn a_connection_dropped_after_the_request_is_uncertain() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = url_of(&listener).await;
     let server = tokio::spawn(serve_once(listener, None, false));
-    let err = executor()
-        .post_json(&url, &json!({}), SHORT)
-        .await
-        .unwrap_err();
+    let err = executor().post_json(&url, &json!({}), SHORT).await.unwrap_err();
     assert_eq!(err.delivery, Delivery::Unknown, "{err}");
-    assert!(matches!(
-        err.for_create::<()>(),
-        CreateOutcome::Uncertain { .. }
-    ));
+    assert!(matches!(err.for_create::<()>(), CreateOutcome::Uncertain { .. }));
     server.await.unwrap();
 }
 
@@ -147,14 +129,8 @@ async fn a_refused_connection_is_not_sent() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = url_of(&listener).await;
     drop(listener);
-    let err = executor()
-        .post_json(&url, &json!({}), SHORT)
-        .await
-        .unwrap_err();
+    let err = executor().post_json(&url, &json!({}), SHORT).await.unwrap_err();
     assert_eq!(err.delivery, Delivery::NotSent, "{err}");
-    assert!(matches!(
-        err.for_create::<()>(),
-        CreateOutcome::NotSent { .. }
-    ));
+    assert!(matches!(err.for_create::<()>(), CreateOutcome::NotSent { .. }));
     assert!(matches!(err.for_status(), StatusOutcome::Retryable { .. }));
 }

@@ -6,8 +6,7 @@ use serde_json::Value;
 
 /// The value at a path of object keys.
 pub fn at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter()
-        .try_fold(value, |v, key| v.as_object()?.get(*key))
+    path.iter().try_fold(value, |v, key| v.as_object()?.get(*key))
 }
 
 /// A string or a number as text (numbers by their raw JSON text). Other kinds are `None`.
@@ -29,9 +28,7 @@ pub fn text_at(value: &Value, path: &[&str]) -> Option<String> {
 pub fn minor(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => n.as_i64().filter(|v| *v >= 0),
-        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.parse().ok()
-        }
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
         _ => None,
     }
 }

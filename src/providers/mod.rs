@@ -106,8 +106,7 @@ pub trait Connector {
     /// The refund request.
     fn refund_request(&self, refund: &RefundRequest) -> Result<ProviderRequest, BuildError>;
     /// Classifies a refund answer; `expected` holds the payment id and the *refund* amount.
-    fn parse_refund(&self, response: &RawResponse, expected: &Expected)
-        -> CreateOutcome<RefundAck>;
+    fn parse_refund(&self, response: &RawResponse, expected: &Expected) -> CreateOutcome<RefundAck>;
     /// Verifies the signature of a raw callback body and parses it.
     fn verify_callback(&self, body: &[u8]) -> Result<Self::Callback, CallbackError>;
 }

@@ -120,12 +120,7 @@ impl<T> CreateOutcome<T> {
     /// Builds the outcome for a code class; `accepted` is called only for [`CodeClass::Success`].
     /// A `NotFound` answer to a create call is not a refusal of the payment: it is treated as
     /// uncertain so that a status query decides.
-    pub fn from_class(
-        class: CodeClass,
-        code: &str,
-        message: &str,
-        accepted: impl FnOnce() -> Self,
-    ) -> Self {
+    pub fn from_class(class: CodeClass, code: &str, message: &str, accepted: impl FnOnce() -> Self) -> Self {
         let (code, message) = (code.to_owned(), message.to_owned());
         match class {
             CodeClass::Success => accepted(),
@@ -181,11 +176,7 @@ impl Expected {
     }
 
     /// An expectation on reference, amount and currency.
-    pub fn money(
-        reference: impl Into<String>,
-        amount_minor: i64,
-        currency: impl Into<String>,
-    ) -> Self {
+    pub fn money(reference: impl Into<String>, amount_minor: i64, currency: impl Into<String>) -> Self {
         Expected {
             reference: reference.into(),
             amount_minor: Some(amount_minor),

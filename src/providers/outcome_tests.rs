@@ -5,28 +5,16 @@ use super::*;
 #[test]
 fn matching_answer_passes_even_when_strict() {
     let e = Expected::money("ord-1", 15000, "GBP");
-    assert_eq!(
-        e.check(Some("ord-1"), Some(15000), Some("GBP"), true),
-        Ok(())
-    );
-    assert_eq!(
-        e.check(Some("ord-1"), Some(15000), Some("gbp"), true),
-        Ok(())
-    );
+    assert_eq!(e.check(Some("ord-1"), Some(15000), Some("GBP"), true), Ok(()));
+    assert_eq!(e.check(Some("ord-1"), Some(15000), Some("gbp"), true), Ok(()));
 }
 
 #[test]
 fn any_differing_field_is_a_mismatch() {
     let e = Expected::money("ord-1", 15000, "GBP");
-    assert!(e
-        .check(Some("ord-2"), Some(15000), Some("GBP"), false)
-        .is_err());
-    assert!(e
-        .check(Some("ord-1"), Some(15001), Some("GBP"), false)
-        .is_err());
-    assert!(e
-        .check(Some("ord-1"), Some(15000), Some("EUR"), false)
-        .is_err());
+    assert!(e.check(Some("ord-2"), Some(15000), Some("GBP"), false).is_err());
+    assert!(e.check(Some("ord-1"), Some(15001), Some("GBP"), false).is_err());
+    assert!(e.check(Some("ord-1"), Some(15000), Some("EUR"), false).is_err());
 }
 
 #[test]
@@ -36,21 +24,12 @@ fn missing_fields_fail_only_when_strict() {
     assert!(e.check(Some("ord-1"), None, Some("GBP"), true).is_err());
     assert!(e.check(Some("ord-1"), Some(15000), None, true).is_err());
     assert!(e.check(None, Some(15000), Some("GBP"), true).is_err());
-    assert_eq!(
-        Expected::reference("r").check(Some("r"), None, None, true),
-        Ok(())
-    );
+    assert_eq!(Expected::reference("r").check(Some("r"), None, None, true), Ok(()));
 }
 
 #[test]
 fn not_found_on_a_create_call_is_uncertain() {
-    let o: CreateOutcome<()> =
-        CreateOutcome::from_class(
-            CodeClass::NotFound,
-            "1",
-            "m",
-            || CreateOutcome::Accepted(()),
-        );
+    let o: CreateOutcome<()> = CreateOutcome::from_class(CodeClass::NotFound, "1", "m", || CreateOutcome::Accepted(()));
     assert!(matches!(o, CreateOutcome::Uncertain { .. }));
 }
 
@@ -58,26 +37,11 @@ fn not_found_on_a_create_call_is_uncertain() {
 fn every_class_maps_to_its_outcome() {
     let of = |c| CreateOutcome::from_class(c, "c", "m", || CreateOutcome::Accepted(()));
     assert_eq!(of(CodeClass::Success), CreateOutcome::Accepted(()));
-    assert!(matches!(
-        of(CodeClass::Uncertain),
-        CreateOutcome::Uncertain { .. }
-    ));
-    assert!(matches!(
-        of(CodeClass::Exists),
-        CreateOutcome::Exists { .. }
-    ));
-    assert!(matches!(
-        of(CodeClass::Processing),
-        CreateOutcome::Processing { .. }
-    ));
-    assert!(matches!(
-        of(CodeClass::RetryLater),
-        CreateOutcome::RetryLater { .. }
-    ));
-    assert!(matches!(
-        of(CodeClass::Terminal),
-        CreateOutcome::Terminal { .. }
-    ));
+    assert!(matches!(of(CodeClass::Uncertain), CreateOutcome::Uncertain { .. }));
+    assert!(matches!(of(CodeClass::Exists), CreateOutcome::Exists { .. }));
+    assert!(matches!(of(CodeClass::Processing), CreateOutcome::Processing { .. }));
+    assert!(matches!(of(CodeClass::RetryLater), CreateOutcome::RetryLater { .. }));
+    assert!(matches!(of(CodeClass::Terminal), CreateOutcome::Terminal { .. }));
 }
 
 #[test]
@@ -91,8 +55,6 @@ fn state_classes_keep_their_details() {
     );
     assert_eq!(
         PaymentState::from_class(StateClass::Pending, "weird", "", ""),
-        PaymentState::Pending {
-            status: "weird".into()
-        }
+        PaymentState::Pending { status: "weird".into() }
     );
 }

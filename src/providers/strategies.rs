@@ -67,9 +67,7 @@ pub fn number() -> impl Strategy<Value = Value> {
         "[1-9][0-9]{15,25}",
         Just("1e3".to_owned()),
     ]
-    .prop_filter_map("valid JSON number", |text| {
-        serde_json::from_str::<Value>(&text).ok()
-    })
+    .prop_filter_map("valid JSON number", |text| serde_json::from_str::<Value>(&text).ok())
 }
 
 /// A scalar leaf.
@@ -79,10 +77,8 @@ pub fn leaf() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         number(),
         "\\PC{0,12}".prop_map(Value::String),
-        proptest::sample::select(
-            &["0", "14000", "12036", "success", "sale", "refund", "GBP", "EGP", "3061"][..]
-        )
-        .prop_map(|s| Value::String(s.to_owned())),
+        proptest::sample::select(&["0", "14000", "12036", "success", "sale", "refund", "GBP", "EGP", "3061"][..])
+            .prop_map(|s| Value::String(s.to_owned())),
     ]
 }
 
@@ -99,6 +95,5 @@ pub fn json() -> impl Strategy<Value = Value> {
 
 /// A JSON object (what providers sign and send).
 pub fn json_object() -> impl Strategy<Value = Map<String, Value>> {
-    proptest::collection::vec((key(), json()), 0..8)
-        .prop_map(|entries| entries.into_iter().collect())
+    proptest::collection::vec((key(), json()), 0..8).prop_map(|entries| entries.into_iter().collect())
 }

@@ -245,9 +245,7 @@ impl SandboxConfig {
     }
 
     pub(crate) fn project(&self, project_id: u64) -> Option<&EcommpayProject> {
-        self.ecommpay_projects
-            .iter()
-            .find(|p| p.project_id == project_id)
+        self.ecommpay_projects.iter().find(|p| p.project_id == project_id)
     }
 
     pub(crate) fn merchant(&self, merchant_identifier: &str) -> Option<&ApsMerchant> {
@@ -297,10 +295,7 @@ mod tests {
     fn demo_accounts_are_the_documented_ones() {
         let demo = SandboxConfig::demo();
         let project = demo.project(DEMO_ECOMMPAY_PROJECT).unwrap();
-        assert_eq!(
-            project.secret_key.expose_secret(),
-            "sandbox-ecommpay-secret"
-        );
+        assert_eq!(project.secret_key.expose_secret(), "sandbox-ecommpay-secret");
         assert!(demo.merchant(DEMO_APS_MERCHANT).is_some());
     }
 }

@@ -43,11 +43,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 type Params = Query<HashMap<String, String>>;
 
 /// The payment's key: the `project_id` given, or the first project that has the id.
-async fn find(
-    shared: &Shared,
-    payment_id: &str,
-    params: &HashMap<String, String>,
-) -> Option<EcKey> {
+async fn find(shared: &Shared, payment_id: &str, params: &HashMap<String, String>) -> Option<EcKey> {
     let wanted: Option<u64> = params.get("project_id").and_then(|p| p.parse().ok());
     let store = shared.store.lock().await;
     shared
@@ -55,7 +51,7 @@ async fn find(
         .ecommpay_projects
         .iter()
         .map(|p| (p.project_id, payment_id.to_owned()))
-        .filter(|key| wanted.map_or(true, |w| w == key.0))
+        .filter(|key| wanted.is_none_or(|w| w == key.0))
         .find(|key| store.ecommpay.contains_key(key))
 }
 
@@ -112,11 +108,7 @@ async fn humm_finish(
         }
     };
     let Some(key) = find(&shared, &payment_id, &params).await else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "unknown payment"})),
-        )
-            .into_response();
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "unknown payment"}))).into_response();
     };
     match finish(&shared, &key, outcome).await {
         Ok(status) => Json(json!({"payment_id": payment_id, "status": status})).into_response(),
@@ -125,11 +117,9 @@ async fn humm_finish(
             Json(json!({"payment_id": payment_id, "status": status, "error": "already final"})),
         )
             .into_response(),
-        Err(FinishError::NotFound) => (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "unknown payment"})),
-        )
-            .into_response(),
+        Err(FinishError::NotFound) => {
+            (StatusCode::NOT_FOUND, Json(json!({"error": "unknown payment"}))).into_response()
+        }
     }
 }
 
@@ -164,10 +154,7 @@ async fn get_faults(State(shared): State<Arc<Shared>>) -> Json<FaultRates> {
     Json(shared.store.lock().await.faults.clone())
 }
 
-async fn set_faults(
-    State(shared): State<Arc<Shared>>,
-    Json(rates): Json<FaultRates>,
-) -> Json<FaultRates> {
+async fn set_faults(State(shared): State<Arc<Shared>>, Json(rates): Json<FaultRates>) -> Json<FaultRates> {
     shared.store.lock().await.faults = rates.clone();
     Json(rates)
 }
@@ -176,10 +163,7 @@ async fn get_auto(State(shared): State<Arc<Shared>>) -> Json<AutoCustomer> {
     Json(shared.store.lock().await.auto_customer.clone())
 }
 
-async fn set_auto(
-    State(shared): State<Arc<Shared>>,
-    Json(auto): Json<AutoCustomer>,
-) -> Json<AutoCustomer> {
+async fn set_auto(State(shared): State<Arc<Shared>>, Json(auto): Json<AutoCustomer>) -> Json<AutoCustomer> {
     shared.store.lock().await.auto_customer = auto.clone();
     Json(auto)
 }

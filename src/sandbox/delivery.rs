@@ -83,11 +83,7 @@ const ECOMMPAY_RETRY_WINDOW_SECS: f64 = 11.0 * 24.0 * 3600.0;
 
 /// Delivers `out` applying the callback faults in `faults` (lost, duplicate, bad signature);
 /// true when the genuine callback was acknowledged.
-pub(crate) async fn deliver_with_faults(
-    shared: &Arc<Shared>,
-    out: Outgoing,
-    faults: FaultSet,
-) -> bool {
+pub(crate) async fn deliver_with_faults(shared: &Arc<Shared>, out: Outgoing, faults: FaultSet) -> bool {
     if faults.has(Fault::BadSignatureCallback) {
         let mut forged = out.clone();
         forge(&mut forged.payload);
@@ -102,38 +98,24 @@ pub(crate) async fn deliver_with_faults(
 
 /// Records a final callback withheld by the `lost-callback` fault.
 pub(crate) async fn record_lost(shared: &Shared, schedule: Schedule) {
-    shared
-        .store
-        .lock()
-        .await
-        .ledger
-        .callback_lost(schedule.provider());
+    shared.store.lock().await.ledger.callback_lost(schedule.provider());
 }
 
 /// Delivers one callback, retrying on its provider's schedule; true when acknowledged.
 pub(crate) async fn deliver(shared: &Arc<Shared>, out: Outgoing, forged: bool) -> bool {
     let provider = out.schedule.provider();
-    let seq = shared
-        .store
-        .lock()
-        .await
-        .ledger
-        .callback_queued(CallbackEntry {
-            provider,
-            payment_id: out.payment_id.clone(),
-            kind: out.kind,
-            forged,
-            url: out.url.clone(),
-            attempts: 0,
-            acknowledged: false,
-            gave_up: false,
-            last_http_status: None,
-        });
-    let max_attempts = if forged {
-        1
-    } else {
-        out.schedule.max_attempts()
-    };
+    let seq = shared.store.lock().await.ledger.callback_queued(CallbackEntry {
+        provider,
+        payment_id: out.payment_id.clone(),
+        kind: out.kind,
+        forged,
+        url: out.url.clone(),
+        attempts: 0,
+        acknowledged: false,
+        gave_up: false,
+        last_http_status: None,
+    });
+    let max_attempts = if forged { 1 } else { out.schedule.max_attempts() };
     let mut elapsed = 0.0;
     for attempt in 1..=max_attempts {
         let status = send_once(shared, &out).await;

@@ -173,9 +173,7 @@ mod tests {
         for a in Fault::ALL {
             let m = a.marker();
             assert!(m.len() <= 40);
-            assert!(m
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+            assert!(m.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
             for b in Fault::ALL {
                 assert!(a == b || !b.marker().contains(m), "{m} in {}", b.marker());
             }

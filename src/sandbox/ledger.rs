@@ -193,12 +193,7 @@ impl Ledger {
     }
 
     /// A refund was refused because another of its account is still processing (ecommpay 3285).
-    pub(crate) fn refund_rejected_in_flight(
-        &mut self,
-        account: &str,
-        payment_id: &str,
-        refund_id: &str,
-    ) {
+    pub(crate) fn refund_rejected_in_flight(&mut self, account: &str, payment_id: &str, refund_id: &str) {
         let entry = self.accounts.entry(account.to_owned()).or_default();
         entry.violations += 1;
         push_bounded(&mut entry.arrival_order, refund_id, self.cap);
@@ -214,19 +209,11 @@ impl Ledger {
 
     /// Refunds of `account` now being processed.
     pub(crate) fn in_flight(&self, account: &str) -> &[String] {
-        self.accounts
-            .get(account)
-            .map_or(&[], |a| a.in_flight.as_slice())
+        self.accounts.get(account).map_or(&[], |a| a.in_flight.as_slice())
     }
 
     /// The refund `seq` (from `refund_accepted`) reached a final status.
-    pub(crate) fn refund_final(
-        &mut self,
-        seq: u64,
-        account: &str,
-        refund_id: &str,
-        status: &'static str,
-    ) {
+    pub(crate) fn refund_final(&mut self, seq: u64, account: &str, refund_id: &str, status: &'static str) {
         if let Some(entry) = self.refunds.get_mut(seq) {
             entry.status = status;
         }

@@ -37,9 +37,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{
-    ApsMerchant, AutoCustomer, EcommpayProject, HummSettings, SandboxConfig, ValuSettings,
-};
+pub use config::{ApsMerchant, AutoCustomer, EcommpayProject, HummSettings, SandboxConfig, ValuSettings};
 pub use faults::{Fault, FaultRates};
 pub use ledger::CallbackCounters;
 
@@ -47,11 +45,7 @@ use state::Shared;
 
 /// Serves the sandbox on `listener` until `shutdown` is cancelled, then waits for its background
 /// tasks (callback retries, timers) to stop.
-pub async fn serve(
-    config: SandboxConfig,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn serve(config: SandboxConfig, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let base_url = config
         .public_url

@@ -14,22 +14,12 @@ use super::faults::{Fault, FaultSet};
 use super::state::Shared;
 
 /// Applies `faults` to an answer for a request that was registered.
-pub(crate) async fn after_register(
-    shared: &Shared,
-    faults: FaultSet,
-    answer: Response,
-) -> Response {
+pub(crate) async fn after_register(shared: &Shared, faults: FaultSet, answer: Response) -> Response {
     if faults.has(Fault::TimeoutAfterRegister) {
-        shared
-            .sleep(Duration::from_millis(shared.config.stall_ms))
-            .await;
+        shared.sleep(Duration::from_millis(shared.config.stall_ms)).await;
     }
     if faults.has(Fault::RegisterThenServerError) {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "500 Internal Server Error",
-        )
-            .into_response();
+        return (StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error").into_response();
     }
     slow(shared, faults).await;
     answer

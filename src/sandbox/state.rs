@@ -139,11 +139,7 @@ impl Shared {
             Fault::RegisterThenServerError,
             Fault::TimeoutAfterRegister,
         ] {
-            if markers.has(fault)
-                && store
-                    .one_shot_used
-                    .insert(format!("{op_key}:{}", fault.marker()))
-            {
+            if markers.has(fault) && store.one_shot_used.insert(format!("{op_key}:{}", fault.marker())) {
                 out.insert(fault);
             }
             if drawn.has(fault) {

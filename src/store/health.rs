@@ -20,11 +20,7 @@ pub struct DatabaseMonitor {
 
 impl DatabaseMonitor {
     /// Probes once, then keeps probing in a task until `shutdown`.
-    pub async fn start(
-        pool: PgPool,
-        tracker: &tokio_util::task::TaskTracker,
-        shutdown: CancellationToken,
-    ) -> Self {
+    pub async fn start(pool: PgPool, tracker: &tokio_util::task::TaskTracker, shutdown: CancellationToken) -> Self {
         let (sender, up) = watch::channel(probe(&pool).await);
         tracker.spawn(async move {
             loop {

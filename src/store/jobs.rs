@@ -46,14 +46,16 @@ pub struct ClaimedJob {
 #[error("lease lost for job {0}")]
 pub struct LeaseLost(pub i64);
 
-/// Schedules a job; with a `dedupe_key` already live, keeps the earlier due time of the two.
-/// Returns the job id.
-pub async fn schedule(conn: &mut PgConnection, job: &NewJob<'_>) -> Result<i64, sqlx::Error> {
+/// Schedules a job; with a `dedupe_key` already scheduled, keeps the earlier due time of the
+/// two (a running one is left alone). Returns the new job's id, if one was inserted.
+pub async fn schedule(conn: &mut PgConnection, job: &NewJob<'_>) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('scheduled', 'running')
          DO UPDATE SET available_at = LEAST(jobs.available_at, EXCLUDED.available_at), updated_at = now()
+             -- A running job's available_at is its lease expiry: never shorten a lease.
+             WHERE jobs.state = 'scheduled'
          RETURNING id",
     )
     .bind(job.kind)
@@ -63,16 +65,12 @@ pub async fn schedule(conn: &mut PgConnection, job: &NewJob<'_>) -> Result<i64, 
     .bind(&job.payload)
     .bind(job.due_at)
     .bind(job.max_attempts)
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await
 }
 
 /// Claims up to `limit` due jobs under a lease of `lease`.
-pub async fn claim(
-    pool: &PgPool,
-    limit: i64,
-    lease: Duration,
-) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> Result<Vec<ClaimedJob>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),
                          available_at = now() + $2, updated_at = now()
@@ -98,10 +96,7 @@ pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Erro
 }
 
 /// Marks the job done inside the caller's transaction, which also holds the job's effect.
-pub async fn complete(
-    conn: &mut PgConnection,
-    job: &ClaimedJob,
-) -> Result<Result<(), LeaseLost>, sqlx::Error> {
+pub async fn complete(conn: &mut PgConnection, job: &ClaimedJob) -> Result<Result<(), LeaseLost>, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE jobs SET state = 'done', lease_token = NULL, updated_at = now()
          WHERE id = $1 AND lease_token = $2 AND state = 'running'",
@@ -119,12 +114,7 @@ pub async fn complete(
 
 /// Schedules another attempt after `delay`, or marks the job exhausted when it has no attempts
 /// left. Does nothing if the lease was lost.
-pub async fn retry(
-    pool: &PgPool,
-    job: &ClaimedJob,
-    delay: Duration,
-    error: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn retry(pool: &PgPool, job: &ClaimedJob, delay: Duration, error: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE jobs SET
              state = CASE WHEN attempts >= max_attempts THEN 'exhausted' ELSE 'scheduled' END,
@@ -141,11 +131,7 @@ pub async fn retry(
 }
 
 /// Cancels live jobs of a payment of the given kinds (e.g. status checks once it is final).
-pub async fn cancel_for_payment(
-    conn: &mut PgConnection,
-    payment_id: &str,
-    kinds: &[&str],
-) -> Result<u64, sqlx::Error> {
+pub async fn cancel_for_payment(conn: &mut PgConnection, payment_id: &str, kinds: &[&str]) -> Result<u64, sqlx::Error> {
     let kinds: Vec<String> = kinds.iter().map(|kind| (*kind).to_owned()).collect();
     let done = sqlx::query(
         "UPDATE jobs SET state = 'cancelled', lease_token = NULL, updated_at = now()

@@ -4,12 +4,16 @@
 //! - [`health`]: a monitor that tells every worker whether the database is reachable right now.
 //! - [`commands`]: every command received and its outcome.
 //! - [`jobs`]: durable jobs with leases and fencing tokens.
+//! - [`payments`]: payments and every status change through the state machine.
+//! - [`audit`]: the audit log.
 //! - [`outbox`]: events written with the state change they announce.
 
+pub mod audit;
 pub mod commands;
 pub mod health;
 pub mod jobs;
 pub mod outbox;
+pub mod payments;
 pub mod pool;
 
 pub use health::DatabaseMonitor;

@@ -32,11 +32,9 @@ async fn closed_connection_reconnects_and_redeclares_topology() {
         || async { consumer_count(&topology.refunds()).await == Some(1) },
     )
     .await;
-    eventually(
-        Duration::from_secs(30),
-        "purchase queue consumed again",
-        || async { consumer_count(&queue).await == Some(1) },
-    )
+    eventually(Duration::from_secs(30), "purchase queue consumed again", || async {
+        consumer_count(&queue).await == Some(1)
+    })
     .await;
     eventually(Duration::from_secs(10), "ready again", || async {
         app.readyz_status().await == 200

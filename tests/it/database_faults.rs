@@ -46,17 +46,13 @@ async fn unreachable_database_stops_consumers_and_recovers_without_restart() {
     .await;
     // The command held during the outage is processed once the database is back.
     let pool = app.db.pool().await;
-    eventually(
-        Duration::from_secs(20),
-        "the held command is recorded",
-        || async {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM commands")
-                .fetch_one(&pool)
-                .await
-                .unwrap_or(0)
-                == 1
-        },
-    )
+    eventually(Duration::from_secs(20), "the held command is recorded", || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM commands")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0)
+            == 1
+    })
     .await;
     pool.close().await;
     app.stop().await.unwrap();

@@ -44,11 +44,9 @@ async fn ready_with_the_contract_topology_declared_idempotently() {
     })
     .await;
     let queue = topology.purchases();
-    eventually(
-        Duration::from_secs(10),
-        "both processes consume",
-        || async { consumer_count(&queue).await == Some(2) },
-    )
+    eventually(Duration::from_secs(10), "both processes consume", || async {
+        consumer_count(&queue).await == Some(2)
+    })
     .await;
     let second_token = second.shutdown_token();
     second_token.cancel();
@@ -80,16 +78,9 @@ async fn migrations_go_down_and_up_again() {
     };
     bnpl::store::migrate(&pool).await.unwrap();
     let migrated = table_count(pool.clone()).await;
-    assert!(
-        migrated >= 9,
-        "expected the schema's tables, found {migrated}"
-    );
+    assert!(migrated >= 9, "expected the schema's tables, found {migrated}");
     bnpl::store::MIGRATOR.undo(&pool, 0).await.unwrap();
-    assert_eq!(
-        table_count(pool.clone()).await,
-        0,
-        "down migrations drop everything"
-    );
+    assert_eq!(table_count(pool.clone()).await, 0, "down migrations drop everything");
     bnpl::store::migrate(&pool).await.unwrap();
     assert_eq!(
         table_count(pool.clone()).await,
@@ -115,10 +106,7 @@ async fn sigterm_stops_the_binary_with_exit_code_zero() {
         .unwrap();
     let url = format!("http://127.0.0.1:{port}/readyz");
     eventually(Duration::from_secs(30), "binary ready", || async {
-        reqwest::get(&url)
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
+        reqwest::get(&url).await.map(|r| r.status() == 200).unwrap_or(false)
     })
     .await;
     let pid = child.id().unwrap();

@@ -7,8 +7,8 @@ use bnpl::messaging::Topology;
 use bnpl::workers::Role;
 use futures_util::StreamExt as _;
 use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ExchangeDeleteOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicConsumeOptions, BasicPublishOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -46,13 +46,10 @@ impl TestDb {
     /// break *our* connections, never the shared server).
     pub async fn cut_off(&self) {
         let mut admin = admin().await;
-        sqlx::query(&format!(
-            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
-            self.name
-        ))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+        sqlx::query(&format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false", self.name))
+            .execute(&mut admin)
+            .await
+            .unwrap();
         sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
             .bind(&self.name)
             .execute(&mut admin)
@@ -62,19 +59,14 @@ impl TestDb {
 
     pub async fn restore(&self) {
         let mut admin = admin().await;
-        sqlx::query(&format!(
-            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
-            self.name
-        ))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+        sqlx::query(&format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true", self.name))
+            .execute(&mut admin)
+            .await
+            .unwrap();
     }
 
     pub async fn pool(&self) -> PgPool {
-        PgPool::connect(&self.url)
-            .await
-            .expect("connect to test database")
+        PgPool::connect(&self.url).await.expect("connect to test database")
     }
 }
 
@@ -100,10 +92,7 @@ impl Drop for TestDb {
 /// Runs async clean-up from `Drop`, on a thread of its own so it works inside or outside a runtime.
 pub fn run_blocking(work: impl Future<Output = ()> + Send + 'static) {
     let _ = std::thread::spawn(move || {
-        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
             runtime.block_on(work);
         }
     })
@@ -136,9 +125,7 @@ impl Drop for TestPrefix {
             };
             for queue in topology.queues() {
                 if let Ok(channel) = connection.create_channel().await {
-                    let _ = channel
-                        .queue_delete(&queue, QueueDeleteOptions::default())
-                        .await;
+                    let _ = channel.queue_delete(&queue, QueueDeleteOptions::default()).await;
                 }
             }
             for exchange in topology.exchanges() {
@@ -286,10 +273,7 @@ pub async fn consumer_count(queue: &str) -> Option<u32> {
         passive: true,
         ..Default::default()
     };
-    let declared = channel
-        .queue_declare(queue, options, FieldTable::default())
-        .await
-        .ok();
+    let declared = channel.queue_declare(queue, options, FieldTable::default()).await.ok();
     let _ = connection.close(200, "checked").await;
     declared.map(|queue| queue.consumer_count())
 }
@@ -313,12 +297,7 @@ impl BrokerProbe {
         }
     }
 
-    pub async fn publish_command(
-        &self,
-        routing_key: &str,
-        body: &[u8],
-        properties: BasicProperties,
-    ) {
+    pub async fn publish_command(&self, routing_key: &str, body: &[u8], properties: BasicProperties) {
         let properties = properties
             .with_content_type("application/json".into())
             .with_delivery_mode(2);
@@ -374,10 +353,7 @@ impl BrokerProbe {
 }
 
 /// The next delivery within `timeout`, or None.
-pub async fn next_delivery(
-    consumer: &mut lapin::Consumer,
-    timeout: Duration,
-) -> Option<lapin::message::Delivery> {
+pub async fn next_delivery(consumer: &mut lapin::Consumer, timeout: Duration) -> Option<lapin::message::Delivery> {
     match tokio::time::timeout(timeout, consumer.next()).await {
         Ok(Some(Ok(delivery))) => Some(delivery),
         _ => None,

@@ -19,9 +19,7 @@ async fn malformed_commands_are_dead_lettered_with_reason_and_rejected() {
         .await
         .expect("bad JSON is dead-lettered");
     assert_eq!(header(&letter, "x-bnpl-reason").as_deref(), Some("invalid"));
-    assert!(header(&letter, "x-bnpl-detail")
-        .unwrap()
-        .contains("not valid JSON"));
+    assert!(header(&letter, "x-bnpl-detail").unwrap().contains("not valid JSON"));
     assert_eq!(letter.data, b"{not json");
     let rejected = json_body(
         &next_delivery(&mut events, Duration::from_secs(15))
@@ -44,9 +42,7 @@ async fn malformed_commands_are_dead_lettered_with_reason_and_rejected() {
         .await
         .expect("schema failure is dead-lettered");
     assert_eq!(header(&letter, "x-bnpl-reason").as_deref(), Some("invalid"));
-    assert!(header(&letter, "x-bnpl-detail")
-        .unwrap()
-        .contains("refund_id"));
+    assert!(header(&letter, "x-bnpl-detail").unwrap().contains("refund_id"));
 
     // An unknown routing key is routed nowhere, so the alternate exchange puts it in the dead letters.
     probe
@@ -58,15 +54,11 @@ async fn malformed_commands_are_dead_lettered_with_reason_and_rejected() {
     assert_eq!(letter.routing_key.as_str(), "purchase.explode");
 
     let pool = app.db.pool().await;
-    let kept: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM commands WHERE outcome = 'dead_lettered'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(
-        kept, 2,
-        "both processed malformed commands are kept with their reason"
-    );
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM commands WHERE outcome = 'dead_lettered'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 2, "both processed malformed commands are kept with their reason");
     pool.close().await;
     app.stop().await.unwrap();
 }
@@ -89,18 +81,12 @@ async fn reply_to_gets_the_first_outcome() {
     let properties = BasicProperties::default()
         .with_reply_to(reply_queue.name().clone())
         .with_correlation_id("corr-42".into());
-    probe
-        .publish_command("purchase.create", b"[]", properties)
-        .await;
+    probe.publish_command("purchase.create", b"[]", properties).await;
     let reply = next_delivery(&mut replies, Duration::from_secs(15))
         .await
         .expect("a direct reply");
     assert_eq!(
-        reply
-            .properties
-            .correlation_id()
-            .as_ref()
-            .map(|c| c.as_str()),
+        reply.properties.correlation_id().as_ref().map(|c| c.as_str()),
         Some("corr-42")
     );
     assert_eq!(json_body(&reply)["type"], "command.rejected");

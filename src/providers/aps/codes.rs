@@ -131,10 +131,7 @@ pub fn code_class(command: &Command, code: &ResponseCode) -> CodeClass {
 
 /// Class of the order state CHECK_STATUS reports. `transaction_code` decides when it is a valid
 /// code, otherwise `transaction_status` (§2.2 CHECK_STATUS, §2.5: aps-woo pays on 14000/02000).
-pub fn transaction_class(
-    transaction_status: &str,
-    transaction_code: Option<&ResponseCode>,
-) -> StateClass {
+pub fn transaction_class(transaction_status: &str, transaction_code: Option<&ResponseCode>) -> StateClass {
     let status = transaction_code.map_or(transaction_status.trim(), |code| code.status.as_str());
     match status {
         // Purchase (14) or authorization (02) success.

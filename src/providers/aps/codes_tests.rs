@@ -27,11 +27,7 @@ fn each_command_succeeds_only_on_its_own_status() {
         (Command::CheckStatus, "12000"),
     ];
     for (command, code) in cases.clone() {
-        assert_eq!(
-            class(command.clone(), code),
-            CodeClass::Success,
-            "{command:?} {code}"
-        );
+        assert_eq!(class(command.clone(), code), CodeClass::Success, "{command:?} {code}");
     }
     // Another command's success code is not a success here.
     assert_eq!(class(Command::Purchase, "06000"), CodeClass::Uncertain);
@@ -47,11 +43,7 @@ fn uncertain_codes_lead_to_a_status_query() {
     for code in [
         "15777", "15778", "15781", "19000", "20064", "20000", "13777", "00006", "17006", "10000",
     ] {
-        assert_eq!(
-            class(Command::Purchase, code),
-            CodeClass::Uncertain,
-            "{code}"
-        );
+        assert_eq!(class(Command::Purchase, code), CodeClass::Uncertain, "{code}");
     }
 }
 
@@ -82,22 +74,14 @@ fn definite_failures_are_terminal() {
         (Command::CheckStatus, "11008"),
     ];
     for (command, code) in cases {
-        assert_eq!(
-            class(command.clone(), code),
-            CodeClass::Terminal,
-            "{command:?} {code}"
-        );
+        assert_eq!(class(command.clone(), code), CodeClass::Terminal, "{command:?} {code}");
     }
 }
 
 #[test]
 fn unknown_statuses_are_uncertain() {
     for code in ["99000", "42123", "01000", "88000"] {
-        assert_eq!(
-            class(Command::Purchase, code),
-            CodeClass::Uncertain,
-            "{code}"
-        );
+        assert_eq!(class(Command::Purchase, code), CodeClass::Uncertain, "{code}");
     }
 }
 

@@ -4,9 +4,7 @@ use super::account::ApsAccount;
 use super::notification::{verify_and_parse, Notification};
 use super::{request, response};
 use crate::providers::outcome::{CreateOutcome, Expected, StatusOutcome};
-use crate::providers::{
-    BuildError, CallbackError, Connector, ProviderRequest, RawResponse, RefundAck, RefundRequest,
-};
+use crate::providers::{BuildError, CallbackError, Connector, ProviderRequest, RawResponse, RefundAck, RefundRequest};
 
 impl Connector for ApsAccount {
     type Callback = Notification;
@@ -23,11 +21,7 @@ impl Connector for ApsAccount {
         Ok(request::refund(self, refund))
     }
 
-    fn parse_refund(
-        &self,
-        response: &RawResponse,
-        expected: &Expected,
-    ) -> CreateOutcome<RefundAck> {
+    fn parse_refund(&self, response: &RawResponse, expected: &Expected) -> CreateOutcome<RefundAck> {
         response::parse_refund(response, expected)
     }
 

@@ -59,14 +59,12 @@ pub fn decode(body: &[u8]) -> Result<Map<String, Value>, CallbackError> {
             Err(e) => Err(CallbackError::Malformed(format!("bad JSON: {e}"))),
         };
     }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|e| CallbackError::Malformed(format!("bad form: {e}")))?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|e| CallbackError::Malformed(format!("bad form: {e}")))?;
     let mut map = Map::new();
     for (name, value) in pairs {
         if map.insert(name.clone(), Value::String(value)).is_some() {
-            return Err(CallbackError::Malformed(format!(
-                "duplicate field {name:?}"
-            )));
+            return Err(CallbackError::Malformed(format!("duplicate field {name:?}")));
         }
     }
     Ok(map)
@@ -152,9 +150,7 @@ impl Notification {
                 code: code.code(),
                 message: self.response_message.clone(),
             },
-            _ => PaymentState::Pending {
-                status: code.code(),
-            },
+            _ => PaymentState::Pending { status: code.code() },
         }
     }
 

@@ -78,10 +78,7 @@ fn forged_or_altered_notifications_are_refused() {
         verify_and_parse(&form(&altered), &phrase(), ShaType::Sha256),
         Err(CallbackError::BadSignature)
     );
-    let unsigned: Vec<_> = vector_6()
-        .into_iter()
-        .filter(|(k, _)| k != "signature")
-        .collect();
+    let unsigned: Vec<_> = vector_6().into_iter().filter(|(k, _)| k != "signature").collect();
     assert_eq!(
         verify_and_parse(&form(&unsigned), &phrase(), ShaType::Sha256),
         Err(CallbackError::BadSignature)
@@ -117,17 +114,10 @@ fn malformed_bodies_are_refused() {
 }
 
 fn signed(params: Value) -> Notification {
-    let Value::Object(mut map) = params else {
-        unreachable!()
-    };
+    let Value::Object(mut map) = params else { unreachable!() };
     let signature = super::super::signature::sign_response(&map, &phrase(), ShaType::Sha256);
     map.insert("signature".into(), json!(signature));
-    verify_and_parse(
-        &Value::Object(map).to_string().into_bytes(),
-        &phrase(),
-        ShaType::Sha256,
-    )
-    .unwrap()
+    verify_and_parse(&Value::Object(map).to_string().into_bytes(), &phrase(), ShaType::Sha256).unwrap()
 }
 
 #[test]
@@ -144,20 +134,13 @@ fn declines_and_uncertain_purchases() {
         })
     );
     for code in ["15777", "19000", "20064", "00784", "99999", "bogus"] {
-        let n = signed(
-            json!({"command": "PURCHASE", "merchant_reference": "valu-ord-1001", "response_code": code}),
-        );
+        let n = signed(json!({"command": "PURCHASE", "merchant_reference": "valu-ord-1001", "response_code": code}));
         assert!(
-            matches!(
-                n.purchase_state(&expected()),
-                Ok(PaymentState::Pending { .. })
-            ),
+            matches!(n.purchase_state(&expected()), Ok(PaymentState::Pending { .. })),
             "{code}"
         );
     }
-    let refund = signed(
-        json!({"command": "REFUND", "merchant_reference": "valu-ord-1001", "response_code": "06000"}),
-    );
+    let refund = signed(json!({"command": "REFUND", "merchant_reference": "valu-ord-1001", "response_code": "06000"}));
     assert!(matches!(
         refund.purchase_state(&expected()),
         Ok(PaymentState::Pending { .. })

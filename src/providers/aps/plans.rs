@@ -47,13 +47,11 @@ fn plan(item: &Value) -> Option<Plan> {
         Some(fees) => minor(fees),
     };
     match (tenure_months, monthly_minor, fees_minor) {
-        (Some(tenure_months), Some(monthly_minor), Some(fees_minor)) if tenure_months > 0 => {
-            Some(Plan {
-                tenure_months,
-                monthly_minor,
-                fees_minor,
-            })
-        }
+        (Some(tenure_months), Some(monthly_minor), Some(fees_minor)) if tenure_months > 0 => Some(Plan {
+            tenure_months,
+            monthly_minor,
+            fees_minor,
+        }),
         _ => {
             tracing::warn!(plan = %item, "valU plan with unreadable figures left out");
             None

@@ -8,8 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::notification::{verify_and_parse, Notification};
 use super::response::{
-    parse_check_status, parse_customer_verify, parse_otp_generate, parse_otp_verify,
-    parse_purchase, parse_refund,
+    parse_check_status, parse_customer_verify, parse_otp_generate, parse_otp_verify, parse_purchase, parse_refund,
 };
 use super::signature::{sign_request, sign_response, verify_request, verify_response, ShaType};
 use crate::providers::outcome::Expected;
@@ -32,21 +31,24 @@ fn sha() -> impl Strategy<Value = ShaType> {
 /// APS-style parameters: string values, plus an optional `products` list of objects.
 fn params() -> impl Strategy<Value = Map<String, Value>> {
     let scalar = "[a-z_]{1,12}".prop_filter("not the signature", |n| n != "signature");
-    let products = proptest::collection::vec(("\\PC{0,8}", 0u32..1_000_000, "\\PC{0,8}"), 0..3)
-        .prop_map(|items| {
-            Value::Array(items.into_iter().map(|(name, price, category)| json!({
-            "product_name": name, "product_price": price.to_string(), "product_category": category,
-        })).collect())
-        });
+    let products = proptest::collection::vec(("\\PC{0,8}", 0u32..1_000_000, "\\PC{0,8}"), 0..3).prop_map(|items| {
+        Value::Array(
+            items
+                .into_iter()
+                .map(|(name, price, category)| {
+                    json!({
+                        "product_name": name, "product_price": price.to_string(), "product_category": category,
+                    })
+                })
+                .collect(),
+        )
+    });
     (
         proptest::collection::btree_map(scalar, "\\PC{0,16}", 1..10),
         proptest::option::of(products),
     )
         .prop_map(|(scalars, products)| {
-            let mut map: Map<String, Value> = scalars
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect();
+            let mut map: Map<String, Value> = scalars.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
             if let Some(products) = products {
                 map.insert("products".into(), products);
             }

@@ -74,11 +74,7 @@ pub struct Purchase {
 }
 
 /// Step 1: `service_command=CUSTOMER_VERIFY` (not VERIFY_CUSTOMER).
-pub fn customer_verify(
-    account: &ApsAccount,
-    merchant_reference: &str,
-    phone: &str,
-) -> ProviderRequest {
+pub fn customer_verify(account: &ApsAccount, merchant_reference: &str, phone: &str) -> ProviderRequest {
     let mut p = common(account, merchant_reference);
     p.insert("service_command".into(), json!("CUSTOMER_VERIFY"));
     valu(&mut p, phone);
@@ -93,10 +89,7 @@ pub fn otp_generate(account: &ApsAccount, step: &OtpGenerate) -> ProviderRequest
     p.insert("merchant_order_id".into(), json!(step.merchant_order_id));
     money(&mut p, step.amount_minor, &step.currency);
     p.insert("include_installments".into(), json!("YES"));
-    p.insert(
-        "total_downpayment".into(),
-        json!(step.down_payment_minor.to_string()),
-    );
+    p.insert("total_downpayment".into(), json!(step.down_payment_minor.to_string()));
     let products: Vec<Value> = step
         .products
         .iter()
@@ -104,10 +97,7 @@ pub fn otp_generate(account: &ApsAccount, step: &OtpGenerate) -> ProviderRequest
             // Key order matters: APS signs `[{product_name=…, product_price=…, product_category=…}]`.
             let mut item = Map::new();
             item.insert("product_name".into(), json!(product.name));
-            item.insert(
-                "product_price".into(),
-                json!(product.price_minor.to_string()),
-            );
+            item.insert("product_price".into(), json!(product.price_minor.to_string()));
             item.insert("product_category".into(), json!(product.category));
             Value::Object(item)
         })
@@ -124,10 +114,7 @@ pub fn otp_verify(account: &ApsAccount, step: &OtpVerify) -> ProviderRequest {
     p.insert("merchant_order_id".into(), json!(step.merchant_order_id));
     money(&mut p, step.amount_minor, &step.currency);
     p.insert("otp".into(), json!(step.otp));
-    p.insert(
-        "total_downpayment".into(),
-        json!(step.down_payment_minor.to_string()),
-    );
+    p.insert("total_downpayment".into(), json!(step.down_payment_minor.to_string()));
     finish(account, p)
 }
 
@@ -140,16 +127,10 @@ pub fn purchase(account: &ApsAccount, step: &Purchase) -> ProviderRequest {
     money(&mut p, step.amount_minor, &step.currency);
     p.insert("otp".into(), json!(step.otp));
     p.insert("tenure".into(), json!(step.tenure_months.to_string()));
-    p.insert(
-        "total_down_payment".into(),
-        json!(step.down_payment_minor.to_string()),
-    );
+    p.insert("total_down_payment".into(), json!(step.down_payment_minor.to_string()));
     p.insert("customer_code".into(), json!(step.phone_number));
     p.insert("customer_email".into(), json!(step.customer_email));
-    p.insert(
-        "purchase_description".into(),
-        json!(step.purchase_description),
-    );
+    p.insert("purchase_description".into(), json!(step.purchase_description));
     p.insert("transaction_id".into(), json!(step.transaction_id));
     finish(account, p)
 }
@@ -182,10 +163,7 @@ pub fn check_status(account: &ApsAccount, merchant_reference: &str) -> ProviderR
 fn common(account: &ApsAccount, merchant_reference: &str) -> Map<String, Value> {
     let mut p = Map::new();
     p.insert("access_code".into(), json!(account.access_code));
-    p.insert(
-        "merchant_identifier".into(),
-        json!(account.merchant_identifier),
-    );
+    p.insert("merchant_identifier".into(), json!(account.merchant_identifier));
     p.insert("merchant_reference".into(), json!(merchant_reference));
     p.insert("language".into(), json!(account.language));
     p

@@ -119,12 +119,7 @@ fn check_status_matches_project_vector_5() {
 
 #[test]
 fn otp_verify_is_signed_and_verifiable_with_every_sha_type() {
-    for sha in [
-        ShaType::Sha256,
-        ShaType::Sha512,
-        ShaType::Hmac256,
-        ShaType::Hmac512,
-    ] {
+    for sha in [ShaType::Sha256, ShaType::Sha512, ShaType::Hmac256, ShaType::Hmac512] {
         let a = account(sha);
         let step = OtpVerify {
             merchant_reference: "valu-ord-1001".into(),
@@ -138,11 +133,7 @@ fn otp_verify_is_signed_and_verifiable_with_every_sha_type() {
         let req = otp_verify(&a, &step);
         assert_eq!(req.body["service_command"], "OTP_VERIFY");
         assert_eq!(req.body["otp"], "123456");
-        assert!(verify_request(
-            req.body.as_object().unwrap(),
-            &a.request_phrase,
-            sha
-        ));
+        assert!(verify_request(req.body.as_object().unwrap(), &a.request_phrase, sha));
     }
 }
 

@@ -14,9 +14,7 @@ use serde_json::{Map, Value};
 use super::codes::{code_class, transaction_class, Command, ResponseCode};
 use super::plans::{plans_of, tenures_of, Plan};
 use crate::providers::fields::{minor, text};
-use crate::providers::outcome::{
-    CodeClass, CreateOutcome, Expected, PaymentState, ProviderStatus, StatusOutcome,
-};
+use crate::providers::outcome::{CodeClass, CreateOutcome, Expected, PaymentState, ProviderStatus, StatusOutcome};
 use crate::providers::{RawResponse, RefundAck};
 
 /// What an accepted OTP_GENERATE returned.
@@ -38,9 +36,7 @@ impl OtpGenerated {
     /// The value PURCHASE sends as `transaction_id`: the answer's `transaction_id` when present,
     /// otherwise its `merchant_order_id`, which is what both APS plugins store (§2.2: UNCERTAIN).
     pub fn purchase_transaction_id(&self) -> Option<&str> {
-        self.transaction_id
-            .as_deref()
-            .or(self.merchant_order_id.as_deref())
+        self.transaction_id.as_deref().or(self.merchant_order_id.as_deref())
     }
 }
 
@@ -71,13 +67,8 @@ pub fn parse_otp_generate(raw: &RawResponse, expected: &Expected) -> CreateOutco
         transaction_id: field(p, "transaction_id"),
         merchant_order_id: field(p, "merchant_order_id"),
         otp_status: field(p, "otp_status"),
-        plans: p
-            .get("installment_detail")
-            .map(plans_of)
-            .unwrap_or_default(),
-        tenures: field(p, "tenure")
-            .map(|t| tenures_of(&t))
-            .unwrap_or_default(),
+        plans: p.get("installment_detail").map(plans_of).unwrap_or_default(),
+        tenures: field(p, "tenure").map(|t| tenures_of(&t)).unwrap_or_default(),
     })
 }
 

@@ -69,16 +69,13 @@ fn a_paid_answer_that_disagrees_is_a_mismatch() {
         parse_purchase(&wrong_amount, &expected()),
         CreateOutcome::Mismatch { .. }
     ));
-    let no_amount = raw(
-        json!({"merchant_reference": "valu-ord-1001", "currency": "EGP", "response_code": "14000"}),
-    );
+    let no_amount = raw(json!({"merchant_reference": "valu-ord-1001", "currency": "EGP", "response_code": "14000"}));
     assert!(matches!(
         parse_purchase(&no_amount, &expected()),
         CreateOutcome::Mismatch { .. }
     ));
-    let other_ref = raw(
-        json!({"merchant_reference": "x", "amount": "500000", "currency": "EGP", "response_code": "13666"}),
-    );
+    let other_ref =
+        raw(json!({"merchant_reference": "x", "amount": "500000", "currency": "EGP", "response_code": "13666"}));
     assert!(matches!(
         parse_purchase(&other_ref, &expected()),
         CreateOutcome::Mismatch { .. }

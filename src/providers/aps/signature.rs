@@ -35,10 +35,7 @@ const UNSIGNED_RESPONSE_PARAMS: &[&str] = &[SIGNATURE, "installment_detail"];
 
 /// The phrase-wrapped text that is hashed, leaving out every name in `skip`.
 pub fn signing_string(params: &Map<String, Value>, phrase: &SecretString, skip: &[&str]) -> String {
-    let mut names: Vec<&String> = params
-        .keys()
-        .filter(|name| !skip.contains(&name.as_str()))
-        .collect();
+    let mut names: Vec<&String> = params.keys().filter(|name| !skip.contains(&name.as_str())).collect();
     names.sort_unstable();
     let phrase = phrase.expose_secret();
     let mut text = String::with_capacity(phrase.len() * 2 + names.len() * 24);
@@ -55,11 +52,7 @@ pub fn signing_string(params: &Map<String, Value>, phrase: &SecretString, skip: 
 }
 
 /// Signature of a request we send, with the request phrase.
-pub fn sign_request(
-    params: &Map<String, Value>,
-    request_phrase: &SecretString,
-    sha: ShaType,
-) -> String {
+pub fn sign_request(params: &Map<String, Value>, request_phrase: &SecretString, sha: ShaType) -> String {
     digest(
         &signing_string(params, request_phrase, &[SIGNATURE]),
         request_phrase,
@@ -69,11 +62,7 @@ pub fn sign_request(
 
 /// True when `params` (an APS response or notification) carries a valid signature under the
 /// response phrase.
-pub fn verify_response(
-    params: &Map<String, Value>,
-    response_phrase: &SecretString,
-    sha: ShaType,
-) -> bool {
+pub fn verify_response(params: &Map<String, Value>, response_phrase: &SecretString, sha: ShaType) -> bool {
     let Some(carried) = params.get(SIGNATURE).and_then(Value::as_str) else {
         return false;
     };
@@ -86,11 +75,7 @@ pub fn verify_response(
 }
 
 /// Signature APS would put on a response or notification: what the sandbox uses to play APS.
-pub fn sign_response(
-    params: &Map<String, Value>,
-    response_phrase: &SecretString,
-    sha: ShaType,
-) -> String {
+pub fn sign_response(params: &Map<String, Value>, response_phrase: &SecretString, sha: ShaType) -> String {
     digest(
         &signing_string(params, response_phrase, UNSIGNED_RESPONSE_PARAMS),
         response_phrase,
@@ -99,11 +84,7 @@ pub fn sign_response(
 }
 
 /// True when a request carries a valid signature under the request phrase (the provider's side).
-pub fn verify_request(
-    params: &Map<String, Value>,
-    request_phrase: &SecretString,
-    sha: ShaType,
-) -> bool {
+pub fn verify_request(params: &Map<String, Value>, request_phrase: &SecretString, sha: ShaType) -> bool {
     let Some(carried) = params.get(SIGNATURE).and_then(Value::as_str) else {
         return false;
     };
@@ -113,10 +94,7 @@ pub fn verify_request(
 /// Hex digests are compared ignoring case (APS docs print them in upper case).
 fn constant_time_hex_eq(carried: &str, expected_lowercase: &str) -> bool {
     let carried = carried.to_ascii_lowercase();
-    carried
-        .as_bytes()
-        .ct_eq(expected_lowercase.as_bytes())
-        .into()
+    carried.as_bytes().ct_eq(expected_lowercase.as_bytes()).into()
 }
 
 fn digest(text: &str, phrase: &SecretString, sha: ShaType) -> String {

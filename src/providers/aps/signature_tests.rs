@@ -97,9 +97,7 @@ fn project_otp_generate() {
         "products": [{"product_name": "Laptop", "product_price": "500000", "product_category": "Electronics"}]
     }));
     let text = signing_string(&p, &phrase("reqPhrase#2025"), &["signature"]);
-    assert!(text.contains(
-        "products=[{product_name=Laptop, product_price=500000, product_category=Electronics}]"
-    ));
+    assert!(text.contains("products=[{product_name=Laptop, product_price=500000, product_category=Electronics}]"));
     assert_eq!(
         sign_request(&p, &phrase("reqPhrase#2025"), ShaType::Sha256),
         "55f26db717941d5e8b09cff939d7cc1d795db93e27633e2b8825d96741711b77"
@@ -162,17 +160,10 @@ fn project_response_check_with_response_phrase() {
     );
     let response_phrase = phrase("resPhrase#2025");
     let expected = "2bb740c0363449c3c76c91066c9c36d393cd7295c3e72e6a55c26dc0fad76d83";
-    assert_eq!(
-        sign_response(&p, &response_phrase, ShaType::Sha256),
-        expected
-    );
+    assert_eq!(sign_response(&p, &response_phrase, ShaType::Sha256), expected);
     p.insert("signature".into(), json!(expected));
     assert!(verify_response(&p, &response_phrase, ShaType::Sha256));
-    assert!(!verify_response(
-        &p,
-        &phrase("reqPhrase#2025"),
-        ShaType::Sha256
-    ));
+    assert!(!verify_response(&p, &phrase("reqPhrase#2025"), ShaType::Sha256));
     p.insert("amount".into(), json!("500001"));
     assert!(!verify_response(&p, &response_phrase, ShaType::Sha256));
 }
@@ -193,8 +184,5 @@ fn sha512_and_hmac512_round_trip_and_differ() {
 #[test]
 fn nested_object_and_scalar_array_forms() {
     let p = params(json!({"a": {"x": "1", "y": "2"}, "b": ["p", "q"]}));
-    assert_eq!(
-        signing_string(&p, &phrase("K"), &[]),
-        "Ka={x=1, y=2}b=[p, q]K"
-    );
+    assert_eq!(signing_string(&p, &phrase("K"), &[]), "Ka={x=1, y=2}b=[p, q]K");
 }

@@ -105,8 +105,7 @@ pub struct ExpectedRefund {
 
 /// Verifies the signature of a raw body, then parses it.
 pub fn verify_and_parse(body: &[u8], secret: &SecretString) -> Result<Callback, CallbackError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| CallbackError::Malformed(format!("not JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| CallbackError::Malformed(format!("not JSON: {e}")))?;
     if !value.is_object() {
         return Err(CallbackError::Malformed("not a JSON object".into()));
     }
@@ -119,14 +118,11 @@ pub fn verify_and_parse(body: &[u8], secret: &SecretString) -> Result<Callback, 
 impl Callback {
     /// Parses a body whose signature has already been verified.
     pub fn from_verified(raw: Value) -> Result<Self, CallbackError> {
-        let payment_id = text_at(&raw, &["payment", "id"])
-            .ok_or_else(|| CallbackError::Malformed("payment.id missing".into()))?;
-        let payment_status =
-            PaymentStatus::parse(&text_at(&raw, &["payment", "status"]).unwrap_or_default());
+        let payment_id =
+            text_at(&raw, &["payment", "id"]).ok_or_else(|| CallbackError::Malformed("payment.id missing".into()))?;
+        let payment_status = PaymentStatus::parse(&text_at(&raw, &["payment", "status"]).unwrap_or_default());
         let payment_sum = sum_at(&raw, &["payment", "sum"]);
-        let operation = at(&raw, &["operation"])
-            .filter(|op| op.is_object())
-            .map(operation);
+        let operation = at(&raw, &["operation"]).filter(|op| op.is_object()).map(operation);
         let redirect = at(&raw, &["redirect_data"])
             .or_else(|| at(&raw, &["operation", "redirect_data"]))
             .and_then(redirect_data);
@@ -205,11 +201,7 @@ impl Callback {
             _ => false,
         };
         let state = operation_state(op, &self.payment_status);
-        let money = Expected::money(
-            &expected.payment_id,
-            expected.amount_minor,
-            &expected.currency,
-        );
+        let money = Expected::money(&expected.payment_id, expected.amount_minor, &expected.currency);
         let sum = op.sum_initial.as_ref();
         let strict = state == PaymentState::Succeeded;
         if let Err(reason) = money.check(
@@ -233,10 +225,7 @@ impl Callback {
 fn operation_state(op: &Operation, payment_status: &PaymentStatus) -> PaymentState {
     let class = op.status.class();
     if class == StateClass::Succeeded {
-        let contradicted = matches!(
-            payment_status.class(),
-            StateClass::Declined | StateClass::Failed
-        );
+        let contradicted = matches!(payment_status.class(), StateClass::Declined | StateClass::Failed);
         if op.code != "0" || contradicted {
             tracing::warn!(code = %op.code, payment_status = payment_status.as_str(),
                 "ecommpay success without code 0 or with a contradicting payment status");

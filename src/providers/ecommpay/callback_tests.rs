@@ -49,9 +49,7 @@ fn vendor_success_example_is_a_success() {
     assert!(cb
         .sale_state(&Expected::money("TEST_PAYMENT_600055", 1000, "EUR"))
         .is_err());
-    assert!(cb
-        .sale_state(&Expected::money("OTHER", 1000, "GBP"))
-        .is_err());
+    assert!(cb.sale_state(&Expected::money("OTHER", 1000, "GBP")).is_err());
 }
 
 #[test]
@@ -136,17 +134,11 @@ fn success_without_code_zero_or_contradicted_stays_pending() {
     v["operation"]["code"] = json!("100");
     let cb = Callback::from_verified(v.clone()).unwrap();
     let expected = Expected::money("ord-1001-humm", 15000, "GBP");
-    assert!(matches!(
-        cb.sale_state(&expected),
-        Ok(PaymentState::Pending { .. })
-    ));
+    assert!(matches!(cb.sale_state(&expected), Ok(PaymentState::Pending { .. })));
     v["operation"]["code"] = json!("0");
     v["payment"]["status"] = json!("decline");
     let cb = Callback::from_verified(v).unwrap();
-    assert!(matches!(
-        cb.sale_state(&expected),
-        Ok(PaymentState::Pending { .. })
-    ));
+    assert!(matches!(cb.sale_state(&expected), Ok(PaymentState::Pending { .. })));
 }
 
 #[test]
@@ -155,17 +147,11 @@ fn unknown_statuses_and_operations_are_never_final() {
     v["operation"]["status"] = json!("settled");
     let cb = Callback::from_verified(v.clone()).unwrap();
     let expected = Expected::money("ord-1001-humm", 15000, "GBP");
-    assert!(matches!(
-        cb.sale_state(&expected),
-        Ok(PaymentState::Pending { .. })
-    ));
+    assert!(matches!(cb.sale_state(&expected), Ok(PaymentState::Pending { .. })));
     v["operation"]["type"] = json!("payout");
     let cb = Callback::from_verified(v).unwrap();
     assert_eq!(cb.event(), CallbackEvent::Unexpected);
-    assert!(matches!(
-        cb.sale_state(&expected),
-        Ok(PaymentState::Pending { .. })
-    ));
+    assert!(matches!(cb.sale_state(&expected), Ok(PaymentState::Pending { .. })));
 }
 
 fn refund_callback(request_id: &str, amount: i64, status: &str) -> Callback {
@@ -219,10 +205,7 @@ fn refund_callbacks_are_matched_by_request_id_and_sum_initial() {
         payment_id: "ord-9".into(),
         ..in_flight(Some("rq-2"))
     };
-    assert!(matches!(
-        cb.match_refund(&other_payment),
-        RefundMatch::NotOurs { .. }
-    ));
+    assert!(matches!(cb.match_refund(&other_payment), RefundMatch::NotOurs { .. }));
     // A refund callback never reads as the sale's result.
     assert!(matches!(
         cb.sale_state(&Expected::reference("ord-1")),

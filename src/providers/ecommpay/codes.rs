@@ -21,9 +21,7 @@ pub fn code_class(code: &str) -> CodeClass {
         "501" => CodeClass::Uncertain,
         // General decline, validation, auto decline, invalid JSON, missing field, status forbids
         // the action, bad/empty signature, refund above the initial amount.
-        "100" | "502" | "603" | "2003" | "2004" | "3060" | "3261" | "3262" | "3283" => {
-            CodeClass::Terminal
-        }
+        "100" | "502" | "603" | "2003" | "2004" | "3060" | "3261" | "3262" | "3283" => CodeClass::Terminal,
         other => {
             tracing::warn!(code = other, "unknown ecommpay code; treated as uncertain");
             CodeClass::Uncertain
@@ -129,13 +127,11 @@ impl PaymentStatus {
             // A refunded payment was paid first; refunds are accounted separately (by operation).
             PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded => StateClass::Succeeded,
             // ecommpay declines on its own at the threshold time; `expired` is its refusal too.
-            PaymentStatus::Decline | PaymentStatus::Cancelled | PaymentStatus::Expired => {
-                StateClass::Declined
-            }
+            PaymentStatus::Decline | PaymentStatus::Cancelled | PaymentStatus::Expired => StateClass::Declined,
             PaymentStatus::Error | PaymentStatus::InternalError => StateClass::Failed,
-            PaymentStatus::Awaiting3ds
-            | PaymentStatus::AwaitingRedirect
-            | PaymentStatus::AwaitingCustomer => StateClass::ActionRequired,
+            PaymentStatus::Awaiting3ds | PaymentStatus::AwaitingRedirect | PaymentStatus::AwaitingCustomer => {
+                StateClass::ActionRequired
+            }
             // A humm sale is one step, so capture and reversal are unexpected here: keep
             // pending so that threshold + grace ends in review rather than a guess.
             PaymentStatus::AwaitingClarification
@@ -156,9 +152,9 @@ impl OperationStatus {
             OperationStatus::Success => StateClass::Succeeded,
             OperationStatus::Decline | OperationStatus::Expired => StateClass::Declined,
             OperationStatus::Error | OperationStatus::InternalError => StateClass::Failed,
-            OperationStatus::Awaiting3ds
-            | OperationStatus::AwaitingRedirect
-            | OperationStatus::AwaitingCustomer => StateClass::ActionRequired,
+            OperationStatus::Awaiting3ds | OperationStatus::AwaitingRedirect | OperationStatus::AwaitingCustomer => {
+                StateClass::ActionRequired
+            }
             OperationStatus::Processing
             | OperationStatus::ExternalProcessing
             | OperationStatus::AwaitingClarification

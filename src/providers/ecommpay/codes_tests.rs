@@ -112,8 +112,5 @@ fn operation_types_are_open() {
         OperationType::PaymentConfirmation
     );
     assert_eq!(OperationType::parse("reversal").as_str(), "reversal");
-    assert_eq!(
-        OperationType::parse("payout"),
-        OperationType::Other("payout".into())
-    );
+    assert_eq!(OperationType::parse("payout"), OperationType::Other("payout".into()));
 }

@@ -4,9 +4,7 @@ use super::account::EcommpayAccount;
 use super::callback::{verify_and_parse, Callback};
 use super::{request, response};
 use crate::providers::outcome::{CreateOutcome, Expected, StatusOutcome};
-use crate::providers::{
-    BuildError, CallbackError, Connector, ProviderRequest, RawResponse, RefundAck, RefundRequest,
-};
+use crate::providers::{BuildError, CallbackError, Connector, ProviderRequest, RawResponse, RefundAck, RefundRequest};
 
 impl Connector for EcommpayAccount {
     type Callback = Callback;
@@ -23,11 +21,7 @@ impl Connector for EcommpayAccount {
         request::refund(self, refund)
     }
 
-    fn parse_refund(
-        &self,
-        response: &RawResponse,
-        expected: &Expected,
-    ) -> CreateOutcome<RefundAck> {
+    fn parse_refund(&self, response: &RawResponse, expected: &Expected) -> CreateOutcome<RefundAck> {
         response::parse_refund(response, &expected.reference)
     }
 

@@ -23,9 +23,7 @@ fn docs_example_signature_is_appended_url_encoded() {
         "customer_first_name": "Jack", "customer_id": "user007", "customer_last_name": "Sparrow",
         "customer_phone": "02081234567", "close_on_missclick": true
     });
-    let Value::Object(params) = params else {
-        unreachable!()
-    };
+    let Value::Object(params) = params else { unreachable!() };
     let base = Url::parse(PAYMENT_PAGE_URL_FOR_TEST).unwrap();
     let url = signed_url(&base, &params, &SecretString::from("secret".to_owned()));
     let text = url.as_str();
@@ -66,10 +64,7 @@ fn humm_page_forces_the_method_and_verifies_as_signed() {
         "https://shop.example/checkout/return?o=1"
     );
     // What the page receives (all strings) verifies under the key: strings and numbers sign alike.
-    assert!(signature::verify(
-        &Value::Object(params),
-        &account().secret_key
-    ));
+    assert!(signature::verify(&Value::Object(params), &account().secret_key));
 }
 
 #[test]
@@ -78,11 +73,7 @@ fn nested_values_travel_and_sign_as_json_text() {
         unreachable!()
     };
     let secret = SecretString::from("k".to_owned());
-    let url = signed_url(
-        &Url::parse("https://pp.example/payment").unwrap(),
-        &params,
-        &secret,
-    );
+    let url = signed_url(&Url::parse("https://pp.example/payment").unwrap(), &params, &secret);
     let received = query(&url);
     assert_eq!(received["interface_type"], r#"{"id":18}"#);
     assert!(signature::verify(&Value::Object(received), &secret));

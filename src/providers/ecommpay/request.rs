@@ -72,10 +72,7 @@ pub fn sale(account: &EcommpayAccount, sale: &SaleRequest) -> Result<ProviderReq
 }
 
 /// `POST <account.refund_path>`; `merchant_refund_id` is always our refund id (§1.6).
-pub fn refund(
-    account: &EcommpayAccount,
-    refund: &RefundRequest,
-) -> Result<ProviderRequest, BuildError> {
+pub fn refund(account: &EcommpayAccount, refund: &RefundRequest) -> Result<ProviderRequest, BuildError> {
     let description = refund
         .description
         .clone()
@@ -108,19 +105,11 @@ fn general(account: &EcommpayAccount, payment_id: &str) -> Value {
     Value::Object(general)
 }
 
-fn finish(
-    account: &EcommpayAccount,
-    path: &str,
-    body: Map<String, Value>,
-) -> Result<ProviderRequest, BuildError> {
+fn finish(account: &EcommpayAccount, path: &str, body: Map<String, Value>) -> Result<ProviderRequest, BuildError> {
     finish_value(account, path, Value::Object(body))
 }
 
-fn finish_value(
-    account: &EcommpayAccount,
-    path: &str,
-    mut body: Value,
-) -> Result<ProviderRequest, BuildError> {
+fn finish_value(account: &EcommpayAccount, path: &str, mut body: Value) -> Result<ProviderRequest, BuildError> {
     sign_in_place(&mut body, &account.secret_key);
     Ok(ProviderRequest {
         url: account.gate_url(path)?,

@@ -5,8 +5,7 @@ use crate::providers::ecommpay::signature;
 use secrecy::SecretString;
 
 fn account() -> EcommpayAccount {
-    let mut a =
-        EcommpayAccount::new(12345, SecretString::from("test-secret-key".to_owned())).unwrap();
+    let mut a = EcommpayAccount::new(12345, SecretString::from("test-secret-key".to_owned())).unwrap();
     a.gate_base_url = Url::parse("https://api.ecommpay.com").unwrap();
     a
 }
@@ -30,10 +29,7 @@ fn sale_request() -> SaleRequest {
 #[test]
 fn sale_matches_project_vector_1() {
     let req = sale(&account(), &sale_request()).unwrap();
-    assert_eq!(
-        req.url.as_str(),
-        "https://api.ecommpay.com/v2/payment/bnpl/humm/sale"
-    );
+    assert_eq!(req.url.as_str(), "https://api.ecommpay.com/v2/payment/bnpl/humm/sale");
     assert_eq!(
         req.body.to_string(),
         r#"{"general":{"project_id":12345,"payment_id":"ord-1001-humm","signature":"SS/dhjGmSIawUA0KMllSNlRm51/ctujLxeQs9eEgLL8TsnOCE2ULZn08fiDm8lQYWg042YD0iVavith/4PihqA=="},"payment":{"amount":15000,"currency":"GBP"},"customer":{"id":"cust-42","ip_address":"203.0.113.7","first_name":"Jane","last_name":"Doe"}}"#
@@ -75,10 +71,7 @@ fn refund_matches_project_vector_2_and_uses_the_configured_path() {
         provider_reference: None,
     };
     let req = refund(&account(), &refund_request).unwrap();
-    assert_eq!(
-        req.url.as_str(),
-        "https://api.ecommpay.com/v2/payment/bnpl/humm/refund"
-    );
+    assert_eq!(req.url.as_str(), "https://api.ecommpay.com/v2/payment/bnpl/humm/refund");
     assert_eq!(req.body["payment"]["merchant_refund_id"], "rf-1001-1");
     assert_eq!(
         req.body["general"]["signature"],
@@ -96,20 +89,14 @@ fn refund_matches_project_vector_2_and_uses_the_configured_path() {
         },
     )
     .unwrap();
-    assert_eq!(
-        req.url.as_str(),
-        "http://127.0.0.1:9000/ecommpay/v2/payment/refund"
-    );
+    assert_eq!(req.url.as_str(), "http://127.0.0.1:9000/ecommpay/v2/payment/refund");
     assert_eq!(req.body["payment"]["description"], "Refund rf-1001-1");
 }
 
 #[test]
 fn status_matches_project_vector_3() {
     let req = status(&account(), "ord-1001-humm").unwrap();
-    assert_eq!(
-        req.url.as_str(),
-        "https://api.ecommpay.com/v2/payment/status"
-    );
+    assert_eq!(req.url.as_str(), "https://api.ecommpay.com/v2/payment/status");
     assert_eq!(
         req.body.to_string(),
         r#"{"general":{"project_id":12345,"payment_id":"ord-1001-humm","signature":"S+MlLBFwGkohFE1jVOxBg/9gSRsod4Lgf9977dQbU4c2pmbk+0xP81nEQ+aWmp/lnFL1w8qoIyTSl1Np5+4+qw=="}}"#

@@ -12,9 +12,7 @@ use serde_json::Value;
 
 use super::codes::{code_class, OperationStatus, OperationType, PaymentStatus};
 use crate::providers::fields::{at, minor_at, text_at};
-use crate::providers::outcome::{
-    CodeClass, CreateOutcome, Expected, PaymentState, ProviderStatus, StatusOutcome,
-};
+use crate::providers::outcome::{CodeClass, CreateOutcome, Expected, PaymentState, ProviderStatus, StatusOutcome};
 use crate::providers::{RawResponse, RefundAck};
 
 /// A registered sale: ecommpay's `request_id` for it (for status lookups by request id).
@@ -31,9 +29,7 @@ pub fn parse_sale(raw: &RawResponse, payment_id: &str) -> CreateOutcome<Register
 
 /// Classifies the answer to a refund (registered only; the refund's result comes by callback).
 pub fn parse_refund(raw: &RawResponse, payment_id: &str) -> CreateOutcome<RefundAck> {
-    registration(raw, payment_id, |request_id| RefundAck::Registered {
-        request_id,
-    })
+    registration(raw, payment_id, |request_id| RefundAck::Registered { request_id })
 }
 
 fn registration<T>(
@@ -48,10 +44,8 @@ fn registration<T>(
     }
     let body = serde_json::from_slice::<Value>(&raw.body).ok();
     if let Some((code, message)) = body.as_ref().and_then(error_code) {
-        return CreateOutcome::from_class(code_class(&code), &code, &message, || {
-            CreateOutcome::Uncertain {
-                reason: format!("code {code} on a rejected answer"),
-            }
+        return CreateOutcome::from_class(code_class(&code), &code, &message, || CreateOutcome::Uncertain {
+            reason: format!("code {code} on a rejected answer"),
         });
     }
     match (raw.status, body) {
@@ -124,13 +118,8 @@ pub fn parse_status(raw: &RawResponse, expected: &Expected) -> StatusOutcome {
     };
     let status = PaymentStatus::parse(&text_at(payment, &["status"]).unwrap_or_default());
     let operations = operations(&body);
-    let sale = operations
-        .iter()
-        .rev()
-        .find(|op| op.kind == OperationType::Sale);
-    let (code, message) = sale
-        .map(|op| (op.code.clone(), op.message.clone()))
-        .unwrap_or_default();
+    let sale = operations.iter().rev().find(|op| op.kind == OperationType::Sale);
+    let (code, message) = sale.map(|op| (op.code.clone(), op.message.clone())).unwrap_or_default();
     let state = PaymentState::from_class(status.class(), status.as_str(), &code, &message);
     let amount = sale.and_then(|op| op.amount_minor).or_else(|| {
         (status == PaymentStatus::Success)

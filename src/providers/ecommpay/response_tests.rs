@@ -44,14 +44,12 @@ fn rejection_codes_follow_the_table() {
     ];
     for (code, check) in cases {
         for status in [200, 400] {
-            let body =
-                json!({"status": "error", "code": code, "message": "m", "payment_id": "ord-1"});
+            let body = json!({"status": "error", "code": code, "message": "m", "payment_id": "ord-1"});
             let outcome = parse_sale(&raw(status, body), "ord-1");
             assert!(check(&outcome), "{code} {status}: {outcome:?}");
         }
     }
-    let errors =
-        json!({"errors": [{"code": 3230, "message": "merchant_refund_id exists", "field": "x"}]});
+    let errors = json!({"errors": [{"code": 3230, "message": "merchant_refund_id exists", "field": "x"}]});
     assert!(matches!(
         parse_refund(&raw(400, errors), "ord-1"),
         CreateOutcome::Exists { .. }
@@ -68,10 +66,7 @@ fn transport_level_answers() {
         status: 200,
         body: b"<html>".to_vec(),
     };
-    assert!(matches!(
-        parse_sale(&garbage, "o"),
-        CreateOutcome::Uncertain { .. }
-    ));
+    assert!(matches!(parse_sale(&garbage, "o"), CreateOutcome::Uncertain { .. }));
     assert!(matches!(
         parse_sale(&raw(200, json!([1])), "o"),
         CreateOutcome::Uncertain { .. }
@@ -154,19 +149,13 @@ fn status_plain_success_uses_payment_sum_and_has_no_refunds() {
 fn status_states_and_failures() {
     let expected = Expected::money("ord-1", 15000, "GBP");
     let decline = parse_status(
-        &raw(
-            200,
-            status_body("decline", json!([sale_op("decline", "20000")])),
-        ),
+        &raw(200, status_body("decline", json!([sale_op("decline", "20000")]))),
         &expected,
     );
     assert!(
         matches!(decline, StatusOutcome::Known(ProviderStatus { state: PaymentState::Declined { ref code, .. }, .. }) if code == "20000")
     );
-    let odd = parse_status(
-        &raw(200, status_body("being reviewed", json!([]))),
-        &expected,
-    );
+    let odd = parse_status(&raw(200, status_body("being reviewed", json!([]))), &expected);
     assert!(matches!(
         odd,
         StatusOutcome::Known(ProviderStatus {
@@ -175,10 +164,7 @@ fn status_states_and_failures() {
         })
     ));
     let mismatch = parse_status(
-        &raw(
-            200,
-            status_body("success", json!([sale_op("success", "0")])),
-        ),
+        &raw(200, status_body("success", json!([sale_op("success", "0")]))),
         &Expected::money("ord-1", 15001, "GBP"),
     );
     assert!(matches!(mismatch, StatusOutcome::Mismatch { .. }));
@@ -188,10 +174,7 @@ fn status_states_and_failures() {
     );
     assert!(matches!(other, StatusOutcome::Mismatch { .. }));
     let not_found = json!({"status": "error", "code": "3061", "message": "Transaction not found"});
-    assert_eq!(
-        parse_status(&raw(400, not_found), &expected),
-        StatusOutcome::NotFound
-    );
+    assert_eq!(parse_status(&raw(400, not_found), &expected), StatusOutcome::NotFound);
     let refused = json!({"code": "3261", "message": "invalid signature"});
     assert!(matches!(
         parse_status(&raw(400, refused), &expected),

@@ -97,18 +97,12 @@ fn mac_of(document: &Value, secret: &SecretString) -> HmacSha512 {
 
 #[expect(clippy::expect_used, reason = "HMAC accepts keys of any length")]
 fn new_hmac(secret: &SecretString) -> HmacSha512 {
-    HmacSha512::new_from_slice(secret.expose_secret().as_bytes())
-        .expect("HMAC takes any key length")
+    HmacSha512::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC takes any key length")
 }
 
 /// `skip_signature` is set for the top level and for `general`, the two places a document's own
 /// signature lives; a `signature` key anywhere else is ordinary data and is signed.
-fn walk_object(
-    map: &Map<String, Value>,
-    prefix: &str,
-    skip_signature: bool,
-    out: &mut Vec<(String, String)>,
-) {
+fn walk_object(map: &Map<String, Value>, prefix: &str, skip_signature: bool, out: &mut Vec<(String, String)>) {
     let top = prefix.is_empty();
     for (key, child) in map {
         if key == FRAME_MODE || (skip_signature && key == SIGNATURE) {

@@ -36,9 +36,7 @@ fn python_sdk_vector_b() {
 
 #[test]
 fn go_sdk_canonical_string_fixture() {
-    let doc = parse(
-        r#"{"a":{"b":1111111111111111,"c":2},"d":false,"f":["g",{"h":7,"i":{"k":8}}],"e":[4,5],"j":null}"#,
-    );
+    let doc = parse(r#"{"a":{"b":1111111111111111,"c":2},"d":false,"f":["g",{"h":7,"i":{"k":8}}],"e":[4,5],"j":null}"#);
     assert_eq!(
         canonical_string(&doc),
         "a:b:1111111111111111;a:c:2;d:0;e:0:4;e:1:5;f:0:g;f:1:h:7;f:1:i:k:8;j:"
@@ -63,10 +61,8 @@ fn payment_page_docs_example() {
 fn eleven_element_array_is_sorted_naturally_not_lexicographically() {
     let items: Vec<Value> = (0..=10).map(|n| json!({ "n": n })).collect();
     let doc = json!({ "items": items });
-    let natural =
-        "zrBC/W5Xa92BpvHmId0Fz3ku6vUpUL5LsSmf7EVI79jK0RZWmHvi738CV6+9P9wvBeoea8E0P7FsmL9iUV0B1A==";
-    let lexicographic =
-        "atNsBDWym8pwASFSFxFMc/tVeGf6O7z0ItK6KJyCWqK5f2rn45hxAzQEzYlJ+8Bi/XtSIOkqT5OHUmL8qUM6fA==";
+    let natural = "zrBC/W5Xa92BpvHmId0Fz3ku6vUpUL5LsSmf7EVI79jK0RZWmHvi738CV6+9P9wvBeoea8E0P7FsmL9iUV0B1A==";
+    let lexicographic = "atNsBDWym8pwASFSFxFMc/tVeGf6O7z0ItK6KJyCWqK5f2rn45hxAzQEzYlJ+8Bi/XtSIOkqT5OHUmL8qUM6fA==";
     let signature = sign(&doc, &key("test-secret-key"));
     assert_eq!(signature, natural);
     assert_ne!(signature, lexicographic);
@@ -154,9 +150,6 @@ fn nested_signature_keys_outside_general_are_signed() {
 fn a_missing_or_malformed_signature_never_verifies() {
     let secret = key("k");
     assert!(!verify(&json!({"a": 1}), &secret));
-    assert!(!verify(
-        &json!({"a": 1, "signature": "not base64!"}),
-        &secret
-    ));
+    assert!(!verify(&json!({"a": 1, "signature": "not base64!"}), &secret));
     assert!(!verify(&json!({"a": 1, "signature": 7}), &secret));
 }

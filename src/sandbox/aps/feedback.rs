@@ -33,10 +33,7 @@ pub(crate) fn send(
         for (name, value) in [
             ("response_code", "15777"),
             ("status", "15"),
-            (
-                "response_message",
-                "Processed, but confirmation not received",
-            ),
+            ("response_message", "Processed, but confirmation not received"),
         ] {
             stale.insert(name.into(), Value::String(value.into()));
         }

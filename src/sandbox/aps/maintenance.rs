@@ -37,53 +37,50 @@ pub(crate) async fn refund(shared: &Arc<Shared>, request: &ApsRequest) -> Answer
         .param("maintenance_reference")
         .unwrap_or_else(|| format!("{}-refund-{}", request.reference, shared.next_number()));
     let faults = shared.record_faults(&[&reference]).await;
-    let (index, seq, fort_id) =
-        {
-            let mut store = shared.store.lock().await;
-            let store = &mut *store;
-            let order = match store.aps.get_mut(&request.key()) {
-                Some(order) if order.captured() > 0 => order,
-                _ => return Answer::new("00036", "Order not found"),
-            };
-            let fort_id = order
-                .purchase
-                .as_ref()
-                .map(|p| p.fort_id.clone())
-                .unwrap_or_default();
-            if request.param("fort_id").is_some_and(|f| f != fort_id) {
-                return Answer::invalid("fort_id");
-            }
-            if request.param("currency").as_deref() != Some(order.currency.as_str()) {
-                return Answer::invalid("currency");
-            }
-            if order.refunds.iter().any(|r| {
-                r.maintenance_reference == reference && r.status != ApsRefundStatus::Decline
-            }) {
-                return Answer::new("00066", "Maintenance reference already exists");
-            }
-            if amount <= 0 {
-                return Answer::invalid("amount");
-            }
-            if amount > order.captured() - order.refunded() - order.refunding() {
-                return Answer::new("00042", "Operation amount exceeds captured amount");
-            }
-            order.refunds.push(ApsRefund {
-                maintenance_reference: reference.clone(),
-                amount,
-                status: ApsRefundStatus::Processing,
-            });
-            let index = order.refunds.len() - 1;
-            let seq = store.ledger.refund_accepted(RefundEntry {
-                provider: "aps",
-                account: request.account(),
-                payment_id: request.reference.clone(),
-                refund_id: reference.clone(),
-                amount,
-                status: "processing",
-                at: Utc::now(),
-            });
-            (index, seq, fort_id)
+    let (index, seq, fort_id) = {
+        let mut store = shared.store.lock().await;
+        let store = &mut *store;
+        let order = match store.aps.get_mut(&request.key()) {
+            Some(order) if order.captured() > 0 => order,
+            _ => return Answer::new("00036", "Order not found"),
         };
+        let fort_id = order.purchase.as_ref().map(|p| p.fort_id.clone()).unwrap_or_default();
+        if request.param("fort_id").is_some_and(|f| f != fort_id) {
+            return Answer::invalid("fort_id");
+        }
+        if request.param("currency").as_deref() != Some(order.currency.as_str()) {
+            return Answer::invalid("currency");
+        }
+        if order
+            .refunds
+            .iter()
+            .any(|r| r.maintenance_reference == reference && r.status != ApsRefundStatus::Decline)
+        {
+            return Answer::new("00066", "Maintenance reference already exists");
+        }
+        if amount <= 0 {
+            return Answer::invalid("amount");
+        }
+        if amount > order.captured() - order.refunded() - order.refunding() {
+            return Answer::new("00042", "Operation amount exceeds captured amount");
+        }
+        order.refunds.push(ApsRefund {
+            maintenance_reference: reference.clone(),
+            amount,
+            status: ApsRefundStatus::Processing,
+        });
+        let index = order.refunds.len() - 1;
+        let seq = store.ledger.refund_accepted(RefundEntry {
+            provider: "aps",
+            account: request.account(),
+            payment_id: request.reference.clone(),
+            refund_id: reference.clone(),
+            amount,
+            status: "processing",
+            at: Utc::now(),
+        });
+        (index, seq, fort_id)
+    };
     // Processing runs on its own task so that a stalled or dropped answer (faults) still lets
     // the refund complete, as it would at APS.
     let (tx, rx) = oneshot::channel();
@@ -93,22 +90,14 @@ pub(crate) async fn refund(shared: &Arc<Shared>, request: &ApsRequest) -> Answer
     shared.spawn(async move {
         let shared = task_shared;
         if !shared
-            .sleep(
-                shared
-                    .config
-                    .scaled(shared.config.valu.refund_processing_secs),
-            )
+            .sleep(shared.config.scaled(shared.config.valu.refund_processing_secs))
             .await
         {
             return;
         }
         let declined = faults.has(Fault::Decline);
         let mut store = shared.store.lock().await;
-        if let Some(r) = store
-            .aps
-            .get_mut(&key)
-            .and_then(|o| o.refunds.get_mut(index))
-        {
+        if let Some(r) = store.aps.get_mut(&key).and_then(|o| o.refunds.get_mut(index)) {
             r.status = if declined {
                 ApsRefundStatus::Decline
             } else {
@@ -147,12 +136,7 @@ pub(crate) async fn check_status(shared: &Shared, request: &ApsRequest) -> Answe
     };
     let (code, message, fort_id, tenure) = match (&order.purchase, order.locked) {
         (Some(p), _) => (p.code, p.message, p.fort_id.clone(), p.tenure.clone()),
-        (None, true) => (
-            "13123",
-            "Maximum attempts exceeded",
-            String::new(),
-            String::new(),
-        ),
+        (None, true) => ("13123", "Maximum attempts exceeded", String::new(), String::new()),
         (None, false) => return Answer::new("12036", "Order not found"),
     };
     if request.param("fort_id").is_some_and(|f| f != fort_id) {

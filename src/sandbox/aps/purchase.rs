@@ -40,8 +40,7 @@ pub(crate) async fn purchase(shared: &Arc<Shared>, request: &ApsRequest) -> Answ
     if order.locked {
         return Answer::new("13123", "Maximum attempts exceeded");
     }
-    if get("amount").parse::<i64>().ok() != Some(order.amount) || get("currency") != order.currency
-    {
+    if get("amount").parse::<i64>().ok() != Some(order.amount) || get("currency") != order.currency {
         return Answer::invalid("amount");
     }
     if get("phone_number") != order.phone {

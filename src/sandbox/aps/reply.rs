@@ -28,10 +28,7 @@ impl ApsRequest {
 
     /// `(merchant_identifier, merchant_reference)`.
     pub(crate) fn key(&self) -> (String, String) {
-        (
-            self.merchant.merchant_identifier.clone(),
-            self.reference.clone(),
-        )
+        (self.merchant.merchant_identifier.clone(), self.reference.clone())
     }
 
     /// The ledger's account name, `aps:<merchant_identifier>`.
@@ -95,12 +92,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<Map<String, Value>> {
         return Some(map);
     }
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes).ok()?;
-    (!pairs.is_empty()).then(|| {
-        pairs
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect()
-    })
+    (!pairs.is_empty()).then(|| pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
 }
 
 /// Authenticates a request; `Err` is the (unsigned when the merchant is unknown) answer.
@@ -108,15 +100,11 @@ pub(crate) fn authenticate(
     config: &SandboxConfig,
     params: Map<String, Value>,
 ) -> Result<ApsRequest, Json<Map<String, Value>>> {
-    let merchant =
-        param(&params, "merchant_identifier").and_then(|id| config.merchant(&id).cloned());
+    let merchant = param(&params, "merchant_identifier").and_then(|id| config.merchant(&id).cloned());
     let Some(merchant) = merchant else {
         // Unknown merchant: nothing to sign with. 00009 "invalid merchant identifier" is from
         // PayFort's message list (not in providers.md's excerpt).
-        return Err(unsigned(
-            &params,
-            Answer::new("00009", "Invalid merchant identifier"),
-        ));
+        return Err(unsigned(&params, Answer::new("00009", "Invalid merchant identifier")));
     };
     if param(&params, "access_code").as_deref() != Some(merchant.access_code.as_str()) {
         return Err(answer_params(
@@ -133,22 +121,14 @@ pub(crate) fn authenticate(
         ));
     }
     let Some(reference) = param(&params, "merchant_reference") else {
-        return Err(answer_params(
-            &params,
-            &merchant,
-            Answer::missing("merchant_reference"),
-        ));
+        return Err(answer_params(&params, &merchant, Answer::missing("merchant_reference")));
     };
     if reference.len() > 40
         || !reference
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
-        return Err(answer_params(
-            &params,
-            &merchant,
-            Answer::invalid("merchant_reference"),
-        ));
+        return Err(answer_params(&params, &merchant, Answer::invalid("merchant_reference")));
     }
     Ok(ApsRequest {
         params,
@@ -181,11 +161,7 @@ pub(crate) fn fields(params: &Map<String, Value>, answer: Answer) -> Map<String,
     out
 }
 
-fn answer_params(
-    params: &Map<String, Value>,
-    merchant: &ApsMerchant,
-    answer: Answer,
-) -> Json<Map<String, Value>> {
+fn answer_params(params: &Map<String, Value>, merchant: &ApsMerchant, answer: Answer) -> Json<Map<String, Value>> {
     let mut out = fields(params, answer);
     let signature = sign_response(&out, &merchant.response_phrase, merchant.sha_type);
     out.insert("signature".into(), Value::String(signature));

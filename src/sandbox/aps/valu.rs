@@ -52,11 +52,7 @@ pub(crate) async fn otp_generate(shared: &Arc<Shared>, request: &ApsRequest) -> 
         .and_then(|d| d.parse::<i64>().ok())
         .unwrap_or(0);
     if currency != "EGP" || amount <= 0 || down_payment < 0 || down_payment > amount {
-        return Answer::invalid(if currency != "EGP" {
-            "currency"
-        } else {
-            "amount"
-        });
+        return Answer::invalid(if currency != "EGP" { "currency" } else { "amount" });
     }
     if phone == shared.config.valu.not_customer_phone {
         return Answer::new("00160", "Customer does not exist");
@@ -69,9 +65,7 @@ pub(crate) async fn otp_generate(shared: &Arc<Shared>, request: &ApsRequest) -> 
     let mut store = shared.store.lock().await;
     let key = request.key();
     match store.aps.get(&key) {
-        Some(order) if order.purchase.is_some() => {
-            return Answer::new("00066", "Merchant reference already exists")
-        }
+        Some(order) if order.purchase.is_some() => return Answer::new("00066", "Merchant reference already exists"),
         Some(order) if order.locked => return Answer::new("89123", "Maximum attempts exceeded"),
         Some(_) => {}
         None if !shared.has_room(&store) => {
@@ -108,12 +102,7 @@ pub(crate) async fn otp_generate(shared: &Arc<Shared>, request: &ApsRequest) -> 
             expires_at: expires,
         },
     );
-    let tenure = valu
-        .tenures
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join("-");
+    let tenure = valu.tenures.iter().map(u32::to_string).collect::<Vec<_>>().join("-");
     let mut answer = Answer::new("88000", "Success")
         .with("transaction_id", transaction_id)
         .with("merchant_order_id", order_id)
@@ -160,9 +149,7 @@ pub(crate) fn otp_failure(at_purchase: bool, check: OtpCheck) -> Answer {
         ("93666", "93123", "93778")
     };
     match check {
-        OtpCheck::Wrong { attempts_left } => {
-            Answer::new(wrong, "Invalid OTP").with("otp_attempts_left", attempts_left)
-        }
+        OtpCheck::Wrong { attempts_left } => Answer::new(wrong, "Invalid OTP").with("otp_attempts_left", attempts_left),
         OtpCheck::Exhausted => Answer::new(exhausted, "Maximum attempts exceeded"),
         OtpCheck::Expired | OtpCheck::Valid => Answer::new(expired, "OTP expired"),
     }

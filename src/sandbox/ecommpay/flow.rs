@@ -47,10 +47,7 @@ pub(crate) fn start(shared: &Arc<Shared>, key: EcKey) {
         let shared = task_shared;
         let prepared = {
             let store = shared.store.lock().await;
-            store
-                .ecommpay
-                .get(&key)
-                .map(|p| (p.faults, intermediate(&shared, p)))
+            store.ecommpay.get(&key).map(|p| (p.faults, intermediate(&shared, p)))
         };
         let Some((faults, outgoing)) = prepared else {
             return;
@@ -76,11 +73,7 @@ pub(crate) fn start(shared: &Arc<Shared>, key: EcKey) {
 }
 
 /// Ends the redirect; returns the payment status it left the payment in.
-pub(crate) async fn finish(
-    shared: &Arc<Shared>,
-    key: &EcKey,
-    outcome: Outcome,
-) -> Result<&'static str, FinishError> {
+pub(crate) async fn finish(shared: &Arc<Shared>, key: &EcKey, outcome: Outcome) -> Result<&'static str, FinishError> {
     let (final_out, stale_out, faults, status) = {
         let mut store = shared.store.lock().await;
         let payment = store.ecommpay.get_mut(key).ok_or(FinishError::NotFound)?;
@@ -125,12 +118,7 @@ pub(crate) async fn finish(
         } else {
             None
         };
-        (
-            final_out,
-            stale_out,
-            payment.faults,
-            payment.payment_status(),
-        )
+        (final_out, stale_out, payment.faults, payment.payment_status())
     };
     let task_shared = Arc::clone(shared);
     shared.spawn(async move {
@@ -196,9 +184,7 @@ pub(crate) fn humm_page_url(shared: &Shared, payment: &EcPayment) -> String {
     match url::Url::parse(&shared.base_url) {
         Ok(mut url) => {
             if let Ok(mut segments) = url.path_segments_mut() {
-                segments
-                    .pop_if_empty()
-                    .extend(["sandbox", "humm", &payment.payment_id]);
+                segments.pop_if_empty().extend(["sandbox", "humm", &payment.payment_id]);
             }
             url.set_query(Some(&format!("project_id={}", payment.project_id)));
             url.to_string()

@@ -40,10 +40,7 @@ pub(crate) async fn page(State(shared): State<Arc<Shared>>, RawQuery(query): Raw
 async fn open(shared: &Arc<Shared>, query: &str) -> Result<String, GateError> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(query).map_err(|_| GateError::new("2003", "Invalid query"))?;
-    let params: Map<String, Value> = pairs
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
+    let params: Map<String, Value> = pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
     let get = |name: &'static str| {
         params
             .get(name)

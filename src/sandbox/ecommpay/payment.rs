@@ -68,8 +68,7 @@ pub(crate) struct EcPayment {
 
 /// ecommpay's date format in callbacks: `2024-11-14T11:20:31+0000`.
 pub(crate) fn date(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-        .replace('Z', "+0000")
+    at.to_rfc3339_opts(SecondsFormat::Secs, true).replace('Z', "+0000")
 }
 
 impl EcPayment {

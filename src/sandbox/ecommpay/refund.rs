@@ -19,10 +19,7 @@ use chrono::Utc;
 
 use super::flow::{outgoing, send_final};
 use super::payment::{EcRefund, RefundStatus, SaleStatus};
-use super::reply::{
-    bad_gateway, integer, invalid, missing, parse_signed, registered, text, GateError,
-    SignedRequest,
-};
+use super::reply::{bad_gateway, integer, invalid, missing, parse_signed, registered, text, GateError, SignedRequest};
 use super::sale::request_id;
 use crate::sandbox::faults::Fault;
 use crate::sandbox::ledger::RefundEntry;
@@ -65,8 +62,7 @@ async fn accept(
     if amount <= 0 {
         return Err(invalid("payment.amount", "Amount must be positive"));
     }
-    let currency =
-        text(&request.body, "/payment/currency").ok_or_else(|| missing("payment.currency"))?;
+    let currency = text(&request.body, "/payment/currency").ok_or_else(|| missing("payment.currency"))?;
     let record_faults = shared.record_faults(&[&refund_id]).await;
     let key: EcKey = (request.project_id, request.payment_id.clone());
     let account = format!("ecommpay:{}", request.project_id);
@@ -78,38 +74,22 @@ async fn accept(
         .get_mut(&key)
         .ok_or_else(|| GateError::new("3061", "Transaction not found"))?;
     if payment.status != SaleStatus::Success {
-        return Err(GateError::new(
-            "3060",
-            "Payment status does not allow the action",
-        ));
+        return Err(GateError::new("3060", "Payment status does not allow the action"));
     }
     if currency != payment.currency {
-        return Err(invalid(
-            "payment.currency",
-            "Currency does not match the payment",
-        ));
+        return Err(invalid("payment.currency", "Currency does not match the payment"));
     }
-    if store
-        .ec_refund_ids
-        .contains(&(request.project_id, refund_id.clone()))
-    {
-        return Err(GateError::new("3230", "merchant_refund_id already exists")
-            .field("payment.merchant_refund_id"));
+    if store.ec_refund_ids.contains(&(request.project_id, refund_id.clone())) {
+        return Err(GateError::new("3230", "merchant_refund_id already exists").field("payment.merchant_refund_id"));
     }
     if !store.ledger.in_flight(&account).is_empty() {
         store
             .ledger
             .refund_rejected_in_flight(&account, &request.payment_id, &refund_id);
-        return Err(GateError::new(
-            "3285",
-            "Refund blocked: timeout before repeat refund",
-        ));
+        return Err(GateError::new("3285", "Refund blocked: timeout before repeat refund"));
     }
     if amount > payment.amount - payment.refunded() - payment.refunding() {
-        return Err(
-            GateError::new("3283", "Refund amount more than initial amount")
-                .field("payment.amount"),
-        );
+        return Err(GateError::new("3283", "Refund amount more than initial amount").field("payment.amount"));
     }
     let now = Utc::now();
     let ledger_seq = store.ledger.refund_accepted(RefundEntry {
@@ -121,9 +101,7 @@ async fn accept(
         status: "processing",
         at: now,
     });
-    store
-        .ec_refund_ids
-        .insert((request.project_id, refund_id.clone()));
+    store.ec_refund_ids.insert((request.project_id, refund_id.clone()));
     payment.refunds.push(EcRefund {
         operation_id: 29_741_010_000_000 + shared.next_number(),
         request_id: request_id.clone(),
@@ -142,9 +120,7 @@ async fn accept(
 /// Completes refund `index` of payment `key` after the processing time, then calls back.
 fn schedule(shared: &Arc<Shared>, key: EcKey, index: usize) {
     let task_shared = Arc::clone(shared);
-    let processing = shared
-        .config
-        .scaled(shared.config.humm.refund_processing_secs);
+    let processing = shared.config.scaled(shared.config.humm.refund_processing_secs);
     shared.spawn(async move {
         let shared = task_shared;
         if !shared.sleep(processing).await {
@@ -166,11 +142,7 @@ fn schedule(shared: &Arc<Shared>, key: EcKey, index: usize) {
                 RefundStatus::Success
             };
             refund.finished = Some(Utc::now());
-            let (faults, seq, refund_id) = (
-                refund.faults,
-                refund.ledger_seq,
-                refund.merchant_refund_id.clone(),
-            );
+            let (faults, seq, refund_id) = (refund.faults, refund.ledger_seq, refund.merchant_refund_id.clone());
             let status = if declined { "declined" } else { "succeeded" };
             store
                 .ledger

@@ -91,12 +91,8 @@ pub(crate) fn invalid(field: &'static str, message: &'static str) -> GateError {
 }
 
 /// Parses and authenticates a Gate request body.
-pub(crate) fn parse_signed(
-    config: &SandboxConfig,
-    bytes: &[u8],
-) -> Result<SignedRequest, GateError> {
-    let body: Value =
-        serde_json::from_slice(bytes).map_err(|_| GateError::new("2003", "Invalid JSON"))?;
+pub(crate) fn parse_signed(config: &SandboxConfig, bytes: &[u8]) -> Result<SignedRequest, GateError> {
+    let body: Value = serde_json::from_slice(bytes).map_err(|_| GateError::new("2003", "Invalid JSON"))?;
     let general = body.get("general").ok_or_else(|| missing("general"))?;
     let project_id = general
         .get("project_id")
@@ -138,9 +134,7 @@ pub(crate) fn integer(value: &Value) -> Option<i64> {
 
 /// A non-empty string at `pointer` (e.g. `/customer/first_name`).
 pub(crate) fn text<'a>(body: &'a Value, pointer: &str) -> Option<&'a str> {
-    body.pointer(pointer)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+    body.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// A 200 answer, signed with the project's secret.

@@ -13,9 +13,7 @@ use chrono::Utc;
 
 use super::flow;
 use super::payment::{EcPayment, SaleStatus};
-use super::reply::{
-    bad_gateway, integer, invalid, missing, parse_signed, registered, text, GateError,
-};
+use super::reply::{bad_gateway, integer, invalid, missing, parse_signed, registered, text, GateError};
 use crate::sandbox::faults::Fault;
 use crate::sandbox::ledger::SaleEntry;
 use crate::sandbox::respond::after_register;
@@ -37,26 +35,18 @@ pub(crate) struct NewPayment {
 /// Checks the humm amount rules.
 pub(crate) fn check_limits(shared: &Shared, amount: i64, currency: &str) -> Result<(), GateError> {
     if currency != "GBP" {
-        return Err(invalid(
-            "payment.currency",
-            "Currency not supported by the method",
-        ));
+        return Err(invalid("payment.currency", "Currency not supported by the method"));
     }
     let humm = &shared.config.humm;
     if amount < humm.min_amount || amount > humm.max_amount {
-        return Err(invalid(
-            "payment.amount",
-            "Amount out of the method's limits",
-        ));
+        return Err(invalid("payment.amount", "Amount out of the method's limits"));
     }
     Ok(())
 }
 
 /// Registers a payment and starts its redirect flow; returns the sale's `request_id`.
 pub(crate) async fn register(shared: &Arc<Shared>, new: NewPayment) -> Result<String, GateError> {
-    let faults = shared
-        .record_faults(&[&new.payment_id, &new.first_name])
-        .await;
+    let faults = shared.record_faults(&[&new.payment_id, &new.first_name]).await;
     let key: EcKey = (new.project_id, new.payment_id.clone());
     let request_id = request_id(shared);
     let now = Utc::now();
@@ -64,9 +54,7 @@ pub(crate) async fn register(shared: &Arc<Shared>, new: NewPayment) -> Result<St
         let mut store = shared.store.lock().await;
         store.ledger.sale_requested(&new.payment_id);
         if store.ecommpay.contains_key(&key) {
-            return Err(
-                GateError::new("3041", "Payment ID already exists").field("general.payment_id")
-            );
+            return Err(GateError::new("3041", "Payment ID already exists").field("general.payment_id"));
         }
         if !shared.has_room(&store) {
             store.ledger.capacity_rejected();
@@ -94,8 +82,7 @@ pub(crate) async fn register(shared: &Arc<Shared>, new: NewPayment) -> Result<St
             refunds: Vec::new(),
         };
         store.ecommpay.insert(key.clone(), payment);
-        let deadline =
-            tokio::time::Instant::now() + shared.config.scaled(shared.config.humm.threshold_secs);
+        let deadline = tokio::time::Instant::now() + shared.config.scaled(shared.config.humm.threshold_secs);
         store.thresholds.push_back((deadline, key.clone()));
         store.ledger.sale_accepted(SaleEntry {
             provider: "ecommpay",
@@ -119,18 +106,11 @@ pub(crate) async fn sale(State(shared): State<Arc<Shared>>, body: Bytes) -> Resp
     };
     let first_name = text(&request.body, "/customer/first_name").unwrap_or("");
     let op_key = format!("sale:{}:{}", request.project_id, request.payment_id);
-    let faults = shared
-        .request_faults(&op_key, &[&request.payment_id, first_name])
-        .await;
+    let faults = shared.request_faults(&op_key, &[&request.payment_id, first_name]).await;
     if faults.has(Fault::ServerError) {
         return bad_gateway();
     }
-    let new = match new_payment(
-        &shared,
-        &request.body,
-        request.project_id,
-        &request.payment_id,
-    ) {
+    let new = match new_payment(&shared, &request.body, request.project_id, &request.payment_id) {
         Ok(new) => new,
         Err(error) => return error.about(&request).into_response(),
     };
@@ -162,12 +142,7 @@ fn new_payment(
     check_limits(shared, amount, currency)?;
     let callback_url = text(body, "/general/merchant_callback_url")
         .map(str::to_owned)
-        .or_else(|| {
-            shared
-                .config
-                .project(project_id)
-                .and_then(|p| p.callback_url.clone())
-        });
+        .or_else(|| shared.config.project(project_id).and_then(|p| p.callback_url.clone()));
     Ok(NewPayment {
         project_id,
         payment_id: payment_id.to_owned(),

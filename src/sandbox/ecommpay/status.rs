@@ -22,10 +22,7 @@ pub(crate) async fn status(State(shared): State<Arc<Shared>>, body: Bytes) -> Re
         Err(error) => return error.into_response(),
     };
     let faults = shared
-        .request_faults(
-            &format!("status:{}:{}", request.project_id, request.payment_id),
-            &[],
-        )
+        .request_faults(&format!("status:{}:{}", request.project_id, request.payment_id), &[])
         .await;
     if faults.has(Fault::ServerError) {
         return bad_gateway();

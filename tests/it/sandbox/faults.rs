@@ -10,28 +10,14 @@ use super::support::*;
 #[tokio::test]
 async fn bad_signature_fault_sends_a_forged_copy_first() {
     let e = env().await;
-    assert_eq!(
-        e.sale("ord-fault-bad-signature-callback", 1000).await.0,
-        200
-    );
+    assert_eq!(e.sale("ord-fault-bad-signature-callback", 1000).await.0, 200);
     e.receiver
-        .wait_for("genuine", |b| {
-            b["payment"]["id"] == "ord-fault-bad-signature-callback"
-        })
+        .wait_for("genuine", |b| b["payment"]["id"] == "ord-fault-bad-signature-callback")
         .await;
-    assert!(
-        e.receiver.all().iter().any(|r| !r.valid),
-        "a forged copy arrived"
-    );
-    let ledger = poll_ledger(&e, |l| {
-        l["callback_counters"]["ecommpay"]["acknowledged"] == 1
-    })
-    .await;
+    assert!(e.receiver.all().iter().any(|r| !r.valid), "a forged copy arrived");
+    let ledger = poll_ledger(&e, |l| l["callback_counters"]["ecommpay"]["acknowledged"] == 1).await;
     assert_eq!(ledger["callback_counters"]["ecommpay"]["forged_sent"], 1);
-    assert_eq!(
-        ledger["callback_counters"]["ecommpay"]["forged_acknowledged"],
-        0
-    );
+    assert_eq!(ledger["callback_counters"]["ecommpay"]["forged_acknowledged"], 0);
 }
 
 #[tokio::test]
@@ -87,10 +73,7 @@ async fn reorder_fault_sends_the_final_callback_before_the_intermediate() {
         .await;
     let got = e.receiver.all();
     let at = |status: &str| got.iter().position(|r| is_op(&r.body, id, "sale", status));
-    assert!(
-        at("success") < at("awaiting redirect result"),
-        "final first"
-    );
+    assert!(at("success") < at("awaiting redirect result"), "final first");
 }
 
 #[tokio::test]
@@ -99,20 +82,11 @@ async fn lost_callback_fault_withholds_only_the_final_callback() {
     let id = "ord-fault-lost-callback";
     assert_eq!(e.sale(id, 1000).await.0, 200);
     e.receiver
-        .wait_for("intermediate", |b| {
-            is_op(b, id, "sale", "awaiting redirect result")
-        })
+        .wait_for("intermediate", |b| is_op(b, id, "sale", "awaiting redirect result"))
         .await;
     e.finish(id, "success").await;
-    poll_ledger(&e, |l| {
-        l["callback_counters"]["ecommpay"]["lost_by_fault"] == 1
-    })
-    .await;
-    assert!(!e
-        .receiver
-        .all()
-        .iter()
-        .any(|r| is_op(&r.body, id, "sale", "success")));
+    poll_ledger(&e, |l| l["callback_counters"]["ecommpay"]["lost_by_fault"] == 1).await;
+    assert!(!e.receiver.all().iter().any(|r| is_op(&r.body, id, "sale", "success")));
     let status = json!({"general": {"project_id": PROJECT, "payment_id": id}});
     assert_eq!(
         e.gate("/v2/payment/status", status, SECRET).await.1["payment"]["status"],
@@ -125,10 +99,7 @@ async fn duplicate_callback_fault_delivers_each_callback_twice() {
     let e = env().await;
     let id = "ord-fault-duplicate-callback";
     assert_eq!(e.sale(id, 1000).await.0, 200);
-    poll_ledger(&e, |l| {
-        l["callback_counters"]["ecommpay"]["acknowledged"] == 2
-    })
-    .await;
+    poll_ledger(&e, |l| l["callback_counters"]["ecommpay"]["acknowledged"] == 2).await;
     let copies = e
         .receiver
         .all()
@@ -159,13 +130,7 @@ async fn auto_customer_finishes_every_redirect() {
 async fn runtime_fault_rates_apply_to_new_payments() {
     let e = env().await;
     let url = e.sandbox.url("/sandbox/faults");
-    let set = e
-        .http
-        .post(&url)
-        .json(&json!({"decline": 1.0}))
-        .send()
-        .await
-        .unwrap();
+    let set = e.http.post(&url).json(&json!({"decline": 1.0})).send().await.unwrap();
     assert_eq!(set.status(), 200);
     let now: serde_json::Value = e.http.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(now["decline"], 1.0);

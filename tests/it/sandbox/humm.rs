@@ -39,10 +39,7 @@ async fn humm_sale_sends_signed_intermediate_then_final_callback() {
     assert_eq!(fin["operation"]["message"], "Success");
     assert_eq!(fin["operation"]["request_id"], body["request_id"]);
     assert_eq!(fin["operation"]["sum_initial"]["amount"], 15_000);
-    assert!(
-        e.receiver.all().iter().all(|r| r.valid),
-        "every callback verifies"
-    );
+    assert!(e.receiver.all().iter().all(|r| r.valid), "every callback verifies");
 
     // Finishing twice is refused; the status query reports success and is signed.
     assert_eq!(e.finish("ord-1", "decline").await["status"], "success");
@@ -138,9 +135,7 @@ async fn refund_over_captured_is_3283_and_refund_callback_reports_partial() {
     assert_eq!(status, 200, "{body}");
     let cb = e
         .receiver
-        .wait_for("refund callback", |b| {
-            is_op(b, "ord-rf", "refund", "success")
-        })
+        .wait_for("refund callback", |b| is_op(b, "ord-rf", "refund", "success"))
         .await;
     assert_eq!(cb["payment"]["status"], "partially refunded");
     assert_eq!(cb["operation"]["sum_initial"]["amount"], 4_000);
@@ -173,10 +168,7 @@ async fn second_refund_while_one_is_processing_is_3285_and_a_violation() {
     assert_eq!(account["violations"], 1);
     assert_eq!(account["in_flight"], json!(["rf-a"]));
     assert_eq!(account["arrival_order"], json!(["rf-a", "rf-b"]));
-    assert_eq!(
-        ledger["sequential_violations"]["entries"][0]["rejected"],
-        true
-    );
+    assert_eq!(ledger["sequential_violations"]["entries"][0]["rejected"], true);
     // Once the first is processed, the next is accepted.
     e.receiver
         .wait_for("refund a", |b| is_op(b, "ord-a", "refund", "success"))
@@ -192,10 +184,7 @@ async fn second_refund_while_one_is_processing_is_3285_and_a_violation() {
 async fn callbacks_are_retried_until_answered_200() {
     let e = env_with(2, |_| {}).await;
     assert_eq!(e.sale("ord-retry", 1000).await.0, 200);
-    let ledger = poll_ledger(&e, |l| {
-        l["callback_counters"]["ecommpay"]["acknowledged"] == 1
-    })
-    .await;
+    let ledger = poll_ledger(&e, |l| l["callback_counters"]["ecommpay"]["acknowledged"] == 1).await;
     let copies = e
         .receiver
         .all()
@@ -220,9 +209,7 @@ async fn unfinished_humm_payment_is_declined_at_the_threshold() {
     );
     let fin = e
         .receiver
-        .wait_for("threshold decline", |b| {
-            is_op(b, "ord-late", "sale", "decline")
-        })
+        .wait_for("threshold decline", |b| is_op(b, "ord-late", "sale", "decline"))
         .await;
     assert_eq!(fin["payment"]["status"], "decline");
     assert_eq!(fin["operation"]["code"], "603");
@@ -239,25 +226,14 @@ async fn payment_page_registers_on_open_and_starts_the_redirect() {
         .as_object()
         .unwrap()
         .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-            )
-        })
+        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
         .collect();
     let query = serde_urlencoded::to_string(&pairs).unwrap();
     let no_redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    assert_eq!(
-        e.ledger().await["sales"]["entries"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(e.ledger().await["sales"]["entries"].as_array().unwrap().len(), 0);
     let r = no_redirect
         .get(e.sandbox.url(&format!("/payment?{query}")))
         .send()

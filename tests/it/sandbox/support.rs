@@ -72,12 +72,7 @@ impl Receiver {
     }
 }
 
-pub fn receive(
-    got: &Mutex<Vec<Received>>,
-    fail: &AtomicU32,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> StatusCode {
+pub fn receive(got: &Mutex<Vec<Received>>, fail: &AtomicU32, headers: &HeaderMap, body: &[u8]) -> StatusCode {
     let is_json = headers
         .get("content-type")
         .is_some_and(|v| v.to_str().unwrap_or("").contains("json"));
@@ -87,10 +82,7 @@ pub fn receive(
         (v, ok)
     } else {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap();
-        let map: Map<String, Value> = pairs
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
+        let map: Map<String, Value> = pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
         let ok = verify_response(&map, &secret(RES_PHRASE), ShaType::Sha256);
         (Value::Object(map), ok)
     };
@@ -112,10 +104,7 @@ pub async fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -165,30 +154,18 @@ impl Env {
     /// Signs `body` with `key` and POSTs it to the Gate path; returns (HTTP status, body).
     pub async fn gate(&self, path: &str, mut body: Value, key: &str) -> (u16, Value) {
         sign_in_place(&mut body, &secret(key));
-        let r = self
-            .http
-            .post(self.sandbox.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = self.http.post(self.sandbox.url(path)).json(&body).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn sale(&self, payment_id: &str, amount: i64) -> (u16, Value) {
-        self.gate(
-            "/v2/payment/bnpl/humm/sale",
-            sale_body(payment_id, amount),
-            SECRET,
-        )
-        .await
+        self.gate("/v2/payment/bnpl/humm/sale", sale_body(payment_id, amount), SECRET)
+            .await
     }
 
     pub async fn finish(&self, payment_id: &str, outcome: &str) -> Value {
-        let url = self
-            .sandbox
-            .url(&format!("/sandbox/humm/{payment_id}/finish"));
+        let url = self.sandbox.url(&format!("/sandbox/humm/{payment_id}/finish"));
         let r = self
             .http
             .post(url)
@@ -203,17 +180,11 @@ impl Env {
         let body = json!({"general": {"project_id": PROJECT, "payment_id": payment_id},
             "payment": {"amount": amount, "currency": "GBP", "description": "r",
                         "merchant_refund_id": refund_id}});
-        self.gate("/v2/payment/bnpl/humm/refund", body, SECRET)
-            .await
+        self.gate("/v2/payment/bnpl/humm/refund", body, SECRET).await
     }
 
     pub async fn ledger(&self) -> Value {
-        let r = self
-            .http
-            .get(self.sandbox.url("/sandbox/ledger"))
-            .send()
-            .await
-            .unwrap();
+        let r = self.http.get(self.sandbox.url("/sandbox/ledger")).send().await.unwrap();
         r.json().await.unwrap()
     }
 
@@ -225,10 +196,7 @@ impl Env {
                 is_op(b, payment_id, "sale", "awaiting redirect result")
             })
             .await;
-        assert_eq!(
-            self.finish(payment_id, "success").await["status"],
-            "success"
-        );
+        assert_eq!(self.finish(payment_id, "success").await["status"], "success");
         self.receiver
             .wait_for("final", |b| is_op(b, payment_id, "sale", "success"))
             .await;
@@ -264,9 +232,7 @@ pub fn sale_body(payment_id: &str, amount: i64) -> Value {
 }
 
 pub fn is_op(body: &Value, payment_id: &str, op_type: &str, status: &str) -> bool {
-    body["payment"]["id"] == payment_id
-        && body["operation"]["type"] == op_type
-        && body["operation"]["status"] == status
+    body["payment"]["id"] == payment_id && body["operation"]["type"] == op_type && body["operation"]["status"] == status
 }
 
 pub fn code(answer: &Map<String, Value>) -> &str {
@@ -280,10 +246,7 @@ pub async fn poll_ledger(e: &Env, pred: impl Fn(&Value) -> bool) -> Value {
         if pred(&l) {
             return l;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "ledger never matched: {l}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "ledger never matched: {l}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -299,10 +262,18 @@ pub fn valu(reference: &str, command: (&str, &str), extra: Value) -> Value {
 }
 
 pub async fn otp_generate(e: &Env, reference: &str) -> Map<String, Value> {
-    e.aps(valu(reference, ("service_command", "OTP_GENERATE"), json!({
+    e.aps(
+        valu(
+            reference,
+            ("service_command", "OTP_GENERATE"),
+            json!({
         "payment_option": "VALU", "phone_number": PHONE, "merchant_order_id": reference,
         "amount": "500000", "currency": "EGP", "include_installments": "YES", "total_downpayment": "0",
-        "products": [{"product_name": "Laptop", "product_price": "500000", "product_category": "Electronics"}]})), REQ_PHRASE).await
+        "products": [{"product_name": "Laptop", "product_price": "500000", "product_category": "Electronics"}]}),
+        ),
+        REQ_PHRASE,
+    )
+    .await
 }
 
 pub async fn read_otp(e: &Env) -> String {
@@ -312,18 +283,10 @@ pub async fn read_otp(e: &Env) -> String {
         .send()
         .await
         .unwrap();
-    r.json::<Value>().await.unwrap()["otp"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    r.json::<Value>().await.unwrap()["otp"].as_str().unwrap().to_owned()
 }
 
-pub async fn valu_purchase(
-    e: &Env,
-    reference: &str,
-    otp: &str,
-    transaction_id: &str,
-) -> Map<String, Value> {
+pub async fn valu_purchase(e: &Env, reference: &str, otp: &str, transaction_id: &str) -> Map<String, Value> {
     e.aps(
         valu(
             reference,
@@ -340,19 +303,13 @@ pub async fn valu_purchase(
 }
 
 /// Polls the async `f` every 20 ms for at most 10 s.
-pub async fn poll_async<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    mut f: impl FnMut() -> F,
-) -> T {
+pub async fn poll_async<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut f: impl FnMut() -> F) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(v) = f().await {
             return v;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -25,13 +25,7 @@ async fn valu_full_flow_ends_in_check_status_14000() {
     assert_eq!(code(&g), "88000", "{g:?}");
     assert!(verify_response(&g, &res, ShaType::Sha256));
     assert_eq!(g["tenure"], "6-9-12-18");
-    assert_eq!(
-        g["installment_detail"]["plan_details"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    assert_eq!(g["installment_detail"]["plan_details"].as_array().unwrap().len(), 4);
     let transaction_id = g["transaction_id"].as_str().unwrap().to_owned();
     let otp = read_otp(&e).await;
     let v = e
@@ -51,25 +45,16 @@ async fn valu_full_flow_ends_in_check_status_14000() {
     assert_eq!(code(&p), "14000", "{p:?}");
     assert!(verify_response(&p, &res, ShaType::Sha256));
     let fort_id = p["fort_id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        code(&valu_purchase(&e, "valu-1", &otp, &transaction_id).await),
-        "00047"
-    );
+    assert_eq!(code(&valu_purchase(&e, "valu-1", &otp, &transaction_id).await), "00047");
     let s = e
-        .aps(
-            valu("valu-1", ("query_command", "CHECK_STATUS"), json!({})),
-            REQ_PHRASE,
-        )
+        .aps(valu("valu-1", ("query_command", "CHECK_STATUS"), json!({})), REQ_PHRASE)
         .await;
     assert_eq!(code(&s), "12000");
     assert_eq!(s["transaction_code"], "14000");
     assert_eq!(s["fort_id"], fort_id.as_str());
     assert_eq!(s["refunded_amount"], "0");
     // Direct feedback arrives form-encoded and signed with the response phrase.
-    let fb = e
-        .receiver
-        .wait_for("feedback", |b| b["command"] == "PURCHASE")
-        .await;
+    let fb = e.receiver.wait_for("feedback", |b| b["command"] == "PURCHASE").await;
     assert_eq!(fb["response_code"], "14000");
     let ledger = e.ledger().await;
     assert_eq!(ledger["sales_per_payment_id"]["valu-1"], 2);
@@ -103,18 +88,9 @@ async fn valu_rejects_wrong_phrase_unknown_customer_and_wrong_otps() {
     assert_eq!(code(&n), "00160");
     let g = otp_generate(&e, "valu-x").await;
     let tid = g["transaction_id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        code(&valu_purchase(&e, "valu-x", "000000x", &tid).await),
-        "13666"
-    );
-    assert_eq!(
-        code(&valu_purchase(&e, "valu-x", "000000y", &tid).await),
-        "13666"
-    );
-    assert_eq!(
-        code(&valu_purchase(&e, "valu-x", "000000z", &tid).await),
-        "13123"
-    );
+    assert_eq!(code(&valu_purchase(&e, "valu-x", "000000x", &tid).await), "13666");
+    assert_eq!(code(&valu_purchase(&e, "valu-x", "000000y", &tid).await), "13666");
+    assert_eq!(code(&valu_purchase(&e, "valu-x", "000000z", &tid).await), "13123");
     let otp = read_otp(&e).await;
     assert_eq!(
         code(&valu_purchase(&e, "valu-x", &otp, &tid).await),
@@ -130,10 +106,7 @@ async fn aps_refunds_answer_06000_and_overlaps_are_counted() {
         let g = otp_generate(&e, reference).await;
         let otp = read_otp(&e).await;
         let tid = g["transaction_id"].as_str().unwrap().to_owned();
-        assert_eq!(
-            code(&valu_purchase(&e, reference, &otp, &tid).await),
-            "14000"
-        );
+        assert_eq!(code(&valu_purchase(&e, reference, &otp, &tid).await), "14000");
     }
     let refund = |reference: &'static str, amount: &'static str, m: &'static str| {
         e.aps(
@@ -145,10 +118,7 @@ async fn aps_refunds_answer_06000_and_overlaps_are_counted() {
             REQ_PHRASE,
         )
     };
-    let (r1, r2) = tokio::join!(
-        refund("valu-r1", "100000", "m1"),
-        refund("valu-r2", "100000", "m2")
-    );
+    let (r1, r2) = tokio::join!(refund("valu-r1", "100000", "m1"), refund("valu-r2", "100000", "m2"));
     assert_eq!((code(&r1), code(&r2)), ("06000", "06000"));
     assert_eq!(code(&refund("valu-r1", "400001", "m3").await), "00042");
     let s = e

@@ -1,0 +1,213 @@
+//! The provider accounts in use at run time: configured ones, or the in-process sandbox's demo
+//! accounts when none is configured (contract §6).
+//!
+//! Each account pairs the connector's credentials (`providers::…Account`) with its timings and
+//! call limits. Look-ups by name serve commands; look-ups by project id / merchant identifier
+//! serve callbacks, which name the account that signed them.
+
+use crate::config::{AccountTiming, CallLimits, Config};
+use crate::providers::aps::ApsAccount;
+use crate::providers::ecommpay::EcommpayAccount;
+use crate::sandbox::SandboxConfig;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// Name of the single account per provider in sandbox mode.
+pub const SANDBOX_ACCOUNT: &str = "default";
+/// Per-call total timeout toward the providers (ecommpay plugins use 5 s; APS plugins 60 s).
+const HUMM_TIMEOUT: Duration = Duration::from_secs(10);
+const VALU_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An ecommpay project used for humm.
+#[derive(Debug)]
+pub struct HummAccount {
+    pub name: String,
+    pub ecommpay: EcommpayAccount,
+    pub timing: AccountTiming,
+    pub limits: CallLimits,
+}
+
+/// An APS merchant used for valU.
+#[derive(Debug)]
+pub struct ValuAccount {
+    pub name: String,
+    pub aps: ApsAccount,
+    pub timing: AccountTiming,
+    pub limits: CallLimits,
+}
+
+/// Every account, by provider and name.
+#[derive(Debug, Default, Clone)]
+pub struct Accounts {
+    humm: BTreeMap<String, Arc<HummAccount>>,
+    valu: BTreeMap<String, Arc<ValuAccount>>,
+}
+
+/// Why accounts could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("account {account}: {problem}")]
+pub struct AccountError {
+    account: String,
+    problem: String,
+}
+
+impl Accounts {
+    /// The configured accounts, each calling back on `public_url` (`BNPL_PUBLIC_URL`).
+    pub fn from_config(config: &Config, public_url: &Url) -> Result<Self, AccountError> {
+        let callback = callback_url(public_url);
+        let mut accounts = Accounts::default();
+        for (name, settings) in &config.accounts.humm {
+            let mut ecommpay =
+                EcommpayAccount::new(settings.project_id, settings.secret_key.clone()).map_err(|error| {
+                    AccountError {
+                        account: format!("humm.{name}"),
+                        problem: error.to_string(),
+                    }
+                })?;
+            ecommpay.gate_base_url = settings.gate_base_url.clone();
+            ecommpay.payment_page_url = settings.payment_page_url.clone();
+            ecommpay.refund_path = settings.refund_path.clone();
+            ecommpay.merchant_callback_url = Some(callback.clone());
+            ecommpay.request_timeout = HUMM_TIMEOUT;
+            accounts.humm.insert(
+                name.clone(),
+                Arc::new(HummAccount {
+                    name: name.clone(),
+                    ecommpay,
+                    timing: settings.timing.clone(),
+                    limits: settings.limits.clone(),
+                }),
+            );
+        }
+        for (name, settings) in &config.accounts.valu {
+            let aps = ApsAccount {
+                base_url: settings.base_url.clone(),
+                access_code: settings.access_code.clone(),
+                merchant_identifier: settings.merchant_identifier.clone(),
+                request_phrase: settings.request_phrase.clone(),
+                response_phrase: settings.response_phrase.clone(),
+                sha_type: settings.sha_type,
+                language: "en".to_owned(),
+                request_timeout: VALU_TIMEOUT,
+            };
+            accounts.valu.insert(
+                name.clone(),
+                Arc::new(ValuAccount {
+                    name: name.clone(),
+                    aps,
+                    timing: settings.timing.clone(),
+                    limits: settings.limits.clone(),
+                }),
+            );
+        }
+        Ok(accounts)
+    }
+
+    /// The sandbox's demo accounts, reached at `sandbox_base`.
+    pub fn from_sandbox(sandbox: &SandboxConfig, sandbox_base: &Url, public_url: &Url) -> Result<Self, AccountError> {
+        let mut accounts = Accounts::default();
+        let sandbox_error = |problem: String| AccountError {
+            account: "sandbox".to_owned(),
+            problem,
+        };
+        if let Some(project) = sandbox.ecommpay_projects.first() {
+            let mut ecommpay = EcommpayAccount::new(project.project_id, project.secret_key.clone())
+                .map_err(|error| sandbox_error(error.to_string()))?;
+            ecommpay.gate_base_url = sandbox_base.clone();
+            ecommpay.payment_page_url = sandbox_base
+                .join("payment")
+                .map_err(|error| sandbox_error(error.to_string()))?;
+            ecommpay.merchant_callback_url = Some(callback_url(public_url));
+            ecommpay.request_timeout = HUMM_TIMEOUT;
+            accounts.humm.insert(
+                SANDBOX_ACCOUNT.to_owned(),
+                Arc::new(HummAccount {
+                    name: SANDBOX_ACCOUNT.to_owned(),
+                    ecommpay,
+                    timing: AccountTiming::default(),
+                    limits: CallLimits::default(),
+                }),
+            );
+        }
+        if let Some(merchant) = sandbox.aps_merchants.first() {
+            let aps = ApsAccount {
+                base_url: sandbox_base
+                    .join("FortAPI/paymentApi")
+                    .map_err(|error| sandbox_error(error.to_string()))?,
+                access_code: merchant.access_code.clone(),
+                merchant_identifier: merchant.merchant_identifier.clone(),
+                request_phrase: merchant.request_phrase.clone(),
+                response_phrase: merchant.response_phrase.clone(),
+                sha_type: merchant.sha_type,
+                language: "en".to_owned(),
+                request_timeout: VALU_TIMEOUT,
+            };
+            accounts.valu.insert(
+                SANDBOX_ACCOUNT.to_owned(),
+                Arc::new(ValuAccount {
+                    name: SANDBOX_ACCOUNT.to_owned(),
+                    aps,
+                    timing: AccountTiming::default(),
+                    limits: CallLimits::default(),
+                }),
+            );
+        }
+        Ok(accounts)
+    }
+
+    /// A humm account by name; with no name, the only one (contract §2 `account` is optional
+    /// when the provider has one account).
+    pub fn humm(&self, name: Option<&str>) -> Option<Arc<HummAccount>> {
+        pick(&self.humm, name)
+    }
+
+    pub fn valu(&self, name: Option<&str>) -> Option<Arc<ValuAccount>> {
+        pick(&self.valu, name)
+    }
+
+    /// The humm account whose ecommpay project signed a callback.
+    pub fn humm_by_project(&self, project_id: u64) -> Option<Arc<HummAccount>> {
+        self.humm
+            .values()
+            .find(|account| account.ecommpay.project_id == project_id)
+            .cloned()
+    }
+
+    /// The valU account an APS notification names.
+    pub fn valu_by_merchant(&self, merchant_identifier: &str) -> Option<Arc<ValuAccount>> {
+        self.valu
+            .values()
+            .find(|account| account.aps.merchant_identifier == merchant_identifier)
+            .cloned()
+    }
+
+    /// Every humm account.
+    pub fn all_humm(&self) -> impl Iterator<Item = &Arc<HummAccount>> {
+        self.humm.values()
+    }
+
+    /// Every valU account.
+    pub fn all_valu(&self) -> impl Iterator<Item = &Arc<ValuAccount>> {
+        self.valu.values()
+    }
+}
+
+fn pick<T>(map: &BTreeMap<String, Arc<T>>, name: Option<&str>) -> Option<Arc<T>> {
+    match name {
+        Some(name) => map.get(name).cloned(),
+        None if map.len() == 1 => map.values().next().cloned(),
+        None => None,
+    }
+}
+
+/// `BNPL_PUBLIC_URL` + `/callbacks/ecommpay`.
+pub fn callback_url(public_url: &Url) -> Url {
+    let mut url = public_url.clone();
+    url.set_path(&format!(
+        "{}/callbacks/ecommpay",
+        public_url.path().trim_end_matches('/')
+    ));
+    url
+}

@@ -1,0 +1,3 @@
+//! Command-line tools beside `serve`: `publish` sends a command and follows its events.
+
+pub mod publish;

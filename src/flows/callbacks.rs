@@ -1,0 +1,213 @@
+//! Applying provider callbacks (design §1 "Callbacks are hints"): verify the signature in
+//! constant time, store the raw body, apply through the state machine under the payment's lock.
+//!
+//! A callback that fails verification is refused (400), stored as unverified, counted and changes
+//! nothing. One that verifies but is ambiguous (still pending, an operation we did not send)
+//! brings the status check forward instead of changing state. Stale and duplicate callbacks are
+//! answered 200 so the provider stops retrying.
+
+use super::{schedule, settle, Services};
+use crate::domain::payment_state::PaymentEvent;
+use crate::providers::aps::notification;
+use crate::providers::ecommpay::callback::{self, CallbackEvent};
+use crate::providers::outcome::Expected;
+use crate::providers::CallbackError;
+use crate::store::payments::{self, Applied, Change, PaymentRow};
+use chrono::Utc;
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+
+/// How to answer the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Stored (and applied, or recognised as stale or duplicate): 200.
+    Accepted,
+    /// Missing or wrong signature, or a sender we cannot verify: 400.
+    Forged,
+    /// Not the provider's format: 400.
+    Malformed,
+    /// Verified, but about a payment we do not have: 404 (as ecommpay's own plugins answer).
+    UnknownPayment,
+}
+
+/// `POST /callbacks/ecommpay`.
+pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::Error> {
+    let project_id = serde_json::from_slice::<Value>(body).ok().and_then(|json| {
+        json.get("project_id")
+            .or_else(|| json.pointer("/general/project_id"))
+            .and_then(Value::as_u64)
+    });
+    let Some(account) = project_id.and_then(|id| services.accounts.humm_by_project(id)) else {
+        return refused(services, "ecommpay", body, Reply::Forged).await;
+    };
+    let parsed = match callback::verify_and_parse(body, &account.ecommpay.secret_key) {
+        Ok(parsed) => parsed,
+        Err(CallbackError::BadSignature) => return refused(services, "ecommpay", body, Reply::Forged).await,
+        Err(CallbackError::Malformed(_)) => return refused(services, "ecommpay", body, Reply::Malformed).await,
+    };
+    let mut tx = services.pool.begin().await?;
+    let Some(row) = payments::lock(&mut tx, &parsed.payment_id).await? else {
+        store_raw(
+            &mut tx,
+            "ecommpay",
+            body,
+            true,
+            Some(&parsed.payment_id),
+            "unknown_payment",
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Reply::UnknownPayment);
+    };
+    let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
+    let actor = "callback:ecommpay";
+    let outcome = match parsed.event() {
+        CallbackEvent::Redirect(redirect) => {
+            let action =
+                json!({ "kind": "redirect", "method": redirect.method, "url": redirect.url, "body": redirect.body });
+            let change = Change {
+                actor,
+                action: Some(action),
+                ..Change::default()
+            };
+            label(&payments::apply(&mut tx, &row, PaymentEvent::ActionRequired, change).await?)
+        }
+        CallbackEvent::Sale(operation) => {
+            let reference = operation.provider_payment_id.clone().or_else(|| operation.id.clone());
+            match parsed.sale_state(&expected) {
+                Err(reason) => {
+                    let change = Change {
+                        actor,
+                        note: Some(reason),
+                        ..Change::default()
+                    };
+                    label(&payments::apply(&mut tx, &row, PaymentEvent::Contradiction, change).await?)
+                }
+                Ok(state) => match settle::event_for(&state, actor) {
+                    Some((event, mut change)) => {
+                        change.provider_reference = reference;
+                        label(&payments::apply(&mut tx, &row, event, change).await?)
+                    }
+                    None => check_now(&mut tx, &row).await?,
+                },
+            }
+        }
+        // Refund results are matched by the refund queue; until it has one in flight this is news
+        // about an operation we did not send.
+        CallbackEvent::Refund(_) | CallbackEvent::Unexpected => check_now(&mut tx, &row).await?,
+    };
+    store_raw(&mut tx, "ecommpay", body, true, Some(&row.payment_id), outcome).await?;
+    tx.commit().await?;
+    metrics::counter!("bnpl_callbacks_total", "provider" => "ecommpay", "outcome" => outcome).increment(1);
+    Ok(Reply::Accepted)
+}
+
+/// `POST /callbacks/aps`: direct and notification transaction feedback (form or JSON).
+pub async fn aps(services: &Services, body: &[u8]) -> Result<Reply, sqlx::Error> {
+    let merchant = notification::decode(body).ok().and_then(|params| {
+        params
+            .get("merchant_identifier")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let Some(account) = merchant.and_then(|id| services.accounts.valu_by_merchant(&id)) else {
+        return refused(services, "aps", body, Reply::Forged).await;
+    };
+    let parsed = match notification::verify_and_parse(body, &account.aps.response_phrase, account.aps.sha_type) {
+        Ok(parsed) => parsed,
+        Err(CallbackError::BadSignature) => return refused(services, "aps", body, Reply::Forged).await,
+        Err(CallbackError::Malformed(_)) => return refused(services, "aps", body, Reply::Malformed).await,
+    };
+    let mut tx = services.pool.begin().await?;
+    let Some(row) = payments::lock(&mut tx, &parsed.merchant_reference).await? else {
+        store_raw(
+            &mut tx,
+            "aps",
+            body,
+            true,
+            Some(&parsed.merchant_reference),
+            "unknown_payment",
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Reply::UnknownPayment);
+    };
+    let actor = "callback:aps";
+    let outcome = if parsed.maintenance_reference.is_some() {
+        // A refund's feedback: the refund queue settles refunds (by status query when unsure).
+        check_now(&mut tx, &row).await?
+    } else {
+        let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
+        match parsed.purchase_state(&expected) {
+            Err(reason) => {
+                let change = Change {
+                    actor,
+                    note: Some(reason),
+                    ..Change::default()
+                };
+                label(&payments::apply(&mut tx, &row, PaymentEvent::Contradiction, change).await?)
+            }
+            Ok(state) => match settle::event_for(&state, actor) {
+                Some((event, mut change)) => {
+                    change.provider_reference = parsed.fort_id.clone();
+                    label(&payments::apply(&mut tx, &row, event, change).await?)
+                }
+                None => check_now(&mut tx, &row).await?,
+            },
+        }
+    };
+    store_raw(&mut tx, "aps", body, true, Some(&row.payment_id), outcome).await?;
+    tx.commit().await?;
+    metrics::counter!("bnpl_callbacks_total", "provider" => "aps", "outcome" => outcome).increment(1);
+    Ok(Reply::Accepted)
+}
+
+/// Stores a refused callback (in its own commit) and counts it; it changes nothing else.
+async fn refused(services: &Services, provider: &'static str, body: &[u8], reply: Reply) -> Result<Reply, sqlx::Error> {
+    let outcome = if reply == Reply::Forged { "forged" } else { "malformed" };
+    tracing::warn!(provider, outcome, "callback refused");
+    metrics::counter!("bnpl_callbacks_total", "provider" => provider, "outcome" => outcome).increment(1);
+    let mut conn = services.pool.acquire().await?;
+    store_raw(&mut conn, provider, body, false, None, outcome).await?;
+    Ok(reply)
+}
+
+/// A verified callback that says nothing definite: bring the status check forward.
+async fn check_now(conn: &mut PgConnection, row: &PaymentRow) -> Result<&'static str, sqlx::Error> {
+    if !row.status().is_final() {
+        schedule::status_check(conn, &row.payment_id, Utc::now(), 0).await?;
+    }
+    Ok("status_check")
+}
+
+fn label(applied: &Applied) -> &'static str {
+    match applied {
+        Applied::Moved { .. } => "applied",
+        Applied::Repeated(_) => "repeated",
+        Applied::Flagged(_) => "review",
+        Applied::Ignored(status) if status.is_final() => "stale",
+        Applied::Ignored(_) => "duplicate",
+        Applied::Refused(_) => "refused",
+    }
+}
+
+async fn store_raw(
+    conn: &mut PgConnection,
+    provider: &str,
+    body: &[u8],
+    verified: bool,
+    payment_id: Option<&str>,
+    outcome: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO inbound_callbacks (provider, verified, payment_id, outcome, body) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(provider)
+    .bind(verified)
+    .bind(payment_id)
+    .bind(outcome)
+    .bind(body)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! Job `humm_sale`: the ecommpay Gate sale for a humm payment (providers.md §1.2), with every
+//! answer classified as design §1 requires.
+//!
+//! Invariant: a sale is never sent twice blindly. The first attempt sends it; every later attempt
+//! (after an uncertain answer, a crash or a lost lease) first asks ecommpay for the payment's
+//! status with the same id and sends again only on a definite "not found".
+
+use super::settle;
+use super::Services;
+use crate::accounts::HummAccount;
+use crate::domain::payment_state::PaymentEvent;
+use crate::domain::PaymentStatus;
+use crate::jobs::{backoff, JobHandler, JobResult};
+use crate::providers::ecommpay::{request, response};
+use crate::providers::outcome::{CreateOutcome, Expected, StatusOutcome};
+use crate::store::jobs::{self, ClaimedJob};
+use crate::store::payments::{self, Change, PaymentRow};
+use std::sync::Arc;
+use std::time::Duration;
+
+const ACTOR: &str = "job:humm_sale";
+
+pub struct HummSale {
+    pub services: Arc<Services>,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for HummSale {
+    async fn run(&self, job: &ClaimedJob) -> JobResult {
+        match self.attempt(job).await {
+            Ok(result) => result,
+            Err(error) => retry(job, format!("database: {error}")),
+        }
+    }
+}
+
+impl HummSale {
+    async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
+        let services = &self.services;
+        let Some(payment_id) = job.payment_id.as_deref() else {
+            return finish(services, job, None).await;
+        };
+        let mut conn = services.pool.acquire().await?;
+        let Some(row) = payments::get(&mut conn, payment_id).await? else {
+            return finish(services, job, None).await;
+        };
+        drop(conn);
+        if row.status() != PaymentStatus::Accepted {
+            // Already registered or settled (a callback or status check got there first).
+            return finish(services, job, None).await;
+        }
+        let Some(account) = services.accounts.humm(Some(&row.account)) else {
+            return Ok(retry(job, format!("humm account {:?} is not configured", row.account)));
+        };
+        if job.attempts > 1 {
+            match self.ask_first(&account, &row).await {
+                Asked::Settle(event, change) => return finish(services, job, Some((row, event, *change))).await,
+                Asked::Send => {}
+                Asked::Retry(reason) => return Ok(retry(job, reason)),
+            }
+        }
+        let sale = request::sale(&account.ecommpay, &sale_request(&row));
+        let sale = match sale {
+            Ok(sale) => sale,
+            Err(error) => return Ok(retry(job, error.to_string())),
+        };
+        let outcome = match services.executor.send(&sale, account.ecommpay.request_timeout).await {
+            Ok(raw) => response::parse_sale(&raw, payment_id),
+            Err(transport) => transport.for_create(),
+        };
+        tracing::info!(payment_id, outcome = ?outcome_name(&outcome), "humm sale sent");
+        let settle = match outcome {
+            CreateOutcome::Accepted(registered) => {
+                let change = Change {
+                    actor: ACTOR,
+                    provider_request_id: registered.request_id,
+                    ..Change::default()
+                };
+                Some((PaymentEvent::Registered, change))
+            }
+            CreateOutcome::NotSent { reason } => {
+                return Ok(JobResult::Retry {
+                    after: Duration::from_millis(200),
+                    error: reason,
+                })
+            }
+            CreateOutcome::Uncertain { reason } => return Ok(retry(job, format!("uncertain: {reason}"))),
+            CreateOutcome::Exists { code, message } | CreateOutcome::Processing { code, message } => {
+                return Ok(retry(job, format!("{code} {message}: query status next")))
+            }
+            CreateOutcome::RetryLater { code, message } => return Ok(retry(job, format!("{code} {message}"))),
+            CreateOutcome::Terminal { code, message } => {
+                let reason = settle::provider_reason("declined", &code, &message);
+                Some((
+                    PaymentEvent::Declined,
+                    Change {
+                        actor: ACTOR,
+                        reason: Some(reason),
+                        ..Change::default()
+                    },
+                ))
+            }
+            CreateOutcome::Mismatch { reason } => Some((
+                PaymentEvent::Contradiction,
+                Change {
+                    actor: ACTOR,
+                    note: Some(reason),
+                    ..Change::default()
+                },
+            )),
+        };
+        finish(services, job, settle.map(|(event, change)| (row, event, change))).await
+    }
+
+    /// After an uncertain first attempt: what does ecommpay already have under our id?
+    async fn ask_first(&self, account: &HummAccount, row: &PaymentRow) -> Asked {
+        let Ok(query) = request::status(&account.ecommpay, &row.payment_id) else {
+            return Asked::Retry("cannot build the status query".to_owned());
+        };
+        let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
+        let outcome = match self
+            .services
+            .executor
+            .send(&query, account.ecommpay.request_timeout)
+            .await
+        {
+            Ok(raw) => response::parse_status(&raw, &expected),
+            Err(transport) => transport.for_status(),
+        };
+        match outcome {
+            // Design §1: a definite "not found" after an uncertain create makes a resend with
+            // the same id safe.
+            StatusOutcome::NotFound => Asked::Send,
+            StatusOutcome::Known(status) => match settle::event_for(&status.state, ACTOR) {
+                Some((event, change)) => Asked::Settle(event, Box::new(change)),
+                // Pending or waiting for the customer: ecommpay has the sale.
+                None => Asked::Settle(
+                    PaymentEvent::Registered,
+                    Box::new(Change {
+                        actor: ACTOR,
+                        ..Change::default()
+                    }),
+                ),
+            },
+            StatusOutcome::Retryable { reason } => Asked::Retry(format!("status query: {reason}")),
+            StatusOutcome::Mismatch { reason } => Asked::Settle(
+                PaymentEvent::Contradiction,
+                Box::new(Change {
+                    actor: ACTOR,
+                    note: Some(reason),
+                    ..Change::default()
+                }),
+            ),
+        }
+    }
+}
+
+enum Asked {
+    Settle(PaymentEvent, Box<Change>),
+    Send,
+    Retry(String),
+}
+
+fn sale_request(row: &PaymentRow) -> request::SaleRequest {
+    let text = |key: &str| {
+        row.customer
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let id = text("id");
+    request::SaleRequest {
+        payment_id: row.payment_id.clone(),
+        amount_minor: row.amount_minor,
+        currency: row.currency.clone(),
+        customer: request::Customer {
+            id: if id.is_empty() { row.payment_id.clone() } else { id },
+            ip_address: text("ip_address"),
+            first_name: text("first_name"),
+            last_name: text("last_name"),
+        },
+        description: row.description.clone(),
+        return_url: row.return_url.as_deref().and_then(|url| url::Url::parse(url).ok()),
+    }
+}
+
+/// Applies the event (if any) and completes the job in one transaction (fencing).
+async fn finish(
+    services: &Services,
+    job: &ClaimedJob,
+    settle: Option<(PaymentRow, PaymentEvent, Change)>,
+) -> Result<JobResult, sqlx::Error> {
+    let mut tx = services.pool.begin().await?;
+    if let Some((row, event, change)) = settle {
+        if let Some(locked) = payments::lock(&mut tx, &row.payment_id).await? {
+            payments::apply(&mut tx, &locked, event, change).await?;
+        }
+    }
+    if jobs::complete(&mut tx, job).await?.is_err() {
+        tx.rollback().await?;
+        return Ok(JobResult::LeaseLost);
+    }
+    tx.commit().await?;
+    Ok(JobResult::Completed)
+}
+
+fn retry(job: &ClaimedJob, error: String) -> JobResult {
+    JobResult::Retry {
+        after: backoff::delay(job.attempts, Duration::from_millis(500), Duration::from_secs(60)),
+        error,
+    }
+}
+
+fn outcome_name<T>(outcome: &CreateOutcome<T>) -> &'static str {
+    match outcome {
+        CreateOutcome::Accepted(_) => "accepted",
+        CreateOutcome::NotSent { .. } => "not_sent",
+        CreateOutcome::Uncertain { .. } => "uncertain",
+        CreateOutcome::Exists { .. } => "exists",
+        CreateOutcome::Processing { .. } => "processing",
+        CreateOutcome::RetryLater { .. } => "retry_later",
+        CreateOutcome::Terminal { .. } => "terminal",
+        CreateOutcome::Mismatch { .. } => "mismatch",
+    }
+}

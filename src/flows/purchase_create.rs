@@ -1,0 +1,317 @@
+//! `purchase.create` (contract §2): validated against the provider's rules, then stored with its
+//! first event and first jobs in one transaction, before the command is acked.
+//!
+//! Idempotency: the same `payment_id` with the same body is a no-op; with another body it is
+//! refused as `conflict`. The body is compared by a hash of its canonical JSON (sorted keys), so
+//! key order does not matter.
+
+use super::schedule;
+use super::Services;
+use crate::accounts::Accounts;
+use crate::domain::payment_state::PaymentEvent;
+use crate::domain::{Flow, Money, PaymentId, Provider};
+use crate::providers::ecommpay::payment_page::{payment_page_url, PaymentPageRequest};
+use crate::store::payments::{self, Change, NewPayment, PaymentRow};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+
+/// humm's limits: 1.00–30,000.00 GBP (providers.md §1.1).
+const HUMM_MIN_MINOR: i64 = 100;
+const HUMM_MAX_MINOR: i64 = 3_000_000;
+
+/// The command body (contract §2). Unknown fields are ignored.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PurchaseCreate {
+    pub payment_id: PaymentId,
+    pub provider: String,
+    pub account: Option<String>,
+    pub flow: Option<String>,
+    pub amount: Money,
+    #[serde(default)]
+    pub down_payment_minor: i64,
+    #[serde(default)]
+    pub customer: Customer,
+    #[serde(default)]
+    pub items: Vec<Item>,
+    pub description: Option<String>,
+    pub return_url: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+}
+
+/// The customer; which fields are required depends on the provider.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub ip_address: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// One order line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Item {
+    pub name: String,
+    pub category: Option<String>,
+    pub unit_price_minor: i64,
+    pub quantity: i64,
+}
+
+/// A business refusal (`command.rejected`, not a dead letter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        message: message.into(),
+    }
+}
+
+/// A command that passed validation, with the account it resolved to.
+pub struct Validated {
+    pub command: PurchaseCreate,
+    pub provider: Provider,
+    pub flow: Flow,
+    pub account: String,
+}
+
+/// Checks what the provider requires (contract §2) before anyone is called.
+pub fn validate(command: PurchaseCreate, accounts: &Accounts) -> Result<Validated, Refusal> {
+    let provider: Provider = command
+        .provider
+        .parse()
+        .map_err(|_| refuse("unknown_provider", format!("unknown provider {:?}", command.provider)))?;
+    if command.amount.currency != provider.currency() {
+        return Err(refuse(
+            "unsupported_currency",
+            format!(
+                "{provider} takes {}, not {}",
+                provider.currency(),
+                command.amount.currency
+            ),
+        ));
+    }
+    if command.amount.minor <= 0 {
+        return Err(refuse("invalid_amount", "the amount must be more than zero"));
+    }
+    let present = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.trim().is_empty());
+    let account_name = command.account.as_deref();
+    let (account, flow) = match provider {
+        Provider::Humm => {
+            let account = accounts.humm(account_name).ok_or_else(|| {
+                refuse(
+                    "unknown_account",
+                    format!("no humm account {:?}", account_name.unwrap_or("")),
+                )
+            })?;
+            let flow = match command.flow.as_deref() {
+                None => Flow::Gate,
+                Some(text) => text
+                    .parse()
+                    .map_err(|_| refuse("unsupported_flow", format!("unknown flow {text:?}")))?,
+            };
+            if !(HUMM_MIN_MINOR..=HUMM_MAX_MINOR).contains(&command.amount.minor) {
+                return Err(refuse("amount_out_of_limits", "humm takes 1.00 to 30,000.00 GBP"));
+            }
+            let customer = &command.customer;
+            let ip_needed = flow == Flow::Gate;
+            if !present(&customer.first_name)
+                || !present(&customer.last_name)
+                || (ip_needed && !present(&customer.ip_address))
+            {
+                return Err(refuse(
+                    "missing_customer_data",
+                    "humm needs the customer's first and last name and IP address",
+                ));
+            }
+            (account.name.clone(), flow)
+        }
+        Provider::Valu => {
+            let account = accounts.valu(account_name).ok_or_else(|| {
+                refuse(
+                    "unknown_account",
+                    format!("no valu account {:?}", account_name.unwrap_or("")),
+                )
+            })?;
+            if command.flow.as_deref().is_some_and(|flow| flow != "gate") {
+                return Err(refuse("unsupported_flow", "valU has one flow: OTP"));
+            }
+            if !present(&command.customer.phone) {
+                return Err(refuse(
+                    "missing_customer_data",
+                    "valU needs the customer's phone number",
+                ));
+            }
+            if command.items.is_empty() {
+                return Err(refuse("missing_items", "valU needs at least one item"));
+            }
+            if command.down_payment_minor < 0 || command.down_payment_minor >= command.amount.minor {
+                return Err(refuse(
+                    "invalid_amount",
+                    "the down payment must be at least zero and below the amount",
+                ));
+            }
+            (account.name.clone(), Flow::Gate)
+        }
+    };
+    if let Some(url) = &command.return_url {
+        url::Url::parse(url).map_err(|_| refuse("invalid_return_url", format!("{url:?} is not a URL")))?;
+    }
+    Ok(Validated {
+        command,
+        provider,
+        flow,
+        account,
+    })
+}
+
+/// Hex SHA-256 of the body's canonical JSON (keys sorted at every depth).
+pub fn canonical_hash(body: &Value) -> String {
+    hex::encode(Sha256::digest(canonical(body).to_string().as_bytes()))
+}
+
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|key| (key.clone(), canonical(&map[key])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+/// What storing the command did.
+pub enum Stored {
+    Created(Box<PaymentRow>),
+    Duplicate,
+    Conflict,
+}
+
+/// Stores a validated command: payment, `payment.accepted`, and the flow's first steps.
+pub async fn store(
+    conn: &mut PgConnection,
+    services: &Services,
+    validated: &Validated,
+    command_hash: &str,
+    reply: (Option<&str>, Option<&str>),
+) -> Result<Stored, sqlx::Error> {
+    let command = &validated.command;
+    let (timing, threshold) = match validated.provider {
+        Provider::Humm => {
+            let timing = services
+                .accounts
+                .humm(Some(&validated.account))
+                .map(|a| a.timing.clone())
+                .unwrap_or_default();
+            let threshold = timing.threshold_time;
+            (timing, threshold)
+        }
+        Provider::Valu => {
+            let timing = services
+                .accounts
+                .valu(Some(&validated.account))
+                .map(|a| a.timing.clone())
+                .unwrap_or_default();
+            let threshold = timing.threshold_time;
+            (timing, threshold)
+        }
+    };
+    let new = NewPayment {
+        payment_id: command.payment_id.as_str(),
+        provider: validated.provider.as_str(),
+        account: &validated.account,
+        flow: validated.flow.as_str(),
+        amount_minor: command.amount.minor,
+        currency: command.amount.currency.as_str(),
+        down_payment_minor: command.down_payment_minor,
+        command_hash,
+        customer: serde_json::to_value(&command.customer).unwrap_or_default(),
+        items: serde_json::to_value(&command.items).unwrap_or_default(),
+        description: command.description.as_deref(),
+        return_url: command.return_url.as_deref(),
+        metadata: command
+            .metadata
+            .clone()
+            .filter(|m| !m.is_null())
+            .unwrap_or_else(|| json!({})),
+        threshold_at: chrono::Utc::now() + schedule::to_chrono(threshold),
+    };
+    let Some(row) = payments::create(conn, &new, reply.0, reply.1).await? else {
+        let existing = payments::get(conn, command.payment_id.as_str()).await?;
+        return Ok(match existing {
+            Some(existing) if existing.command_hash == command_hash => Stored::Duplicate,
+            _ => Stored::Conflict,
+        });
+    };
+    match (validated.provider, validated.flow) {
+        (Provider::Humm, Flow::Gate) => schedule::humm_sale(conn, &row.payment_id).await?,
+        (Provider::Humm, Flow::PaymentPage) => {
+            let row = offer_payment_page(conn, services, &row, command).await?;
+            return finish(conn, row, &timing).await;
+        }
+        (Provider::Valu, _) => {}
+    }
+    finish(conn, row, &timing).await
+}
+
+async fn finish(
+    conn: &mut PgConnection,
+    row: PaymentRow,
+    timing: &crate::config::AccountTiming,
+) -> Result<Stored, sqlx::Error> {
+    schedule::status_check(conn, &row.payment_id, schedule::first_check_at(&row, timing), 0).await?;
+    Ok(Stored::Created(Box::new(row)))
+}
+
+/// Payment Page flow: `action_required` at once with the signed hosted-page URL; nothing exists
+/// at ecommpay until the customer opens it.
+async fn offer_payment_page(
+    conn: &mut PgConnection,
+    services: &Services,
+    row: &PaymentRow,
+    command: &PurchaseCreate,
+) -> Result<PaymentRow, sqlx::Error> {
+    let Some(account) = services.accounts.humm(Some(&row.account)) else {
+        return Ok(row.clone());
+    };
+    let url = payment_page_url(
+        &account.ecommpay,
+        &PaymentPageRequest {
+            payment_id: row.payment_id.clone(),
+            amount_minor: row.amount_minor,
+            currency: row.currency.clone(),
+            customer_id: command.customer.id.clone().unwrap_or_else(|| row.payment_id.clone()),
+            first_name: command.customer.first_name.clone().unwrap_or_default(),
+            last_name: command.customer.last_name.clone().unwrap_or_default(),
+            description: command.description.clone(),
+            return_url: command.return_url.as_deref().and_then(|url| url::Url::parse(url).ok()),
+        },
+    );
+    let locked = payments::lock(conn, &row.payment_id)
+        .await?
+        .unwrap_or_else(|| row.clone());
+    let change = Change {
+        actor: "intake",
+        note: Some("payment page offered".to_owned()),
+        action: Some(json!({ "kind": "redirect", "method": "GET", "url": url.as_str(), "body": {} })),
+        ..Change::default()
+    };
+    payments::apply(conn, &locked, PaymentEvent::ActionRequired, change).await?;
+    Ok(payments::get(conn, &row.payment_id)
+        .await?
+        .unwrap_or_else(|| row.clone()))
+}

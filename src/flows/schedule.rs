@@ -1,0 +1,102 @@
+//! Job kinds and their timing: when the first status check falls due (created + base time), when
+//! the next one does (the account's schedule), and the threshold decision (threshold + grace).
+
+use crate::config::AccountTiming;
+use crate::store::jobs::{self, NewJob};
+use crate::store::payments::PaymentRow;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::PgConnection;
+use std::time::Duration;
+
+pub const HUMM_SALE: &str = "humm_sale";
+pub const STATUS_CHECK: &str = "status_check";
+
+/// Provider calls that create something are retried this many times before the job is kept as
+/// exhausted for ops (each retry first asks the provider what it already has).
+const CREATE_ATTEMPTS: i32 = 20;
+/// Status checks retry transport failures for long: the threshold decision ends them anyway.
+const STATUS_ATTEMPTS: i32 = 1000;
+
+/// Schedules the humm sale call, due at once.
+pub async fn humm_sale(conn: &mut PgConnection, payment_id: &str) -> Result<(), sqlx::Error> {
+    schedule_now(conn, HUMM_SALE, payment_id, CREATE_ATTEMPTS).await
+}
+
+/// Schedules (or brings forward) the payment's status check. `round` indexes the schedule.
+pub async fn status_check(
+    conn: &mut PgConnection,
+    payment_id: &str,
+    due_at: DateTime<Utc>,
+    round: usize,
+) -> Result<(), sqlx::Error> {
+    jobs::schedule(
+        conn,
+        &NewJob {
+            kind: STATUS_CHECK,
+            payment_id: Some(payment_id),
+            refund_id: None,
+            dedupe_key: Some(format!("{STATUS_CHECK}:{payment_id}")),
+            payload: json!({ "round": round }),
+            due_at,
+            max_attempts: STATUS_ATTEMPTS,
+        },
+    )
+    .await?;
+    if due_at <= Utc::now() {
+        wake_runner(conn).await?;
+    }
+    Ok(())
+}
+
+/// The first status check: created + base time.
+pub fn first_check_at(row: &PaymentRow, timing: &AccountTiming) -> DateTime<Utc> {
+    row.created_at + to_chrono(timing.base_time)
+}
+
+/// The threshold decision: threshold + grace.
+pub fn decision_at(row: &PaymentRow, timing: &AccountTiming) -> DateTime<Utc> {
+    row.threshold_at + to_chrono(timing.threshold_grace)
+}
+
+/// The check after round `round`: the schedule's delay (its last entry repeats), never later
+/// than the threshold decision.
+pub fn next_check_at(row: &PaymentRow, timing: &AccountTiming, round: usize, now: DateTime<Utc>) -> DateTime<Utc> {
+    let schedule = &timing.status_check_schedule;
+    let delay = schedule
+        .get(round)
+        .or(schedule.last())
+        .copied()
+        .unwrap_or(timing.base_time);
+    (now + to_chrono(delay)).min(decision_at(row, timing))
+}
+
+async fn schedule_now(conn: &mut PgConnection, kind: &str, payment_id: &str, attempts: i32) -> Result<(), sqlx::Error> {
+    jobs::schedule(
+        conn,
+        &NewJob {
+            kind,
+            payment_id: Some(payment_id),
+            refund_id: None,
+            dedupe_key: Some(format!("{kind}:{payment_id}")),
+            payload: json!({}),
+            due_at: Utc::now(),
+            max_attempts: attempts,
+        },
+    )
+    .await?;
+    wake_runner(conn).await
+}
+
+/// Wakes the job runners at commit (LISTEN/NOTIFY), so a job due now starts at once.
+pub async fn wake_runner(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(crate::jobs::runner::NOTIFY_CHANNEL)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub fn to_chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}

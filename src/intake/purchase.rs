@@ -1,0 +1,60 @@
+//! `purchase.create` at intake: schema (dead letter when it fails), provider rules (business
+//! refusal), then one transaction that stores the command and the payment (or recognises a
+//! duplicate or a conflict).
+
+use super::dead_letter;
+use super::envelope::{Envelope, Malformed, ParsedCommand};
+use super::{dead, Outcome};
+use crate::flows::purchase_create::{self, PurchaseCreate, Stored};
+use crate::flows::Services;
+use crate::store::commands::{self, CommandOutcome, NewCommand};
+
+pub async fn create(services: &Services, envelope: &Envelope, command: &ParsedCommand) -> Result<Outcome, sqlx::Error> {
+    let body: PurchaseCreate = match serde_json::from_value(command.body.clone()) {
+        Ok(body) => body,
+        Err(error) => {
+            let malformed = Malformed {
+                code: "invalid",
+                detail: format!("purchase.create does not match the schema: {error}"),
+                subject_id: Some(command.subject_id.clone()),
+            };
+            return dead(&services.pool, envelope, &malformed).await;
+        }
+    };
+    let validated = match purchase_create::validate(body, &services.accounts) {
+        Ok(validated) => validated,
+        Err(refusal) => {
+            dead_letter::refuse(&services.pool, envelope, command, refusal.code, &refusal.message).await?;
+            return Ok(Outcome::Rejected);
+        }
+    };
+    let hash = purchase_create::canonical_hash(&command.body);
+    let mut tx = services.pool.begin().await?;
+    let reply = (envelope.reply_to.as_deref(), envelope.correlation_id.as_deref());
+    let stored = purchase_create::store(&mut tx, services, &validated, &hash, reply).await?;
+    let (outcome, recorded) = match stored {
+        Stored::Created(_) => (Outcome::Applied, CommandOutcome::Applied),
+        Stored::Duplicate => (Outcome::Duplicate, CommandOutcome::Duplicate),
+        Stored::Conflict => {
+            let message = "payment_id is already used by a different purchase";
+            dead_letter::refuse_in(&mut tx, envelope, command, "conflict", message).await?;
+            tx.commit().await?;
+            return Ok(Outcome::Rejected);
+        }
+    };
+    commands::insert(
+        &mut tx,
+        &NewCommand {
+            command_type: command.command_type.as_str(),
+            subject_id: Some(&command.subject_id),
+            envelope,
+            body_hash: &envelope.body_hash(),
+            outcome: recorded,
+            reason_code: None,
+            reason_message: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
