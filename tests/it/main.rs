@@ -8,6 +8,7 @@
 mod broker_faults;
 mod database_faults;
 mod foundation;
+mod harness;
 mod helpers;
 mod intake;
 mod sandbox;

@@ -1,0 +1,323 @@
+//! An orchestrator wired to its own provider sandbox, both on loopback ports: the setting of every
+//! purchase and refund test. Provider integration is exercised over HTTP, never through fakes.
+
+use crate::helpers::*;
+use bnpl::config::{AccountTiming, ApsAccountConfig, CallLimits, EcommpayAccountConfig};
+use bnpl::providers::aps::signature::ShaType;
+use bnpl::sandbox::{ApsMerchant, EcommpayProject, SandboxConfig, SandboxHandle, ValuSettings};
+use futures_util::StreamExt as _;
+use lapin::BasicProperties;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub const PROJECT: u64 = 1001;
+pub const SECRET: &str = "it-orchestrator-ecommpay-secret";
+pub const ACCESS_CODE: &str = "ITACCESSCODE0001";
+pub const MERCHANT: &str = "ITMERCHANT";
+pub const REQUEST_PHRASE: &str = "it-request-phrase";
+pub const RESPONSE_PHRASE: &str = "it-response-phrase";
+
+/// Timings compressed so thresholds pass in seconds. They match the sandbox's scaled provider
+/// time: ecommpay declines an unfinished humm payment at 8.64 s (24 h × 0.0001), just before our
+/// threshold (8 s) + grace (3 s) decision.
+pub fn fast_timing() -> AccountTiming {
+    AccountTiming {
+        base_time: Duration::from_millis(1500),
+        threshold_time: Duration::from_secs(8),
+        threshold_grace: Duration::from_secs(3),
+        status_check_schedule: vec![Duration::from_secs(1)],
+        refund_threshold: Duration::from_secs(8),
+        otp_lifetime: Duration::from_secs(5),
+        otp_attempts: 3,
+    }
+}
+
+/// A sandbox config with this harness's accounts, calling the app back on `app_url`.
+pub fn sandbox_config(app_url: &str) -> SandboxConfig {
+    SandboxConfig {
+        ecommpay_projects: vec![EcommpayProject {
+            project_id: PROJECT,
+            secret_key: SecretString::from(SECRET),
+            callback_url: None,
+        }],
+        aps_merchants: vec![ApsMerchant {
+            access_code: ACCESS_CODE.to_owned(),
+            merchant_identifier: MERCHANT.to_owned(),
+            request_phrase: SecretString::from(REQUEST_PHRASE),
+            response_phrase: SecretString::from(RESPONSE_PHRASE),
+            sha_type: ShaType::Sha256,
+            notification_url: Some(format!("{app_url}/callbacks/aps")),
+        }],
+        // Provider time runs 10,000× faster: humm's 24 h threshold is 8.64 s, a refund's
+        // 10 min is 60 ms, callback retries every 10 s become 1 ms.
+        time_scale: 0.000_1,
+        // The OTP lives 5 s of test time, like the orchestrator's `otp_lifetime`.
+        valu: ValuSettings {
+            otp_lifetime_secs: 50_000.0,
+            ..ValuSettings::default()
+        },
+        ..SandboxConfig::default()
+    }
+}
+
+/// The orchestrator plus the sandbox it talks to.
+pub struct Sandboxed {
+    pub app: TestApp,
+    pub sandbox: SandboxHandle,
+    pub http: reqwest::Client,
+    pub probe: BrokerProbe,
+    events: lapin::Consumer,
+    /// Every event seen so far, by payment id.
+    seen: HashMap<String, Vec<Value>>,
+}
+
+/// Starts a sandbox (shaped by `adjust`) and an orchestrator whose humm and valU accounts point
+/// at it, with `timing` on both accounts.
+pub async fn spawn_sandboxed(timing: AccountTiming, adjust: impl FnOnce(&mut SandboxConfig)) -> Sandboxed {
+    let port = free_port();
+    let app_url = format!("http://127.0.0.1:{port}");
+    let mut sandbox_settings = sandbox_config(&app_url);
+    adjust(&mut sandbox_settings);
+    let sandbox = bnpl::sandbox::spawn(sandbox_settings).await.expect("sandbox starts");
+    let db = TestDb::create().await;
+    let prefix = TestPrefix::new();
+    let addr = format!("127.0.0.1:{port}");
+    let mut config = test_config(&db, &prefix, &[("BNPL_HTTP_ADDR", addr.as_str())]);
+    let base = url::Url::parse(&format!("{}/", sandbox.base_url())).unwrap();
+    config.accounts.humm.insert(
+        "default".to_owned(),
+        EcommpayAccountConfig {
+            project_id: PROJECT,
+            secret_key: SecretString::from(SECRET),
+            gate_base_url: base.clone(),
+            payment_page_url: base.join("payment").unwrap(),
+            refund_path: "/v2/payment/bnpl/humm/refund".to_owned(),
+            timing: timing.clone(),
+            limits: CallLimits::default(),
+        },
+    );
+    config.accounts.valu.insert(
+        "default".to_owned(),
+        ApsAccountConfig {
+            base_url: base.join("FortAPI/paymentApi").unwrap(),
+            access_code: ACCESS_CODE.to_owned(),
+            merchant_identifier: MERCHANT.to_owned(),
+            request_phrase: SecretString::from(REQUEST_PHRASE),
+            response_phrase: SecretString::from(RESPONSE_PHRASE),
+            sha_type: ShaType::Sha256,
+            timing,
+            limits: CallLimits::default(),
+        },
+    );
+    config.refunds.allowed_users = vec!["guest".to_owned()];
+    let probe_topology = prefix.topology();
+    let app = spawn_app_with(db, prefix, config).await;
+    let probe = BrokerProbe::new(probe_topology).await;
+    let events = probe.subscribe_events().await;
+    Sandboxed {
+        app,
+        sandbox,
+        http: reqwest::Client::new(),
+        probe,
+        events,
+        seen: HashMap::new(),
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A valid humm Gate `purchase.create` body.
+pub fn humm_purchase(payment_id: &str, amount_minor: i64) -> Value {
+    json!({
+        "payment_id": payment_id,
+        "provider": "humm",
+        "account": "default",
+        "flow": "gate",
+        "amount": {"minor": amount_minor, "currency": "GBP"},
+        "customer": {"id": "cust-42", "first_name": "Jane", "last_name": "Doe", "ip_address": "203.0.113.7"},
+        "description": "Order",
+        "return_url": "https://shop.example/checkout/return",
+        "metadata": {"order_ref": payment_id}
+    })
+}
+
+/// A valid valU `purchase.create` body.
+pub fn valu_purchase(payment_id: &str, amount_minor: i64, phone: &str) -> Value {
+    json!({
+        "payment_id": payment_id,
+        "provider": "valu",
+        "amount": {"minor": amount_minor, "currency": "EGP"},
+        "down_payment_minor": 0,
+        "customer": {"id": "cust-7", "first_name": "Omar", "last_name": "Ali", "phone": phone, "email": "omar@example.com"},
+        "items": [{"name": "Laptop", "category": "Electronics", "unit_price_minor": amount_minor, "quantity": 1}],
+        "description": "Order"
+    })
+}
+
+impl Sandboxed {
+    pub async fn publish(&self, command_type: &str, body: &Value) {
+        self.publish_raw(command_type, body.to_string().as_bytes(), BasicProperties::default())
+            .await;
+    }
+
+    pub async fn publish_raw(&self, command_type: &str, body: &[u8], properties: BasicProperties) {
+        let properties = properties.with_user_id("guest".into());
+        self.probe.publish_command(command_type, body, properties).await;
+    }
+
+    /// Reads events until `payment_id` has one of type `wanted`; returns it.
+    pub async fn wait_for_event(&mut self, payment_id: &str, wanted: &str, timeout: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(found) = self.events_of(payment_id).iter().find(|e| e["type"] == wanted) {
+                return found.clone();
+            }
+            let next = tokio::time::timeout_at(deadline, self.events.next()).await;
+            let delivery = match next {
+                Ok(Some(Ok(delivery))) => delivery,
+                _ => panic!(
+                    "no {wanted} for {payment_id} within {timeout:?}; saw {:?}",
+                    self.events_of(payment_id)
+                        .iter()
+                        .map(|e| e["type"].clone())
+                        .collect::<Vec<_>>()
+                ),
+            };
+            let event = json_body(&delivery);
+            let key = event["payment_id"]
+                .as_str()
+                .or(event["refund_id"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            self.seen.entry(key).or_default().push(event);
+        }
+    }
+
+    /// Reads whatever events arrive within `quiet` (to check that nothing more comes).
+    pub async fn drain(&mut self, quiet: Duration) {
+        while let Ok(Some(Ok(delivery))) = tokio::time::timeout(quiet, self.events.next()).await {
+            let event = json_body(&delivery);
+            let key = event["payment_id"]
+                .as_str()
+                .or(event["refund_id"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            self.seen.entry(key).or_default().push(event);
+        }
+    }
+
+    /// Events seen for a payment, de-duplicated by `event_id`, in arrival order.
+    pub fn events_of(&self, payment_id: &str) -> Vec<Value> {
+        let mut unique: Vec<Value> = Vec::new();
+        for event in self.seen.get(payment_id).into_iter().flatten() {
+            if !unique.iter().any(|u| u["event_id"] == event["event_id"]) {
+                unique.push(event.clone());
+            }
+        }
+        unique
+    }
+
+    /// The event types of a payment in sequence order, asserting the sequence is gap-free from 1.
+    pub fn sequence_of(&self, payment_id: &str) -> Vec<String> {
+        let mut events = self.events_of(payment_id);
+        events.retain(|e| e["sequence"].is_i64());
+        events.sort_by_key(|e| e["sequence"].as_i64().unwrap());
+        for (index, event) in events.iter().enumerate() {
+            assert_eq!(
+                event["sequence"].as_i64().unwrap(),
+                index as i64 + 1,
+                "sequence gap for {payment_id}: {events:?}"
+            );
+        }
+        events.iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
+    }
+
+    /// The customer finishes (or declines, or abandons) the humm redirect at the sandbox.
+    pub async fn customer_finishes(&self, payment_id: &str, outcome: &str) {
+        let response = self
+            .http
+            .post(self.sandbox.url(&format!("/sandbox/humm/{payment_id}/finish")))
+            .json(&json!({ "outcome": outcome }))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "finish {payment_id}: {}",
+            response.status()
+        );
+    }
+
+    /// The OTP the sandbox "sent by SMS" to `phone`.
+    pub async fn otp_for(&self, phone: &str) -> String {
+        let value: Value = self
+            .http
+            .get(self.sandbox.url(&format!("/sandbox/valu/otp/{phone}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        value["otp"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no otp for {phone}: {value}"))
+    }
+
+    pub async fn ledger(&self) -> Value {
+        self.http
+            .get(self.sandbox.url("/sandbox/ledger"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The payment's status in the database.
+    pub async fn status_of(&self, payment_id: &str) -> Option<String> {
+        let pool = self.app.db.pool().await;
+        let status = sqlx::query_scalar("SELECT status FROM payments WHERE payment_id = $1")
+            .bind(payment_id)
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        status
+    }
+}
+
+/// A smoke test of the harness itself: the humm Gate happy path, end to end.
+#[tokio::test]
+async fn humm_gate_purchase_succeeds_end_to_end() {
+    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    env.publish("purchase.create", &humm_purchase("ord-h-1", 15000)).await;
+    env.wait_for_event("ord-h-1", "payment.action_required", Duration::from_secs(15))
+        .await;
+    env.customer_finishes("ord-h-1", "success").await;
+    let done = env
+        .wait_for_event("ord-h-1", "payment.succeeded", Duration::from_secs(15))
+        .await;
+    assert_eq!(done["amount"], json!({"minor": 15000, "currency": "GBP"}));
+    assert_eq!(done["metadata"]["order_ref"], "ord-h-1");
+    assert_eq!(
+        env.sequence_of("ord-h-1"),
+        [
+            "payment.accepted",
+            "payment.pending",
+            "payment.action_required",
+            "payment.succeeded"
+        ]
+    );
+    env.app.stop().await.unwrap();
+}
