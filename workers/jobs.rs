@@ -2,26 +2,54 @@
 
 use super::WorkerContext;
 use crate::flows::humm_sale::HummSale;
-use crate::flows::schedule::{HUMM_SALE, STATUS_CHECK};
+use crate::flows::otp_expiry::OtpExpiry;
+use crate::flows::schedule::{HUMM_SALE, OTP_EXPIRY, STATUS_CHECK, VALU_CONFIRM, VALU_RESEND, VALU_START};
 use crate::flows::status_check::StatusCheck;
+use crate::flows::valu_confirm::ValuConfirm;
+use crate::flows::valu_resend::ValuResend;
+use crate::flows::valu_start::ValuStart;
 use crate::jobs::{runner, Registry, RunnerConfig};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub fn spawn(context: &WorkerContext, tracker: &TaskTracker, shutdown: CancellationToken) {
-    let services = Arc::clone(&context.services);
+    let services = &context.services;
     let registry = Registry::default()
         .with(
             HUMM_SALE,
             Arc::new(HummSale {
-                services: Arc::clone(&services),
+                services: Arc::clone(services),
             }),
         )
         .with(
             STATUS_CHECK,
             Arc::new(StatusCheck {
-                services: Arc::clone(&services),
+                services: Arc::clone(services),
+            }),
+        )
+        .with(
+            VALU_START,
+            Arc::new(ValuStart {
+                services: Arc::clone(services),
+            }),
+        )
+        .with(
+            VALU_CONFIRM,
+            Arc::new(ValuConfirm {
+                services: Arc::clone(services),
+            }),
+        )
+        .with(
+            VALU_RESEND,
+            Arc::new(ValuResend {
+                services: Arc::clone(services),
+            }),
+        )
+        .with(
+            OTP_EXPIRY,
+            Arc::new(OtpExpiry {
+                services: Arc::clone(services),
             }),
         );
     tracker.spawn(runner::run(

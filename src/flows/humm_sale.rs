@@ -5,15 +5,16 @@
 //! (after an uncertain answer, a crash or a lost lease) first asks ecommpay for the payment's
 //! status with the same id and sends again only on a definite "not found".
 
+use super::completion::{self, retry};
 use super::settle;
 use super::Services;
 use crate::accounts::HummAccount;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
-use crate::jobs::{backoff, JobHandler, JobResult};
+use crate::jobs::{JobHandler, JobResult};
 use crate::providers::ecommpay::{request, response};
 use crate::providers::outcome::{CreateOutcome, Expected, StatusOutcome};
-use crate::store::jobs::{self, ClaimedJob};
+use crate::store::jobs::ClaimedJob;
 use crate::store::payments::{self, Change, PaymentRow};
 use std::sync::Arc;
 use std::time::Duration;
@@ -191,25 +192,7 @@ async fn finish(
     job: &ClaimedJob,
     settle: Option<(PaymentRow, PaymentEvent, Change)>,
 ) -> Result<JobResult, sqlx::Error> {
-    let mut tx = services.pool.begin().await?;
-    if let Some((row, event, change)) = settle {
-        if let Some(locked) = payments::lock(&mut tx, &row.payment_id).await? {
-            payments::apply(&mut tx, &locked, event, change).await?;
-        }
-    }
-    if jobs::complete(&mut tx, job).await?.is_err() {
-        tx.rollback().await?;
-        return Ok(JobResult::LeaseLost);
-    }
-    tx.commit().await?;
-    Ok(JobResult::Completed)
-}
-
-fn retry(job: &ClaimedJob, error: String) -> JobResult {
-    JobResult::Retry {
-        after: backoff::delay(job.attempts, Duration::from_millis(500), Duration::from_secs(60)),
-        error,
-    }
+    completion::settle(services, job, settle.map(|(_, event, change)| (event, change))).await
 }
 
 fn outcome_name<T>(outcome: &CreateOutcome<T>) -> &'static str {

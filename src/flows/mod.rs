@@ -4,16 +4,25 @@
 //! - [`purchase_create`]: `purchase.create` → a stored payment, its first event and first jobs.
 //! - [`humm_sale`]: the Gate sale call (job), classified as design §1 says.
 //! - [`status_check`]: status queries after the base time, up to the threshold decision (job).
+//! - [`valu_start`], [`valu_otp`], [`valu_confirm`], [`valu_resend`], [`otp_expiry`]: the valU
+//!   steps (CUSTOMER_VERIFY, OTP_GENERATE, OTP_VERIFY, PURCHASE) and the OTP's lifetime.
+//! - [`completion`]: completing a job and applying its effect in one transaction (fencing).
 //! - [`callbacks`]: applying verified provider callbacks.
 //! - [`settle`]: turning a provider's view of a payment into a state-machine event.
 //! - [`schedule`]: the job kinds and when they fall due.
 
 pub mod callbacks;
+pub mod completion;
 pub mod humm_sale;
+pub mod otp_expiry;
 pub mod purchase_create;
 pub mod schedule;
 pub mod settle;
 pub mod status_check;
+pub mod valu_confirm;
+pub mod valu_otp;
+pub mod valu_resend;
+pub mod valu_start;
 
 use crate::accounts::Accounts;
 use crate::providers::executor::Executor;

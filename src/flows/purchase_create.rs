@@ -263,7 +263,7 @@ pub async fn store(
             let row = offer_payment_page(conn, services, &row, command).await?;
             return finish(conn, row, &timing).await;
         }
-        (Provider::Valu, _) => {}
+        (Provider::Valu, _) => schedule::valu_start(conn, &row.payment_id).await?,
     }
     finish(conn, row, &timing).await
 }

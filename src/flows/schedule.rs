@@ -11,6 +11,10 @@ use std::time::Duration;
 
 pub const HUMM_SALE: &str = "humm_sale";
 pub const STATUS_CHECK: &str = "status_check";
+pub const VALU_START: &str = "valu_start";
+pub const VALU_CONFIRM: &str = "valu_confirm";
+pub const VALU_RESEND: &str = "valu_resend";
+pub const OTP_EXPIRY: &str = "otp_expiry";
 
 /// Provider calls that create something are retried this many times before the job is kept as
 /// exhausted for ops (each retry first asks the provider what it already has).
@@ -21,6 +25,58 @@ const STATUS_ATTEMPTS: i32 = 1000;
 /// Schedules the humm sale call, due at once.
 pub async fn humm_sale(conn: &mut PgConnection, payment_id: &str) -> Result<(), sqlx::Error> {
     schedule_now(conn, HUMM_SALE, payment_id, CREATE_ATTEMPTS).await
+}
+
+/// Schedules valU's CUSTOMER_VERIFY + OTP_GENERATE, due at once.
+pub async fn valu_start(conn: &mut PgConnection, payment_id: &str) -> Result<(), sqlx::Error> {
+    schedule_now(conn, VALU_START, payment_id, CREATE_ATTEMPTS).await
+}
+
+/// Schedules OTP_VERIFY + PURCHASE with the customer's code and plan; None when a confirmation
+/// of this payment is already being processed.
+pub async fn valu_confirm(
+    conn: &mut PgConnection,
+    payment_id: &str,
+    payload: &serde_json::Value,
+) -> Result<Option<i64>, sqlx::Error> {
+    let id = jobs::schedule(
+        conn,
+        &NewJob {
+            kind: VALU_CONFIRM,
+            payment_id: Some(payment_id),
+            refund_id: None,
+            dedupe_key: Some(format!("{VALU_CONFIRM}:{payment_id}")),
+            payload: payload.clone(),
+            due_at: Utc::now(),
+            max_attempts: CREATE_ATTEMPTS,
+        },
+    )
+    .await?;
+    wake_runner(conn).await?;
+    Ok(id)
+}
+
+/// Schedules a new OTP_GENERATE, due at once.
+pub async fn valu_resend(conn: &mut PgConnection, payment_id: &str) -> Result<(), sqlx::Error> {
+    schedule_now(conn, VALU_RESEND, payment_id, CREATE_ATTEMPTS).await
+}
+
+/// Schedules the OTP's expiry check (one per code: a resend schedules its own).
+pub async fn otp_expiry(conn: &mut PgConnection, payment_id: &str, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    jobs::schedule(
+        conn,
+        &NewJob {
+            kind: OTP_EXPIRY,
+            payment_id: Some(payment_id),
+            refund_id: None,
+            dedupe_key: None,
+            payload: json!({}),
+            due_at: at,
+            max_attempts: STATUS_ATTEMPTS,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Schedules (or brings forward) the payment's status check. `round` indexes the schedule.

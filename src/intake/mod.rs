@@ -9,6 +9,7 @@
 //!
 //! A redelivery of a command whose outcome is already committed has no second effect.
 
+pub mod confirm;
 pub mod dead_letter;
 pub mod envelope;
 pub mod purchase;
@@ -70,10 +71,9 @@ impl IntakeHandler {
         };
         match command.command_type {
             CommandType::PurchaseCreate => purchase::create(&self.services, envelope, &command).await,
-            CommandType::PurchaseConfirm
-            | CommandType::PurchaseResendOtp
-            | CommandType::RefundCreate
-            | CommandType::RefundCancel => {
+            CommandType::PurchaseConfirm => confirm::confirm(&self.services, envelope, &command).await,
+            CommandType::PurchaseResendOtp => confirm::resend_otp(&self.services, envelope, &command).await,
+            CommandType::RefundCreate | CommandType::RefundCancel => {
                 let message = format!(
                     "{} is not processed by this version of bnpl",
                     command.command_type.as_str()

@@ -201,6 +201,25 @@ impl Sandboxed {
         }
     }
 
+    /// Reads events until `payment_id` has at least `count` distinct ones.
+    pub async fn wait_until_events(&mut self, payment_id: &str, count: usize, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.events_of(payment_id).len() < count {
+            match tokio::time::timeout_at(deadline, self.events.next()).await {
+                Ok(Some(Ok(delivery))) => {
+                    let event = json_body(&delivery);
+                    let key = event["payment_id"]
+                        .as_str()
+                        .or(event["refund_id"].as_str())
+                        .unwrap_or_default()
+                        .to_owned();
+                    self.seen.entry(key).or_default().push(event);
+                }
+                _ => panic!("{payment_id} has only {:?}", self.events_of(payment_id)),
+            }
+        }
+    }
+
     /// Reads whatever events arrive within `quiet` (to check that nothing more comes).
     pub async fn drain(&mut self, quiet: Duration) {
         while let Ok(Some(Ok(delivery))) = tokio::time::timeout(quiet, self.events.next()).await {

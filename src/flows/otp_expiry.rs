@@ -1,0 +1,60 @@
+//! Job `otp_expiry`: a valU payment whose OTP was never confirmed within its lifetime can no
+//! longer succeed and nobody refused it: `expired` (contract §3). A resend moves the expiry on,
+//! so the job re-reads the current expiry before acting.
+
+use super::completion::{self, retry};
+use super::Services;
+use crate::domain::payment_state::PaymentEvent;
+use crate::domain::PaymentStatus;
+use crate::jobs::{JobHandler, JobResult};
+use crate::store::jobs::ClaimedJob;
+use crate::store::payments::{self, Change};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+pub struct OtpExpiry {
+    pub services: Arc<Services>,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for OtpExpiry {
+    async fn run(&self, job: &ClaimedJob) -> JobResult {
+        match self.attempt(job).await {
+            Ok(result) => result,
+            Err(error) => retry(job, format!("database: {error}")),
+        }
+    }
+}
+
+impl OtpExpiry {
+    async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
+        let services = &self.services;
+        let Some(payment_id) = job.payment_id.as_deref() else {
+            return completion::settle(services, job, None).await;
+        };
+        let mut conn = services.pool.acquire().await?;
+        let row = payments::get(&mut conn, payment_id).await?;
+        drop(conn);
+        let Some(row) = row.filter(|row| row.status() == PaymentStatus::ActionRequired) else {
+            return completion::settle(services, job, None).await;
+        };
+        let expires_at = row
+            .provider_state
+            .get("otp_expires_at")
+            .and_then(|at| at.as_str())
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&Utc));
+        if expires_at.is_some_and(|at| at > Utc::now()) {
+            // A resend gave the customer a new code; its own expiry job is scheduled.
+            return completion::settle(services, job, None).await;
+        }
+        let reason =
+            serde_json::json!({"code": "otp_expired", "message": "the OTP was not confirmed within its lifetime"});
+        let change = Change {
+            actor: "job:otp_expiry",
+            reason: Some(reason),
+            ..Change::default()
+        };
+        completion::settle(services, job, Some((PaymentEvent::Expired, change))).await
+    }
+}

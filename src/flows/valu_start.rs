@@ -1,0 +1,101 @@
+//! Job `valu_start`: after `purchase.create` for valU, CUSTOMER_VERIFY then OTP_GENERATE
+//! (providers.md §2.2 steps 1–2) → `action_required` with `kind: "otp"` and the plans.
+//!
+//! Both steps create nothing a customer pays for, so an uncertain answer is simply retried; a
+//! phone valU does not know declines the payment with a clear reason.
+
+use super::completion::{self, retry};
+use super::schedule;
+use super::settle::provider_reason;
+use super::valu_otp;
+use super::Services;
+use crate::domain::payment_state::PaymentEvent;
+use crate::domain::PaymentStatus;
+use crate::jobs::{JobHandler, JobResult};
+use crate::providers::aps::{request, response};
+use crate::providers::outcome::CreateOutcome;
+use crate::store::jobs::ClaimedJob;
+use crate::store::payments::{self, Change};
+use std::sync::Arc;
+
+pub(crate) const ACTOR: &str = "job:valu_start";
+
+pub struct ValuStart {
+    pub services: Arc<Services>,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for ValuStart {
+    async fn run(&self, job: &ClaimedJob) -> JobResult {
+        match self.attempt(job).await {
+            Ok(result) => result,
+            Err(error) => retry(job, format!("database: {error}")),
+        }
+    }
+}
+
+impl ValuStart {
+    async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
+        let services = &self.services;
+        let Some(payment_id) = job.payment_id.as_deref() else {
+            return completion::settle(services, job, None).await;
+        };
+        let mut conn = services.pool.acquire().await?;
+        let row = payments::get(&mut conn, payment_id).await?;
+        drop(conn);
+        let Some(row) = row.filter(|row| row.status() == PaymentStatus::Accepted) else {
+            return completion::settle(services, job, None).await;
+        };
+        let Some(account) = services.accounts.valu(Some(&row.account)) else {
+            return Ok(retry(job, format!("valu account {:?} is not configured", row.account)));
+        };
+        let phone = row
+            .customer
+            .get("phone")
+            .and_then(|p| p.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let verify = request::customer_verify(&account.aps, payment_id, &phone);
+        let verified = match services.executor.send(&verify, account.aps.request_timeout).await {
+            Ok(raw) => response::parse_customer_verify(&raw, payment_id),
+            Err(transport) => transport.for_create(),
+        };
+        match verified {
+            CreateOutcome::Accepted(()) => {}
+            CreateOutcome::Terminal { code, message } => {
+                let mut reason = provider_reason("not_a_valu_customer", &code, &message);
+                reason["message"] = "the phone number is not registered with valU".into();
+                let change = Change {
+                    actor: ACTOR,
+                    reason: Some(reason),
+                    ..Change::default()
+                };
+                return completion::settle(services, job, Some((PaymentEvent::Declined, change))).await;
+            }
+            CreateOutcome::Mismatch { reason } => {
+                let change = Change {
+                    actor: ACTOR,
+                    note: Some(reason),
+                    ..Change::default()
+                };
+                return completion::settle(services, job, Some((PaymentEvent::Contradiction, change))).await;
+            }
+            other => return Ok(retry(job, format!("CUSTOMER_VERIFY: {other:?}"))),
+        }
+        match valu_otp::generate(services, &account, &row).await {
+            valu_otp::Generated::Offer(offer) => {
+                let Some(mut tx) = completion::begin(services, job).await? else {
+                    return Ok(JobResult::LeaseLost);
+                };
+                completion::apply(&mut tx, payment_id, PaymentEvent::ActionRequired, offer.change(ACTOR)).await?;
+                schedule::otp_expiry(&mut tx, payment_id, offer.expires_at).await?;
+                tx.commit().await?;
+                Ok(JobResult::Completed)
+            }
+            valu_otp::Generated::Refused(event, change) => {
+                completion::settle(services, job, Some((event, *change))).await
+            }
+            valu_otp::Generated::Retry(reason) => Ok(retry(job, reason)),
+        }
+    }
+}

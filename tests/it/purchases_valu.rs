@@ -1,0 +1,165 @@
+//! valU purchases end to end through APS (the sandbox over HTTP): customer verify, OTP generate,
+//! the customer's OTP, OTP verify and purchase; wrong OTPs, resends, expiry, non-customers.
+
+use crate::harness::*;
+use serde_json::json;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+#[tokio::test]
+async fn valu_purchase_succeeds_with_the_event_sequence_of_the_contract() {
+    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    env.publish("purchase.create", &valu_purchase("valu-ok-1", 500_000, "01011110001"))
+        .await;
+    let offer = env.wait_for_event("valu-ok-1", "payment.action_required", WAIT).await;
+    assert_eq!(offer["action"]["kind"], "otp");
+    let plans = offer["action"]["plans"].as_array().expect("plans");
+    assert!(!plans.is_empty(), "OTP_GENERATE's plans are offered: {offer}");
+    let tenure = plans[0]["tenure_months"].as_u64().unwrap();
+    assert!(plans[0]["monthly_minor"].as_i64().unwrap() > 0);
+
+    let otp = env.otp_for("01011110001").await;
+    env.publish(
+        "purchase.confirm",
+        &json!({"payment_id": "valu-ok-1", "otp": otp, "tenure_months": tenure}),
+    )
+    .await;
+    let done = env.wait_for_event("valu-ok-1", "payment.succeeded", WAIT).await;
+    assert!(done["provider_reference"].is_string(), "the fort_id is kept: {done}");
+    assert_eq!(
+        env.sequence_of("valu-ok-1"),
+        [
+            "payment.accepted",
+            "payment.action_required",
+            "payment.pending",
+            "payment.succeeded"
+        ]
+    );
+    env.app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_wrong_otp_then_the_right_one_succeeds() {
+    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    env.publish(
+        "purchase.create",
+        &valu_purchase("valu-wrong-1", 300_000, "01011110002"),
+    )
+    .await;
+    env.wait_for_event("valu-wrong-1", "payment.action_required", WAIT)
+        .await;
+    let otp = env.otp_for("01011110002").await;
+    let wrong = if otp == "000000" { "111111" } else { "000000" };
+    env.publish(
+        "purchase.confirm",
+        &json!({"payment_id": "valu-wrong-1", "otp": wrong, "tenure_months": 6}),
+    )
+    .await;
+    env.wait_until_events("valu-wrong-1", 3, WAIT).await;
+    let retry = env.events_of("valu-wrong-1").into_iter().last().unwrap();
+    assert_eq!(retry["type"], "payment.action_required");
+    assert_eq!(retry["reason"]["code"], "otp_invalid");
+    assert_eq!(retry["reason"]["attempts_left"], 2);
+    env.publish(
+        "purchase.confirm",
+        &json!({"payment_id": "valu-wrong-1", "otp": otp, "tenure_months": 6}),
+    )
+    .await;
+    env.wait_for_event("valu-wrong-1", "payment.succeeded", WAIT).await;
+    assert_eq!(
+        env.sequence_of("valu-wrong-1"),
+        [
+            "payment.accepted",
+            "payment.action_required",
+            "payment.action_required",
+            "payment.pending",
+            "payment.succeeded"
+        ]
+    );
+    env.app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn three_wrong_otps_decline_the_payment() {
+    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    env.publish("purchase.create", &valu_purchase("valu-3wrong", 300_000, "01011110003"))
+        .await;
+    env.wait_for_event("valu-3wrong", "payment.action_required", WAIT).await;
+    let otp = env.otp_for("01011110003").await;
+    for (attempt, wrong) in ["000001", "000002", "000003"]
+        .iter()
+        .filter(|w| **w != otp)
+        .take(3)
+        .enumerate()
+    {
+        env.publish(
+            "purchase.confirm",
+            &json!({"payment_id": "valu-3wrong", "otp": wrong, "tenure_months": 6}),
+        )
+        .await;
+        env.wait_until_events("valu-3wrong", 3 + attempt, WAIT).await;
+    }
+    let declined = env.wait_for_event("valu-3wrong", "payment.declined", WAIT).await;
+    assert_eq!(declined["reason"]["code"], "otp_attempts_exceeded");
+    // The right code after the limit changes nothing: the payment is final.
+    env.publish(
+        "purchase.confirm",
+        &json!({"payment_id": "valu-3wrong", "otp": otp, "tenure_months": 6}),
+    )
+    .await;
+    env.drain(Duration::from_secs(2)).await;
+    assert_eq!(env.status_of("valu-3wrong").await.as_deref(), Some("declined"));
+    assert!(env
+        .events_of("valu-3wrong")
+        .iter()
+        .all(|e| e["type"] != "payment.succeeded"));
+    env.app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn resend_otp_gives_a_new_code_that_confirms() {
+    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    env.publish("purchase.create", &valu_purchase("valu-resend", 200_000, "01011110004"))
+        .await;
+    env.wait_for_event("valu-resend", "payment.action_required", WAIT).await;
+    let first = env.otp_for("01011110004").await;
+    env.publish("purchase.resend_otp", &json!({"payment_id": "valu-resend"}))
+        .await;
+    env.wait_until_events("valu-resend", 3, WAIT).await;
+    let second = env.otp_for("01011110004").await;
+    assert_eq!(env.events_of("valu-resend")[2]["type"], "payment.action_required");
+    env.publish(
+        "purchase.confirm",
+        &json!({"payment_id": "valu-resend", "otp": second, "tenure_months": 6}),
+    )
+    .await;
+    env.wait_for_event("valu-resend", "payment.succeeded", WAIT).await;
+    let _ = first;
+    env.app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_phone_valu_does_not_know_is_declined_with_a_clear_reason() {
+    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    let phone = bnpl::sandbox::config::DEMO_NOT_CUSTOMER_PHONE;
+    env.publish("purchase.create", &valu_purchase("valu-nobody", 200_000, phone))
+        .await;
+    let declined = env.wait_for_event("valu-nobody", "payment.declined", WAIT).await;
+    assert_eq!(declined["reason"]["code"], "not_a_valu_customer");
+    assert_eq!(declined["reason"]["provider_code"], "00160");
+    env.app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_otp_never_confirmed_expires() {
+    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    env.publish("purchase.create", &valu_purchase("valu-expire", 200_000, "01011110005"))
+        .await;
+    env.wait_for_event("valu-expire", "payment.action_required", WAIT).await;
+    let expired = env
+        .wait_for_event("valu-expire", "payment.expired", Duration::from_secs(20))
+        .await;
+    assert_eq!(expired["reason"]["code"], "otp_expired");
+    env.app.stop().await.unwrap();
+}
