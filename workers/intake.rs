@@ -9,7 +9,10 @@ use tokio_util::task::TaskTracker;
 
 pub fn spawn(context: &WorkerContext, tracker: &TaskTracker, shutdown: CancellationToken) {
     let topology = context.broker.topology();
-    let handler = Arc::new(IntakeHandler::new(Arc::clone(&context.services)));
+    let handler = Arc::new(IntakeHandler::new(
+        Arc::clone(&context.services),
+        context.config.refunds.allowed_users.clone(),
+    ));
     for queue in [topology.purchases(), topology.refunds()] {
         let spec = ConsumerSpec {
             queue,

@@ -1,9 +1,14 @@
-//! Role `jobs`: the durable job runner with every job kind registered.
+//! Role `jobs`: the durable job runner with every job kind registered, and the refund dispatcher.
 
 use super::WorkerContext;
 use crate::flows::humm_sale::HummSale;
 use crate::flows::otp_expiry::OtpExpiry;
-use crate::flows::schedule::{HUMM_SALE, OTP_EXPIRY, STATUS_CHECK, VALU_CONFIRM, VALU_RESEND, VALU_START};
+use crate::flows::refund_check::RefundCheck;
+use crate::flows::refund_dispatch;
+use crate::flows::refund_send::RefundSend;
+use crate::flows::schedule::{
+    HUMM_SALE, OTP_EXPIRY, REFUND_CHECK, REFUND_SEND, STATUS_CHECK, VALU_CONFIRM, VALU_RESEND, VALU_START,
+};
 use crate::flows::status_check::StatusCheck;
 use crate::flows::valu_confirm::ValuConfirm;
 use crate::flows::valu_resend::ValuResend;
@@ -15,7 +20,17 @@ use tokio_util::task::TaskTracker;
 
 pub fn spawn(context: &WorkerContext, tracker: &TaskTracker, shutdown: CancellationToken) {
     let services = &context.services;
+    let refund_send = Arc::new(RefundSend {
+        services: Arc::clone(services),
+    });
     let registry = Registry::default()
+        .with(REFUND_SEND, refund_send.clone())
+        .with(
+            REFUND_CHECK,
+            Arc::new(RefundCheck {
+                services: Arc::clone(services),
+            }),
+        )
         .with(
             HUMM_SALE,
             Arc::new(HummSale {
@@ -57,6 +72,13 @@ pub fn spawn(context: &WorkerContext, tracker: &TaskTracker, shutdown: Cancellat
         registry,
         context.database.subscribe(),
         RunnerConfig::default(),
+        shutdown.clone(),
+    ));
+    tracker.spawn(refund_dispatch::run(
+        Arc::clone(services),
+        refund_send,
+        context.database.subscribe(),
+        tracker.clone(),
         shutdown,
     ));
 }

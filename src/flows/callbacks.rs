@@ -8,11 +8,14 @@
 
 use super::{schedule, settle, Services};
 use crate::domain::payment_state::PaymentEvent;
+use crate::domain::refund_state::RefundEvent;
+use crate::domain::PaymentStatus;
 use crate::providers::aps::notification;
 use crate::providers::ecommpay::callback::{self, CallbackEvent};
-use crate::providers::outcome::Expected;
+use crate::providers::outcome::{Expected, PaymentState, RefundMatch};
 use crate::providers::CallbackError;
 use crate::store::payments::{self, Applied, Change, PaymentRow};
+use crate::store::refunds::{self, RefundApplied, RefundChange};
 use chrono::Utc;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
@@ -46,7 +49,7 @@ pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::E
         Err(CallbackError::Malformed(_)) => return refused(services, "ecommpay", body, Reply::Malformed).await,
     };
     let mut tx = services.pool.begin().await?;
-    let Some(row) = payments::lock(&mut tx, &parsed.payment_id).await? else {
+    let Some(mut row) = payments::lock(&mut tx, &parsed.payment_id).await? else {
         store_raw(
             &mut tx,
             "ecommpay",
@@ -59,6 +62,19 @@ pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::E
         tx.commit().await?;
         return Ok(Reply::UnknownPayment);
     };
+    if row.flow == "gate" && row.status() == PaymentStatus::Accepted {
+        // Any verified callback proves ecommpay registered the sale, even when the sale's own
+        // answer has not been processed yet (they race): announce `pending` first, so events keep
+        // the contract's order accepted → pending → action_required → final.
+        let note = Some("registration implied by a callback".to_owned());
+        let change = Change {
+            actor: "callback:ecommpay",
+            note,
+            ..Change::default()
+        };
+        payments::apply(&mut tx, &row, PaymentEvent::Registered, change).await?;
+        row = payments::lock(&mut tx, &parsed.payment_id).await?.unwrap_or(row);
+    }
     let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
     let actor = "callback:ecommpay";
     let outcome = match parsed.event() {
@@ -92,9 +108,8 @@ pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::E
                 },
             }
         }
-        // Refund results are matched by the refund queue; until it has one in flight this is news
-        // about an operation we did not send.
-        CallbackEvent::Refund(_) | CallbackEvent::Unexpected => check_now(&mut tx, &row).await?,
+        CallbackEvent::Refund(_) => refund_result(&mut tx, &row, &parsed).await?,
+        CallbackEvent::Unexpected => check_now(&mut tx, &row).await?,
     };
     store_raw(&mut tx, "ecommpay", body, true, Some(&row.payment_id), outcome).await?;
     tx.commit().await?;
@@ -133,9 +148,8 @@ pub async fn aps(services: &Services, body: &[u8]) -> Result<Reply, sqlx::Error>
         return Ok(Reply::UnknownPayment);
     };
     let actor = "callback:aps";
-    let outcome = if parsed.maintenance_reference.is_some() {
-        // A refund's feedback: the refund queue settles refunds (by status query when unsure).
-        check_now(&mut tx, &row).await?
+    let outcome = if let Some(refund_id) = parsed.maintenance_reference.clone() {
+        aps_refund_result(&mut tx, &row, &parsed, &refund_id).await?
     } else {
         let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
         match parsed.purchase_state(&expected) {
@@ -160,6 +174,83 @@ pub async fn aps(services: &Services, body: &[u8]) -> Result<Reply, sqlx::Error>
     tx.commit().await?;
     metrics::counter!("bnpl_callbacks_total", "provider" => "aps", "outcome" => outcome).increment(1);
     Ok(Reply::Accepted)
+}
+
+/// An ecommpay refund callback: it carries the payment's id; it settles the refund of that
+/// payment in flight when it matches it (providers.md §1.6 "Matching refund results").
+async fn refund_result(
+    conn: &mut PgConnection,
+    payment: &PaymentRow,
+    parsed: &callback::Callback,
+) -> Result<&'static str, sqlx::Error> {
+    let Some(refund) = refunds::in_flight_of_payment(conn, &payment.payment_id).await? else {
+        return Ok("stale");
+    };
+    let expected = callback::ExpectedRefund {
+        payment_id: payment.payment_id.clone(),
+        amount_minor: refund.amount_minor,
+        currency: refund.currency.clone(),
+        request_id: refund.provider_request_id.clone(),
+    };
+    apply_refund_match(conn, &refund, parsed.match_refund(&expected), "callback:ecommpay").await
+}
+
+/// An APS refund notification, matched by `maintenance_reference` (our refund id).
+async fn aps_refund_result(
+    conn: &mut PgConnection,
+    payment: &PaymentRow,
+    parsed: &notification::Notification,
+    refund_id: &str,
+) -> Result<&'static str, sqlx::Error> {
+    let Some(refund) = refunds::get(conn, refund_id)
+        .await?
+        .filter(|r| r.payment_id == payment.payment_id)
+    else {
+        return Ok("stale");
+    };
+    let expected = Expected::money(&payment.payment_id, refund.amount_minor, &refund.currency);
+    apply_refund_match(conn, &refund, parsed.match_refund(&expected, refund_id), "callback:aps").await
+}
+
+async fn apply_refund_match(
+    conn: &mut PgConnection,
+    refund: &refunds::RefundRow,
+    matched: RefundMatch,
+    actor: &'static str,
+) -> Result<&'static str, sqlx::Error> {
+    let change = |note: Option<String>| RefundChange {
+        actor,
+        note,
+        ..RefundChange::default()
+    };
+    let (event, change) = match matched {
+        RefundMatch::Ours(PaymentState::Succeeded) => (RefundEvent::Succeeded, change(None)),
+        RefundMatch::Ours(PaymentState::Declined { code, message })
+        | RefundMatch::Ours(PaymentState::Failed { code, message }) => {
+            let decline = settle::provider_reason("declined", &code, &message);
+            (
+                RefundEvent::Declined,
+                RefundChange {
+                    decline: Some(decline),
+                    ..change(None)
+                },
+            )
+        }
+        RefundMatch::Ours(_) => return Ok("pending"),
+        // Figures agree but we cannot tie it to our request: let the status query confirm it.
+        RefundMatch::Unconfirmed(_) => {
+            schedule::refund_check(conn, refund, Utc::now()).await?;
+            return Ok("status_check");
+        }
+        RefundMatch::NotOurs { .. } => return Ok("stale"),
+        RefundMatch::Mismatch { reason } => (RefundEvent::NoDefiniteAnswer, change(Some(reason))),
+    };
+    Ok(match refunds::apply(conn, refund, event, change).await? {
+        RefundApplied::Moved { .. } => "applied",
+        RefundApplied::Flagged(_) => "review",
+        RefundApplied::Ignored | RefundApplied::Stayed => "duplicate",
+        RefundApplied::Refused(_) => "refused",
+    })
 }
 
 /// Stores a refused callback (in its own commit) and counts it; it changes nothing else.

@@ -6,6 +6,8 @@
 //! - [`status_check`]: status queries after the base time, up to the threshold decision (job).
 //! - [`valu_start`], [`valu_otp`], [`valu_confirm`], [`valu_resend`], [`otp_expiry`]: the valU
 //!   steps (CUSTOMER_VERIFY, OTP_GENERATE, OTP_VERIFY, PURCHASE) and the OTP's lifetime.
+//! - [`refund_create`], [`refund_dispatch`], [`refund_send`], [`refund_check`], [`refund_settle`]:
+//!   the strictly sequential refund queue per provider account.
 //! - [`completion`]: completing a job and applying its effect in one transaction (fencing).
 //! - [`callbacks`]: applying verified provider callbacks.
 //! - [`settle`]: turning a provider's view of a payment into a state-machine event.
@@ -16,6 +18,11 @@ pub mod completion;
 pub mod humm_sale;
 pub mod otp_expiry;
 pub mod purchase_create;
+pub mod refund_check;
+pub mod refund_create;
+pub mod refund_dispatch;
+pub mod refund_send;
+pub mod refund_settle;
 pub mod schedule;
 pub mod settle;
 pub mod status_check;

@@ -4,6 +4,7 @@
 use crate::config::AccountTiming;
 use crate::store::jobs::{self, NewJob};
 use crate::store::payments::PaymentRow;
+use crate::store::refunds::RefundRow;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
@@ -15,6 +16,11 @@ pub const VALU_START: &str = "valu_start";
 pub const VALU_CONFIRM: &str = "valu_confirm";
 pub const VALU_RESEND: &str = "valu_resend";
 pub const OTP_EXPIRY: &str = "otp_expiry";
+pub const REFUND_SEND: &str = "refund_send";
+pub const REFUND_CHECK: &str = "refund_check";
+
+/// How long an inline-started job's claim lasts before any runner may rescue it.
+pub const INLINE_LEASE: Duration = Duration::from_secs(120);
 
 /// Provider calls that create something are retried this many times before the job is kept as
 /// exhausted for ops (each retry first asks the provider what it already has).
@@ -76,6 +82,50 @@ pub async fn otp_expiry(conn: &mut PgConnection, payment_id: &str, at: DateTime<
         },
     )
     .await?;
+    Ok(())
+}
+
+/// The refund-send job for a refund just promoted to in flight, claimed by the caller so it can
+/// send at once after the commit (the event-driven hand-off).
+pub async fn refund_send_claimed(conn: &mut PgConnection, refund: &RefundRow) -> Result<jobs::ClaimedJob, sqlx::Error> {
+    jobs::insert_claimed(
+        conn,
+        &NewJob {
+            kind: REFUND_SEND,
+            payment_id: Some(&refund.payment_id),
+            refund_id: Some(&refund.refund_id),
+            dedupe_key: Some(format!("{REFUND_SEND}:{}", refund.refund_id)),
+            payload: json!({}),
+            due_at: Utc::now(),
+            max_attempts: 1000,
+        },
+        INLINE_LEASE,
+    )
+    .await
+}
+
+/// Schedules (or brings forward) a refund's status check.
+pub async fn refund_check(
+    conn: &mut PgConnection,
+    refund: &RefundRow,
+    due_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    jobs::schedule(
+        conn,
+        &NewJob {
+            kind: REFUND_CHECK,
+            payment_id: Some(&refund.payment_id),
+            refund_id: Some(&refund.refund_id),
+            dedupe_key: Some(format!("{REFUND_CHECK}:{}", refund.refund_id)),
+            payload: json!({}),
+            due_at,
+            max_attempts: STATUS_ATTEMPTS,
+        },
+    )
+    .await?;
+    if due_at <= Utc::now() {
+        wake_runner(conn).await?;
+    }
     Ok(())
 }
 

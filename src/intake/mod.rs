@@ -13,6 +13,7 @@ pub mod confirm;
 pub mod dead_letter;
 pub mod envelope;
 pub mod purchase;
+pub mod refund;
 
 use crate::flows::Services;
 use crate::messaging::consumer::{DeliveryHandler, Transient};
@@ -23,11 +24,16 @@ use std::sync::Arc;
 /// The intake consumers' handler.
 pub struct IntakeHandler {
     services: Arc<Services>,
+    /// AMQP users allowed to publish refund commands (contract §1 "Who may refund").
+    allowed_refunders: Vec<String>,
 }
 
 impl IntakeHandler {
-    pub fn new(services: Arc<Services>) -> Self {
-        Self { services }
+    pub fn new(services: Arc<Services>, allowed_refunders: Vec<String>) -> Self {
+        Self {
+            services,
+            allowed_refunders,
+        }
     }
 }
 
@@ -73,13 +79,11 @@ impl IntakeHandler {
             CommandType::PurchaseCreate => purchase::create(&self.services, envelope, &command).await,
             CommandType::PurchaseConfirm => confirm::confirm(&self.services, envelope, &command).await,
             CommandType::PurchaseResendOtp => confirm::resend_otp(&self.services, envelope, &command).await,
-            CommandType::RefundCreate | CommandType::RefundCancel => {
-                let message = format!(
-                    "{} is not processed by this version of bnpl",
-                    command.command_type.as_str()
-                );
-                dead_letter::refuse(pool, envelope, &command, "unsupported", &message).await?;
-                Ok(Outcome::Rejected)
+            CommandType::RefundCreate => {
+                refund::create(&self.services, &self.allowed_refunders, envelope, &command).await
+            }
+            CommandType::RefundCancel => {
+                refund::cancel(&self.services, &self.allowed_refunders, envelope, &command).await
             }
         }
     }

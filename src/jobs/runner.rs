@@ -140,12 +140,18 @@ async fn execute(pool: &PgPool, registry: &Registry, job: ClaimedJob) {
         let _ = jobs::retry(pool, &job, Duration::from_secs(300), "no handler for this job kind").await;
         return;
     };
-    let outcome = handler.run(&job).await;
+    execute_claimed(pool, handler.as_ref(), &job).await;
+}
+
+/// Runs one claimed job with `handler` and reschedules it on failure; also used to run a job
+/// inline right after the transaction that created it claimed ([`jobs::insert_claimed`]).
+pub async fn execute_claimed(pool: &PgPool, handler: &dyn JobHandler, job: &ClaimedJob) {
+    let outcome = handler.run(job).await;
     metrics::counter!("bnpl_jobs_run_total", "kind" => job.kind.clone(), "outcome" => outcome_label(&outcome))
         .increment(1);
     if let JobResult::Retry { after, error } = outcome {
         tracing::info!(job = job.id, kind = %job.kind, payment_id = job.payment_id.as_deref(), attempt = job.attempts, %error, "job will be retried");
-        if let Err(db_error) = jobs::retry(pool, &job, after, &error).await {
+        if let Err(db_error) = jobs::retry(pool, job, after, &error).await {
             // The lease expires by itself and the job is claimed again: nothing is lost.
             tracing::warn!(%db_error, job = job.id, "could not reschedule job");
         }

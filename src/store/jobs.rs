@@ -69,6 +69,31 @@ pub async fn schedule(conn: &mut PgConnection, job: &NewJob<'_>) -> Result<Optio
     .await
 }
 
+/// Inserts a job already claimed by the caller (first attempt, under a lease of `lease`), for work
+/// started inline right after the commit that created it. If the caller dies, the lease expires
+/// and any runner picks the job up like any other.
+pub async fn insert_claimed(
+    conn: &mut PgConnection,
+    job: &NewJob<'_>,
+    lease: Duration,
+) -> Result<ClaimedJob, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts,
+                           state, attempts, lease_token)
+         VALUES ($1, $2, $3, $4, $5, now() + $6, $7, 'running', 1, gen_random_uuid())
+         RETURNING id, kind, payment_id, refund_id, payload, attempts, max_attempts, lease_token",
+    )
+    .bind(job.kind)
+    .bind(job.payment_id)
+    .bind(job.refund_id)
+    .bind(&job.dedupe_key)
+    .bind(&job.payload)
+    .bind(interval(lease))
+    .bind(job.max_attempts)
+    .fetch_one(conn)
+    .await
+}
+
 /// Claims up to `limit` due jobs under a lease of `lease`.
 pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> Result<Vec<ClaimedJob>, sqlx::Error> {
     sqlx::query_as(

@@ -5,6 +5,7 @@
 //! - [`commands`]: every command received and its outcome.
 //! - [`jobs`]: durable jobs with leases and fencing tokens.
 //! - [`payments`]: payments and every status change through the state machine.
+//! - [`refunds`]: refunds and the strictly sequential refund queues.
 //! - [`audit`]: the audit log.
 //! - [`outbox`]: events written with the state change they announce.
 
@@ -15,6 +16,7 @@ pub mod jobs;
 pub mod outbox;
 pub mod payments;
 pub mod pool;
+pub mod refunds;
 
 pub use health::DatabaseMonitor;
 pub use pool::{connect, create_database_if_missing, migrate, MIGRATOR};

@@ -12,4 +12,5 @@ mod harness;
 mod helpers;
 mod intake;
 mod purchases_valu;
+mod refunds;
 mod sandbox;

@@ -1,0 +1,127 @@
+//! Job `refund_check`: the status query for a refund in flight whose result has not come (no
+//! callback after the base time, or an uncertain answer), settled by the refunded-total rule.
+//! Past the account's `refund_threshold` with no definite answer, the refund goes to
+//! `needs_review` and keeps blocking its queue (design §1: never skipped, never guessed).
+
+use super::completion::retry;
+use super::refund_settle::{self, Verdict};
+use super::{schedule, Services};
+use crate::domain::refund_state::RefundEvent;
+use crate::domain::RefundStatus;
+use crate::jobs::{JobHandler, JobResult};
+use crate::store::jobs::{self, ClaimedJob};
+use crate::store::payments;
+use crate::store::refunds::{self, RefundChange};
+use chrono::Utc;
+use std::sync::Arc;
+
+const ACTOR: &str = "job:refund_check";
+
+pub struct RefundCheck {
+    pub services: Arc<Services>,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for RefundCheck {
+    async fn run(&self, job: &ClaimedJob) -> JobResult {
+        match self.attempt(job).await {
+            Ok(result) => result,
+            Err(error) => retry(job, format!("database: {error}")),
+        }
+    }
+}
+
+impl RefundCheck {
+    async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
+        let services = &self.services;
+        let mut conn = services.pool.acquire().await?;
+        let refund = match job.refund_id.as_deref() {
+            Some(id) => refunds::get(&mut conn, id).await?,
+            None => None,
+        };
+        let payment = match &refund {
+            Some(refund) => payments::get(&mut conn, &refund.payment_id).await?,
+            None => None,
+        };
+        drop(conn);
+        let (Some(refund), Some(payment)) = (refund, payment) else {
+            return complete(services, job, None, None).await;
+        };
+        if refund.status() != RefundStatus::InFlight {
+            return complete(services, job, None, None).await;
+        }
+        let (timing_threshold, schedule_delay) = match payment.provider.as_str() {
+            "humm" => services
+                .accounts
+                .humm(Some(&payment.account))
+                .map(|a| (a.timing.refund_threshold, a.timing.status_check_schedule.clone())),
+            _ => services
+                .accounts
+                .valu(Some(&payment.account))
+                .map(|a| (a.timing.refund_threshold, a.timing.status_check_schedule.clone())),
+        }
+        .unwrap_or_default();
+        let overdue = refund
+            .submitted_at
+            .is_some_and(|at| Utc::now() > at + schedule::to_chrono(timing_threshold));
+        let verdict = refund_settle::ask_provider(services, &payment, &refund, ACTOR).await;
+        let settle = match verdict {
+            Verdict::Settle(event, change) => Some((event, change)),
+            Verdict::NotApplied | Verdict::Unknown(_) if overdue => {
+                let note = "no definite answer within the refund threshold".to_owned();
+                Some((
+                    RefundEvent::NoDefiniteAnswer,
+                    RefundChange {
+                        actor: ACTOR,
+                        note: Some(note),
+                        ..RefundChange::default()
+                    },
+                ))
+            }
+            Verdict::NotApplied => None,
+            Verdict::Unknown(reason) => return Ok(retry(job, reason)),
+        };
+        // Not applied yet: ask again on the account's schedule (its last, longest delay).
+        let again = match settle {
+            None => Some(
+                schedule_delay
+                    .last()
+                    .copied()
+                    .unwrap_or(std::time::Duration::from_secs(60)),
+            ),
+            Some(_) => None,
+        };
+        complete(services, job, settle, again).await
+    }
+}
+
+/// Completes the job and applies the verdict (or schedules the next check), in one transaction
+/// under the payment's lock.
+async fn complete(
+    services: &Services,
+    job: &ClaimedJob,
+    settle: Option<(RefundEvent, RefundChange)>,
+    again: Option<std::time::Duration>,
+) -> Result<JobResult, sqlx::Error> {
+    let mut tx = services.pool.begin().await?;
+    if jobs::complete(&mut tx, job).await?.is_err() {
+        tx.rollback().await?;
+        return Ok(JobResult::LeaseLost);
+    }
+    let refund = match job.refund_id.as_deref() {
+        Some(refund_id) => refunds::get(&mut tx, refund_id).await?,
+        None => None,
+    };
+    if let Some(refund) = refund {
+        payments::lock(&mut tx, &refund.payment_id).await?;
+        if let Some(refund) = refunds::get(&mut tx, &refund.refund_id).await? {
+            if let Some((event, change)) = settle {
+                refunds::apply(&mut tx, &refund, event, change).await?;
+            } else if let Some(delay) = again {
+                schedule::refund_check(&mut tx, &refund, Utc::now() + schedule::to_chrono(delay)).await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(JobResult::Completed)
+}

@@ -1,0 +1,164 @@
+//! `refund.create` and `refund.cancel` (contract §2): the balance check and the enqueue in one
+//! transaction under the payment's row lock; `refund_id` is the idempotency key.
+
+use super::purchase_create::Refusal;
+use super::Services;
+use crate::config::RefundQueueScope;
+use crate::domain::balance::{self, ExistingRefund};
+use crate::domain::refund_state::RefundEvent;
+use crate::domain::{Money, PaymentStatus, RefundId, RefundStatus};
+use crate::store::payments;
+use crate::store::refunds::{self, NewRefund, RefundApplied, RefundChange, RefundRow};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::PgConnection;
+
+/// The `refund.create` body.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefundCreate {
+    pub refund_id: RefundId,
+    pub payment_id: String,
+    pub amount: Money,
+    pub reason: Option<String>,
+}
+
+/// What storing the command did.
+pub enum Stored {
+    Queued(Box<RefundRow>),
+    Duplicate,
+    Refused(Refusal),
+}
+
+fn refused(code: &'static str, message: impl Into<String>) -> Stored {
+    Stored::Refused(Refusal {
+        code,
+        message: message.into(),
+    })
+}
+
+/// Checks and enqueues a refund; the caller commits.
+pub async fn store(
+    conn: &mut PgConnection,
+    services: &Services,
+    command: &RefundCreate,
+    requested_by: &str,
+    reply: (Option<&str>, Option<&str>),
+) -> Result<Stored, sqlx::Error> {
+    let refund_id = command.refund_id.as_str();
+    if let Some(existing) = refunds::get(conn, refund_id).await? {
+        let same = existing.payment_id == command.payment_id
+            && existing.amount_minor == command.amount.minor
+            && existing.currency == command.amount.currency.as_str();
+        return Ok(if same {
+            Stored::Duplicate
+        } else {
+            refused("conflict", "refund_id is already used by a different refund")
+        });
+    }
+    let Some(payment) = payments::lock(conn, &command.payment_id).await? else {
+        return Ok(refused(
+            "unknown_payment",
+            format!("no payment {:?}", command.payment_id),
+        ));
+    };
+    if payment.status() != PaymentStatus::Succeeded {
+        return Ok(refused(
+            "not_refundable",
+            format!("the payment is {}, not succeeded", payment.status),
+        ));
+    }
+    let captured = Money::new(
+        payment.amount_minor,
+        payment.currency.parse().unwrap_or(command.amount.currency),
+    );
+    let existing: Vec<ExistingRefund> = refunds::of_payment(conn, &payment.payment_id)
+        .await?
+        .iter()
+        .filter_map(|refund| {
+            Some(ExistingRefund {
+                status: refund.status.parse().ok()?,
+                amount: Money::new(refund.amount_minor, refund.currency.parse().ok()?),
+            })
+        })
+        .collect();
+    if let Err(error) = balance::check_refund(captured, &existing, command.amount) {
+        return Ok(refused(error.code(), error.to_string()));
+    }
+    let scope = match payment.provider.as_str() {
+        "humm" => services
+            .accounts
+            .humm(Some(&payment.account))
+            .map(|a| a.limits.refund_queue_scope),
+        _ => services
+            .accounts
+            .valu(Some(&payment.account))
+            .map(|a| a.limits.refund_queue_scope),
+    };
+    let queue_key = match scope.unwrap_or(RefundQueueScope::Account) {
+        RefundQueueScope::Account => format!("{}:{}", payment.provider, payment.account),
+        RefundQueueScope::Payment => format!("{}:{}:{}", payment.provider, payment.account, payment.payment_id),
+    };
+    let refund = refunds::enqueue(
+        conn,
+        &NewRefund {
+            refund_id,
+            payment_id: &payment.payment_id,
+            provider: &payment.provider,
+            account: &payment.account,
+            queue_key: &queue_key,
+            amount_minor: command.amount.minor,
+            currency: command.amount.currency.as_str(),
+            reason: command.reason.as_deref(),
+            requested_by,
+        },
+    )
+    .await?;
+    refunds::announce(
+        conn,
+        &refund,
+        "refund.queued",
+        json!({ "reason": command.reason }),
+        reply.0,
+        reply.1,
+    )
+    .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(refunds::NOTIFY_CHANNEL)
+        .bind(&queue_key)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Stored::Queued(Box::new(refund)))
+}
+
+/// `refund.cancel`: only a refund still queued (never sent) can be cancelled.
+pub async fn cancel(conn: &mut PgConnection, refund_id: &str, by: &str) -> Result<Result<(), Refusal>, sqlx::Error> {
+    let Some(refund) = refunds::get(conn, refund_id).await? else {
+        return Ok(Err(Refusal {
+            code: "unknown_refund",
+            message: format!("no refund {refund_id:?}"),
+        }));
+    };
+    // Every refund change holds the payment's lock (sequence order), then re-reads the refund.
+    payments::lock(conn, &refund.payment_id).await?;
+    let Some(refund) = refunds::get(conn, refund_id).await? else {
+        return Ok(Err(Refusal {
+            code: "unknown_refund",
+            message: format!("no refund {refund_id:?}"),
+        }));
+    };
+    let change = RefundChange {
+        actor: "intake",
+        note: Some(format!("cancelled by {by}")),
+        ..RefundChange::default()
+    };
+    Ok(
+        match refunds::apply(conn, &refund, RefundEvent::Cancel, change).await? {
+            RefundApplied::Moved { .. } => Ok(()),
+            RefundApplied::Ignored if refund.status() == RefundStatus::Cancelled => Ok(()),
+            _ => Err(Refusal {
+                code: "not_cancellable",
+                message: format!("the refund is {}; only a queued refund can be cancelled", refund.status),
+            }),
+        },
+    )
+}

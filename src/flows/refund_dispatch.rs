@@ -1,0 +1,135 @@
+//! The refund dispatcher: promotes the head of a refund queue to in flight when the refund before
+//! it is final, and sends it at once (design §1; issue 7's event-driven hand-off).
+//!
+//! It wakes on `NOTIFY bnpl_refunds` (sent by the commit that made a refund final or queued a new
+//! one, with the queue key as payload) and polls every queue as a fallback. Any number of
+//! dispatchers may run in any number of processes: the database lets exactly one promote a
+//! queue's head (`store::refunds::dispatch_next`), and the promoting transaction also claims the
+//! send job, so the send starts right after the commit without a round trip through the runner.
+
+use super::refund_send::RefundSend;
+use super::{schedule, Services};
+use crate::jobs::runner::execute_claimed;
+use crate::store::refunds::{self, NOTIFY_CHANNEL};
+use crate::store::{audit, payments};
+use serde_json::json;
+use sqlx::postgres::PgListener;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+const ACTOR: &str = "refund_dispatcher";
+
+/// Runs until `shutdown`; sends run on `tracker` so shutdown waits for them.
+pub async fn run(
+    services: Arc<Services>,
+    sender: Arc<RefundSend>,
+    mut database_up: watch::Receiver<bool>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let mut listener: Option<PgListener> = None;
+    while !shutdown.is_cancelled() {
+        if !*database_up.borrow_and_update() {
+            listener = None;
+            tokio::select! {
+                _ = database_up.changed() => {}
+                () = shutdown.cancelled() => return,
+            }
+            continue;
+        }
+        if listener.is_none() {
+            listener = listen(&services).await;
+            // Anything queued while we were not listening.
+            sweep(&services, &sender, &tracker).await;
+        }
+        let woken = match listener.as_mut() {
+            Some(active) => tokio::select! {
+                notification = active.recv() => match notification {
+                    Ok(notification) => Some(notification.payload().to_owned()),
+                    Err(_) => { listener = None; None }
+                },
+                () = tokio::time::sleep(POLL_INTERVAL) => None,
+                () = shutdown.cancelled() => return,
+            },
+            None => {
+                tokio::select! {
+                    () = tokio::time::sleep(POLL_INTERVAL) => {}
+                    () = shutdown.cancelled() => return,
+                }
+                None
+            }
+        };
+        match woken {
+            Some(queue_key) => dispatch(&services, &sender, &tracker, &queue_key).await,
+            None => sweep(&services, &sender, &tracker).await,
+        }
+    }
+}
+
+async fn listen(services: &Services) -> Option<PgListener> {
+    let mut listener = PgListener::connect_with(&services.pool).await.ok()?;
+    listener.listen(NOTIFY_CHANNEL).await.ok()?;
+    Some(listener)
+}
+
+async fn sweep(services: &Arc<Services>, sender: &Arc<RefundSend>, tracker: &TaskTracker) {
+    let queues = match services.pool.acquire().await {
+        Ok(mut conn) => refunds::queues_with_waiting(&mut conn).await.unwrap_or_default(),
+        Err(_) => return,
+    };
+    for queue_key in queues {
+        dispatch(services, sender, tracker, &queue_key).await;
+    }
+}
+
+/// Promotes and sends the queue's head, if the queue is free.
+pub async fn dispatch(services: &Arc<Services>, sender: &Arc<RefundSend>, tracker: &TaskTracker, queue_key: &str) {
+    match promote(services, queue_key).await {
+        Ok(Some(job)) => {
+            let pool = services.pool.clone();
+            let sender = Arc::clone(sender);
+            tracker.spawn(async move { execute_claimed(&pool, sender.as_ref(), &job).await });
+        }
+        Ok(None) => {}
+        Err(error) if is_unique_violation(&error) => {
+            // Another dispatcher promoted a refund of this queue first: nothing to do.
+        }
+        Err(error) => tracing::warn!(%error, queue_key, "refund dispatch failed; the poll retries"),
+    }
+}
+
+async fn promote(services: &Services, queue_key: &str) -> Result<Option<crate::store::jobs::ClaimedJob>, sqlx::Error> {
+    let mut tx = services.pool.begin().await?;
+    let Some(refund) = refunds::dispatch_next(&mut tx, queue_key).await? else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    payments::lock(&mut tx, &refund.payment_id).await?;
+    audit::record(
+        &mut tx,
+        &audit::AuditEntry {
+            payment_id: Some(&refund.payment_id),
+            refund_id: Some(&refund.refund_id),
+            kind: "transition",
+            actor: ACTOR,
+            from_status: Some("queued"),
+            to_status: Some("in_flight"),
+            reason: Some("head of its queue"),
+            detail: json!({ "queue": queue_key, "position": refund.position }),
+        },
+    )
+    .await?;
+    refunds::announce(&mut tx, &refund, "refund.submitted", json!({}), None, None).await?;
+    let job = schedule::refund_send_claimed(&mut tx, &refund).await?;
+    tx.commit().await?;
+    metrics::counter!("bnpl_refunds_dispatched_total").increment(1);
+    Ok(Some(job))
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+}

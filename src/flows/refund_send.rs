@@ -1,0 +1,216 @@
+//! Job `refund_send`: sends the refund at the head of its queue (ecommpay Gate refund with
+//! `merchant_refund_id`, APS REFUND with `maintenance_reference`, both = our `refund_id`).
+//!
+//! Invariant: a refund is never sent twice blindly. Any attempt after the first (a crash, a lost
+//! lease, an uncertain answer) asks the provider for the payment's refunded total first and sends
+//! again only when the refund was definitely not applied; the provider's duplicate-id check on
+//! our `refund_id` backs that up.
+
+use super::completion::retry;
+use super::refund_settle::{self, Verdict};
+use super::settle::provider_reason;
+use super::{schedule, Services};
+use crate::domain::refund_state::RefundEvent;
+use crate::domain::RefundStatus;
+use crate::jobs::{JobHandler, JobResult};
+use crate::providers::outcome::{CreateOutcome, Expected};
+use crate::providers::{Connector, RefundAck, RefundRequest};
+use crate::store::jobs::{self, ClaimedJob};
+use crate::store::payments;
+use crate::store::refunds::{self, RefundChange, RefundRow};
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+
+const ACTOR: &str = "job:refund_send";
+
+pub struct RefundSend {
+    pub services: Arc<Services>,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for RefundSend {
+    async fn run(&self, job: &ClaimedJob) -> JobResult {
+        match self.attempt(job).await {
+            Ok(result) => result,
+            Err(error) => retry(job, format!("database: {error}")),
+        }
+    }
+}
+
+/// What to record after the call.
+enum After {
+    Event(RefundEvent, RefundChange),
+    /// Registered (or unsure): wait for the callback, with a status check due at `after`.
+    Wait {
+        request_id: Option<String>,
+        after: Duration,
+    },
+}
+
+impl RefundSend {
+    async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
+        let services = &self.services;
+        let Some(refund_id) = job.refund_id.as_deref() else {
+            return finish(services, job, None).await;
+        };
+        let mut conn = services.pool.acquire().await?;
+        let Some(refund) = refunds::get(&mut conn, refund_id).await? else {
+            return finish(services, job, None).await;
+        };
+        let Some(payment) = payments::get(&mut conn, &refund.payment_id).await? else {
+            return finish(services, job, None).await;
+        };
+        drop(conn);
+        if refund.status() != RefundStatus::InFlight {
+            return finish(services, job, None).await;
+        }
+        if job.attempts > 1 {
+            match refund_settle::ask_provider(services, &payment, &refund, ACTOR).await {
+                Verdict::Settle(event, change) => {
+                    return finish(services, job, Some((refund, After::Event(event, change)))).await
+                }
+                Verdict::NotApplied => {}
+                Verdict::Unknown(reason) => return Ok(retry(job, format!("status first: {reason}"))),
+            }
+        }
+        let request = RefundRequest {
+            payment_id: payment.payment_id.clone(),
+            refund_id: refund.refund_id.clone(),
+            amount_minor: refund.amount_minor,
+            currency: refund.currency.clone(),
+            description: refund.reason.clone(),
+            provider_reference: payment.provider_reference.clone(),
+        };
+        let expected = Expected::money(&payment.payment_id, refund.amount_minor, &refund.currency);
+        let (outcome, base_time) = match payment.provider.as_str() {
+            "humm" => match services.accounts.humm(Some(&payment.account)) {
+                Some(account) => {
+                    let outcome = send(
+                        services,
+                        &account.ecommpay,
+                        &request,
+                        &expected,
+                        account.ecommpay.request_timeout,
+                    )
+                    .await;
+                    (outcome, account.timing.base_time)
+                }
+                None => return Ok(retry(job, "humm account not configured".to_owned())),
+            },
+            _ => match services.accounts.valu(Some(&payment.account)) {
+                Some(account) => {
+                    let outcome = send(services, &account.aps, &request, &expected, account.aps.request_timeout).await;
+                    (outcome, account.timing.base_time)
+                }
+                None => return Ok(retry(job, "valu account not configured".to_owned())),
+            },
+        };
+        tracing::info!(refund_id, payment_id = %payment.payment_id, outcome = ?outcome, "refund sent");
+        let after = match outcome {
+            CreateOutcome::Accepted(RefundAck::Registered { request_id }) => After::Wait {
+                request_id,
+                after: base_time,
+            },
+            CreateOutcome::Accepted(RefundAck::Completed { provider_reference }) => After::Event(
+                RefundEvent::Succeeded,
+                RefundChange {
+                    actor: ACTOR,
+                    provider_reference,
+                    ..RefundChange::default()
+                },
+            ),
+            CreateOutcome::NotSent { reason } => {
+                return Ok(JobResult::Retry {
+                    after: Duration::from_millis(200),
+                    error: reason,
+                })
+            }
+            // "Too soon after the previous refund" and "try later": the same refund, later.
+            CreateOutcome::RetryLater { code, message } => return Ok(retry(job, format!("{code} {message}"))),
+            CreateOutcome::Uncertain { .. } | CreateOutcome::Exists { .. } | CreateOutcome::Processing { .. } => {
+                After::Wait {
+                    request_id: None,
+                    after: base_time,
+                }
+            }
+            CreateOutcome::Terminal { code, message } => {
+                let decline = provider_reason("declined", &code, &message);
+                After::Event(
+                    RefundEvent::Declined,
+                    RefundChange {
+                        actor: ACTOR,
+                        decline: Some(decline),
+                        ..RefundChange::default()
+                    },
+                )
+            }
+            CreateOutcome::Mismatch { reason } => After::Event(
+                RefundEvent::NoDefiniteAnswer,
+                RefundChange {
+                    actor: ACTOR,
+                    note: Some(reason),
+                    ..RefundChange::default()
+                },
+            ),
+        };
+        finish(services, job, Some((refund, after))).await
+    }
+}
+
+async fn send<C: Connector>(
+    services: &Services,
+    connector: &C,
+    request: &RefundRequest,
+    expected: &Expected,
+    timeout: Duration,
+) -> CreateOutcome<RefundAck> {
+    let call = match connector.refund_request(request) {
+        Ok(call) => call,
+        Err(error) => {
+            return CreateOutcome::NotSent {
+                reason: error.to_string(),
+            }
+        }
+    };
+    match services.executor.send(&call, timeout).await {
+        Ok(raw) => connector.parse_refund(&raw, expected),
+        Err(transport) => transport.for_create(),
+    }
+}
+
+/// Completes the job and records the result, in one transaction under the payment's lock.
+async fn finish(
+    services: &Services,
+    job: &ClaimedJob,
+    after: Option<(RefundRow, After)>,
+) -> Result<JobResult, sqlx::Error> {
+    let mut tx = services.pool.begin().await?;
+    if jobs::complete(&mut tx, job).await?.is_err() {
+        tx.rollback().await?;
+        return Ok(JobResult::LeaseLost);
+    }
+    if let Some((refund, after)) = after {
+        payments::lock(&mut tx, &refund.payment_id).await?;
+        let Some(refund) = refunds::get(&mut tx, &refund.refund_id).await? else {
+            tx.commit().await?;
+            return Ok(JobResult::Completed);
+        };
+        match after {
+            After::Event(event, change) => {
+                refunds::apply(&mut tx, &refund, event, change).await?;
+            }
+            After::Wait { request_id, after } => {
+                let change = RefundChange {
+                    actor: ACTOR,
+                    provider_request_id: request_id,
+                    ..RefundChange::default()
+                };
+                refunds::apply(&mut tx, &refund, RefundEvent::RetryLater, change).await?;
+                schedule::refund_check(&mut tx, &refund, Utc::now() + schedule::to_chrono(after)).await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(JobResult::Completed)
+}

@@ -1,0 +1,148 @@
+//! Settling a refund whose outcome we do not know, from the provider's refunded total
+//! (providers.md §1.6 "Settling an uncertain refund by status query"): both providers report
+//! refunds per payment (APS `refunded_amount`, ecommpay the payment's refund operations).
+//!
+//! provider total = our succeeded total + the in-flight amount → the refund succeeded;
+//! = our succeeded total → not applied yet (keep waiting; past the refund threshold, review);
+//! any other figure → review.
+
+use super::Services;
+use crate::domain::refund_state::RefundEvent;
+use crate::providers::outcome::{Expected, StatusOutcome};
+use crate::providers::Connector;
+use crate::store::payments::PaymentRow;
+use crate::store::refunds::{self, RefundChange, RefundRow};
+
+/// What the provider's figures say about the refund in flight.
+pub enum Verdict {
+    /// Apply this event (succeeded, or review).
+    Settle(RefundEvent, RefundChange),
+    /// The provider has not applied it (yet).
+    NotApplied,
+    /// No usable answer now.
+    Unknown(String),
+}
+
+pub async fn ask_provider(
+    services: &Services,
+    payment: &PaymentRow,
+    refund: &RefundRow,
+    actor: &'static str,
+) -> Verdict {
+    let expected = Expected::money(&payment.payment_id, payment.amount_minor, &payment.currency);
+    let outcome = match payment.provider.as_str() {
+        "humm" => match services.accounts.humm(Some(&payment.account)) {
+            Some(account) => {
+                query(
+                    services,
+                    &account.ecommpay,
+                    payment,
+                    &expected,
+                    account.ecommpay.request_timeout,
+                )
+                .await
+            }
+            None => return Verdict::Unknown("humm account not configured".to_owned()),
+        },
+        _ => match services.accounts.valu(Some(&payment.account)) {
+            Some(account) => query(services, &account.aps, payment, &expected, account.aps.request_timeout).await,
+            None => return Verdict::Unknown("valu account not configured".to_owned()),
+        },
+    };
+    let reported = match outcome {
+        StatusOutcome::Known(status) => status.refunded_minor.unwrap_or(0),
+        StatusOutcome::NotFound => return Verdict::Unknown("the provider does not know the payment".to_owned()),
+        StatusOutcome::Retryable { reason } => return Verdict::Unknown(reason),
+        StatusOutcome::Mismatch { reason } => {
+            let change = RefundChange {
+                actor,
+                note: Some(reason),
+                ..RefundChange::default()
+            };
+            return Verdict::Settle(RefundEvent::NoDefiniteAnswer, change);
+        }
+    };
+    let mut conn = match services.pool.acquire().await {
+        Ok(conn) => conn,
+        Err(error) => return Verdict::Unknown(error.to_string()),
+    };
+    let ours = match refunds::succeeded_total(&mut conn, &payment.payment_id).await {
+        Ok(total) => total,
+        Err(error) => return Verdict::Unknown(error.to_string()),
+    };
+    decide(reported, ours, refund.amount_minor, actor)
+}
+
+/// The rule itself, pure.
+pub fn decide(reported: i64, succeeded: i64, in_flight: i64, actor: &'static str) -> Verdict {
+    if reported == succeeded + in_flight {
+        Verdict::Settle(
+            RefundEvent::Succeeded,
+            RefundChange {
+                actor,
+                note: Some("confirmed by status query".into()),
+                ..RefundChange::default()
+            },
+        )
+    } else if reported == succeeded {
+        Verdict::NotApplied
+    } else {
+        let note = format!(
+            "provider reports {reported} refunded; expected {succeeded} or {}",
+            succeeded + in_flight
+        );
+        Verdict::Settle(
+            RefundEvent::NoDefiniteAnswer,
+            RefundChange {
+                actor,
+                note: Some(note),
+                ..RefundChange::default()
+            },
+        )
+    }
+}
+
+async fn query<C: Connector>(
+    services: &Services,
+    connector: &C,
+    payment: &PaymentRow,
+    expected: &Expected,
+    timeout: std::time::Duration,
+) -> StatusOutcome {
+    let request = match connector.status_request(&payment.payment_id) {
+        Ok(request) => request,
+        Err(error) => {
+            return StatusOutcome::Retryable {
+                reason: error.to_string(),
+            }
+        }
+    };
+    match services.executor.send(&request, timeout).await {
+        Ok(raw) => connector.parse_status(&raw, expected),
+        Err(transport) => transport.for_status(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(verdict: &Verdict) -> &'static str {
+        match verdict {
+            Verdict::Settle(RefundEvent::Succeeded, _) => "succeeded",
+            Verdict::Settle(RefundEvent::NoDefiniteAnswer, _) => "review",
+            Verdict::Settle(..) => "other",
+            Verdict::NotApplied => "not_applied",
+            Verdict::Unknown(_) => "unknown",
+        }
+    }
+
+    #[test]
+    fn the_refunded_total_settles_the_refund_in_flight() {
+        assert_eq!(kind(&decide(8000, 3000, 5000, "t")), "succeeded");
+        assert_eq!(kind(&decide(3000, 3000, 5000, "t")), "not_applied");
+        assert_eq!(kind(&decide(0, 0, 5000, "t")), "not_applied");
+        assert_eq!(kind(&decide(4000, 3000, 5000, "t")), "review");
+        assert_eq!(kind(&decide(13000, 3000, 5000, "t")), "review");
+    }
+}

@@ -1,0 +1,122 @@
+//! `refund.create` and `refund.cancel` at intake: only users on the refund allow-list (the AMQP
+//! `user_id`, which RabbitMQ checks against the publishing connection) may issue them; the rest is
+//! `flows::refund_create`, in one transaction with the command's record.
+
+use super::dead_letter;
+use super::envelope::{Envelope, Malformed, ParsedCommand};
+use super::{dead, Outcome};
+use crate::flows::refund_create::{self, RefundCreate, Stored};
+use crate::flows::Services;
+use crate::store::commands::{self, CommandOutcome, NewCommand};
+
+pub async fn create(
+    services: &Services,
+    allowed: &[String],
+    envelope: &Envelope,
+    command: &ParsedCommand,
+) -> Result<Outcome, sqlx::Error> {
+    let body: RefundCreate = match serde_json::from_value(command.body.clone()) {
+        Ok(body) => body,
+        Err(error) => return malformed(services, envelope, command, error).await,
+    };
+    let Some(user) = authorised(allowed, envelope) else {
+        return forbid(services, envelope, command).await;
+    };
+    let mut tx = services.pool.begin().await?;
+    let reply = (envelope.reply_to.as_deref(), envelope.correlation_id.as_deref());
+    let outcome = match refund_create::store(&mut tx, services, &body, user, reply).await? {
+        Stored::Queued(_) => {
+            record(&mut tx, envelope, command, CommandOutcome::Applied).await?;
+            Outcome::Applied
+        }
+        Stored::Duplicate => {
+            record(&mut tx, envelope, command, CommandOutcome::Duplicate).await?;
+            Outcome::Duplicate
+        }
+        Stored::Refused(refusal) => {
+            dead_letter::refuse_in(&mut tx, envelope, command, refusal.code, &refusal.message).await?;
+            Outcome::Rejected
+        }
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+pub async fn cancel(
+    services: &Services,
+    allowed: &[String],
+    envelope: &Envelope,
+    command: &ParsedCommand,
+) -> Result<Outcome, sqlx::Error> {
+    let Some(user) = authorised(allowed, envelope) else {
+        return forbid(services, envelope, command).await;
+    };
+    let mut tx = services.pool.begin().await?;
+    let outcome = match refund_create::cancel(&mut tx, &command.subject_id, user).await? {
+        Ok(()) => {
+            record(&mut tx, envelope, command, CommandOutcome::Applied).await?;
+            Outcome::Applied
+        }
+        Err(refusal) => {
+            dead_letter::refuse_in(&mut tx, envelope, command, refusal.code, &refusal.message).await?;
+            Outcome::Rejected
+        }
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+fn authorised<'a>(allowed: &[String], envelope: &'a Envelope) -> Option<&'a str> {
+    envelope
+        .user_id
+        .as_deref()
+        .filter(|user| allowed.iter().any(|allowed| allowed == user))
+}
+
+async fn forbid(services: &Services, envelope: &Envelope, command: &ParsedCommand) -> Result<Outcome, sqlx::Error> {
+    let message = match &envelope.user_id {
+        Some(user) => format!("user {user:?} may not issue refunds"),
+        None => "refund commands must carry the AMQP user_id of an allowed user".to_owned(),
+    };
+    dead_letter::refuse(&services.pool, envelope, command, "forbidden", &message).await?;
+    Ok(Outcome::Rejected)
+}
+
+async fn record(
+    tx: &mut sqlx::PgConnection,
+    envelope: &Envelope,
+    command: &ParsedCommand,
+    outcome: CommandOutcome,
+) -> Result<(), sqlx::Error> {
+    // A refund is applied once per refund_id, which the refunds table enforces; the body hash
+    // plus the outcome keeps repeated cancels of one refund apart from its create.
+    let hash = format!("{}:{}", envelope.body_hash(), outcome.as_str());
+    commands::insert(
+        tx,
+        &NewCommand {
+            command_type: command.command_type.as_str(),
+            subject_id: Some(&command.subject_id),
+            envelope,
+            body_hash: &hash,
+            outcome,
+            reason_code: None,
+            reason_message: None,
+        },
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn malformed(
+    services: &Services,
+    envelope: &Envelope,
+    command: &ParsedCommand,
+    error: serde_json::Error,
+) -> Result<Outcome, sqlx::Error> {
+    let malformed = Malformed {
+        code: "invalid",
+        detail: format!("{} does not match the schema: {error}", command.command_type.as_str()),
+        subject_id: Some(command.subject_id.clone()),
+    };
+    dead(&services.pool, envelope, &malformed).await
+}

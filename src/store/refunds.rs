@@ -1,0 +1,332 @@
+//! The `refunds` and `refund_queues` tables: the strictly sequential refund queue per provider
+//! account (design §1; contract §2).
+//!
+//! Invariants:
+//! - a refund's queue position is taken under the queue row's lock in the transaction that
+//!   accepts it, so positions are the order of acceptance;
+//! - the balance check and the enqueue happen under the payment's row lock, so concurrent
+//!   partial refunds can never exceed the captured amount;
+//! - at most one refund per queue is `in_flight` or `needs_review`: the unique partial index
+//!   `refunds_one_in_flight_per_queue` enforces it for every process at once, and [`dispatch_next`]
+//!   only ever promotes the lowest queued position when nothing else is in flight;
+//! - every refund status change goes through `domain::refund_state` as a compare-and-set, writes
+//!   one event numbered in the payment's sequence, and notifies the dispatcher when it frees the
+//!   queue.
+
+use super::audit::{self, AuditEntry};
+use super::outbox::{self, NewEvent};
+use crate::domain::refund_state::{self, RefundEvent, RefundRefusal, RefundTransition};
+use crate::domain::{RefundStatus, ReviewReason};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+
+/// The channel that wakes refund dispatchers: the payload is the queue key that was freed.
+pub const NOTIFY_CHANNEL: &str = "bnpl_refunds";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefundRow {
+    pub refund_id: String,
+    pub payment_id: String,
+    pub queue_key: String,
+    pub position: i64,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub status: String,
+    pub review_reason: Option<String>,
+    pub reason: Option<String>,
+    pub requested_by: String,
+    pub provider_request_id: Option<String>,
+    pub provider_reference: Option<String>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+impl RefundRow {
+    pub fn status(&self) -> RefundStatus {
+        self.status.parse().unwrap_or(RefundStatus::NeedsReview)
+    }
+}
+
+const COLUMNS: &str =
+    "refund_id, payment_id, queue_key, position, amount_minor, currency, status, review_reason, reason,
+    requested_by, provider_request_id, provider_reference, attempts, created_at, submitted_at";
+
+/// A refund to enqueue.
+pub struct NewRefund<'a> {
+    pub refund_id: &'a str,
+    pub payment_id: &'a str,
+    pub provider: &'a str,
+    pub account: &'a str,
+    pub queue_key: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    pub reason: Option<&'a str>,
+    pub requested_by: &'a str,
+}
+
+/// Takes the next position of the queue (under its lock) and inserts the refund as `queued`.
+/// The caller holds the payment's lock and has checked the balance.
+pub async fn enqueue(conn: &mut PgConnection, new: &NewRefund<'_>) -> Result<RefundRow, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO refund_queues (queue_key, provider, account) VALUES ($1, $2, $3) ON CONFLICT (queue_key) DO NOTHING",
+    )
+    .bind(new.queue_key)
+    .bind(new.provider)
+    .bind(new.account)
+    .execute(&mut *conn)
+    .await?;
+    let position: i64 = sqlx::query_scalar(
+        "UPDATE refund_queues SET next_position = next_position + 1 WHERE queue_key = $1 RETURNING next_position - 1",
+    )
+    .bind(new.queue_key)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query_as(&format!(
+        "INSERT INTO refunds (refund_id, payment_id, queue_key, position, amount_minor, currency, status, reason, requested_by)
+         VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(new.refund_id)
+    .bind(new.payment_id)
+    .bind(new.queue_key)
+    .bind(position)
+    .bind(new.amount_minor)
+    .bind(new.currency)
+    .bind(new.reason)
+    .bind(new.requested_by)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn get(conn: &mut PgConnection, refund_id: &str) -> Result<Option<RefundRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM refunds WHERE refund_id = $1"))
+        .bind(refund_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Every refund of a payment (for the balance check and the refunded totals).
+pub async fn of_payment(conn: &mut PgConnection, payment_id: &str) -> Result<Vec<RefundRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY position"
+    ))
+    .bind(payment_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The refund of a payment that is in flight (or blocked in review), if any.
+pub async fn in_flight_of_payment(conn: &mut PgConnection, payment_id: &str) -> Result<Option<RefundRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM refunds WHERE payment_id = $1 AND status IN ('in_flight', 'needs_review')"
+    ))
+    .bind(payment_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Sum of succeeded refunds of a payment, in minor units.
+pub async fn succeeded_total(conn: &mut PgConnection, payment_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(sum(amount_minor), 0)::bigint FROM refunds WHERE payment_id = $1 AND status = 'succeeded'",
+    )
+    .bind(payment_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Promotes the queue's head to `in_flight` if nothing in the queue is in flight or in review.
+/// Returns the promoted refund. Safe to call from any number of processes at once: the
+/// conditional update and the unique index let exactly one of them win.
+pub async fn dispatch_next(conn: &mut PgConnection, queue_key: &str) -> Result<Option<RefundRow>, sqlx::Error> {
+    // `status = 'queued'` on the row itself: a racing dispatcher that waited on this row's lock
+    // re-checks it against the winner's version and updates nothing. Two different refunds can
+    // never both be promoted: the unique index refuses the second (the caller rolls back).
+    sqlx::query_as(&format!(
+        "UPDATE refunds SET status = 'in_flight', submitted_at = now(), updated_at = now()
+         WHERE refund_id = (
+             SELECT refund_id FROM refunds WHERE queue_key = $1 AND status = 'queued' ORDER BY position LIMIT 1)
+           AND status = 'queued'
+           AND NOT EXISTS (SELECT 1 FROM refunds WHERE queue_key = $1 AND status IN ('in_flight', 'needs_review'))
+         RETURNING {COLUMNS}"
+    ))
+    .bind(queue_key)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Queues that have refunds waiting (the dispatcher's fallback poll).
+pub async fn queues_with_waiting(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT DISTINCT queue_key FROM refunds WHERE status = 'queued'")
+        .fetch_all(conn)
+        .await
+}
+
+/// What the change brings along.
+#[derive(Debug, Clone, Default)]
+pub struct RefundChange {
+    pub actor: &'static str,
+    pub note: Option<String>,
+    pub provider_request_id: Option<String>,
+    pub provider_reference: Option<String>,
+    /// `{code, message, provider_code, provider_message}` on declines and failures.
+    pub decline: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundApplied {
+    Moved { from: RefundStatus, to: RefundStatus },
+    Stayed,
+    Flagged(ReviewReason),
+    Ignored,
+    Refused(RefundRefusal),
+}
+
+/// Applies `event` to a refund. The caller holds the payment's row lock (every refund change
+/// takes it, so a payment's events stay in sequence).
+pub async fn apply(
+    conn: &mut PgConnection,
+    refund: &RefundRow,
+    event: RefundEvent,
+    change: RefundChange,
+) -> Result<RefundApplied, sqlx::Error> {
+    let from = refund.status();
+    let (to, review) = match refund_state::transition(from, &event) {
+        RefundTransition::Move(to) => (to, None),
+        RefundTransition::FlagReview { reason } => (from, Some(reason)),
+        RefundTransition::Stay => {
+            record_details(conn, refund, &change).await?;
+            return Ok(RefundApplied::Stayed);
+        }
+        RefundTransition::Ignore => return Ok(RefundApplied::Ignored),
+        RefundTransition::Refuse(refusal) => return Ok(RefundApplied::Refused(refusal)),
+    };
+    let review_reason = review.map(ReviewReason::as_str).or(match event {
+        RefundEvent::NoDefiniteAnswer => Some(ReviewReason::NoDefiniteAnswer.as_str()),
+        _ => None,
+    });
+    let updated: Option<RefundRow> = sqlx::query_as(&format!(
+        "UPDATE refunds SET status = $3, updated_at = now(),
+             final_at = CASE WHEN $4 THEN now() ELSE final_at END,
+             review_reason = COALESCE($5, review_reason),
+             provider_request_id = COALESCE($6, provider_request_id),
+             provider_reference = COALESCE($7, provider_reference),
+             decline = COALESCE($8, decline)
+         WHERE refund_id = $1 AND status = $2
+         RETURNING {COLUMNS}"
+    ))
+    .bind(&refund.refund_id)
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(to.is_final() && to != from)
+    .bind(review_reason)
+    .bind(&change.provider_request_id)
+    .bind(&change.provider_reference)
+    .bind(&change.decline)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(updated) = updated else {
+        return Ok(RefundApplied::Ignored);
+    };
+    audit::record(
+        conn,
+        &AuditEntry {
+            payment_id: Some(&refund.payment_id),
+            refund_id: Some(&refund.refund_id),
+            kind: "transition",
+            actor: change.actor,
+            from_status: Some(from.as_str()),
+            to_status: Some(to.as_str()),
+            reason: review_reason.or(change.note.as_deref()),
+            detail: json!({ "event": format!("{event:?}"), "note": change.note }),
+        },
+    )
+    .await?;
+    let event_type = match review {
+        Some(_) => "refund.needs_review".to_owned(),
+        None if to == RefundStatus::InFlight => "refund.submitted".to_owned(),
+        None => format!("refund.{}", to.as_str()),
+    };
+    let extra = json!({
+        "reason": change.decline.clone().or_else(|| review_reason.map(|code| json!({"code": code, "message": change.note})))
+    });
+    announce(conn, &updated, &event_type, extra, None, None).await?;
+    if to.is_final() && to != from {
+        // Frees the queue: wake the dispatchers at commit (event-driven hand-off).
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(NOTIFY_CHANNEL)
+            .bind(&refund.queue_key)
+            .execute(conn)
+            .await?;
+    }
+    Ok(match review {
+        Some(reason) => RefundApplied::Flagged(reason),
+        None => RefundApplied::Moved { from, to },
+    })
+}
+
+/// Keeps what a provider told us about a refund that stays in flight (its request id).
+async fn record_details(conn: &mut PgConnection, refund: &RefundRow, change: &RefundChange) -> Result<(), sqlx::Error> {
+    if change.provider_request_id.is_none() && change.provider_reference.is_none() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE refunds SET provider_request_id = COALESCE($2, provider_request_id),
+             provider_reference = COALESCE($3, provider_reference), updated_at = now()
+         WHERE refund_id = $1",
+    )
+    .bind(&refund.refund_id)
+    .bind(&change.provider_request_id)
+    .bind(&change.provider_reference)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes a refund event (contract §3: `refund_id`, `payment_id`, amount, `refunded_total_minor`),
+/// numbered in the payment's sequence.
+pub async fn announce(
+    conn: &mut PgConnection,
+    refund: &RefundRow,
+    event_type: &str,
+    extra: Value,
+    reply_to: Option<&str>,
+    correlation_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let sequence: i64 = sqlx::query_scalar(
+        "UPDATE payments SET last_sequence = last_sequence + 1, updated_at = now() WHERE payment_id = $1 RETURNING last_sequence",
+    )
+    .bind(&refund.payment_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let refunded_total = succeeded_total(conn, &refund.payment_id).await?;
+    let mut body = json!({
+        "refund_id": refund.refund_id,
+        "payment_id": refund.payment_id,
+        "status": refund.status,
+        "amount": { "minor": refund.amount_minor, "currency": refund.currency },
+        "refunded_total_minor": refunded_total,
+        "position": refund.position,
+        "queue": refund.queue_key,
+        "requested_by": refund.requested_by,
+        "provider_reference": refund.provider_reference,
+    });
+    if let (Value::Object(extra), Some(target)) = (extra, body.as_object_mut()) {
+        target.extend(extra);
+    }
+    outbox::insert(
+        conn,
+        NewEvent {
+            event_type,
+            payment_id: Some(&refund.payment_id),
+            refund_id: Some(&refund.refund_id),
+            sequence: Some(sequence),
+            reply_to,
+            correlation_id,
+            body,
+        },
+    )
+    .await
+}

@@ -1,0 +1,156 @@
+//! Refunds through the strictly sequential queue per provider account, over the sandbox.
+
+use crate::harness::*;
+use lapin::BasicProperties;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn refund(refund_id: &str, payment_id: &str, minor: i64, currency: &str) -> Value {
+    json!({"refund_id": refund_id, "payment_id": payment_id, "amount": {"minor": minor, "currency": currency}, "reason": "item returned"})
+}
+
+/// The sandbox customer finishes every humm redirect at once, successfully.
+fn auto_success(config: &mut bnpl::sandbox::SandboxConfig) {
+    config.auto_customer.enabled = true;
+    config.auto_customer.success_ratio = 1.0;
+    config.auto_customer.delay_secs = 0.0;
+}
+
+async fn succeeded_humm(env: &mut Sandboxed, payment_id: &str, minor: i64) {
+    env.publish("purchase.create", &humm_purchase(payment_id, minor)).await;
+    env.wait_for_event(payment_id, "payment.succeeded", WAIT).await;
+}
+
+#[tokio::test]
+async fn a_humm_refund_is_queued_submitted_and_succeeds_by_callback() {
+    let mut env = spawn_sandboxed(fast_timing(), auto_success).await;
+    succeeded_humm(&mut env, "rf-pay-1", 15000).await;
+    env.publish("refund.create", &refund("rf-1", "rf-pay-1", 5000, "GBP"))
+        .await;
+    let done = env.wait_for_event("rf-pay-1", "refund.succeeded", WAIT).await;
+    assert_eq!(done["refund_id"], "rf-1");
+    assert_eq!(done["refunded_total_minor"], 5000);
+    let sequence = env.sequence_of("rf-pay-1");
+    let after_payment = sequence.iter().position(|t| t == "payment.succeeded").unwrap() + 1;
+    assert_eq!(
+        sequence[after_payment..],
+        ["refund.queued", "refund.submitted", "refund.succeeded"]
+    );
+    // A full second refund of the rest, then nothing is left to refund.
+    env.publish("refund.create", &refund("rf-2", "rf-pay-1", 10000, "GBP"))
+        .await;
+    let second = env.wait_for_event("rf-pay-1", "refund.succeeded", WAIT).await;
+    let _ = second;
+    env.wait_until_events("rf-pay-1", 10, WAIT).await;
+    assert_eq!(env.events_of("rf-pay-1").last().unwrap()["refunded_total_minor"], 15000);
+    env.publish("refund.create", &refund("rf-3", "rf-pay-1", 1, "GBP"))
+        .await;
+    let rejected = env.wait_for_event("rf-3", "command.rejected", WAIT).await;
+    assert_eq!(rejected["reason"]["code"], "over_refund");
+    env.app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_valu_refund_succeeds_with_06000() {
+    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    env.publish("purchase.create", &valu_purchase("rf-valu-1", 400_000, "01022220001"))
+        .await;
+    env.wait_for_event("rf-valu-1", "payment.action_required", WAIT).await;
+    let otp = env.otp_for("01022220001").await;
+    env.publish(
+        "purchase.confirm",
+        &json!({"payment_id": "rf-valu-1", "otp": otp, "tenure_months": 6}),
+    )
+    .await;
+    env.wait_for_event("rf-valu-1", "payment.succeeded", WAIT).await;
+    env.publish("refund.create", &refund("rf-valu-1-a", "rf-valu-1", 100_000, "EGP"))
+        .await;
+    let done = env.wait_for_event("rf-valu-1", "refund.succeeded", WAIT).await;
+    assert_eq!(done["refunded_total_minor"], 100_000);
+    env.app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_concurrent_partial_refunds_over_the_capture_accept_exactly_one() {
+    let mut env = spawn_sandboxed(fast_timing(), auto_success).await;
+    succeeded_humm(&mut env, "rf-pay-2", 10000).await;
+    env.publish("refund.create", &refund("rf-2a", "rf-pay-2", 7000, "GBP"))
+        .await;
+    env.publish("refund.create", &refund("rf-2b", "rf-pay-2", 7000, "GBP"))
+        .await;
+    env.drain(Duration::from_secs(3)).await;
+    let queued: Vec<Value> = env
+        .events_of("rf-pay-2")
+        .into_iter()
+        .filter(|e| e["type"] == "refund.queued")
+        .collect();
+    assert_eq!(queued.len(), 1, "exactly one refund accepted: {queued:?}");
+    let loser = if queued[0]["refund_id"] == "rf-2a" {
+        "rf-2b"
+    } else {
+        "rf-2a"
+    };
+    let rejected = env.wait_for_event(loser, "command.rejected", WAIT).await;
+    assert_eq!(rejected["reason"]["code"], "over_refund");
+    env.app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refund_from_a_user_not_on_the_allow_list_is_forbidden() {
+    let mut env = spawn_sandboxed(fast_timing(), auto_success).await;
+    succeeded_humm(&mut env, "rf-pay-3", 10000).await;
+    // No user_id at all (the harness's publish adds the allowed `guest`; publish bare here).
+    env.probe
+        .publish_command(
+            "refund.create",
+            refund("rf-3a", "rf-pay-3", 100, "GBP").to_string().as_bytes(),
+            BasicProperties::default(),
+        )
+        .await;
+    let rejected = env.wait_for_event("rf-3a", "command.rejected", WAIT).await;
+    assert_eq!(rejected["reason"]["code"], "forbidden");
+    env.app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_queued_refund_can_be_cancelled_and_a_sent_one_cannot() {
+    // humm takes 5 s (50,000 provider seconds × 0.0001) per refund: the first blocks the queue.
+    let mut env = spawn_sandboxed(fast_timing(), |config| {
+        auto_success(config);
+        config.humm.refund_processing_secs = 50_000.0;
+    })
+    .await;
+    succeeded_humm(&mut env, "rf-pay-4", 10000).await;
+    env.publish("refund.create", &refund("rf-4a", "rf-pay-4", 1000, "GBP"))
+        .await;
+    env.wait_for_event("rf-pay-4", "refund.submitted", WAIT).await;
+    env.publish("refund.create", &refund("rf-4b", "rf-pay-4", 1000, "GBP"))
+        .await;
+    env.wait_until_events("rf-pay-4", 7, WAIT).await;
+    env.publish("refund.cancel", &json!({"refund_id": "rf-4b"})).await;
+    env.drain(Duration::from_secs(1)).await;
+    assert!(
+        env.events_of("rf-4b").is_empty(),
+        "cancel refused: {:?}",
+        env.events_of("rf-4b")
+    );
+    let cancelled = env.wait_for_event("rf-pay-4", "refund.cancelled", WAIT).await;
+    assert_eq!(cancelled["refund_id"], "rf-4b");
+    env.publish("refund.cancel", &json!({"refund_id": "rf-4a"})).await;
+    let refused = env.wait_for_event("rf-4a", "command.rejected", WAIT).await;
+    assert_eq!(refused["reason"]["code"], "not_cancellable");
+    let done = env.wait_for_event("rf-pay-4", "refund.succeeded", WAIT).await;
+    assert_eq!(done["refund_id"], "rf-4a");
+    // The cancelled refund was never sent.
+    let ledger = env.ledger().await;
+    let sent: Vec<&Value> = ledger["refunds"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["refund_id"] == "rf-4b")
+        .collect();
+    assert!(sent.is_empty(), "a cancelled refund reached the provider: {sent:?}");
+    env.app.stop().await.unwrap();
+}
