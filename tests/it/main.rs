@@ -11,4 +11,5 @@ mod foundation;
 mod harness;
 mod helpers;
 mod intake;
+mod purchases_humm;
 mod sandbox;
