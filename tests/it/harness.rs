@@ -149,6 +149,36 @@ pub fn humm_purchase(payment_id: &str, amount_minor: i64) -> Value {
     })
 }
 
+/// An ecommpay sale callback for `payment_id` as the sandbox sends it (`status`: `success` or
+/// `decline`), signed with `secret`.
+pub fn ecommpay_sale_callback(payment_id: &str, amount_minor: i64, status: &str, secret: &str) -> Value {
+    let (code, message) = if status == "success" {
+        ("0", "Success")
+    } else {
+        ("20000", "General decline")
+    };
+    let date = chrono::Utc::now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        .replace('Z', "+0000");
+    let sum = json!({"amount": amount_minor, "currency": "GBP"});
+    let mut body = json!({
+        "customer": {"id": "cust-42"},
+        "project_id": PROJECT,
+        "payment": {
+            "id": payment_id, "type": "bnpl", "status": status, "date": date, "method": "bnpl",
+            "sum": sum, "description": "Order"
+        },
+        "operation": {
+            "sum_initial": sum, "sum_converted": sum, "code": code, "message": message,
+            "provider": {"id": 16891, "payment_id": "LATEPROVIDERREF1", "auth_code": ""},
+            "id": 990_001, "type": "sale", "status": status, "date": date, "created_date": date,
+            "request_id": "late-request-00000001"
+        }
+    });
+    bnpl::providers::ecommpay::signature::sign_in_place(&mut body, &SecretString::from(secret));
+    body
+}
+
 /// A valid valU `purchase.create` body.
 pub fn valu_purchase(payment_id: &str, amount_minor: i64, phone: &str) -> Value {
     json!({
@@ -191,13 +221,33 @@ impl Sandboxed {
                         .collect::<Vec<_>>()
                 ),
             };
-            let event = json_body(&delivery);
-            let key = event["payment_id"]
-                .as_str()
-                .or(event["refund_id"].as_str())
-                .unwrap_or_default()
-                .to_owned();
-            self.seen.entry(key).or_default().push(event);
+            self.record(&delivery);
+        }
+    }
+
+    /// Reads events until `key` (a payment or refund id; `""` for events naming neither) has
+    /// `count` events of type `wanted`; returns them.
+    pub async fn wait_for_events(&mut self, key: &str, wanted: &str, count: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let found: Vec<Value> = self
+                .events_of(key)
+                .into_iter()
+                .filter(|e| e["type"] == wanted)
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            match tokio::time::timeout_at(deadline, self.events.next()).await {
+                Ok(Some(Ok(delivery))) => self.record(&delivery),
+                _ => panic!(
+                    "fewer than {count} {wanted} for {key:?} within {timeout:?}; saw {:?}",
+                    self.events_of(key)
+                        .iter()
+                        .map(|e| e["type"].clone())
+                        .collect::<Vec<_>>()
+                ),
+            }
         }
     }
 
@@ -206,30 +256,31 @@ impl Sandboxed {
         let deadline = tokio::time::Instant::now() + timeout;
         while self.events_of(payment_id).len() < count {
             match tokio::time::timeout_at(deadline, self.events.next()).await {
-                Ok(Some(Ok(delivery))) => {
-                    let event = json_body(&delivery);
-                    let key = event["payment_id"]
-                        .as_str()
-                        .or(event["refund_id"].as_str())
-                        .unwrap_or_default()
-                        .to_owned();
-                    self.seen.entry(key).or_default().push(event);
-                }
+                Ok(Some(Ok(delivery))) => self.record(&delivery),
                 _ => panic!("{payment_id} has only {:?}", self.events_of(payment_id)),
             }
         }
     }
 
+    fn record(&mut self, delivery: &lapin::message::Delivery) {
+        let event = json_body(delivery);
+        let key = event["payment_id"]
+            .as_str()
+            .or(event["refund_id"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        self.seen.entry(key).or_default().push(event);
+    }
+
+    /// How many (distinct) events of type `wanted` were seen for `key`.
+    pub fn count_of(&self, key: &str, wanted: &str) -> usize {
+        self.events_of(key).iter().filter(|e| e["type"] == wanted).count()
+    }
+
     /// Reads whatever events arrive within `quiet` (to check that nothing more comes).
     pub async fn drain(&mut self, quiet: Duration) {
         while let Ok(Some(Ok(delivery))) = tokio::time::timeout(quiet, self.events.next()).await {
-            let event = json_body(&delivery);
-            let key = event["payment_id"]
-                .as_str()
-                .or(event["refund_id"].as_str())
-                .unwrap_or_default()
-                .to_owned();
-            self.seen.entry(key).or_default().push(event);
+            self.record(&delivery);
         }
     }
 
@@ -301,6 +352,54 @@ impl Sandboxed {
             .json()
             .await
             .unwrap()
+    }
+
+    /// Sale requests the sandbox received for `payment_id` (duplicates included).
+    pub async fn sales_for(&self, payment_id: &str) -> u64 {
+        self.ledger().await["sales_per_payment_id"][payment_id]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// POSTs `body` to the orchestrator's ecommpay callback endpoint; returns the HTTP status.
+    pub async fn post_ecommpay_callback(&self, body: &Value) -> u16 {
+        self.http
+            .post(self.app.url("/callbacks/ecommpay"))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// One `i64` from the test database: `sql` with `$1` bound to `param`.
+    pub async fn db_i64(&self, sql: &str, param: &str) -> i64 {
+        let pool = self.app.db.pool().await;
+        let value: i64 = sqlx::query_scalar(sql).bind(param).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        value
+    }
+
+    /// One optional text column of the payment (`review_reason`, `provider_reference`, …).
+    pub async fn payment_text(&self, payment_id: &str, column: &str) -> Option<String> {
+        let pool = self.app.db.pool().await;
+        let value: Option<String> =
+            sqlx::query_scalar(&format!("SELECT {column}::text FROM payments WHERE payment_id = $1"))
+                .bind(payment_id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        value
+    }
+
+    /// Stops the sandbox, so every later provider call fails to connect. An empty sandbox (no
+    /// accounts) takes its place in `self.sandbox`, at another port.
+    pub async fn stop_sandbox(&mut self) {
+        let empty = bnpl::sandbox::spawn(SandboxConfig::default()).await.unwrap();
+        let old = std::mem::replace(&mut self.sandbox, empty);
+        old.shutdown().await.unwrap();
     }
 
     /// The payment's status in the database.

@@ -11,6 +11,7 @@ mod foundation;
 mod harness;
 mod helpers;
 mod intake;
+mod purchases_humm;
 mod purchases_valu;
 mod refunds;
 mod sandbox;
