@@ -1,4 +1,4 @@
-//! Role `intake`: one gated consumer per intake queue (purchases, refunds).
+//! Role `intake`: one gated consumer per intake queue (purchases, refunds, unrouted commands).
 
 use super::WorkerContext;
 use crate::intake::IntakeHandler;
@@ -13,7 +13,7 @@ pub fn spawn(context: &WorkerContext, tracker: &TaskTracker, shutdown: Cancellat
         Arc::clone(&context.services),
         context.config.refunds.allowed_users.clone(),
     ));
-    for queue in [topology.purchases(), topology.refunds()] {
+    for queue in [topology.purchases(), topology.refunds(), topology.unrouted()] {
         let spec = ConsumerSpec {
             queue,
             prefetch: context.config.intake.prefetch,

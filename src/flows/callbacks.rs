@@ -81,12 +81,17 @@ pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::E
         CallbackEvent::Redirect(redirect) => {
             let action =
                 json!({ "kind": "redirect", "method": redirect.method, "url": redirect.url, "body": redirect.body });
-            let change = Change {
-                actor,
-                action: Some(action),
-                ..Change::default()
-            };
-            label(&payments::apply(&mut tx, &row, PaymentEvent::ActionRequired, change).await?)
+            if row.status() == PaymentStatus::ActionRequired && row.action.as_ref() == Some(&action) {
+                // The same redirect again (a retried or duplicated callback): nothing new to tell.
+                "duplicate"
+            } else {
+                let change = Change {
+                    actor,
+                    action: Some(action),
+                    ..Change::default()
+                };
+                label(&payments::apply(&mut tx, &row, PaymentEvent::ActionRequired, change).await?)
+            }
         }
         CallbackEvent::Sale(operation) => {
             let reference = operation.provider_payment_id.clone().or_else(|| operation.id.clone());

@@ -107,10 +107,16 @@ impl Envelope {
     /// Decodes the routing key and the body's outer shape.
     pub fn decode(&self) -> Decoded {
         let Some(command_type) = CommandType::parse(&self.routing_key) else {
+            // Name the subject when the body has one, so the rejection can be correlated.
+            let subject_id = serde_json::from_slice::<Value>(&self.body).ok().and_then(|body| {
+                ["payment_id", "refund_id"]
+                    .iter()
+                    .find_map(|key| body.get(*key)?.as_str().map(str::to_owned))
+            });
             return Decoded::Malformed(Malformed {
                 code: "unknown_command",
                 detail: format!("unknown command type {:?}", self.routing_key),
-                subject_id: None,
+                subject_id,
             });
         };
         let body: Value = match serde_json::from_slice(&self.body) {

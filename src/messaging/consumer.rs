@@ -140,13 +140,15 @@ async fn consume(
                     }
                     None => break,
                 };
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
+                // The handler waits for its slot in its own task, so this loop keeps watching the
+                // database and shutdown while every slot is busy (at most `prefetch` tasks wait).
+                let permits = Arc::clone(&permits);
                 let handler = Arc::clone(handler);
                 let database = database_up.clone();
                 let stop = shutdown.clone();
                 in_flight.spawn(async move {
+                    let Ok(_permit) = permits.acquire_owned().await else { return };
                     handle_one(handler.as_ref(), delivery, database, stop).await;
-                    drop(permit);
                 });
             }
         }

@@ -157,13 +157,17 @@ async fn relay_dead_letters(pool: &PgPool, publisher: &Publisher, exchange: &str
     for row in &rows {
         ids.push(row.try_get::<i64, _>("id")?);
         let mut headers = FieldTable::default();
-        for (name, column) in [("x-bnpl-reason", "reason"), ("x-bnpl-detail", "detail")] {
+        for (name, column) in [
+            ("x-bnpl-reason", "reason"),
+            ("x-bnpl-detail", "detail"),
+            ("x-bnpl-routing-key", "routing_key"),
+        ] {
             let value: String = row.try_get(column)?;
             headers.insert(ShortString::from(name), AMQPValue::LongString(LongString::from(value)));
         }
         messages.push(Outgoing {
             exchange: exchange.to_owned(),
-            routing_key: row.try_get("routing_key")?,
+            routing_key: super::topology::DEAD_LETTER_KEY.to_owned(),
             body: row.try_get("body")?,
             properties: BasicProperties::default().with_headers(headers),
         });

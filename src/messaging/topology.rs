@@ -3,15 +3,24 @@
 //! Every name starts with the configured prefix. Declaring is idempotent as long as the arguments
 //! never change between versions: RabbitMQ refuses a re-declaration with other arguments
 //! (PRECONDITION_FAILED), so any change here needs a new queue name and a migration note.
+//!
+//! Added to the contract's names: `PREFIX.unrouted` (a fanout exchange and a quorum queue of the
+//! same name). A command whose routing key no queue binds goes from `commands` to the DLX (its
+//! alternate exchange, as the contract says), which routes it on to `unrouted` (the DLX's own
+//! alternate exchange); intake consumes that queue and dead-letters the command *with* its reason
+//! and a `command.rejected`, like any other command that cannot be processed.
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
 
 /// Routing keys bound to the purchase intake queue (contract §1).
 pub const PURCHASE_COMMANDS: [&str; 3] = ["purchase.create", "purchase.confirm", "purchase.resend_otp"];
 /// Routing keys bound to the refund intake queue (contract §1).
 pub const REFUND_COMMANDS: [&str; 2] = ["refund.create", "refund.cancel"];
+/// The routing key of the dead letters the orchestrator publishes itself; the command's own
+/// routing key travels in the `x-bnpl-routing-key` header.
+pub const DEAD_LETTER_KEY: &str = "dead";
 
 /// The exchange and queue names under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,15 +62,24 @@ impl Topology {
     pub fn dead(&self) -> String {
         format!("{}.dead", self.prefix)
     }
+    /// Commands with a routing key nobody binds, on their way to intake (see the module doc).
+    pub fn unrouted(&self) -> String {
+        format!("{}.unrouted", self.prefix)
+    }
 
     /// Every queue this topology declares (for operators' checks and test clean-up).
-    pub fn queues(&self) -> [String; 3] {
-        [self.purchases(), self.refunds(), self.dead()]
+    pub fn queues(&self) -> [String; 4] {
+        [self.purchases(), self.refunds(), self.dead(), self.unrouted()]
     }
 
     /// Every exchange this topology declares.
-    pub fn exchanges(&self) -> [String; 3] {
-        [self.commands(), self.events(), self.dead_letter_exchange()]
+    pub fn exchanges(&self) -> [String; 4] {
+        [
+            self.commands(),
+            self.events(),
+            self.dead_letter_exchange(),
+            self.unrouted(),
+        ]
     }
 
     /// Declares everything; safe to run any number of times.
@@ -70,14 +88,16 @@ impl Topology {
             durable: true,
             ..Default::default()
         };
-        // Fanout: whatever the routing key of a dead or unroutable command, it lands in `dead`.
         channel
-            .exchange_declare(
-                &self.dead_letter_exchange(),
-                ExchangeKind::Fanout,
-                durable,
-                FieldTable::default(),
-            )
+            .exchange_declare(&self.unrouted(), ExchangeKind::Fanout, durable, FieldTable::default())
+            .await?;
+        // The DLX routes by key: the intake queues' own dead letters keep their command key
+        // (delivery limit), the orchestrator's carry `DEAD_LETTER_KEY`; both reach `dead`. Any
+        // other key is an unrouted command, which the DLX's alternate exchange hands to intake.
+        let mut dlx_args = FieldTable::default();
+        dlx_args.insert("alternate-exchange".into(), long_string(&self.unrouted()));
+        channel
+            .exchange_declare(&self.dead_letter_exchange(), ExchangeKind::Direct, durable, dlx_args)
             .await?;
         // A command with a routing key nobody binds goes to the alternate exchange instead of
         // vanishing (contract §1; https://www.rabbitmq.com/docs/ae).
@@ -91,33 +111,33 @@ impl Topology {
             .await?;
 
         self.declare_queue(channel, &self.dead(), None).await?;
-        channel
-            .queue_bind(
-                &self.dead(),
-                &self.dead_letter_exchange(),
-                "",
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
+        let dead_keys = PURCHASE_COMMANDS
+            .iter()
+            .chain(REFUND_COMMANDS.iter())
+            .chain([DEAD_LETTER_KEY].iter());
+        for key in dead_keys {
+            self.bind(channel, &self.dead(), &self.dead_letter_exchange(), key)
+                .await?;
+        }
+        self.declare_queue(channel, &self.unrouted(), Some(self.delivery_limit))
             .await?;
+        self.bind(channel, &self.unrouted(), &self.unrouted(), "").await?;
         for (queue, keys) in [
             (self.purchases(), &PURCHASE_COMMANDS[..]),
             (self.refunds(), &REFUND_COMMANDS[..]),
         ] {
             self.declare_queue(channel, &queue, Some(self.delivery_limit)).await?;
             for key in keys {
-                channel
-                    .queue_bind(
-                        &queue,
-                        &self.commands(),
-                        key,
-                        QueueBindOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await?;
+                self.bind(channel, &queue, &self.commands(), key).await?;
             }
         }
         Ok(())
+    }
+
+    async fn bind(&self, channel: &Channel, queue: &str, exchange: &str, key: &str) -> lapin::Result<()> {
+        channel
+            .queue_bind(queue, exchange, key, QueueBindOptions::default(), FieldTable::default())
+            .await
     }
 
     /// A durable quorum queue (replicated; counts redeliveries). Intake queues get a delivery
@@ -144,9 +164,4 @@ impl Topology {
 
 fn long_string(text: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(text))
-}
-
-/// A header value as an AMQP short string key, for callers building headers.
-pub fn header_key(name: &str) -> ShortString {
-    ShortString::from(name)
 }

@@ -183,6 +183,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(db: TestDb, prefix: TestPrefix, config: Config) -> TestApp {
+    // Logs go to the test's captured output (shown for failing tests); RUST_LOG filters them.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
     let shutdown = CancellationToken::new();
     let running = bnpl::app::start(config, &Role::ALL, shutdown.clone())
         .await
@@ -276,6 +282,19 @@ pub async fn consumer_count(queue: &str) -> Option<u32> {
     let declared = channel.queue_declare(queue, options, FieldTable::default()).await.ok();
     let _ = connection.close(200, "checked").await;
     declared.map(|queue| queue.consumer_count())
+}
+
+/// The number of ready (undelivered) messages in `queue`, or None when it does not exist.
+pub async fn ready_messages(queue: &str) -> Option<u32> {
+    let connection = amqp_connect().await.ok()?;
+    let channel = connection.create_channel().await.ok()?;
+    let options = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let declared = channel.queue_declare(queue, options, FieldTable::default()).await.ok();
+    let _ = connection.close(200, "checked").await;
+    declared.map(|queue| queue.message_count())
 }
 
 /// A test-side AMQP client: publishes commands and reads what the orchestrator announces.

@@ -44,21 +44,26 @@ async fn malformed_commands_are_dead_lettered_with_reason_and_rejected() {
     assert_eq!(header(&letter, "x-bnpl-reason").as_deref(), Some("invalid"));
     assert!(header(&letter, "x-bnpl-detail").unwrap().contains("refund_id"));
 
-    // An unknown routing key is routed nowhere, so the alternate exchange puts it in the dead letters.
+    // An unknown routing key is routed to intake by the alternate exchanges, then dead-lettered
+    // with its reason like any command that cannot be processed.
     probe
         .publish_command("purchase.explode", b"{}", BasicProperties::default())
         .await;
     let letter = next_delivery(&mut dead, Duration::from_secs(15))
         .await
         .expect("unknown type lands in dead");
-    assert_eq!(letter.routing_key.as_str(), "purchase.explode");
+    assert_eq!(
+        header(&letter, "x-bnpl-routing-key").as_deref(),
+        Some("purchase.explode")
+    );
+    assert_eq!(header(&letter, "x-bnpl-reason").as_deref(), Some("unknown_command"));
 
     let pool = app.db.pool().await;
     let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM commands WHERE outcome = 'dead_lettered'")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(kept, 2, "both processed malformed commands are kept with their reason");
+    assert_eq!(kept, 3, "every malformed command is kept with its reason");
     pool.close().await;
     app.stop().await.unwrap();
 }
