@@ -76,6 +76,7 @@ pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) 
         pool: pool.clone(),
         accounts,
         executor: Executor::new(PROVIDER_CONNECT_TIMEOUT).context("building the HTTP client")?,
+        job_lease: config.jobs.lease,
     });
     let context = WorkerContext {
         config: Arc::clone(&config),

@@ -18,6 +18,7 @@
 //! - [`http`]: the axum router: health, readiness, metrics.
 //! - [`workers`]: one thin file per worker role (`workers/` at the crate root).
 //! - [`cli`]: command-line tools (`publish`).
+//! - [`failpoint`]: crash points for tests (compiled in only with the `failpoints` feature).
 //! - [`app`]: the composition root and graceful shutdown; [`shutdown`], [`telemetry`].
 
 pub mod accounts;
@@ -25,6 +26,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod failpoint;
 pub mod flows;
 pub mod http;
 pub mod intake;

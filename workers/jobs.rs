@@ -71,7 +71,11 @@ pub fn spawn(context: &WorkerContext, tracker: &TaskTracker, shutdown: Cancellat
         context.pool.clone(),
         registry,
         context.database.subscribe(),
-        RunnerConfig::default(),
+        RunnerConfig {
+            concurrency: context.config.jobs.concurrency,
+            lease: context.config.jobs.lease,
+            ..RunnerConfig::default()
+        },
         shutdown.clone(),
     ));
     tracker.spawn(refund_dispatch::run(

@@ -116,6 +116,9 @@ pub struct CallLimits {
     pub calls_per_second: u32,
     /// What one sequential refund queue covers (design §1).
     pub refund_queue_scope: RefundQueueScope,
+    /// Total time one provider call may take; after it the answer is uncertain (design §1).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
 }
 
 impl Default for CallLimits {
@@ -124,6 +127,9 @@ impl Default for CallLimits {
             max_concurrent_calls: 16,
             calls_per_second: 50,
             refund_queue_scope: RefundQueueScope::Account,
+            // ecommpay's plugins wait 5 s, APS's 60 s; 15 s covers a slow answer without holding
+            // a call slot for a minute.
+            request_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -200,6 +206,9 @@ impl CallLimits {
     fn validate(&self, key: &str) -> Result<(), ConfigError> {
         if self.max_concurrent_calls == 0 {
             return Err(invalid(format!("{key}.max_concurrent_calls"), "must be at least 1"));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(invalid(format!("{key}.request_timeout"), "must be more than zero"));
         }
         if self.calls_per_second == 0 {
             return Err(invalid(format!("{key}.calls_per_second"), "must be at least 1"));

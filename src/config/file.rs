@@ -26,6 +26,8 @@ pub(super) struct ConfigFile {
     #[serde(default)]
     pub retention: RetentionConfig,
     #[serde(default)]
+    pub jobs: JobsConfig,
+    #[serde(default)]
     pub accounts: ProviderAccounts,
 }
 
@@ -41,6 +43,7 @@ impl Default for ConfigFile {
             intake: IntakeConfig::default(),
             refunds: RefundPolicy::default(),
             retention: RetentionConfig::default(),
+            jobs: JobsConfig::default(),
             accounts: ProviderAccounts::default(),
         }
     }
@@ -82,6 +85,27 @@ impl Default for IntakeConfig {
             prefetch: 64,
             concurrency: 16,
             delivery_limit: 20,
+        }
+    }
+}
+
+/// The durable job runner.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Jobs run at once per process.
+    pub concurrency: usize,
+    /// How long a claimed job is held before another process may take it over (design §1
+    /// "Leases, not timeouts"): longer than any provider call, short enough to recover fast.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            lease: Duration::from_secs(120),
         }
     }
 }

@@ -13,7 +13,7 @@ mod secret;
 pub use accounts::{
     AccountTiming, ApsAccountConfig, CallLimits, EcommpayAccountConfig, ProviderAccounts, RefundQueueScope,
 };
-pub use file::{IntakeConfig, RefundPolicy, RetentionConfig};
+pub use file::{IntakeConfig, JobsConfig, RefundPolicy, RetentionConfig};
 
 use secrecy::SecretString;
 use std::net::SocketAddr;
@@ -52,6 +52,7 @@ pub struct Config {
     pub intake: IntakeConfig,
     pub refunds: RefundPolicy,
     pub retention: RetentionConfig,
+    pub jobs: JobsConfig,
     pub accounts: ProviderAccounts,
 }
 
@@ -111,6 +112,7 @@ impl Config {
             intake: file.intake,
             refunds: file.refunds,
             retention: file.retention,
+            jobs: file.jobs,
             accounts: file.accounts,
         };
         config.accounts.validate()?;

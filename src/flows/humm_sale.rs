@@ -65,10 +65,15 @@ impl HummSale {
             Ok(sale) => sale,
             Err(error) => return Ok(retry(job, error.to_string())),
         };
-        let outcome = match services.executor.send(&sale, account.ecommpay.request_timeout).await {
+        let outcome = match account
+            .limiter
+            .send(&services.executor, &sale, account.ecommpay.request_timeout)
+            .await
+        {
             Ok(raw) => response::parse_sale(&raw, payment_id),
             Err(transport) => transport.for_create(),
         };
+        crate::failpoint::crash_if_armed(crate::failpoint::HUMM_SALE_AFTER_SEND);
         tracing::info!(payment_id, outcome = ?outcome_name(&outcome), "humm sale sent");
         let settle = match outcome {
             CreateOutcome::Accepted(registered) => {
@@ -119,10 +124,9 @@ impl HummSale {
             return Asked::Retry("cannot build the status query".to_owned());
         };
         let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
-        let outcome = match self
-            .services
-            .executor
-            .send(&query, account.ecommpay.request_timeout)
+        let outcome = match account
+            .limiter
+            .send(&self.services.executor, &query, account.ecommpay.request_timeout)
             .await
         {
             Ok(raw) => response::parse_status(&raw, &expected),

@@ -40,4 +40,6 @@ pub struct Services {
     pub pool: PgPool,
     pub accounts: Accounts,
     pub executor: Executor,
+    /// Lease of a claimed job (`[jobs] lease`).
+    pub job_lease: std::time::Duration,
 }

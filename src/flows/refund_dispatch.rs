@@ -124,7 +124,7 @@ async fn promote(services: &Services, queue_key: &str) -> Result<Option<crate::s
     )
     .await?;
     refunds::announce(&mut tx, &refund, "refund.submitted", json!({}), None, None).await?;
-    let job = schedule::refund_send_claimed(&mut tx, &refund).await?;
+    let job = schedule::refund_send_claimed(&mut tx, &refund, services.job_lease).await?;
     tx.commit().await?;
     metrics::counter!("bnpl_refunds_dispatched_total").increment(1);
     Ok(Some(job))

@@ -10,6 +10,7 @@ use super::completion::retry;
 use super::refund_settle::{self, Verdict};
 use super::settle::provider_reason;
 use super::{schedule, Services};
+use crate::accounts::CallLimiter;
 use crate::domain::refund_state::RefundEvent;
 use crate::domain::RefundStatus;
 use crate::jobs::{JobHandler, JobResult};
@@ -92,6 +93,7 @@ impl RefundSend {
                         &request,
                         &expected,
                         account.ecommpay.request_timeout,
+                        &account.limiter,
                     )
                     .await;
                     (outcome, account.timing.base_time)
@@ -100,12 +102,21 @@ impl RefundSend {
             },
             _ => match services.accounts.valu(Some(&payment.account)) {
                 Some(account) => {
-                    let outcome = send(services, &account.aps, &request, &expected, account.aps.request_timeout).await;
+                    let outcome = send(
+                        services,
+                        &account.aps,
+                        &request,
+                        &expected,
+                        account.aps.request_timeout,
+                        &account.limiter,
+                    )
+                    .await;
                     (outcome, account.timing.base_time)
                 }
                 None => return Ok(retry(job, "valu account not configured".to_owned())),
             },
         };
+        crate::failpoint::crash_if_armed(crate::failpoint::REFUND_AFTER_SEND);
         tracing::info!(refund_id, payment_id = %payment.payment_id, outcome = ?outcome, "refund sent");
         let after = match outcome {
             CreateOutcome::Accepted(RefundAck::Registered { request_id }) => After::Wait {
@@ -164,6 +175,7 @@ async fn send<C: Connector>(
     request: &RefundRequest,
     expected: &Expected,
     timeout: Duration,
+    limiter: &CallLimiter,
 ) -> CreateOutcome<RefundAck> {
     let call = match connector.refund_request(request) {
         Ok(call) => call,
@@ -173,7 +185,7 @@ async fn send<C: Connector>(
             }
         }
     };
-    match services.executor.send(&call, timeout).await {
+    match limiter.send(&services.executor, &call, timeout).await {
         Ok(raw) => connector.parse_refund(&raw, expected),
         Err(transport) => transport.for_create(),
     }

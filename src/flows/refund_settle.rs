@@ -7,6 +7,7 @@
 //! any other figure → review.
 
 use super::Services;
+use crate::accounts::CallLimiter;
 use crate::domain::refund_state::RefundEvent;
 use crate::providers::outcome::{Expected, StatusOutcome};
 use crate::providers::Connector;
@@ -39,13 +40,24 @@ pub async fn ask_provider(
                     payment,
                     &expected,
                     account.ecommpay.request_timeout,
+                    &account.limiter,
                 )
                 .await
             }
             None => return Verdict::Unknown("humm account not configured".to_owned()),
         },
         _ => match services.accounts.valu(Some(&payment.account)) {
-            Some(account) => query(services, &account.aps, payment, &expected, account.aps.request_timeout).await,
+            Some(account) => {
+                query(
+                    services,
+                    &account.aps,
+                    payment,
+                    &expected,
+                    account.aps.request_timeout,
+                    &account.limiter,
+                )
+                .await
+            }
             None => return Verdict::Unknown("valu account not configured".to_owned()),
         },
     };
@@ -108,6 +120,7 @@ async fn query<C: Connector>(
     payment: &PaymentRow,
     expected: &Expected,
     timeout: std::time::Duration,
+    limiter: &CallLimiter,
 ) -> StatusOutcome {
     let request = match connector.status_request(&payment.payment_id) {
         Ok(request) => request,
@@ -117,7 +130,7 @@ async fn query<C: Connector>(
             }
         }
     };
-    match services.executor.send(&request, timeout).await {
+    match limiter.send(&services.executor, &request, timeout).await {
         Ok(raw) => connector.parse_status(&raw, expected),
         Err(transport) => transport.for_status(),
     }

@@ -19,9 +19,6 @@ pub const OTP_EXPIRY: &str = "otp_expiry";
 pub const REFUND_SEND: &str = "refund_send";
 pub const REFUND_CHECK: &str = "refund_check";
 
-/// How long an inline-started job's claim lasts before any runner may rescue it.
-pub const INLINE_LEASE: Duration = Duration::from_secs(120);
-
 /// Provider calls that create something are retried this many times before the job is kept as
 /// exhausted for ops (each retry first asks the provider what it already has).
 const CREATE_ATTEMPTS: i32 = 20;
@@ -87,7 +84,11 @@ pub async fn otp_expiry(conn: &mut PgConnection, payment_id: &str, at: DateTime<
 
 /// The refund-send job for a refund just promoted to in flight, claimed by the caller so it can
 /// send at once after the commit (the event-driven hand-off).
-pub async fn refund_send_claimed(conn: &mut PgConnection, refund: &RefundRow) -> Result<jobs::ClaimedJob, sqlx::Error> {
+pub async fn refund_send_claimed(
+    conn: &mut PgConnection,
+    refund: &RefundRow,
+    lease: Duration,
+) -> Result<jobs::ClaimedJob, sqlx::Error> {
     jobs::insert_claimed(
         conn,
         &NewJob {
@@ -99,7 +100,7 @@ pub async fn refund_send_claimed(conn: &mut PgConnection, refund: &RefundRow) ->
             due_at: Utc::now(),
             max_attempts: 1000,
         },
-        INLINE_LEASE,
+        lease,
     )
     .await
 }

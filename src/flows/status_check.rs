@@ -7,6 +7,7 @@
 //! `expired` is only for a Payment Page that was never opened (ecommpay has never heard of it).
 
 use super::{schedule, settle, Services};
+use crate::accounts::CallLimiter;
 use crate::config::AccountTiming;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
@@ -105,14 +106,26 @@ impl StatusCheck {
             "humm" => {
                 let account = self.services.accounts.humm(Some(&row.account))?;
                 let outcome = self
-                    .send(&account.ecommpay, row, &expected, account.ecommpay.request_timeout)
+                    .send(
+                        &account.ecommpay,
+                        row,
+                        &expected,
+                        account.ecommpay.request_timeout,
+                        &account.limiter,
+                    )
                     .await;
                 Some((account.timing.clone(), outcome))
             }
             _ => {
                 let account = self.services.accounts.valu(Some(&row.account))?;
                 let outcome = self
-                    .send(&account.aps, row, &expected, account.aps.request_timeout)
+                    .send(
+                        &account.aps,
+                        row,
+                        &expected,
+                        account.aps.request_timeout,
+                        &account.limiter,
+                    )
                     .await;
                 Some((account.timing.clone(), outcome))
             }
@@ -125,6 +138,7 @@ impl StatusCheck {
         row: &PaymentRow,
         expected: &Expected,
         timeout: Duration,
+        limiter: &CallLimiter,
     ) -> StatusOutcome {
         let request = match connector.status_request(&row.payment_id) {
             Ok(request) => request,
@@ -134,7 +148,7 @@ impl StatusCheck {
                 }
             }
         };
-        match self.services.executor.send(&request, timeout).await {
+        match limiter.send(&self.services.executor, &request, timeout).await {
             Ok(raw) => connector.parse_status(&raw, expected),
             Err(transport) => transport.for_status(),
         }

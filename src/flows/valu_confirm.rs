@@ -86,9 +86,10 @@ impl ValuConfirm {
             otp: otp.to_owned(),
         };
         let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
-        let outcome = match services
-            .executor
-            .send(&request::otp_verify(&account.aps, &step), account.aps.request_timeout)
+        let call = request::otp_verify(&account.aps, &step);
+        let outcome = match account
+            .limiter
+            .send(&services.executor, &call, account.aps.request_timeout)
             .await
         {
             Ok(raw) => response::parse_otp_verify(&raw, &expected),
@@ -193,7 +194,11 @@ impl ValuConfirm {
             let Ok(query) = account.aps.status_request(&row.payment_id) else {
                 return Ok(retry(job, "cannot build CHECK_STATUS".to_owned()));
             };
-            let status = match services.executor.send(&query, account.aps.request_timeout).await {
+            let status = match account
+                .limiter
+                .send(&services.executor, &query, account.aps.request_timeout)
+                .await
+            {
                 Ok(raw) => account.aps.parse_status(&raw, &expected),
                 Err(transport) => transport.for_status(),
             };
@@ -230,9 +235,10 @@ impl ValuConfirm {
             purchase_description: row.description.clone().unwrap_or_else(|| row.payment_id.clone()),
             transaction_id: text(&row.provider_state, "transaction_id"),
         };
-        let outcome = match services
-            .executor
-            .send(&request::purchase(&account.aps, &step), account.aps.request_timeout)
+        let call = request::purchase(&account.aps, &step);
+        let outcome = match account
+            .limiter
+            .send(&services.executor, &call, account.aps.request_timeout)
             .await
         {
             Ok(raw) => response::parse_purchase(&raw, &expected),

@@ -68,7 +68,11 @@ pub async fn generate(services: &Services, account: &ValuAccount, row: &PaymentR
     };
     let call = request::otp_generate(&account.aps, &step);
     let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
-    let outcome = match services.executor.send(&call, account.aps.request_timeout).await {
+    let outcome = match account
+        .limiter
+        .send(&services.executor, &call, account.aps.request_timeout)
+        .await
+    {
         Ok(raw) => response::parse_otp_generate(&raw, &expected),
         Err(transport) => transport.for_create(),
     };

@@ -56,7 +56,11 @@ impl ValuStart {
             .unwrap_or_default()
             .to_owned();
         let verify = request::customer_verify(&account.aps, payment_id, &phone);
-        let verified = match services.executor.send(&verify, account.aps.request_timeout).await {
+        let verified = match account
+            .limiter
+            .send(&services.executor, &verify, account.aps.request_timeout)
+            .await
+        {
             Ok(raw) => response::parse_customer_verify(&raw, payment_id),
             Err(transport) => transport.for_create(),
         };

@@ -95,7 +95,11 @@ pub async fn spawn_sandboxed(timing: AccountTiming, adjust: impl FnOnce(&mut San
             payment_page_url: base.join("payment").unwrap(),
             refund_path: "/v2/payment/bnpl/humm/refund".to_owned(),
             timing: timing.clone(),
-            limits: CallLimits::default(),
+            // Short, so a stalled provider answer (the sandbox's `stall_ms`) becomes uncertain fast.
+            limits: CallLimits {
+                request_timeout: Duration::from_secs(2),
+                ..CallLimits::default()
+            },
         },
     );
     config.accounts.valu.insert(
@@ -108,7 +112,11 @@ pub async fn spawn_sandboxed(timing: AccountTiming, adjust: impl FnOnce(&mut San
             response_phrase: SecretString::from(RESPONSE_PHRASE),
             sha_type: ShaType::Sha256,
             timing,
-            limits: CallLimits::default(),
+            // Short, so a stalled provider answer (the sandbox's `stall_ms`) becomes uncertain fast.
+            limits: CallLimits {
+                request_timeout: Duration::from_secs(2),
+                ..CallLimits::default()
+            },
         },
     );
     config.refunds.allowed_users = vec!["guest".to_owned()];

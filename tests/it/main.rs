@@ -6,12 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod broker_faults;
+#[cfg(feature = "failpoints")]
+mod crash;
 mod database_faults;
 mod foundation;
 mod harness;
 mod helpers;
 mod intake;
+mod processes;
 mod purchases_humm;
 mod purchases_valu;
 mod refunds;
+mod refunds_parallel;
 mod sandbox;

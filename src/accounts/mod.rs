@@ -5,20 +5,20 @@
 //! call limits. Look-ups by name serve commands; look-ups by project id / merchant identifier
 //! serve callbacks, which name the account that signed them.
 
+mod limiter;
+
+pub use limiter::CallLimiter;
+
 use crate::config::{AccountTiming, CallLimits, Config};
 use crate::providers::aps::ApsAccount;
 use crate::providers::ecommpay::EcommpayAccount;
 use crate::sandbox::SandboxConfig;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 use url::Url;
 
 /// Name of the single account per provider in sandbox mode.
 pub const SANDBOX_ACCOUNT: &str = "default";
-/// Per-call total timeout toward the providers (ecommpay plugins use 5 s; APS plugins 60 s).
-const HUMM_TIMEOUT: Duration = Duration::from_secs(10);
-const VALU_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An ecommpay project used for humm.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub struct HummAccount {
     pub ecommpay: EcommpayAccount,
     pub timing: AccountTiming,
     pub limits: CallLimits,
+    /// Every call to this account goes through it.
+    pub limiter: CallLimiter,
 }
 
 /// An APS merchant used for valU.
@@ -36,6 +38,8 @@ pub struct ValuAccount {
     pub aps: ApsAccount,
     pub timing: AccountTiming,
     pub limits: CallLimits,
+    /// Every call to this account goes through it.
+    pub limiter: CallLimiter,
 }
 
 /// Every account, by provider and name.
@@ -70,7 +74,7 @@ impl Accounts {
             ecommpay.payment_page_url = settings.payment_page_url.clone();
             ecommpay.refund_path = settings.refund_path.clone();
             ecommpay.merchant_callback_url = Some(callback.clone());
-            ecommpay.request_timeout = HUMM_TIMEOUT;
+            ecommpay.request_timeout = settings.limits.request_timeout;
             accounts.humm.insert(
                 name.clone(),
                 Arc::new(HummAccount {
@@ -78,6 +82,7 @@ impl Accounts {
                     ecommpay,
                     timing: settings.timing.clone(),
                     limits: settings.limits.clone(),
+                    limiter: CallLimiter::new(&settings.limits),
                 }),
             );
         }
@@ -90,7 +95,7 @@ impl Accounts {
                 response_phrase: settings.response_phrase.clone(),
                 sha_type: settings.sha_type,
                 language: "en".to_owned(),
-                request_timeout: VALU_TIMEOUT,
+                request_timeout: settings.limits.request_timeout,
             };
             accounts.valu.insert(
                 name.clone(),
@@ -99,6 +104,7 @@ impl Accounts {
                     aps,
                     timing: settings.timing.clone(),
                     limits: settings.limits.clone(),
+                    limiter: CallLimiter::new(&settings.limits),
                 }),
             );
         }
@@ -120,7 +126,7 @@ impl Accounts {
                 .join("payment")
                 .map_err(|error| sandbox_error(error.to_string()))?;
             ecommpay.merchant_callback_url = Some(callback_url(public_url));
-            ecommpay.request_timeout = HUMM_TIMEOUT;
+            ecommpay.request_timeout = CallLimits::default().request_timeout;
             accounts.humm.insert(
                 SANDBOX_ACCOUNT.to_owned(),
                 Arc::new(HummAccount {
@@ -128,6 +134,7 @@ impl Accounts {
                     ecommpay,
                     timing: AccountTiming::default(),
                     limits: CallLimits::default(),
+                    limiter: CallLimiter::new(&CallLimits::default()),
                 }),
             );
         }
@@ -142,7 +149,7 @@ impl Accounts {
                 response_phrase: merchant.response_phrase.clone(),
                 sha_type: merchant.sha_type,
                 language: "en".to_owned(),
-                request_timeout: VALU_TIMEOUT,
+                request_timeout: CallLimits::default().request_timeout,
             };
             accounts.valu.insert(
                 SANDBOX_ACCOUNT.to_owned(),
@@ -151,6 +158,7 @@ impl Accounts {
                     aps,
                     timing: AccountTiming::default(),
                     limits: CallLimits::default(),
+                    limiter: CallLimiter::new(&CallLimits::default()),
                 }),
             );
         }

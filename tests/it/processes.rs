@@ -1,0 +1,103 @@
+//! Real `bnpl serve` processes for crash tests: configured by a TOML file whose accounts point at
+//! a test's sandbox, started and killed like a deployment would be.
+
+use crate::harness::{ACCESS_CODE, MERCHANT, PROJECT, REQUEST_PHRASE, RESPONSE_PHRASE, SECRET};
+use crate::helpers::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A config file for `bnpl serve` pointing at the sandbox on `sandbox_url`, with one humm account
+/// `default` (project `PROJECT`) plus `extra_projects` more named `p<project id>`.
+pub fn write_config_with(sandbox_url: &str, lease: &str, extra_projects: &[u64]) -> PathBuf {
+    let mut text = format!(
+        r#"
+shutdown_deadline = "5s"
+[intake]
+concurrency = 4
+[refunds]
+allowed_users = ["guest"]
+[jobs]
+lease = "{lease}"
+[accounts.humm.default]
+project_id = {PROJECT}
+secret_key = "{SECRET}"
+gate_base_url = "{sandbox_url}/"
+payment_page_url = "{sandbox_url}/payment"
+[accounts.humm.default.timing]
+base_time = "1500ms"
+threshold_time = "8s"
+threshold_grace = "3s"
+status_check_schedule = ["1s"]
+refund_threshold = "8s"
+[accounts.valu.default]
+base_url = "{sandbox_url}/FortAPI/paymentApi"
+access_code = "{ACCESS_CODE}"
+merchant_identifier = "{MERCHANT}"
+request_phrase = "{REQUEST_PHRASE}"
+response_phrase = "{RESPONSE_PHRASE}"
+"#
+    );
+    for project in extra_projects {
+        text.push_str(&format!(
+            "[accounts.humm.p{project}]\nproject_id = {project}\nsecret_key = \"{SECRET}\"\ngate_base_url = \"{sandbox_url}/\"\npayment_page_url = \"{sandbox_url}/payment\"\n"
+        ));
+    }
+    let path = std::env::temp_dir().join(format!("bnpl-it-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// One `bnpl serve` process.
+pub struct Process {
+    child: tokio::process::Child,
+}
+
+impl Process {
+    /// Starts `bnpl serve` and waits until it is ready. `failpoints` arms `FAILPOINTS`.
+    pub async fn start(
+        db: &TestDb,
+        prefix: &TestPrefix,
+        config: &PathBuf,
+        port: u16,
+        failpoints: Option<&str>,
+    ) -> Process {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bnpl"));
+        command
+            .arg("serve")
+            .env("BNPL_DATABASE_URL", &db.url)
+            .env("BNPL_AMQP_PREFIX", &prefix.prefix)
+            .env("BNPL_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("BNPL_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+            .env("BNPL_CONFIG", config)
+            .env(
+                "RUST_LOG",
+                std::env::var("BNPL_TEST_PROCESS_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
+            .kill_on_drop(true);
+        match failpoints {
+            Some(points) => command.env("FAILPOINTS", points),
+            None => command.env_remove("FAILPOINTS"),
+        };
+        let child = command.spawn().expect("bnpl serve starts");
+        let process = Process { child };
+        let url = format!("http://127.0.0.1:{port}/readyz");
+        eventually(Duration::from_secs(30), "bnpl serve ready", || async {
+            reqwest::get(&url).await.map(|r| r.status() == 200).unwrap_or(false)
+        })
+        .await;
+        process
+    }
+
+    /// Waits for the process to exit by itself (a failpoint aborted it); returns its status.
+    #[cfg(feature = "failpoints")]
+    pub async fn exited(&mut self, within: Duration) -> std::process::ExitStatus {
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("process exits")
+            .unwrap()
+    }
+
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
