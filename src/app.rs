@@ -70,7 +70,9 @@ pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) 
     let public_url = effective_public_url(&config.public_url, listener.as_ref());
     let accounts = match config.provider_mode() {
         ProviderMode::Configured => Accounts::from_config(&config, &public_url)?,
-        ProviderMode::InProcessSandbox => start_sandbox(&public_url, &infrastructure, &infrastructure_stop).await?,
+        ProviderMode::InProcessSandbox => {
+            start_sandbox(config.sandbox_addr, &public_url, &infrastructure, &infrastructure_stop).await?
+        }
     };
     let services = Arc::new(Services {
         pool: pool.clone(),
@@ -167,10 +169,15 @@ fn effective_public_url(configured: &Url, listener: Option<&tokio::net::TcpListe
 
 /// No account configured: play both providers in-process with the sandbox's demo accounts and
 /// its auto-customer, so one command shows the whole flow (contract §6).
-async fn start_sandbox(public_url: &Url, tracker: &TaskTracker, stop: &CancellationToken) -> anyhow::Result<Accounts> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+async fn start_sandbox(
+    addr: std::net::SocketAddr,
+    public_url: &Url,
+    tracker: &TaskTracker,
+    stop: &CancellationToken,
+) -> anyhow::Result<Accounts> {
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .context("binding the in-process sandbox")?;
+        .with_context(|| format!("binding BNPL_SANDBOX_ADDR {addr}"))?;
     let sandbox_url = Url::parse(&format!("http://{}/", listener.local_addr()?))?;
     let mut sandbox = SandboxConfig::demo();
     sandbox.auto_customer.enabled = true;

@@ -34,11 +34,11 @@ const FINAL_EVENTS: &[&str] = &[
 pub async fn run(config: &Config, command_type: &str, file: &Path, wait: Duration) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let body: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
-    let subject = ["payment_id", "refund_id"].iter().find_map(|key| {
-        body.get(*key)
-            .and_then(Value::as_str)
-            .map(|id| ((*key).to_owned(), id.to_owned()))
-    });
+    // Events about the command's payment or refund (a refund's events carry both ids).
+    let ids: Vec<(&str, String)> = ["refund_id", "payment_id"]
+        .iter()
+        .filter_map(|key| body.get(*key).and_then(Value::as_str).map(|id| (*key, id.to_owned())))
+        .collect();
     let topology = Topology::new(config.amqp_prefix.clone(), config.intake.delivery_limit);
     let properties = ConnectionProperties::default()
         .with_executor(tokio_executor_trait::Tokio::current())
@@ -98,9 +98,10 @@ pub async fn run(config: &Config, command_type: &str, file: &Path, wait: Duratio
     let deadline = tokio::time::Instant::now() + wait;
     while let Ok(Some(Ok(delivery))) = tokio::time::timeout_at(deadline, events.next()).await {
         let event: Value = serde_json::from_slice(&delivery.data).unwrap_or(Value::Null);
-        let about_subject = subject
-            .as_ref()
-            .is_none_or(|(key, id)| event.get(key).and_then(Value::as_str) == Some(id));
+        let about_subject = ids.is_empty()
+            || ids
+                .iter()
+                .any(|(key, id)| event.get(*key).and_then(Value::as_str) == Some(id.as_str()));
         if !about_subject {
             continue;
         }

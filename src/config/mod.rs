@@ -47,6 +47,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// `BNPL_PUBLIC_URL`: the base the providers call back on.
     pub public_url: Url,
+    /// `BNPL_SANDBOX_ADDR`: where the in-process sandbox listens when no account is configured.
+    pub sandbox_addr: SocketAddr,
     /// How long shutdown waits for in-flight work before giving up.
     pub shutdown_deadline: Duration,
     pub intake: IntakeConfig,
@@ -69,6 +71,7 @@ const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/bnpl";
 const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const DEFAULT_PREFIX: &str = "bnpl";
 const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+const DEFAULT_SANDBOX_ADDR: &str = "127.0.0.1:8090";
 
 impl Config {
     /// Loads from the process environment (and the TOML file it may name).
@@ -96,6 +99,11 @@ impl Config {
             name: "BNPL_PUBLIC_URL",
             problem: format!("{public_text:?} is not a URL: {err}"),
         })?;
+        let sandbox_text = text("BNPL_SANDBOX_ADDR", None, DEFAULT_SANDBOX_ADDR);
+        let sandbox_addr: SocketAddr = sandbox_text.parse().map_err(|err| ConfigError::Env {
+            name: "BNPL_SANDBOX_ADDR",
+            problem: format!("{sandbox_text:?} is not a socket address: {err}"),
+        })?;
         let amqp_prefix = text("BNPL_AMQP_PREFIX", file.amqp_prefix.clone(), DEFAULT_PREFIX);
         validate_prefix(&amqp_prefix)?;
         let config = Config {
@@ -108,6 +116,7 @@ impl Config {
             amqp_prefix,
             http_addr,
             public_url,
+            sandbox_addr,
             shutdown_deadline: file.shutdown_deadline,
             intake: file.intake,
             refunds: file.refunds,
@@ -115,6 +124,16 @@ impl Config {
             jobs: file.jobs,
             accounts: file.accounts,
         };
+        let mut config = config;
+        // `BNPL_REFUND_USERS` (comma-separated) replaces the file's refund allow-list.
+        if let Some(users) = env("BNPL_REFUND_USERS") {
+            config.refunds.allowed_users = users
+                .split(',')
+                .map(str::trim)
+                .filter(|user| !user.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
         config.accounts.validate()?;
         Ok(config)
     }

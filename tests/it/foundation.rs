@@ -100,6 +100,7 @@ async fn sigterm_stops_the_binary_with_exit_code_zero() {
         .env("BNPL_DATABASE_URL", &db.url)
         .env("BNPL_AMQP_PREFIX", &prefix.prefix)
         .env("BNPL_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("BNPL_SANDBOX_ADDR", "127.0.0.1:0")
         .env_remove("BNPL_CONFIG")
         .kill_on_drop(true)
         .spawn()
