@@ -148,7 +148,7 @@ async fn purchase_round(
     servers.drop_database(&db).await;
     servers.drop_database(&base_db).await;
     servers
-        .delete_prefix(&topology, &[names.queue.clone()], &[names.commands.clone(), names.events.clone()])
+        .delete_prefix(&topology, std::slice::from_ref(&names.queue), &[names.commands.clone(), names.events.clone()])
         .await;
     result
 }
