@@ -1,0 +1,165 @@
+//! Scenario 6: the refund queue hand-off. K full refunds of K succeeded payments of one humm
+//! account are queued at once; each waits for its predecessor. Measured per pair: from the
+//! predecessor's `final_at` (set in the transaction that makes it final; `now()` is that
+//! transaction's start, so the figure is an upper bound) to the next refund's arrival at the
+//! sandbox (the ledger's `at`). Beside it, the bare sum of design §4 in the same run: a NOTIFY →
+//! LISTEN round trip + one single-row commit + one HTTP call to the sandbox.
+
+use super::env::{self, BenchDb, Servers, AMOUNT, SECRET};
+use bnpl::providers::ecommpay::account::EcommpayAccount;
+use bnpl::providers::ecommpay::request;
+use bnpl::providers::executor::Executor;
+use chrono::{DateTime, Utc};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::BasicProperties;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use url::Url;
+
+#[derive(Debug, Clone, Default)]
+pub struct HandoffReport {
+    pub pairs: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub notify: (f64, f64),
+    pub commit: (f64, f64),
+    pub http: (f64, f64),
+}
+
+impl HandoffReport {
+    pub fn bare_p50(&self) -> f64 {
+        self.notify.0 + self.commit.0 + self.http.0
+    }
+    pub fn bare_p99(&self) -> f64 {
+        self.notify.1 + self.commit.1 + self.http.1
+    }
+}
+
+pub async fn run(
+    servers: &Servers,
+    db: &BenchDb,
+    commands_exchange: &str,
+    sandbox_url: &str,
+    payments: &[String],
+    k: usize,
+) -> anyhow::Result<HandoffReport> {
+    let payments = &payments[..k.min(payments.len())];
+    let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let refund_ids: Vec<String> = (0..payments.len()).map(|i| format!("r-{run}-{i}")).collect();
+    let connection = servers.amqp().await?;
+    let channel = connection.create_channel().await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    for (refund_id, payment_id) in refund_ids.iter().zip(payments) {
+        let body = json!({
+            "refund_id": refund_id, "payment_id": payment_id,
+            "amount": {"minor": AMOUNT, "currency": "GBP"}, "reason": "bench"
+        });
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_user_id("guest".into());
+        channel
+            .basic_publish(commands_exchange, "refund.create", BasicPublishOptions::default(), body.to_string().as_bytes(), properties)
+            .await?
+            .await?;
+    }
+    let pool = PgPoolOptions::new().max_connections(2).connect(&db.url).await?;
+    let deadline = Instant::now() + Duration::from_secs(60 + refund_ids.len() as u64);
+    loop {
+        let finals: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM refunds WHERE refund_id = ANY($1) AND final_at IS NOT NULL")
+                .bind(&refund_ids)
+                .fetch_one(&pool)
+                .await?;
+        if finals as usize >= refund_ids.len() {
+            break;
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("only {finals} of {} refunds final", refund_ids.len());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rows: Vec<(String, DateTime<Utc>)> =
+        sqlx::query_as("SELECT refund_id, final_at FROM refunds WHERE refund_id = ANY($1) ORDER BY position")
+            .bind(&refund_ids)
+            .fetch_all(&pool)
+            .await?;
+    let ledger: Value = reqwest::get(format!("{sandbox_url}/sandbox/ledger")).await?.json().await?;
+    let arrivals: HashMap<String, DateTime<Utc>> = ledger["refunds"]["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let id = entry["refund_id"].as_str()?.to_owned();
+            let at = entry["at"].as_str()?.parse::<DateTime<Utc>>().ok()?;
+            Some((id, at))
+        })
+        .collect();
+    let mut gaps: Vec<Duration> = rows
+        .windows(2)
+        .filter_map(|pair| {
+            let next_arrival = arrivals.get(&pair[1].0)?;
+            (*next_arrival - pair[0].1).to_std().ok()
+        })
+        .collect();
+    gaps.sort();
+    let (notify, commit, http) = bare_steps(db, sandbox_url, payments.first().map_or("none", String::as_str), 300).await?;
+    pool.close().await;
+    let _ = connection.close(200, "done").await;
+    Ok(HandoffReport {
+        pairs: gaps.len(),
+        p50_ms: env::percentile_ms(&gaps, 50.0),
+        p99_ms: env::percentile_ms(&gaps, 99.0),
+        max_ms: gaps.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0),
+        notify,
+        commit,
+        http,
+    })
+}
+
+/// p50 and p99 (ms) of each bare step, `samples` times each, one after another.
+async fn bare_steps(
+    db: &BenchDb,
+    sandbox_url: &str,
+    payment_id: &str,
+    samples: usize,
+) -> anyhow::Result<((f64, f64), (f64, f64), (f64, f64))> {
+    let pool = PgPoolOptions::new().max_connections(2).connect(&db.url).await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_row (id INT PRIMARY KEY, n BIGINT NOT NULL)")
+        .execute(&pool)
+        .await?;
+    sqlx::query("INSERT INTO bench_row VALUES (1, 0) ON CONFLICT DO NOTHING")
+        .execute(&pool)
+        .await?;
+    let mut listener = PgListener::connect_with(&pool).await?;
+    listener.listen("bench_rtt").await?;
+    let mut notify = Vec::with_capacity(samples);
+    let mut commit = Vec::with_capacity(samples);
+    let mut http = Vec::with_capacity(samples);
+    let mut account = EcommpayAccount::new(env::PROJECT, SecretString::from(SECRET))?;
+    account.gate_base_url = Url::parse(&format!("{sandbox_url}/"))?;
+    let executor = Executor::new(Duration::from_secs(5))?;
+    let query = request::status(&account, payment_id)?;
+    for _ in 0..samples {
+        let started = Instant::now();
+        sqlx::query("SELECT pg_notify('bench_rtt', 'x')").execute(&pool).await?;
+        listener.recv().await?;
+        notify.push(started.elapsed());
+        let started = Instant::now();
+        sqlx::query("UPDATE bench_row SET n = n + 1 WHERE id = 1").execute(&pool).await?;
+        commit.push(started.elapsed());
+        let started = Instant::now();
+        let _ = executor.send(&query, Duration::from_secs(5)).await;
+        http.push(started.elapsed());
+    }
+    pool.close().await;
+    let stats = |mut v: Vec<Duration>| {
+        v.sort();
+        (env::percentile_ms(&v, 50.0), env::percentile_ms(&v, 99.0))
+    };
+    Ok((stats(notify), stats(commit), stats(http)))
+}
