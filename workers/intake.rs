@@ -12,6 +12,7 @@ pub fn spawn(context: &WorkerContext, tracker: &TaskTracker, shutdown: Cancellat
     let handler = Arc::new(IntakeHandler::new(
         Arc::clone(&context.services),
         context.config.refunds.allowed_users.clone(),
+        tracker.clone(),
     ));
     for queue in [topology.purchases(), topology.refunds(), topology.unrouted()] {
         let spec = ConsumerSpec {

@@ -11,6 +11,7 @@ use crate::accounts::Accounts;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::{Flow, Money, PaymentId, Provider};
 use crate::providers::ecommpay::payment_page::{payment_page_url, PaymentPageRequest};
+use crate::store::jobs::ClaimedJob;
 use crate::store::payments::{self, Change, NewPayment, PaymentRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -196,7 +197,8 @@ fn canonical(value: &Value) -> Value {
 
 /// What storing the command did.
 pub enum Stored {
-    Created(Box<PaymentRow>),
+    /// Stored; the job to run at once after the commit, when the flow starts with one.
+    Created(Box<PaymentRow>, Option<ClaimedJob>),
     Duplicate,
     Conflict,
 }
@@ -258,23 +260,27 @@ pub async fn store(
         });
     };
     match (validated.provider, validated.flow) {
-        (Provider::Humm, Flow::Gate) => schedule::humm_sale(conn, &row.payment_id).await?,
+        (Provider::Humm, Flow::Gate) => {
+            let sale = schedule::humm_sale_claimed(conn, &row.payment_id, services.job_lease).await?;
+            return finish(conn, row, &timing, Some(sale)).await;
+        }
         (Provider::Humm, Flow::PaymentPage) => {
             let row = offer_payment_page(conn, services, &row, command).await?;
-            return finish(conn, row, &timing).await;
+            return finish(conn, row, &timing, None).await;
         }
         (Provider::Valu, _) => schedule::valu_start(conn, &row.payment_id).await?,
     }
-    finish(conn, row, &timing).await
+    finish(conn, row, &timing, None).await
 }
 
 async fn finish(
     conn: &mut PgConnection,
     row: PaymentRow,
     timing: &crate::config::AccountTiming,
+    inline: Option<ClaimedJob>,
 ) -> Result<Stored, sqlx::Error> {
     schedule::status_check(conn, &row.payment_id, schedule::first_check_at(&row, timing), 0).await?;
-    Ok(Stored::Created(Box::new(row)))
+    Ok(Stored::Created(Box::new(row), inline))
 }
 
 /// Payment Page flow: `action_required` at once with the signed hosted-page URL; nothing exists

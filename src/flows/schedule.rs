@@ -30,6 +30,29 @@ pub async fn humm_sale(conn: &mut PgConnection, payment_id: &str) -> Result<(), 
     schedule_now(conn, HUMM_SALE, payment_id, CREATE_ATTEMPTS).await
 }
 
+/// The humm sale job, claimed by the caller so it can send right after its commit (intake runs
+/// it inline); if the caller dies, the lease expires and a runner takes it over.
+pub async fn humm_sale_claimed(
+    conn: &mut PgConnection,
+    payment_id: &str,
+    lease: Duration,
+) -> Result<jobs::ClaimedJob, sqlx::Error> {
+    jobs::insert_claimed(
+        conn,
+        &NewJob {
+            kind: HUMM_SALE,
+            payment_id: Some(payment_id),
+            refund_id: None,
+            dedupe_key: Some(format!("{HUMM_SALE}:{payment_id}")),
+            payload: json!({}),
+            due_at: Utc::now(),
+            max_attempts: CREATE_ATTEMPTS,
+        },
+        lease,
+    )
+    .await
+}
+
 /// Schedules valU's CUSTOMER_VERIFY + OTP_GENERATE, due at once.
 pub async fn valu_start(conn: &mut PgConnection, payment_id: &str) -> Result<(), sqlx::Error> {
     schedule_now(conn, VALU_START, payment_id, CREATE_ATTEMPTS).await

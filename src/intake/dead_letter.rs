@@ -6,7 +6,7 @@
 
 use super::envelope::{Envelope, Malformed, ParsedCommand};
 use crate::store::commands::{self, CommandOutcome, NewCommand};
-use crate::store::outbox::{self, NewEvent};
+use crate::store::outbox::{self, NewEvent, DEAD_LETTER_NOTICE, NOTIFY_CHANNEL};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -57,6 +57,11 @@ pub async fn record(pool: &PgPool, envelope: &Envelope, malformed: &Malformed) -
         &malformed.detail,
     )
     .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(NOTIFY_CHANNEL)
+        .bind(DEAD_LETTER_NOTICE)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await
 }
 

@@ -15,24 +15,36 @@ pub mod envelope;
 pub mod purchase;
 pub mod refund;
 
+use crate::flows::humm_sale::HummSale;
 use crate::flows::Services;
+use crate::jobs::runner::execute_claimed;
 use crate::messaging::consumer::{DeliveryHandler, Transient};
 use envelope::{CommandType, Decoded, Envelope, Malformed};
 use lapin::message::Delivery;
 use std::sync::Arc;
+use tokio_util::task::TaskTracker;
 
 /// The intake consumers' handler.
 pub struct IntakeHandler {
     services: Arc<Services>,
     /// AMQP users allowed to publish refund commands (contract §1 "Who may refund").
     allowed_refunders: Vec<String>,
+    /// Runs the humm sale right after the commit that created the payment (saves the runner's
+    /// claim round trip); tracked so shutdown waits for it.
+    humm_sale: Arc<HummSale>,
+    tracker: TaskTracker,
 }
 
 impl IntakeHandler {
-    pub fn new(services: Arc<Services>, allowed_refunders: Vec<String>) -> Self {
+    pub fn new(services: Arc<Services>, allowed_refunders: Vec<String>, tracker: TaskTracker) -> Self {
+        let humm_sale = Arc::new(HummSale {
+            services: Arc::clone(&services),
+        });
         Self {
             services,
             allowed_refunders,
+            humm_sale,
+            tracker,
         }
     }
 }
@@ -76,7 +88,16 @@ impl IntakeHandler {
             Decoded::Command(command) => command,
         };
         match command.command_type {
-            CommandType::PurchaseCreate => purchase::create(&self.services, envelope, &command).await,
+            CommandType::PurchaseCreate => {
+                let (outcome, sale) = purchase::create(&self.services, envelope, &command).await?;
+                if let Some(job) = sale {
+                    let pool = self.services.pool.clone();
+                    let handler = Arc::clone(&self.humm_sale);
+                    self.tracker
+                        .spawn(async move { execute_claimed(&pool, handler.as_ref(), &job).await });
+                }
+                Ok(outcome)
+            }
             CommandType::PurchaseConfirm => confirm::confirm(&self.services, envelope, &command).await,
             CommandType::PurchaseResendOtp => confirm::resend_otp(&self.services, envelope, &command).await,
             CommandType::RefundCreate => {

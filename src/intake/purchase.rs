@@ -8,8 +8,15 @@ use super::{dead, Outcome};
 use crate::flows::purchase_create::{self, PurchaseCreate, Stored};
 use crate::flows::Services;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
+use crate::store::jobs::ClaimedJob;
 
-pub async fn create(services: &Services, envelope: &Envelope, command: &ParsedCommand) -> Result<Outcome, sqlx::Error> {
+/// Stores the command; returns its outcome and, for a humm Gate purchase, the sale job this
+/// transaction claimed, to run right after the commit.
+pub async fn create(
+    services: &Services,
+    envelope: &Envelope,
+    command: &ParsedCommand,
+) -> Result<(Outcome, Option<ClaimedJob>), sqlx::Error> {
     let body: PurchaseCreate = match serde_json::from_value(command.body.clone()) {
         Ok(body) => body,
         Err(error) => {
@@ -18,28 +25,32 @@ pub async fn create(services: &Services, envelope: &Envelope, command: &ParsedCo
                 detail: format!("purchase.create does not match the schema: {error}"),
                 subject_id: Some(command.subject_id.clone()),
             };
-            return dead(&services.pool, envelope, &malformed).await;
+            return Ok((dead(&services.pool, envelope, &malformed).await?, None));
         }
     };
     let validated = match purchase_create::validate(body, &services.accounts) {
         Ok(validated) => validated,
         Err(refusal) => {
             dead_letter::refuse(&services.pool, envelope, command, refusal.code, &refusal.message).await?;
-            return Ok(Outcome::Rejected);
+            return Ok((Outcome::Rejected, None));
         }
     };
     let hash = purchase_create::canonical_hash(&command.body);
     let mut tx = services.pool.begin().await?;
     let reply = (envelope.reply_to.as_deref(), envelope.correlation_id.as_deref());
+    let mut inline = None;
     let stored = purchase_create::store(&mut tx, services, &validated, &hash, reply).await?;
     let (outcome, recorded) = match stored {
-        Stored::Created(_) => (Outcome::Applied, CommandOutcome::Applied),
+        Stored::Created(_, job) => {
+            inline = job;
+            (Outcome::Applied, CommandOutcome::Applied)
+        }
         Stored::Duplicate => (Outcome::Duplicate, CommandOutcome::Duplicate),
         Stored::Conflict => {
             let message = "payment_id is already used by a different purchase";
             dead_letter::refuse_in(&mut tx, envelope, command, "conflict", message).await?;
             tx.commit().await?;
-            return Ok(Outcome::Rejected);
+            return Ok((Outcome::Rejected, None));
         }
     };
     commands::insert(
@@ -56,5 +67,5 @@ pub async fn create(services: &Services, envelope: &Envelope, command: &ParsedCo
     )
     .await?;
     tx.commit().await?;
-    Ok(outcome)
+    Ok((outcome, inline))
 }

@@ -98,6 +98,7 @@ pub async fn run(
             claim(&pool, free, config.lease).await
         };
         let claimed_all = !claimed.is_empty() && claimed.len() == free;
+        let claimed_any = !claimed.is_empty();
         for job in claimed {
             let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                 break;
@@ -112,7 +113,13 @@ pub async fn run(
         if claimed_all {
             continue;
         }
-        let wait = until_next_due(&pool, config.poll).await;
+        // Only an idle pass asks when the next job falls due; a busy one waits for a finished job
+        // or a notification, which saves a query per pass under load.
+        let wait = if claimed_any {
+            config.poll
+        } else {
+            until_next_due(&pool, config.poll).await
+        };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             Some(_) = running.join_next(), if !running.is_empty() => {}
@@ -187,7 +194,10 @@ async fn notified(listener: &mut Option<PgListener>) {
         Some(active) => {
             if active.recv().await.is_err() {
                 *listener = None;
+                return;
             }
+            // Many commits in a burst are one wake-up.
+            while active.next_buffered().is_some() {}
         }
         None => std::future::pending().await,
     }

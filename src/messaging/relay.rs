@@ -10,7 +10,7 @@
 //! - it wakes on `NOTIFY bnpl_outbox` sent by the committing transaction, and polls as a fallback.
 
 use super::publisher::{Outgoing, Publisher};
-use crate::store::outbox::NOTIFY_CHANNEL;
+use crate::store::outbox::{DEAD_LETTER_NOTICE, NOTIFY_CHANNEL};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 use sqlx::postgres::PgListener;
@@ -58,16 +58,29 @@ async fn lead(pool: &PgPool, publisher: &Publisher, shutdown: &CancellationToken
     listener.listen(NOTIFY_CHANNEL).await?;
     let topology = publisher.broker().topology().clone();
     let result = async {
+        // Dead letters are rare: look for them when one was announced, and on every poll.
+        let mut check_dead = true;
         while !shutdown.is_cancelled() {
             let events = relay_events(pool, publisher, &topology.events()).await?;
-            let dead = relay_dead_letters(pool, publisher, &topology.dead_letter_exchange()).await?;
+            let dead = if check_dead {
+                relay_dead_letters(pool, publisher, &topology.dead_letter_exchange()).await?
+            } else {
+                Progress::Partial
+            };
+            check_dead = dead == Progress::Full;
             if events == Progress::Full || dead == Progress::Full {
                 continue;
             }
             // Stuck (broker down) or idle: wait for a commit's notification, the poll, or shutdown.
             tokio::select! {
-                notification = listener.recv() => { notification?; }
-                () = tokio::time::sleep(POLL_INTERVAL) => {}
+                notification = listener.recv() => {
+                    check_dead |= notification?.payload() == DEAD_LETTER_NOTICE;
+                    // A burst of commits is one batch: take every notification already here.
+                    while let Some(more) = listener.next_buffered() {
+                        check_dead |= more.payload() == DEAD_LETTER_NOTICE;
+                    }
+                }
+                () = tokio::time::sleep(POLL_INTERVAL) => { check_dead = true; }
                 () = shutdown.cancelled() => {}
             }
         }

@@ -9,6 +9,8 @@ use sqlx::PgConnection;
 
 /// The LISTEN/NOTIFY channel that wakes the relay after a commit that wrote events.
 pub const NOTIFY_CHANNEL: &str = "bnpl_outbox";
+/// The notification payload that says a dead letter is waiting too.
+pub const DEAD_LETTER_NOTICE: &str = "dead";
 
 /// An event to announce.
 pub struct NewEvent<'a> {

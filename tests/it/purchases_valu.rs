@@ -169,10 +169,15 @@ async fn an_uncertain_purchase_is_settled_without_a_second_purchase() {
     let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
     // PURCHASE is registered, then answered 500: uncertain, so never resent blindly.
     let id = "valu-fault-register-500";
-    env.publish("purchase.create", &valu_purchase(id, 300_000, "01011110006")).await;
+    env.publish("purchase.create", &valu_purchase(id, 300_000, "01011110006"))
+        .await;
     env.wait_for_event(id, "payment.action_required", WAIT).await;
     let otp = env.otp_for("01011110006").await;
-    env.publish("purchase.confirm", &json!({"payment_id": id, "otp": otp, "tenure_months": 6})).await;
+    env.publish(
+        "purchase.confirm",
+        &json!({"payment_id": id, "otp": otp, "tenure_months": 6}),
+    )
+    .await;
     env.wait_for_event(id, "payment.succeeded", WAIT).await;
     assert_eq!(env.sales_for(id).await, 1, "one PURCHASE at APS");
     assert_eq!(env.ledger().await["duplicate_sales"], 0);

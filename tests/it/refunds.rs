@@ -160,7 +160,11 @@ async fn an_uncertain_refund_is_settled_by_status_query_and_never_sent_twice() {
     let mut env = spawn_sandboxed(fast_timing(), auto_success).await;
     succeeded_humm(&mut env, "rf-pay-5", 10000).await;
     // The sandbox registers the refund, then answers 500: our answer is uncertain.
-    env.publish("refund.create", &refund("rf-5-fault-register-500", "rf-pay-5", 2500, "GBP")).await;
+    env.publish(
+        "refund.create",
+        &refund("rf-5-fault-register-500", "rf-pay-5", 2500, "GBP"),
+    )
+    .await;
     let done = env.wait_for_event("rf-pay-5", "refund.succeeded", WAIT).await;
     assert_eq!(done["refunded_total_minor"], 2500);
     let ledger = env.ledger().await;
@@ -183,18 +187,28 @@ async fn a_refund_with_no_answer_past_the_refund_threshold_needs_review_and_keep
     })
     .await;
     succeeded_humm(&mut env, "rf-pay-6", 10000).await;
-    env.publish("refund.create", &refund("rf-6a", "rf-pay-6", 1000, "GBP")).await;
+    env.publish("refund.create", &refund("rf-6a", "rf-pay-6", 1000, "GBP"))
+        .await;
     env.wait_for_event("rf-pay-6", "refund.submitted", WAIT).await;
-    env.publish("refund.create", &refund("rf-6b", "rf-pay-6", 1000, "GBP")).await;
+    env.publish("refund.create", &refund("rf-6b", "rf-pay-6", 1000, "GBP"))
+        .await;
     let review = env.wait_for_event("rf-pay-6", "refund.needs_review", WAIT).await;
     assert_eq!(review["refund_id"], "rf-6a");
     assert_eq!(review["reason"]["code"], "no_definite_answer");
     // The queue stays blocked behind the refund under review: rf-6b is never sent.
     env.drain(Duration::from_secs(2)).await;
-    let submitted: Vec<Value> =
-        env.events_of("rf-pay-6").into_iter().filter(|e| e["type"] == "refund.submitted").collect();
+    let submitted: Vec<Value> = env
+        .events_of("rf-pay-6")
+        .into_iter()
+        .filter(|e| e["type"] == "refund.submitted")
+        .collect();
     assert_eq!(submitted.len(), 1, "{submitted:?}");
-    let queued = env.db_i64("SELECT count(*) FROM refunds WHERE refund_id = $1 AND status = 'queued'", "rf-6b").await;
+    let queued = env
+        .db_i64(
+            "SELECT count(*) FROM refunds WHERE refund_id = $1 AND status = 'queued'",
+            "rf-6b",
+        )
+        .await;
     assert_eq!(queued, 1, "rf-6b still waits in the queue");
     env.app.stop().await.unwrap();
 }

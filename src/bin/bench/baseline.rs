@@ -116,7 +116,13 @@ pub async fn start(servers: &Servers, db: &BenchDb, prefix: &str, sandbox_url: &
     };
     setup.queue_declare(&names.queue, queue_options, args).await?;
     setup
-        .queue_bind(&names.queue, &names.commands, "purchase.create", QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            &names.queue,
+            &names.commands,
+            "purchase.create",
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     let events = connection.create_channel().await?;
     events.confirm_select(ConfirmSelectOptions::default()).await?;
@@ -143,14 +149,23 @@ pub async fn start(servers: &Servers, db: &BenchDb, prefix: &str, sandbox_url: &
     account.gate_base_url = Url::parse(&format!("{sandbox_url}/"))?;
     account.merchant_callback_url = Some(Url::parse(&format!("http://{addr}/callbacks/ecommpay"))?);
     let consumer_channel = connection.create_channel().await?;
-    consumer_channel
-        .basic_qos(PREFETCH, BasicQosOptions::default())
-        .await?;
+    consumer_channel.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
     let consumer = consumer_channel
-        .basic_consume(&names.queue, "base", BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            &names.queue,
+            "base",
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     let executor = Executor::new(Duration::from_secs(5)).context("http client")?;
-    tokio::spawn(consume(consumer, Arc::clone(&shared), Arc::new(account), executor, stop.clone()));
+    tokio::spawn(consume(
+        consumer,
+        Arc::clone(&shared),
+        Arc::new(account),
+        executor,
+        stop.clone(),
+    ));
     Ok(Baseline {
         addr,
         pool,

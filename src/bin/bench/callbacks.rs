@@ -28,7 +28,11 @@ pub async fn prepare(servers: &Servers, commands: &str, events: &str, m: usize) 
     let ids = load::payment_ids("c", m);
     let sent = load::publish_purchases(&publisher, commands, &ids).await?;
     let waiting = probe
-        .wait_for(&sent, |kind| kind == "payment.action_required", Duration::from_secs(120 + m as u64 / 10))
+        .wait_for(
+            &sent,
+            |kind| kind == "payment.action_required",
+            Duration::from_secs(120 + m as u64 / 10),
+        )
         .await;
     Ok(ids.into_iter().filter(|id| waiting.contains_key(id)).collect())
 }

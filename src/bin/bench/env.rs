@@ -31,7 +31,10 @@ impl Servers {
     pub fn from_env() -> Self {
         let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         Self {
-            admin_url: var("BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+            admin_url: var(
+                "BENCH_ADMIN_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/postgres",
+            ),
             pg_base: var("BENCH_DATABASE_BASE", "postgres://postgres@127.0.0.1:5432"),
             amqp_url: var("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
         }
@@ -47,7 +50,9 @@ impl Servers {
     pub async fn create_database(&self) -> anyhow::Result<BenchDb> {
         let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
         let mut admin = self.admin().await?;
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await?;
         Ok(BenchDb {
             url: format!("{}/{name}", self.pg_base),
             name,
@@ -141,7 +146,13 @@ pub fn sandbox_config(auto_customer: bool, refund_ms: u64) -> SandboxConfig {
 
 /// The orchestrator's configuration: its own database and prefix, HTTP on `http_addr`, one humm
 /// account at the sandbox with call limits out of the way.
-pub fn orchestrator_config(db: &BenchDb, prefix: &str, amqp_url: &str, http_addr: &str, sandbox: &str) -> anyhow::Result<Config> {
+pub fn orchestrator_config(
+    db: &BenchDb,
+    prefix: &str,
+    amqp_url: &str,
+    http_addr: &str,
+    sandbox: &str,
+) -> anyhow::Result<Config> {
     let env: HashMap<&str, String> = HashMap::from([
         ("BNPL_DATABASE_URL", db.url.clone()),
         ("BNPL_AMQP_URL", amqp_url.to_owned()),

@@ -63,7 +63,13 @@ pub async fn run(
             .with_delivery_mode(2)
             .with_user_id("guest".into());
         channel
-            .basic_publish(commands_exchange, "refund.create", BasicPublishOptions::default(), body.to_string().as_bytes(), properties)
+            .basic_publish(
+                commands_exchange,
+                "refund.create",
+                BasicPublishOptions::default(),
+                body.to_string().as_bytes(),
+                properties,
+            )
             .await?
             .await?;
     }
@@ -88,7 +94,10 @@ pub async fn run(
             .bind(&refund_ids)
             .fetch_all(&pool)
             .await?;
-    let ledger: Value = reqwest::get(format!("{sandbox_url}/sandbox/ledger")).await?.json().await?;
+    let ledger: Value = reqwest::get(format!("{sandbox_url}/sandbox/ledger"))
+        .await?
+        .json()
+        .await?;
     let arrivals: HashMap<String, DateTime<Utc>> = ledger["refunds"]["entries"]
         .as_array()
         .into_iter()
@@ -107,7 +116,8 @@ pub async fn run(
         })
         .collect();
     gaps.sort();
-    let (notify, commit, http) = bare_steps(db, sandbox_url, payments.first().map_or("none", String::as_str), 300).await?;
+    let (notify, commit, http) =
+        bare_steps(db, sandbox_url, payments.first().map_or("none", String::as_str), 300).await?;
     pool.close().await;
     let _ = connection.close(200, "done").await;
     Ok(HandoffReport {
@@ -150,7 +160,9 @@ async fn bare_steps(
         listener.recv().await?;
         notify.push(started.elapsed());
         let started = Instant::now();
-        sqlx::query("UPDATE bench_row SET n = n + 1 WHERE id = 1").execute(&pool).await?;
+        sqlx::query("UPDATE bench_row SET n = n + 1 WHERE id = 1")
+            .execute(&pool)
+            .await?;
         commit.push(started.elapsed());
         let started = Instant::now();
         let _ = executor.send(&query, Duration::from_secs(5)).await;

@@ -3,7 +3,9 @@
 
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection};
 use serde_json::Value;
@@ -40,7 +42,13 @@ impl EventProbe {
         };
         let queue = channel.queue_declare("", options, FieldTable::default()).await?;
         channel
-            .queue_bind(queue.name().as_str(), exchange, "#", QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                queue.name().as_str(),
+                exchange,
+                "#",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .with_context(|| format!("binding to {exchange}"))?;
         let options = BasicConsumeOptions {
@@ -126,7 +134,13 @@ pub async fn publish_purchases(
         sent.insert(id.clone(), Instant::now());
         confirms.push(
             channel
-                .basic_publish(exchange, "purchase.create", BasicPublishOptions::default(), body.as_bytes(), properties)
+                .basic_publish(
+                    exchange,
+                    "purchase.create",
+                    BasicPublishOptions::default(),
+                    body.as_bytes(),
+                    properties,
+                )
                 .await?,
         );
     }

@@ -131,14 +131,16 @@ async fn purchase_round(
         }
         let base = baseline::start(servers, &base_db, &prefix, sandbox_url).await?;
         if !waiting.is_empty() {
-            let callbacks = callbacks::run(servers, &app.url("/callbacks/ecommpay"), &exchanges.1, &waiting, &base).await?;
+            let callbacks =
+                callbacks::run(servers, &app.url("/callbacks/ecommpay"), &exchanges.1, &waiting, &base).await?;
             report::callbacks(&callbacks);
             summary.callbacks = Some(callbacks);
         }
         app.stop().await;
         reset(sandbox_url).await?;
         set_customer(sandbox_url, true).await?;
-        let (bare, _) = purchases::run(servers, &base_db, (&names.commands, &names.events), sandbox_url, args.n).await?;
+        let (bare, _) =
+            purchases::run(servers, &base_db, (&names.commands, &names.events), sandbox_url, args.n).await?;
         report::purchases(&format!("bare baseline (round {})", round + 1), &bare);
         summary.baseline.push(bare);
         base.stop().await;
@@ -148,7 +150,11 @@ async fn purchase_round(
     servers.drop_database(&db).await;
     servers.drop_database(&base_db).await;
     servers
-        .delete_prefix(&topology, std::slice::from_ref(&names.queue), &[names.commands.clone(), names.events.clone()])
+        .delete_prefix(
+            &topology,
+            std::slice::from_ref(&names.queue),
+            &[names.commands.clone(), names.events.clone()],
+        )
         .await;
     result
 }

@@ -54,14 +54,22 @@ pub async fn run(servers: &Servers, args: &Args) -> anyhow::Result<MemoryReport>
             .spawn()?;
         let guard = ChildGuard(child);
         let pid = guard.0.id().to_string();
-        env::wait_ready(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}/readyz"), Duration::from_secs(60))
-            .await?;
+        env::wait_ready(
+            &reqwest::Client::new(),
+            &format!("http://127.0.0.1:{port}/readyz"),
+            Duration::from_secs(60),
+        )
+        .await?;
         let topology = Topology::new(prefix.clone(), 20);
         let pool = PgPoolOptions::new().max_connections(4).connect(&db.url).await?;
         let mut report = MemoryReport::default();
         let real_first = args.memory_real;
         real_purchases(servers, &topology, real_first).await?;
-        for level in args.memory_levels.split(',').filter_map(|l| l.trim().parse::<i64>().ok()) {
+        for level in args
+            .memory_levels
+            .split(',')
+            .filter_map(|l| l.trim().parse::<i64>().ok())
+        {
             let awaiting: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'action_required'")
                 .fetch_one(&pool)
                 .await?;
@@ -97,9 +105,17 @@ async fn real_purchases(servers: &Servers, topology: &Topology, n: usize) -> any
     let ids = load::payment_ids("m", n);
     let sent = load::publish_purchases(&publisher, &topology.commands(), &ids).await?;
     let seen = probe
-        .wait_for(&sent, |kind| kind == "payment.action_required", Duration::from_secs(120 + n as u64 / 10))
+        .wait_for(
+            &sent,
+            |kind| kind == "payment.action_required",
+            Duration::from_secs(120 + n as u64 / 10),
+        )
         .await;
-    anyhow::ensure!(seen.len() == n, "only {} of {n} purchases reached action_required", seen.len());
+    anyhow::ensure!(
+        seen.len() == n,
+        "only {} of {n} purchases reached action_required",
+        seen.len()
+    );
     Ok(())
 }
 

@@ -87,7 +87,9 @@ pub async fn run(
                 .sum()
         })
         .unwrap_or(0);
-    let callbacks = ledger["callback_counters"]["ecommpay"]["attempts"].as_u64().unwrap_or(0);
+    let callbacks = ledger["callback_counters"]["ecommpay"]["attempts"]
+        .as_u64()
+        .unwrap_or(0);
     let status_after = orch::metric("bnpl_jobs_run_total", &["kind=\"status_check\""])
         + orch::metric("bnpl_jobs_run_total", &["kind=\"humm_sale\"", "outcome=\"retry\""]);
     let per = |value: f64| value / n.max(1) as f64;

@@ -48,7 +48,10 @@ pub fn purchases(label: &str, r: &PurchaseReport) {
         r.cpu_secs * 1000.0 / f.completed.max(1) as f64,
         r.machine_busy * 100.0
     );
-    println!("  RSS {:.1} MiB, peak {:.1} MiB (whole bench process)", r.rss_mib, r.peak_rss_mib);
+    println!(
+        "  RSS {:.1} MiB, peak {:.1} MiB (whole bench process)",
+        r.rss_mib, r.peak_rss_mib
+    );
     println!(
         "  I/O per payment: {:.2} DB transactions (xact_commit, background {:.1}/s subtracted), {:.2} HTTP exchanges \
          ({:.2} sale, {:.2} callback deliveries, {:.2} status queries), {:.2} events published",
@@ -75,7 +78,10 @@ pub fn handoff(r: &HandoffReport) {
 }
 
 pub fn callbacks(r: &CallbackReport) {
-    println!("\n== callback ingestion ({} signed final callbacks, 32 in flight) ==", r.callbacks);
+    println!(
+        "\n== callback ingestion ({} signed final callbacks, 32 in flight) ==",
+        r.callbacks
+    );
     println!(
         "  orchestrator: {:.1}/s applied and announced ({:.1}/s answered 200); bare handler (verify + 1 UPDATE): {:.1}/s; non-200: {}",
         r.orchestrator_per_sec, r.orchestrator_http_per_sec, r.bare_per_sec, r.refused
@@ -85,8 +91,15 @@ pub fn callbacks(r: &CallbackReport) {
 pub fn timers(r: &TimerReport) {
     println!("\n== timers: {} scheduled status checks, {} made due ==", r.rows, r.due);
     println!("  bulk insert + ANALYZE: {:.1}s", r.insert_secs);
-    println!("  EXPLAIN (ANALYZE, BUFFERS) of the claim, nothing due:\n{}", indent(&r.plan_none_due));
-    println!("  EXPLAIN (ANALYZE, BUFFERS) of the claim, {} due:\n{}", r.due, indent(&r.plan_due));
+    println!(
+        "  EXPLAIN (ANALYZE, BUFFERS) of the claim, nothing due:\n{}",
+        indent(&r.plan_none_due)
+    );
+    println!(
+        "  EXPLAIN (ANALYZE, BUFFERS) of the claim, {} due:\n{}",
+        r.due,
+        indent(&r.plan_due)
+    );
     println!(
         "  due checks executed: orchestrator {:.1}/s, bare claim+query+update {:.1}/s, bare single-row UPDATE commits {:.1}/s",
         r.orchestrator_per_sec, r.bare_per_sec, r.update_per_sec

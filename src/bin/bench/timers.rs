@@ -75,10 +75,18 @@ async fn run_in(
     let ids = load::payment_ids("t", due);
     let sent = load::publish_purchases(&publisher, &app.topology.commands(), &ids).await?;
     let waiting = probe
-        .wait_for(&sent, |kind| kind == "payment.action_required", Duration::from_secs(120 + due as u64 / 10))
+        .wait_for(
+            &sent,
+            |kind| kind == "payment.action_required",
+            Duration::from_secs(120 + due as u64 / 10),
+        )
         .await;
     app.stop().await;
-    anyhow::ensure!(waiting.len() == due, "only {} of {due} payments reached action_required", waiting.len());
+    anyhow::ensure!(
+        waiting.len() == due,
+        "only {} of {due} payments reached action_required",
+        waiting.len()
+    );
     let pool = PgPoolOptions::new().max_connections(40).connect(&db.url).await?;
     let started = Instant::now();
     sqlx::query(
