@@ -13,9 +13,11 @@
 //! - [`intake`]: decoding commands, dead letters, command processing.
 //! - [`jobs`]: the durable job runner (status checks, provider calls, expiries) and its backoff.
 //! - [`http`]: the axum router: health, readiness, metrics.
+//! - [`admin`]: the ops and finance surface: admin API, dashboard, `bnpl admin`, gauges.
 //! - [`workers`]: one thin file per worker role (`workers/` at the crate root).
 //! - [`app`]: the composition root and graceful shutdown; [`shutdown`], [`telemetry`].
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod domain;

@@ -32,6 +32,10 @@ enum Command {
         #[arg(long)]
         down_to: Option<i64>,
     },
+    /// Operate from a terminal: payments, refunds, queues, dead letters, tokens, reports. Talks
+    /// to PostgreSQL (and RabbitMQ) directly with the same BNPL_* configuration.
+    #[command(subcommand)]
+    Admin(bnpl::admin::cli::AdminCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +53,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve => serve(config, &Role::ALL).await,
         Command::Worker { role } => serve(config, &[role]).await,
         Command::Migrate { down_to } => migrate(config, down_to).await,
+        Command::Admin(command) => bnpl::admin::cli::run(config, command).await,
     }
 }
 

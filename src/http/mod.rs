@@ -25,5 +25,9 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::admin::router(crate::admin::AdminState::new(
+            state.pool,
+            state.broker,
+        )))
 }

@@ -1,0 +1,549 @@
+//! The `bnpl admin` subcommands and what each prints.
+
+use super::table::{opt, render};
+use crate::admin::api::reports::period;
+use crate::admin::auth::Scope;
+use crate::admin::ops::{self, DeadLetterFix};
+use crate::config::Config;
+use crate::domain::{PaymentStatus, RefundEvent, ReleaseOutcome};
+use crate::messaging::{Broker, Publisher, Topology};
+use crate::store::admin_history::RefundEntry;
+use crate::store::admin_payments::{self, PaymentFilter, PaymentSummary};
+use crate::store::{admin_actions, admin_dead_letters, admin_refunds, reports, retention, tokens};
+use anyhow::{bail, Context as _};
+use clap::Subcommand;
+use sqlx::PgPool;
+use std::io::Write as _;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// `bnpl admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Admin API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Payments: list, show (with history), resolve, force a status check, replay events.
+    #[command(subcommand)]
+    Payments(PaymentCommand),
+    /// Refunds: list, release a stuck head by recording its outcome, cancel a queued one.
+    #[command(subcommand)]
+    Refunds(RefundCommand),
+    /// Refund queues with head, depth and age of the head.
+    Queues,
+    /// Dead letters: list, replay (optionally fixed), purge.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLetterCommand),
+    /// Jobs that exhausted their retries.
+    Jobs,
+    /// Payments and refunds waiting for an operator.
+    Reviews,
+    /// The reconciliation report of a period, as CSV on stdout.
+    Report {
+        /// Start, inclusive: YYYY-MM-DD or RFC 3339.
+        #[arg(long)]
+        from: String,
+        /// End, exclusive: YYYY-MM-DD or RFC 3339.
+        #[arg(long)]
+        to: String,
+        /// Only humm or valu.
+        #[arg(long)]
+        provider: Option<String>,
+    },
+    /// Purge personal data past the configured retention now (the job does it daily).
+    Retention,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once (only its hash is kept).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: read, operate, finance.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scope: Vec<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token; its dashboard sessions end too.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PaymentCommand {
+    /// Search payments, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        account: Option<String>,
+        /// Created at or after (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Created before (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// One payment with its full history, as JSON.
+    Show { payment_id: String },
+    /// Resolve a payment manually to a final status (audited; announced as payment.resolved).
+    Resolve {
+        payment_id: String,
+        /// succeeded, declined, failed or expired.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Schedule a status check now.
+    StatusCheck { payment_id: String },
+    /// Publish the payment's events again (same event ids).
+    ReplayEvents { payment_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RefundCommand {
+    /// Refunds, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Record the outcome of a stuck refund (in flight or in review).
+    Release {
+        refund_id: String,
+        /// succeeded or declined.
+        #[arg(long)]
+        outcome: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Cancel a refund that is still queued.
+    Cancel {
+        refund_id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLetterCommand {
+    /// Dead letters with their reasons.
+    List {
+        /// Include purged ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Publish a dead letter again to the command exchange, optionally fixed.
+    Replay {
+        id: i64,
+        /// Replay under this routing key instead.
+        #[arg(long)]
+        routing_key: Option<String>,
+        /// Replay the JSON in this file instead of the original body.
+        #[arg(long)]
+        body_file: Option<std::path::PathBuf>,
+    },
+    /// Purge a dead letter (it leaves the lists).
+    Purge { id: i64 },
+}
+
+pub(super) async fn execute(
+    config: &Config,
+    pool: &PgPool,
+    command: AdminCommand,
+) -> anyhow::Result<()> {
+    let actor = super::actor();
+    let out = match command {
+        AdminCommand::Token(command) => token(pool, command).await?,
+        AdminCommand::Payments(command) => payments(pool, command, &actor).await?,
+        AdminCommand::Refunds(command) => refunds(pool, command, &actor).await?,
+        AdminCommand::Queues => {
+            let rows: Vec<Vec<String>> = admin_refunds::queues(pool)
+                .await?
+                .into_iter()
+                .map(|q| {
+                    vec![
+                        q.queue_key,
+                        q.depth.to_string(),
+                        opt(q.head_refund_id),
+                        opt(q.head_status),
+                        opt(q.head_age_seconds.map(|s| format!("{s:.0}s"))),
+                    ]
+                })
+                .collect();
+            render(
+                &["queue", "depth", "head", "head status", "head age"],
+                &rows,
+            )
+        }
+        AdminCommand::DeadLetters(command) => dead_letters(config, pool, command, &actor).await?,
+        AdminCommand::Jobs => {
+            let rows: Vec<Vec<String>> = admin_dead_letters::exhausted_jobs(pool, 500)
+                .await?
+                .into_iter()
+                .map(|j| {
+                    vec![
+                        j.id.to_string(),
+                        j.kind,
+                        opt(j.payment_id),
+                        opt(j.refund_id),
+                        format!("{}/{}", j.attempts, j.max_attempts),
+                        opt(j.last_error),
+                        j.updated_at.to_rfc3339(),
+                    ]
+                })
+                .collect();
+            render(
+                &[
+                    "id",
+                    "kind",
+                    "payment",
+                    "refund",
+                    "attempts",
+                    "last error",
+                    "at",
+                ],
+                &rows,
+            )
+        }
+        AdminCommand::Reviews => {
+            let mut out = payment_table(&admin_payments::in_review(pool).await?);
+            out.push('\n');
+            out.push_str(&refund_table(
+                &admin_refunds::list(pool, Some("needs_review"), 1000).await?,
+            ));
+            out
+        }
+        AdminCommand::Report { from, to, provider } => {
+            let period = period(&from, &to, provider).map_err(anyhow::Error::msg)?;
+            let lines = reports::reconciliation(pool, &period).await?;
+            String::from_utf8(reports::to_csv(&lines)?)?
+        }
+        AdminCommand::Retention => {
+            let purged = retention::purge_expired_personal_data(
+                pool,
+                config.retention.raw_callbacks,
+                config.retention.personal_data,
+            )
+            .await?;
+            format!("{}\n", serde_json::to_string_pretty(&purged)?)
+        }
+    };
+    std::io::stdout().write_all(out.as_bytes())?;
+    Ok(())
+}
+
+async fn token(pool: &PgPool, command: TokenCommand) -> anyhow::Result<String> {
+    Ok(match command {
+        TokenCommand::Create { name, scope } => {
+            let scopes: Vec<String> = scope.iter().map(|s| s.trim().to_owned()).collect();
+            if let Some(bad) = scopes.iter().find(|s| !Scope::NAMES.contains(&s.as_str())) {
+                bail!("unknown scope {bad:?}: use read, operate, finance");
+            }
+            let token = tokens::create(pool, &name, &scopes)
+                .await
+                .context("creating the token (is the name taken?)")?;
+            eprintln!(
+                "token {name:?} created with scopes {}; it is shown only once:",
+                scopes.join(",")
+            );
+            format!("{token}\n")
+        }
+        TokenCommand::List => {
+            let rows: Vec<Vec<String>> = tokens::list(pool)
+                .await?
+                .into_iter()
+                .map(|t| {
+                    vec![
+                        t.name,
+                        t.scopes.join(","),
+                        t.created_at.to_rfc3339(),
+                        opt(t.last_used_at.map(|at| at.to_rfc3339())),
+                        opt(t.revoked_at.map(|at| at.to_rfc3339())),
+                    ]
+                })
+                .collect();
+            render(
+                &["name", "scopes", "created", "last used", "revoked"],
+                &rows,
+            )
+        }
+        TokenCommand::Revoke { name } => {
+            if !tokens::revoke(pool, &name).await? {
+                bail!("no live token named {name:?}");
+            }
+            format!("token {name:?} revoked\n")
+        }
+    })
+}
+
+async fn payments(pool: &PgPool, command: PaymentCommand, actor: &str) -> anyhow::Result<String> {
+    let instant = |text: Option<String>, what: &str| -> anyhow::Result<_> {
+        text.map(|t| {
+            crate::admin::api::reports::parse_instant(&t)
+                .with_context(|| format!("--{what}: {t:?} is not a date or RFC 3339 time"))
+        })
+        .transpose()
+    };
+    Ok(match command {
+        PaymentCommand::List {
+            status,
+            provider,
+            account,
+            from,
+            to,
+            limit,
+        } => {
+            let filter = PaymentFilter {
+                status,
+                provider,
+                account,
+                created_from: instant(from, "from")?,
+                created_to: instant(to, "to")?,
+                before: None,
+                limit: limit.clamp(1, 10_000),
+            };
+            payment_table(&admin_payments::list(pool, &filter).await?)
+        }
+        PaymentCommand::Show { payment_id } => {
+            match admin_payments::detail(pool, &payment_id).await? {
+                Some(detail) => format!("{}\n", serde_json::to_string_pretty(&detail)?),
+                None => bail!("no payment {payment_id:?}"),
+            }
+        }
+        PaymentCommand::Resolve {
+            payment_id,
+            to,
+            reason,
+        } => {
+            let to: PaymentStatus = to.parse()?;
+            if reason.trim().is_empty() {
+                bail!("--reason must not be empty");
+            }
+            let done = admin_actions::resolve(pool, &payment_id, to, reason.trim(), actor).await?;
+            format!(
+                "{} resolved {} -> {} (event sequence {})\n",
+                done.payment_id, done.from, done.to, done.sequence
+            )
+        }
+        PaymentCommand::StatusCheck { payment_id } => {
+            let job = admin_actions::force_status_check(pool, &payment_id, actor).await?;
+            format!("status check of {payment_id} scheduled now (job {job})\n")
+        }
+        PaymentCommand::ReplayEvents { payment_id } => {
+            let events = admin_actions::replay_events(pool, &payment_id, actor).await?;
+            format!("{events} events of {payment_id} queued for publishing again\n")
+        }
+    })
+}
+
+async fn refunds(pool: &PgPool, command: RefundCommand, actor: &str) -> anyhow::Result<String> {
+    Ok(match command {
+        RefundCommand::List { status, limit } => refund_table(
+            &admin_refunds::list(pool, status.as_deref(), limit.clamp(1, 10_000)).await?,
+        ),
+        RefundCommand::Release {
+            refund_id,
+            outcome,
+            reason,
+        } => {
+            let outcome = match outcome.as_str() {
+                "succeeded" => ReleaseOutcome::Succeeded,
+                "declined" => ReleaseOutcome::Declined,
+                other => bail!("--outcome {other:?}: use succeeded or declined"),
+            };
+            if reason.trim().is_empty() {
+                bail!("--reason must not be empty");
+            }
+            let change = admin_refunds::apply(
+                pool,
+                &refund_id,
+                RefundEvent::Release { outcome },
+                reason.trim(),
+                actor,
+            )
+            .await?;
+            format!("{} {} -> {}\n", change.refund_id, change.from, change.to)
+        }
+        RefundCommand::Cancel { refund_id, reason } => {
+            if reason.trim().is_empty() {
+                bail!("--reason must not be empty");
+            }
+            let change =
+                admin_refunds::apply(pool, &refund_id, RefundEvent::Cancel, reason.trim(), actor)
+                    .await?;
+            format!("{} {} -> {}\n", change.refund_id, change.from, change.to)
+        }
+    })
+}
+
+async fn dead_letters(
+    config: &Config,
+    pool: &PgPool,
+    command: DeadLetterCommand,
+    actor: &str,
+) -> anyhow::Result<String> {
+    Ok(match command {
+        DeadLetterCommand::List { all } => {
+            let rows: Vec<Vec<String>> = admin_dead_letters::list(pool, all, 1000)
+                .await?
+                .into_iter()
+                .map(|d| {
+                    vec![
+                        d.id.to_string(),
+                        d.routing_key,
+                        d.reason,
+                        d.detail,
+                        d.created_at.to_rfc3339(),
+                        opt(d.replayed_at.map(|at| at.to_rfc3339())),
+                        opt(d.purged_at.map(|at| at.to_rfc3339())),
+                    ]
+                })
+                .collect();
+            render(
+                &[
+                    "id",
+                    "routing key",
+                    "reason",
+                    "detail",
+                    "received",
+                    "replayed",
+                    "purged",
+                ],
+                &rows,
+            )
+        }
+        DeadLetterCommand::Replay {
+            id,
+            routing_key,
+            body_file,
+        } => {
+            let body = match body_file {
+                Some(path) => Some(
+                    serde_json::from_slice(
+                        &std::fs::read(&path)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                    )
+                    .with_context(|| format!("{} is not JSON", path.display()))?,
+                ),
+                None => None,
+            };
+            let fix = DeadLetterFix { routing_key, body };
+            let replayed = with_publisher(config, |publisher| async move {
+                ops::replay_dead_letter(pool, &publisher, id, &fix, actor).await
+            })
+            .await??;
+            format!(
+                "dead letter {} replayed to {} with routing key {}\n",
+                replayed.dead_letter_id, replayed.exchange, replayed.routing_key
+            )
+        }
+        DeadLetterCommand::Purge { id } => {
+            if !admin_dead_letters::purge(pool, id, actor).await? {
+                bail!("no unpurged dead letter {id}");
+            }
+            format!("dead letter {id} purged\n")
+        }
+    })
+}
+
+/// Connects to the broker (declaring the topology, as every process does), runs `work` with a
+/// confirming publisher, and closes the connection.
+async fn with_publisher<F, Fut, T>(config: &Config, work: F) -> anyhow::Result<T>
+where
+    F: FnOnce(std::sync::Arc<Publisher>) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let tracker = TaskTracker::new();
+    let close = CancellationToken::new();
+    let topology = Topology::new(config.amqp_prefix.clone(), config.intake.delivery_limit);
+    let broker = Broker::start(
+        config.amqp_url.clone(),
+        topology,
+        "bnpl admin".to_owned(),
+        &tracker,
+        close.clone(),
+    );
+    let mut sessions = broker.subscribe();
+    let connected =
+        tokio::time::timeout(Duration::from_secs(10), sessions.wait_for(Option::is_some)).await;
+    let result = match connected {
+        Ok(Ok(_)) => Ok(work(std::sync::Arc::new(Publisher::new(broker.clone()))).await),
+        _ => Err(anyhow::anyhow!("RabbitMQ is not reachable (BNPL_AMQP_URL)")),
+    };
+    close.cancel();
+    tracker.close();
+    tracker.wait().await;
+    result
+}
+
+fn payment_table(payments: &[PaymentSummary]) -> String {
+    let rows: Vec<Vec<String>> = payments
+        .iter()
+        .map(|p| {
+            vec![
+                p.payment_id.clone(),
+                p.provider.clone(),
+                p.account.clone(),
+                p.status.clone(),
+                opt(p.review_reason.clone()),
+                format!("{} {}", p.amount_minor, p.currency.trim()),
+                p.created_at.to_rfc3339(),
+                opt(p.final_at.map(|at| at.to_rfc3339())),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "payment",
+            "provider",
+            "account",
+            "status",
+            "review",
+            "amount (minor)",
+            "created",
+            "final",
+        ],
+        &rows,
+    )
+}
+
+fn refund_table(refunds: &[RefundEntry]) -> String {
+    let rows: Vec<Vec<String>> = refunds
+        .iter()
+        .map(|r| {
+            vec![
+                r.refund_id.clone(),
+                r.payment_id.clone(),
+                r.status.clone(),
+                format!("{} {}", r.amount_minor, r.currency.trim()),
+                format!("{}#{}", r.queue_key, r.position),
+                r.requested_by.clone(),
+                r.created_at.to_rfc3339(),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "refund",
+            "payment",
+            "status",
+            "amount (minor)",
+            "queue",
+            "requested by",
+            "created",
+        ],
+        &rows,
+    )
+}
