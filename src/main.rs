@@ -40,7 +40,11 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    bnpl::telemetry::init_logging();
+    match cli.command {
+        // The admin CLI prints tables and CSV on stdout: its logs go to stderr.
+        Command::Admin(_) => bnpl::admin::cli::init_logging(),
+        _ => bnpl::telemetry::init_logging(),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -22,6 +22,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     /// The request is malformed (400).
     BadRequest(String),
+    /// The request body is over the limit (413).
+    TooLarge,
     /// No such record (404).
     NotFound(&'static str),
     /// The record's state does not allow this (409), with a stable code.
@@ -46,6 +48,16 @@ pub struct ErrorDetail {
     /// Stable snake_case code, e.g. `unauthenticated`, `forbidden`, `not_found`.
     pub code: String,
     pub message: String,
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
+    }
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -95,6 +107,11 @@ impl IntoResponse for ApiError {
                 format!("this token lacks the {scope} scope"),
             ),
             ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, "invalid", message),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the request body is over {} bytes", super::BODY_LIMIT),
+            ),
             ApiError::NotFound(what) => (
                 StatusCode::NOT_FOUND,
                 "not_found",

@@ -73,7 +73,7 @@ pub async fn resolve_payment(
     body: Result<Json<ResolveRequest>, JsonRejection>,
 ) -> Result<Json<Resolution>, ApiError> {
     caller.require(Scope::Operate)?;
-    let Json(request) = body.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let Json(request) = body?;
     let to: PaymentStatus = request
         .to
         .parse()

@@ -67,7 +67,7 @@ pub async fn replay_dead_letter(
         Ok(Json(fix)) => fix,
         // No body at all: replay as it was.
         Err(JsonRejection::MissingJsonContentType(_)) => DeadLetterFix::default(),
-        Err(rejection) => return Err(ApiError::BadRequest(rejection.body_text())),
+        Err(rejection) => return Err(rejection.into()),
     };
     match ops::replay_dead_letter(&state.pool, &state.publisher, id, &fix, caller.name()).await {
         Ok(replayed) => Ok((axum::http::StatusCode::ACCEPTED, Json(replayed))),

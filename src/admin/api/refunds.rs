@@ -102,7 +102,7 @@ pub async fn release_refund(
     body: Result<Json<ReleaseRequest>, JsonRejection>,
 ) -> Result<Json<RefundChange>, ApiError> {
     caller.require(Scope::Operate)?;
-    let Json(request) = body.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let Json(request) = body?;
     let reason = required_reason(&request.reason)?;
     let event = RefundEvent::Release {
         outcome: request.outcome.into(),
@@ -136,7 +136,7 @@ pub async fn cancel_refund(
     body: Result<Json<CancelRequest>, JsonRejection>,
 ) -> Result<Json<RefundChange>, ApiError> {
     caller.require(Scope::Finance)?;
-    let Json(request) = body.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let Json(request) = body?;
     let reason = required_reason(&request.reason)?;
     let change = admin_refunds::apply(
         &state.pool,

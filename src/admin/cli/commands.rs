@@ -476,11 +476,16 @@ where
         close.clone(),
     );
     let mut sessions = broker.subscribe();
+    // `wait_for` returns a guard that holds the channel's read lock: drop it at once (as a bool),
+    // or the supervisor could never publish the next session and the CLI would hang.
     let connected =
-        tokio::time::timeout(Duration::from_secs(10), sessions.wait_for(Option::is_some)).await;
-    let result = match connected {
-        Ok(Ok(_)) => Ok(work(std::sync::Arc::new(Publisher::new(broker.clone()))).await),
-        _ => Err(anyhow::anyhow!("RabbitMQ is not reachable (BNPL_AMQP_URL)")),
+        tokio::time::timeout(Duration::from_secs(10), sessions.wait_for(Option::is_some))
+            .await
+            .is_ok_and(|seen| seen.is_ok());
+    let result = if connected {
+        Ok(work(std::sync::Arc::new(Publisher::new(broker.clone()))).await)
+    } else {
+        Err(anyhow::anyhow!("RabbitMQ is not reachable (BNPL_AMQP_URL)"))
     };
     close.cancel();
     tracker.close();

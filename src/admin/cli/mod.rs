@@ -26,6 +26,18 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     result
 }
 
+/// Logs for the CLI: warnings and errors (or `RUST_LOG`) on stderr, so stdout carries only the
+/// command's output (tables, CSV) and can be redirected to a file.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Who the audit log names for actions taken from the CLI.
 fn actor() -> String {
     let user = std::env::var("USER")

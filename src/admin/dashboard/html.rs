@@ -4,7 +4,7 @@
 //! only the fixed markup written in this module and its callers is unescaped.
 
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 /// Escapes text for an element's content.
@@ -104,7 +104,7 @@ pub fn page(title: &str, viewer: Option<&str>, body: &str) -> Response {
          <body><header><h1>bnpl operations</h1>{nav}</header><main>{body}</main></body></html>",
         text(title)
     );
-    with_security_headers(html.into_response())
+    with_security_headers(Html(html).into_response())
 }
 
 /// Headers every dashboard answer carries: no caching of data, no framing, scripts and styles
