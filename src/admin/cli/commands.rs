@@ -1,162 +1,18 @@
-//! The `bnpl admin` subcommands and what each prints.
+//! What each `bnpl admin` subcommand does and prints (database-only ones; see [`super::broker`]
+//! for those that publish).
 
+use super::args::{AdminCommand, PaymentCommand, RefundCommand, TokenCommand};
 use super::table::{opt, render};
 use crate::admin::api::reports::period;
 use crate::admin::auth::Scope;
-use crate::admin::ops::{self, DeadLetterFix};
 use crate::config::Config;
 use crate::domain::{PaymentStatus, RefundEvent, ReleaseOutcome};
-use crate::messaging::{Broker, Publisher, Topology};
 use crate::store::admin_history::RefundEntry;
 use crate::store::admin_payments::{self, PaymentFilter, PaymentSummary};
 use crate::store::{admin_actions, admin_dead_letters, admin_refunds, reports, retention, tokens};
 use anyhow::{bail, Context as _};
-use clap::Subcommand;
 use sqlx::PgPool;
 use std::io::Write as _;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-/// `bnpl admin …`.
-#[derive(Debug, Subcommand)]
-pub enum AdminCommand {
-    /// Admin API tokens.
-    #[command(subcommand)]
-    Token(TokenCommand),
-    /// Payments: list, show (with history), resolve, force a status check, replay events.
-    #[command(subcommand)]
-    Payments(PaymentCommand),
-    /// Refunds: list, release a stuck head by recording its outcome, cancel a queued one.
-    #[command(subcommand)]
-    Refunds(RefundCommand),
-    /// Refund queues with head, depth and age of the head.
-    Queues,
-    /// Dead letters: list, replay (optionally fixed), purge.
-    #[command(subcommand, name = "dead-letters")]
-    DeadLetters(DeadLetterCommand),
-    /// Jobs that exhausted their retries.
-    Jobs,
-    /// Payments and refunds waiting for an operator.
-    Reviews,
-    /// The reconciliation report of a period, as CSV on stdout.
-    Report {
-        /// Start, inclusive: YYYY-MM-DD or RFC 3339.
-        #[arg(long)]
-        from: String,
-        /// End, exclusive: YYYY-MM-DD or RFC 3339.
-        #[arg(long)]
-        to: String,
-        /// Only humm or valu.
-        #[arg(long)]
-        provider: Option<String>,
-    },
-    /// Purge personal data past the configured retention now (the job does it daily).
-    Retention,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Create a token and print it once (only its hash is kept).
-    Create {
-        #[arg(long)]
-        name: String,
-        /// Comma-separated: read, operate, finance.
-        #[arg(long, value_delimiter = ',', required = true)]
-        scope: Vec<String>,
-    },
-    /// List tokens (never their secrets).
-    List,
-    /// Revoke a token; its dashboard sessions end too.
-    Revoke {
-        #[arg(long)]
-        name: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum PaymentCommand {
-    /// Search payments, newest first.
-    List {
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long)]
-        provider: Option<String>,
-        #[arg(long)]
-        account: Option<String>,
-        /// Created at or after (YYYY-MM-DD or RFC 3339).
-        #[arg(long)]
-        from: Option<String>,
-        /// Created before (YYYY-MM-DD or RFC 3339).
-        #[arg(long)]
-        to: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
-    },
-    /// One payment with its full history, as JSON.
-    Show { payment_id: String },
-    /// Resolve a payment manually to a final status (audited; announced as payment.resolved).
-    Resolve {
-        payment_id: String,
-        /// succeeded, declined, failed or expired.
-        #[arg(long)]
-        to: String,
-        #[arg(long)]
-        reason: String,
-    },
-    /// Schedule a status check now.
-    StatusCheck { payment_id: String },
-    /// Publish the payment's events again (same event ids).
-    ReplayEvents { payment_id: String },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum RefundCommand {
-    /// Refunds, newest first.
-    List {
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-    },
-    /// Record the outcome of a stuck refund (in flight or in review).
-    Release {
-        refund_id: String,
-        /// succeeded or declined.
-        #[arg(long)]
-        outcome: String,
-        #[arg(long)]
-        reason: String,
-    },
-    /// Cancel a refund that is still queued.
-    Cancel {
-        refund_id: String,
-        #[arg(long)]
-        reason: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum DeadLetterCommand {
-    /// Dead letters with their reasons.
-    List {
-        /// Include purged ones.
-        #[arg(long)]
-        all: bool,
-    },
-    /// Publish a dead letter again to the command exchange, optionally fixed.
-    Replay {
-        id: i64,
-        /// Replay under this routing key instead.
-        #[arg(long)]
-        routing_key: Option<String>,
-        /// Replay the JSON in this file instead of the original body.
-        #[arg(long)]
-        body_file: Option<std::path::PathBuf>,
-    },
-    /// Purge a dead letter (it leaves the lists).
-    Purge { id: i64 },
-}
 
 pub(super) async fn execute(
     config: &Config,
@@ -187,7 +43,9 @@ pub(super) async fn execute(
                 &rows,
             )
         }
-        AdminCommand::DeadLetters(command) => dead_letters(config, pool, command, &actor).await?,
+        AdminCommand::DeadLetters(command) => {
+            super::broker::dead_letters(config, pool, command, &actor).await?
+        }
         AdminCommand::Jobs => {
             let rows: Vec<Vec<String>> = admin_dead_letters::exhausted_jobs(pool, 500)
                 .await?
@@ -386,111 +244,6 @@ async fn refunds(pool: &PgPool, command: RefundCommand, actor: &str) -> anyhow::
             format!("{} {} -> {}\n", change.refund_id, change.from, change.to)
         }
     })
-}
-
-async fn dead_letters(
-    config: &Config,
-    pool: &PgPool,
-    command: DeadLetterCommand,
-    actor: &str,
-) -> anyhow::Result<String> {
-    Ok(match command {
-        DeadLetterCommand::List { all } => {
-            let rows: Vec<Vec<String>> = admin_dead_letters::list(pool, all, 1000)
-                .await?
-                .into_iter()
-                .map(|d| {
-                    vec![
-                        d.id.to_string(),
-                        d.routing_key,
-                        d.reason,
-                        d.detail,
-                        d.created_at.to_rfc3339(),
-                        opt(d.replayed_at.map(|at| at.to_rfc3339())),
-                        opt(d.purged_at.map(|at| at.to_rfc3339())),
-                    ]
-                })
-                .collect();
-            render(
-                &[
-                    "id",
-                    "routing key",
-                    "reason",
-                    "detail",
-                    "received",
-                    "replayed",
-                    "purged",
-                ],
-                &rows,
-            )
-        }
-        DeadLetterCommand::Replay {
-            id,
-            routing_key,
-            body_file,
-        } => {
-            let body = match body_file {
-                Some(path) => Some(
-                    serde_json::from_slice(
-                        &std::fs::read(&path)
-                            .with_context(|| format!("reading {}", path.display()))?,
-                    )
-                    .with_context(|| format!("{} is not JSON", path.display()))?,
-                ),
-                None => None,
-            };
-            let fix = DeadLetterFix { routing_key, body };
-            let replayed = with_publisher(config, |publisher| async move {
-                ops::replay_dead_letter(pool, &publisher, id, &fix, actor).await
-            })
-            .await??;
-            format!(
-                "dead letter {} replayed to {} with routing key {}\n",
-                replayed.dead_letter_id, replayed.exchange, replayed.routing_key
-            )
-        }
-        DeadLetterCommand::Purge { id } => {
-            if !admin_dead_letters::purge(pool, id, actor).await? {
-                bail!("no unpurged dead letter {id}");
-            }
-            format!("dead letter {id} purged\n")
-        }
-    })
-}
-
-/// Connects to the broker (declaring the topology, as every process does), runs `work` with a
-/// confirming publisher, and closes the connection.
-async fn with_publisher<F, Fut, T>(config: &Config, work: F) -> anyhow::Result<T>
-where
-    F: FnOnce(std::sync::Arc<Publisher>) -> Fut,
-    Fut: std::future::Future<Output = T>,
-{
-    let tracker = TaskTracker::new();
-    let close = CancellationToken::new();
-    let topology = Topology::new(config.amqp_prefix.clone(), config.intake.delivery_limit);
-    let broker = Broker::start(
-        config.amqp_url.clone(),
-        topology,
-        "bnpl admin".to_owned(),
-        &tracker,
-        close.clone(),
-    );
-    let mut sessions = broker.subscribe();
-    // `wait_for` returns a guard that holds the channel's read lock: drop it at once (as a bool),
-    // or the supervisor could never publish the next session and the CLI would hang.
-    let connected =
-        tokio::time::timeout(Duration::from_secs(10), sessions.wait_for(Option::is_some))
-            .await
-            .is_ok_and(|seen| seen.is_ok());
-    let result = if connected {
-        Ok(work(std::sync::Arc::new(Publisher::new(broker.clone()))).await)
-    } else {
-        Err(anyhow::anyhow!("RabbitMQ is not reachable (BNPL_AMQP_URL)"))
-    };
-    close.cancel();
-    tracker.close();
-    tracker.wait().await;
-    result
 }
 
 fn payment_table(payments: &[PaymentSummary]) -> String {

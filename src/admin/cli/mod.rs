@@ -6,10 +6,12 @@
 //! needs no API token. Every action it takes is audited under the actor `cli:$USER`, and goes
 //! through the same store functions as the API (same state machine, same events).
 
+mod args;
+mod broker;
 mod commands;
 pub mod table;
 
-pub use commands::AdminCommand;
+pub use args::{AdminCommand, DeadLetterCommand, PaymentCommand, RefundCommand, TokenCommand};
 
 use crate::config::Config;
 use anyhow::Context as _;
