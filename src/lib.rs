@@ -16,12 +16,14 @@
 //! - [`intake`]: decoding commands, dead letters, command processing.
 //! - [`jobs`]: the durable job runner (status checks, provider calls, expiries) and its backoff.
 //! - [`http`]: the axum router: health, readiness, metrics.
+//! - [`admin`]: the ops and finance surface: admin API, dashboard, `bnpl admin`, gauges.
 //! - [`workers`]: one thin file per worker role (`workers/` at the crate root).
 //! - [`cli`]: command-line tools (`publish`).
 //! - [`failpoint`]: crash points for tests (compiled in only with the `failpoints` feature).
 //! - [`app`]: the composition root and graceful shutdown; [`shutdown`], [`telemetry`].
 
 pub mod accounts;
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -53,11 +53,19 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         wait: u64,
     },
+    /// Operate from a terminal: payments, refunds, queues, dead letters, tokens, reports. Talks
+    /// to PostgreSQL (and RabbitMQ) directly with the same BNPL_* configuration.
+    #[command(subcommand)]
+    Admin(bnpl::admin::cli::AdminCommand),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    bnpl::telemetry::init_logging();
+    match cli.command {
+        // The admin CLI prints tables and CSV on stdout: its logs go to stderr.
+        Command::Admin(_) => bnpl::admin::cli::init_logging(),
+        _ => bnpl::telemetry::init_logging(),
+    }
     bnpl::failpoint::setup();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(cli.command))
@@ -75,6 +83,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             file,
             wait,
         } => bnpl::cli::publish::run(&config, &command_type, &file, Duration::from_secs(wait)).await,
+        Command::Admin(command) => bnpl::admin::cli::run(config, command).await,
     }
 }
 

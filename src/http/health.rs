@@ -30,6 +30,8 @@ pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
+    // Database-derived gauges are computed at scrape time (bounded by a timeout).
+    crate::admin::metrics::refresh(&state.pool, &state.broker).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

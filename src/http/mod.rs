@@ -36,5 +36,9 @@ pub fn router(state: HttpState) -> Router {
         .route("/callbacks/aps", post(callbacks::aps))
         // Provider callbacks are a few kilobytes; anything far larger is not one.
         .layer(DefaultBodyLimit::max(CALLBACK_BODY_LIMIT))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::admin::router(crate::admin::AdminState::new(
+            state.pool,
+            state.broker,
+        )))
 }

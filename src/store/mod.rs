@@ -8,7 +8,16 @@
 //! - [`refunds`]: refunds and the strictly sequential refund queues.
 //! - [`audit`]: the audit log.
 //! - [`outbox`]: events written with the state change they announce.
+//! - [`tokens`]: admin API tokens and dashboard sessions (hashed).
+//! - [`admin_payments`], [`admin_history`], [`admin_actions`], [`admin_refunds`],
+//!   [`admin_dead_letters`]: what the admin API, dashboard and CLI read and do.
+//! - [`reports`]: the reconciliation report; [`retention`]: purging personal data past its age.
 
+pub mod admin_actions;
+pub mod admin_dead_letters;
+pub mod admin_history;
+pub mod admin_payments;
+pub mod admin_refunds;
 pub mod audit;
 pub mod commands;
 pub mod health;
@@ -17,6 +26,9 @@ pub mod outbox;
 pub mod payments;
 pub mod pool;
 pub mod refunds;
+pub mod reports;
+pub mod retention;
+pub mod tokens;
 
 pub use health::DatabaseMonitor;
 pub use pool::{connect, create_database_if_missing, migrate, MIGRATOR};

@@ -1,0 +1,139 @@
+//! Refunds and the sequential refund queues: list (scope `read`), release a stuck head by
+//! recording its outcome (scope `operate`), cancel a queued refund (scope `finance`).
+
+use super::actions::required_reason;
+use crate::admin::auth::{Caller, Scope};
+use crate::admin::error::{ApiError, ErrorBody};
+use crate::admin::AdminState;
+use crate::domain::{RefundEvent, ReleaseOutcome};
+use crate::store::admin_history::RefundEntry;
+use crate::store::admin_refunds::{self, QueueView, RefundChange};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+/// Criteria of `GET /refunds`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RefundQuery {
+    /// A refund status, e.g. `queued` or `needs_review`.
+    pub status: Option<String>,
+    /// At most this many (1–1000, default 100).
+    pub limit: Option<i64>,
+}
+
+/// Refunds, newest first.
+#[utoipa::path(get, path = "/refunds", tag = "refunds", params(RefundQuery),
+    responses(
+        (status = 200, description = "Refunds", body = Vec<RefundEntry>),
+        (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "Scope read missing", body = ErrorBody)))]
+pub async fn list_refunds(
+    caller: Caller,
+    State(state): State<AdminState>,
+    query: Result<Query<RefundQuery>, QueryRejection>,
+) -> Result<Json<Vec<RefundEntry>>, ApiError> {
+    caller.require(Scope::Read)?;
+    let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(
+        admin_refunds::list(&state.pool, query.status.as_deref(), limit).await?,
+    ))
+}
+
+/// Every refund queue with its head, depth and the age of its head.
+#[utoipa::path(get, path = "/refund-queues", tag = "refunds",
+    responses(
+        (status = 200, description = "Refund queues", body = Vec<QueueView>),
+        (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "Scope read missing", body = ErrorBody)))]
+pub async fn list_queues(caller: Caller, State(state): State<AdminState>) -> Result<Json<Vec<QueueView>>, ApiError> {
+    caller.require(Scope::Read)?;
+    Ok(Json(admin_refunds::queues(&state.pool).await?))
+}
+
+/// What a status query showed about a stuck refund.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The provider made the refund.
+    Succeeded,
+    /// The provider refused it, or never made it.
+    Declined,
+}
+
+impl From<Outcome> for ReleaseOutcome {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Succeeded => ReleaseOutcome::Succeeded,
+            Outcome::Declined => ReleaseOutcome::Declined,
+        }
+    }
+}
+
+/// The outcome of a stuck head, as a status query with the provider showed it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReleaseRequest {
+    pub outcome: Outcome,
+    /// What supports the outcome (e.g. the provider's status answer); recorded and announced.
+    pub reason: String,
+}
+
+/// Release a stuck refund (in flight or in review) by recording its outcome.
+#[utoipa::path(post, path = "/refunds/{refund_id}/release", tag = "refunds",
+    params(("refund_id" = String, Path, description = "The refund id")),
+    request_body = ReleaseRequest,
+    responses(
+        (status = 200, description = "Recorded; `refund.succeeded` or `refund.declined` announced", body = RefundChange),
+        (status = 400, description = "Missing outcome or reason", body = ErrorBody),
+        (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "Scope operate missing", body = ErrorBody),
+        (status = 404, description = "No such refund", body = ErrorBody),
+        (status = 409, description = "Not sent yet, already final, or changed meanwhile", body = ErrorBody)))]
+pub async fn release_refund(
+    caller: Caller,
+    State(state): State<AdminState>,
+    Path(refund_id): Path<String>,
+    body: Result<Json<ReleaseRequest>, JsonRejection>,
+) -> Result<Json<RefundChange>, ApiError> {
+    caller.require(Scope::Operate)?;
+    let Json(request) = body?;
+    let reason = required_reason(&request.reason)?;
+    let event = RefundEvent::Release {
+        outcome: request.outcome.into(),
+    };
+    let change = admin_refunds::apply(&state.pool, &refund_id, event, reason, caller.name()).await?;
+    Ok(Json(change))
+}
+
+/// Why a queued refund is cancelled.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CancelRequest {
+    pub reason: String,
+}
+
+/// Cancel a refund that is still queued (not yet sent).
+#[utoipa::path(post, path = "/refunds/{refund_id}/cancel", tag = "refunds",
+    params(("refund_id" = String, Path, description = "The refund id")),
+    request_body = CancelRequest,
+    responses(
+        (status = 200, description = "Cancelled; `refund.cancelled` announced", body = RefundChange),
+        (status = 400, description = "Missing reason", body = ErrorBody),
+        (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "Scope finance missing", body = ErrorBody),
+        (status = 404, description = "No such refund", body = ErrorBody),
+        (status = 409, description = "Already sent (`not_cancellable`) or already cancelled", body = ErrorBody)))]
+pub async fn cancel_refund(
+    caller: Caller,
+    State(state): State<AdminState>,
+    Path(refund_id): Path<String>,
+    body: Result<Json<CancelRequest>, JsonRejection>,
+) -> Result<Json<RefundChange>, ApiError> {
+    caller.require(Scope::Finance)?;
+    let Json(request) = body?;
+    let reason = required_reason(&request.reason)?;
+    let change = admin_refunds::apply(&state.pool, &refund_id, RefundEvent::Cancel, reason, caller.name()).await?;
+    Ok(Json(change))
+}

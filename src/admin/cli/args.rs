@@ -1,0 +1,143 @@
+//! The `bnpl admin` command line's arguments (clap).
+
+use clap::Subcommand;
+
+/// `bnpl admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Admin API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Payments: list, show (with history), resolve, force a status check, replay events.
+    #[command(subcommand)]
+    Payments(PaymentCommand),
+    /// Refunds: list, release a stuck head by recording its outcome, cancel a queued one.
+    #[command(subcommand)]
+    Refunds(RefundCommand),
+    /// Refund queues with head, depth and age of the head.
+    Queues,
+    /// Dead letters: list, replay (optionally fixed), purge.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLetterCommand),
+    /// Jobs that exhausted their retries.
+    Jobs,
+    /// Payments and refunds waiting for an operator.
+    Reviews,
+    /// The reconciliation report of a period, as CSV on stdout.
+    Report {
+        /// Start, inclusive: YYYY-MM-DD or RFC 3339.
+        #[arg(long)]
+        from: String,
+        /// End, exclusive: YYYY-MM-DD or RFC 3339.
+        #[arg(long)]
+        to: String,
+        /// Only humm or valu.
+        #[arg(long)]
+        provider: Option<String>,
+    },
+    /// Purge personal data past the configured retention now (the job does it daily).
+    Retention,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once (only its hash is kept).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: read, operate, finance.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scope: Vec<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token; its dashboard sessions end too.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PaymentCommand {
+    /// Search payments, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        account: Option<String>,
+        /// Created at or after (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Created before (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// One payment with its full history, as JSON.
+    Show { payment_id: String },
+    /// Resolve a payment manually to a final status (audited; announced as payment.resolved).
+    Resolve {
+        payment_id: String,
+        /// succeeded, declined, failed or expired.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Schedule a status check now.
+    StatusCheck { payment_id: String },
+    /// Publish the payment's events again (same event ids).
+    ReplayEvents { payment_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RefundCommand {
+    /// Refunds, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Record the outcome of a stuck refund (in flight or in review).
+    Release {
+        refund_id: String,
+        /// succeeded or declined.
+        #[arg(long)]
+        outcome: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Cancel a refund that is still queued.
+    Cancel {
+        refund_id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLetterCommand {
+    /// Dead letters with their reasons.
+    List {
+        /// Include purged ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Publish a dead letter again to the command exchange, optionally fixed.
+    Replay {
+        id: i64,
+        /// Replay under this routing key instead.
+        #[arg(long)]
+        routing_key: Option<String>,
+        /// Replay the JSON in this file instead of the original body.
+        #[arg(long)]
+        body_file: Option<std::path::PathBuf>,
+    },
+    /// Purge a dead letter (it leaves the lists).
+    Purge { id: i64 },
+}

@@ -1,0 +1,276 @@
+//! What each `bnpl admin` subcommand does and prints (database-only ones; see [`super::broker`]
+//! for those that publish).
+
+use super::args::{AdminCommand, PaymentCommand, RefundCommand, TokenCommand};
+use super::table::{opt, render};
+use crate::admin::api::reports::period;
+use crate::admin::auth::Scope;
+use crate::config::Config;
+use crate::domain::{PaymentStatus, RefundEvent, ReleaseOutcome};
+use crate::store::admin_history::RefundEntry;
+use crate::store::admin_payments::{self, PaymentFilter, PaymentSummary};
+use crate::store::{admin_actions, admin_dead_letters, admin_refunds, reports, retention, tokens};
+use anyhow::{bail, Context as _};
+use sqlx::PgPool;
+use std::io::Write as _;
+
+pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminCommand) -> anyhow::Result<()> {
+    let actor = super::actor();
+    let out = match command {
+        AdminCommand::Token(command) => token(pool, command).await?,
+        AdminCommand::Payments(command) => payments(pool, command, &actor).await?,
+        AdminCommand::Refunds(command) => refunds(pool, command, &actor).await?,
+        AdminCommand::Queues => {
+            let rows: Vec<Vec<String>> = admin_refunds::queues(pool)
+                .await?
+                .into_iter()
+                .map(|q| {
+                    vec![
+                        q.queue_key,
+                        q.depth.to_string(),
+                        opt(q.head_refund_id),
+                        opt(q.head_status),
+                        opt(q.head_age_seconds.map(|s| format!("{s:.0}s"))),
+                    ]
+                })
+                .collect();
+            render(&["queue", "depth", "head", "head status", "head age"], &rows)
+        }
+        AdminCommand::DeadLetters(command) => super::broker::dead_letters(config, pool, command, &actor).await?,
+        AdminCommand::Jobs => {
+            let rows: Vec<Vec<String>> = admin_dead_letters::exhausted_jobs(pool, 500)
+                .await?
+                .into_iter()
+                .map(|j| {
+                    vec![
+                        j.id.to_string(),
+                        j.kind,
+                        opt(j.payment_id),
+                        opt(j.refund_id),
+                        format!("{}/{}", j.attempts, j.max_attempts),
+                        opt(j.last_error),
+                        j.updated_at.to_rfc3339(),
+                    ]
+                })
+                .collect();
+            render(
+                &["id", "kind", "payment", "refund", "attempts", "last error", "at"],
+                &rows,
+            )
+        }
+        AdminCommand::Reviews => {
+            let mut out = payment_table(&admin_payments::in_review(pool).await?);
+            out.push('\n');
+            out.push_str(&refund_table(
+                &admin_refunds::list(pool, Some("needs_review"), 1000).await?,
+            ));
+            out
+        }
+        AdminCommand::Report { from, to, provider } => {
+            let period = period(&from, &to, provider).map_err(anyhow::Error::msg)?;
+            let lines = reports::reconciliation(pool, &period).await?;
+            String::from_utf8(reports::to_csv(&lines)?)?
+        }
+        AdminCommand::Retention => {
+            let purged = retention::purge_expired_personal_data(
+                pool,
+                config.retention.raw_callbacks,
+                config.retention.personal_data,
+            )
+            .await?;
+            format!("{}\n", serde_json::to_string_pretty(&purged)?)
+        }
+    };
+    std::io::stdout().write_all(out.as_bytes())?;
+    Ok(())
+}
+
+async fn token(pool: &PgPool, command: TokenCommand) -> anyhow::Result<String> {
+    Ok(match command {
+        TokenCommand::Create { name, scope } => {
+            let scopes: Vec<String> = scope.iter().map(|s| s.trim().to_owned()).collect();
+            if let Some(bad) = scopes.iter().find(|s| !Scope::NAMES.contains(&s.as_str())) {
+                bail!("unknown scope {bad:?}: use read, operate, finance");
+            }
+            let token = tokens::create(pool, &name, &scopes)
+                .await
+                .context("creating the token (is the name taken?)")?;
+            eprintln!(
+                "token {name:?} created with scopes {}; it is shown only once:",
+                scopes.join(",")
+            );
+            format!("{token}\n")
+        }
+        TokenCommand::List => {
+            let rows: Vec<Vec<String>> = tokens::list(pool)
+                .await?
+                .into_iter()
+                .map(|t| {
+                    vec![
+                        t.name,
+                        t.scopes.join(","),
+                        t.created_at.to_rfc3339(),
+                        opt(t.last_used_at.map(|at| at.to_rfc3339())),
+                        opt(t.revoked_at.map(|at| at.to_rfc3339())),
+                    ]
+                })
+                .collect();
+            render(&["name", "scopes", "created", "last used", "revoked"], &rows)
+        }
+        TokenCommand::Revoke { name } => {
+            if !tokens::revoke(pool, &name).await? {
+                bail!("no live token named {name:?}");
+            }
+            format!("token {name:?} revoked\n")
+        }
+    })
+}
+
+async fn payments(pool: &PgPool, command: PaymentCommand, actor: &str) -> anyhow::Result<String> {
+    let instant = |text: Option<String>, what: &str| -> anyhow::Result<_> {
+        text.map(|t| {
+            crate::admin::api::reports::parse_instant(&t)
+                .with_context(|| format!("--{what}: {t:?} is not a date or RFC 3339 time"))
+        })
+        .transpose()
+    };
+    Ok(match command {
+        PaymentCommand::List {
+            status,
+            provider,
+            account,
+            from,
+            to,
+            limit,
+        } => {
+            let filter = PaymentFilter {
+                status,
+                provider,
+                account,
+                created_from: instant(from, "from")?,
+                created_to: instant(to, "to")?,
+                before: None,
+                limit: limit.clamp(1, 10_000),
+            };
+            payment_table(&admin_payments::list(pool, &filter).await?)
+        }
+        PaymentCommand::Show { payment_id } => match admin_payments::detail(pool, &payment_id).await? {
+            Some(detail) => format!("{}\n", serde_json::to_string_pretty(&detail)?),
+            None => bail!("no payment {payment_id:?}"),
+        },
+        PaymentCommand::Resolve { payment_id, to, reason } => {
+            let to: PaymentStatus = to.parse()?;
+            if reason.trim().is_empty() {
+                bail!("--reason must not be empty");
+            }
+            let done = admin_actions::resolve(pool, &payment_id, to, reason.trim(), actor).await?;
+            format!(
+                "{} resolved {} -> {} (event sequence {})\n",
+                done.payment_id, done.from, done.to, done.sequence
+            )
+        }
+        PaymentCommand::StatusCheck { payment_id } => {
+            let job = admin_actions::force_status_check(pool, &payment_id, actor).await?;
+            match job {
+                Some(job) => format!("status check of {payment_id} scheduled now (job {job})\n"),
+                None => format!("a status check of {payment_id} is running now\n"),
+            }
+        }
+        PaymentCommand::ReplayEvents { payment_id } => {
+            let events = admin_actions::replay_events(pool, &payment_id, actor).await?;
+            format!("{events} events of {payment_id} queued for publishing again\n")
+        }
+    })
+}
+
+async fn refunds(pool: &PgPool, command: RefundCommand, actor: &str) -> anyhow::Result<String> {
+    Ok(match command {
+        RefundCommand::List { status, limit } => {
+            refund_table(&admin_refunds::list(pool, status.as_deref(), limit.clamp(1, 10_000)).await?)
+        }
+        RefundCommand::Release {
+            refund_id,
+            outcome,
+            reason,
+        } => {
+            let outcome = match outcome.as_str() {
+                "succeeded" => ReleaseOutcome::Succeeded,
+                "declined" => ReleaseOutcome::Declined,
+                other => bail!("--outcome {other:?}: use succeeded or declined"),
+            };
+            if reason.trim().is_empty() {
+                bail!("--reason must not be empty");
+            }
+            let change =
+                admin_refunds::apply(pool, &refund_id, RefundEvent::Release { outcome }, reason.trim(), actor).await?;
+            format!("{} {} -> {}\n", change.refund_id, change.from, change.to)
+        }
+        RefundCommand::Cancel { refund_id, reason } => {
+            if reason.trim().is_empty() {
+                bail!("--reason must not be empty");
+            }
+            let change = admin_refunds::apply(pool, &refund_id, RefundEvent::Cancel, reason.trim(), actor).await?;
+            format!("{} {} -> {}\n", change.refund_id, change.from, change.to)
+        }
+    })
+}
+
+fn payment_table(payments: &[PaymentSummary]) -> String {
+    let rows: Vec<Vec<String>> = payments
+        .iter()
+        .map(|p| {
+            vec![
+                p.payment_id.clone(),
+                p.provider.clone(),
+                p.account.clone(),
+                p.status.clone(),
+                opt(p.review_reason.clone()),
+                format!("{} {}", p.amount_minor, p.currency.trim()),
+                p.created_at.to_rfc3339(),
+                opt(p.final_at.map(|at| at.to_rfc3339())),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "payment",
+            "provider",
+            "account",
+            "status",
+            "review",
+            "amount (minor)",
+            "created",
+            "final",
+        ],
+        &rows,
+    )
+}
+
+fn refund_table(refunds: &[RefundEntry]) -> String {
+    let rows: Vec<Vec<String>> = refunds
+        .iter()
+        .map(|r| {
+            vec![
+                r.refund_id.clone(),
+                r.payment_id.clone(),
+                r.status.clone(),
+                format!("{} {}", r.amount_minor, r.currency.trim()),
+                format!("{}#{}", r.queue_key, r.position),
+                r.requested_by.clone(),
+                r.created_at.to_rfc3339(),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "refund",
+            "payment",
+            "status",
+            "amount (minor)",
+            "queue",
+            "requested by",
+            "created",
+        ],
+        &rows,
+    )
+}

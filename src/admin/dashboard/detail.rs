@@ -1,0 +1,204 @@
+//! `GET /payments/{payment_id}`: one payment and its history, merged into one timeline: audit
+//! log entries (transitions, callbacks, provider calls, resolutions), events, stored callbacks;
+//! then its refunds and jobs.
+
+use super::html::{self, maybe_time, money, table, text, time};
+use super::session::Viewer;
+use crate::admin::AdminState;
+use crate::store::admin_payments::{self, PaymentDetail};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+
+/// The payment detail page.
+pub async fn payment(viewer: Viewer, State(state): State<AdminState>, Path(payment_id): Path<String>) -> Response {
+    let name = viewer.0.name.as_str();
+    match admin_payments::detail(&state.pool, &payment_id).await {
+        Ok(Some(detail)) => html::page(&format!("Payment {payment_id}"), Some(name), &render(&detail)),
+        Ok(None) => {
+            let mut response = html::page(
+                "Not found",
+                Some(name),
+                &format!("<p id=\"not-found\">No payment {}.</p>", text(&payment_id)),
+            );
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, payment_id, "dashboard payment page failed");
+            html::page(
+                "Unavailable",
+                Some(name),
+                "<p>The database is not reachable right now.</p>",
+            )
+        }
+    }
+}
+
+fn render(detail: &PaymentDetail) -> String {
+    let p = &detail.summary;
+    let facts = [
+        ("Payment", text(&p.payment_id)),
+        (
+            "Status",
+            format!("<span id=\"payment-status\">{}</span>", text(&p.status)),
+        ),
+        (
+            "Review reason",
+            p.review_reason.as_deref().map(text).unwrap_or_else(|| "–".to_owned()),
+        ),
+        (
+            "Provider / account",
+            format!("{} / {}", text(&p.provider), text(&p.account)),
+        ),
+        ("Flow", text(&p.flow)),
+        ("Amount", money(p.amount_minor, &p.currency)),
+        (
+            "Provider reference",
+            p.provider_reference
+                .as_deref()
+                .map(text)
+                .unwrap_or_else(|| "–".to_owned()),
+        ),
+        ("Created", time(p.created_at)),
+        ("Threshold", time(p.threshold_at)),
+        ("Final", maybe_time(p.final_at)),
+        ("Last sequence", p.last_sequence.to_string()),
+        (
+            "Customer",
+            match detail.personal_data_purged_at {
+                Some(at) => format!("purged {}", time(at)),
+                None => text(&detail.customer.to_string()),
+            },
+        ),
+    ];
+    let facts: String = facts
+        .iter()
+        .map(|(label, value)| format!("<dt>{}</dt><dd>{value}</dd>", text(label)))
+        .collect();
+
+    let mut timeline: Vec<(DateTime<Utc>, Vec<String>)> = Vec::new();
+    for entry in &detail.audit {
+        let change = match (&entry.from_status, &entry.to_status) {
+            (Some(from), Some(to)) => format!("{} → {}", text(from), text(to)),
+            _ => String::new(),
+        };
+        let detail_text = entry.reason.clone().unwrap_or_else(|| entry.detail.to_string());
+        timeline.push((
+            entry.at,
+            vec![
+                time(entry.at),
+                "audit".to_owned(),
+                format!("<span class=\"kind\">{}</span> {change}", text(&entry.kind)),
+                text(&entry.actor),
+                text(&detail_text),
+            ],
+        ));
+    }
+    for event in &detail.events {
+        let published = match event.published_at {
+            Some(at) => format!("published {}", time(at)),
+            None => "not yet published".to_owned(),
+        };
+        let sequence = event.sequence.map(|s| format!(" #{s}")).unwrap_or_default();
+        timeline.push((
+            event.created_at,
+            vec![
+                time(event.created_at),
+                "event".to_owned(),
+                format!("<span class=\"kind\">{}</span>{sequence}", text(&event.event_type)),
+                "relay".to_owned(),
+                format!("{} · {published}", text(&event.event_id.to_string())),
+            ],
+        ));
+    }
+    for callback in &detail.callbacks {
+        let verified = if callback.verified { "verified" } else { "NOT verified" };
+        let body = callback.body.as_deref().unwrap_or("(body purged)");
+        timeline.push((
+            callback.received_at,
+            vec![
+                time(callback.received_at),
+                "callback".to_owned(),
+                format!("<span class=\"kind\">{}</span> {verified}", text(&callback.provider)),
+                text(callback.outcome.as_deref().unwrap_or("")),
+                format!("<code>{}</code>", text(&truncate(body, 400))),
+            ],
+        ));
+    }
+    timeline.sort_by_key(|(at, _)| *at);
+    let timeline: Vec<Vec<String>> = timeline.into_iter().map(|(_, row)| row).collect();
+
+    let refunds: Vec<Vec<String>> = detail
+        .refunds
+        .iter()
+        .map(|r| {
+            vec![
+                text(&r.refund_id),
+                text(&r.status),
+                money(r.amount_minor, &r.currency),
+                format!("{} #{}", text(&r.queue_key), r.position),
+                text(&r.requested_by),
+                time(r.created_at),
+                maybe_time(r.final_at),
+            ]
+        })
+        .collect();
+    let jobs: Vec<Vec<String>> = detail
+        .jobs
+        .iter()
+        .map(|j| {
+            vec![
+                j.id.to_string(),
+                text(&j.kind),
+                text(&j.state),
+                time(j.available_at),
+                format!("{}/{}", j.attempts, j.max_attempts),
+                j.last_error.as_deref().map(text).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    format!(
+        "<p><a href=\"/\">← Overview</a></p><h2 id=\"payment-title\">Payment {}</h2>\
+         <dl class=\"facts\">{facts}</dl>\
+         <section><h2>History</h2>{}</section>\
+         <section><h2>Refunds</h2>{}</section>\
+         <section><h2>Jobs</h2>{}</section>",
+        text(&p.payment_id),
+        table(
+            "history",
+            &["At", "Source", "What", "Actor / outcome", "Detail"],
+            &timeline,
+            "No history recorded."
+        ),
+        table(
+            "refunds",
+            &[
+                "Refund",
+                "Status",
+                "Amount",
+                "Queue",
+                "Requested by",
+                "Created",
+                "Final"
+            ],
+            &refunds,
+            "No refunds."
+        ),
+        table(
+            "jobs",
+            &["Id", "Kind", "State", "Due", "Attempts", "Last error"],
+            &jobs,
+            "No jobs."
+        ),
+    )
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    let mut out: String = text.chars().take(max_chars).collect();
+    if text.chars().count() > max_chars {
+        out.push('…');
+    }
+    out
+}

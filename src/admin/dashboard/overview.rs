@@ -1,0 +1,251 @@
+//! `GET /`: the operations overview: broker queue depths, recent activity, payments by status
+//! per provider, refund queues and their heads, payments to review, payments past their
+//! threshold, dead letters and exhausted jobs, each payment linking to its detail page.
+
+use super::html::{self, maybe_time, money, payment_link, table, text, time};
+use super::session::Viewer;
+use crate::admin::ops;
+use crate::admin::AdminState;
+use crate::store::admin_payments::{self, PaymentSummary};
+use crate::store::{admin_dead_letters, admin_refunds};
+use axum::extract::State;
+use axum::response::Response;
+use sqlx::Row as _;
+use std::collections::BTreeMap;
+
+/// The overview page.
+pub async fn overview(viewer: Viewer, State(state): State<AdminState>) -> Response {
+    match render(&state).await {
+        Ok(body) => html::page("Overview", Some(&viewer.0.name), &body),
+        Err(error) => {
+            tracing::error!(%error, "dashboard overview failed");
+            html::page(
+                "Unavailable",
+                Some(&viewer.0.name),
+                "<p>The database is not reachable right now.</p>",
+            )
+        }
+    }
+}
+
+async fn render(state: &AdminState) -> Result<String, sqlx::Error> {
+    let pool = &state.pool;
+    let review = admin_payments::in_review(pool).await?;
+    let past_threshold = admin_payments::past_threshold(pool, 100).await?;
+    let counts = admin_payments::counts_by_status(pool).await?;
+    let queues = admin_refunds::queues(pool).await?;
+    let dead = admin_dead_letters::list(pool, false, 50).await?;
+    let dead_total = admin_dead_letters::open_count(pool).await?;
+    let exhausted = admin_dead_letters::exhausted_jobs(pool, 50).await?;
+    let recent = admin_payments::list(
+        pool,
+        &admin_payments::PaymentFilter {
+            limit: 20,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let activity = sqlx::query(
+        "SELECT
+           (SELECT count(*) FROM commands WHERE received_at > now() - interval '5 minutes') AS commands,
+           (SELECT count(*) FROM outbox WHERE published_at > now() - interval '5 minutes') AS events,
+           (SELECT count(*) FROM inbound_callbacks WHERE received_at > now() - interval '5 minutes') AS callbacks",
+    )
+    .fetch_one(pool)
+    .await?;
+
+    let mut body = String::new();
+    body.push_str("<section class=\"cards\">");
+    for (id, label, value) in [
+        ("needs-review-count", "Payments to review", review.len() as i64),
+        (
+            "past-threshold-count",
+            "Open past threshold",
+            past_threshold.len() as i64,
+        ),
+        ("dead-letter-count", "Dead letters", dead_total),
+        ("exhausted-count", "Exhausted jobs", exhausted.len() as i64),
+        (
+            "commands-5m",
+            "Commands (5 min)",
+            activity.try_get::<i64, _>("commands")?,
+        ),
+        (
+            "events-5m",
+            "Events published (5 min)",
+            activity.try_get::<i64, _>("events")?,
+        ),
+        (
+            "callbacks-5m",
+            "Callbacks (5 min)",
+            activity.try_get::<i64, _>("callbacks")?,
+        ),
+    ] {
+        body.push_str(&format!(
+            "<div class=\"card\"><span class=\"label\">{}</span><span class=\"value\" id=\"{id}\">{value}</span></div>",
+            text(label)
+        ));
+    }
+    body.push_str("</section>");
+
+    body.push_str("<section><h2>Broker queues</h2>");
+    match ops::queue_depths(&state.broker).await {
+        Some(depths) => {
+            let rows: Vec<Vec<String>> = depths
+                .iter()
+                .map(|d| vec![text(&d.queue), d.messages.to_string(), d.consumers.to_string()])
+                .collect();
+            body.push_str(&table(
+                "broker-queues",
+                &["Queue", "Messages", "Consumers"],
+                &rows,
+                "No queues.",
+            ));
+        }
+        None => body.push_str("<p class=\"error\">The broker is not reachable right now.</p>"),
+    }
+    body.push_str("</section>");
+
+    body.push_str(&status_matrix(&counts));
+
+    let rows: Vec<Vec<String>> = queues
+        .iter()
+        .map(|q| {
+            vec![
+                text(&q.queue_key),
+                q.depth.to_string(),
+                q.head_refund_id.as_deref().map(text).unwrap_or_else(|| "–".to_owned()),
+                q.head_status.as_deref().map(text).unwrap_or_else(|| "–".to_owned()),
+                q.head_age_seconds
+                    .map(|s| format!("{s:.0} s"))
+                    .unwrap_or_else(|| "–".to_owned()),
+            ]
+        })
+        .collect();
+    body.push_str("<section><h2>Refund queues</h2>");
+    body.push_str(&table(
+        "refund-queues",
+        &["Queue", "Depth", "Head", "Head status", "Head age"],
+        &rows,
+        "No refund queues yet.",
+    ));
+    body.push_str("</section>");
+
+    body.push_str("<section><h2>Payments to review</h2>");
+    body.push_str(&payments_table("review-payments", &review, "Nothing to review."));
+    body.push_str("</section><section><h2>Open payments past their threshold</h2>");
+    body.push_str(&payments_table("past-threshold", &past_threshold, "None."));
+    body.push_str("</section>");
+
+    let rows: Vec<Vec<String>> = dead
+        .iter()
+        .map(|d| {
+            vec![
+                d.id.to_string(),
+                text(&d.routing_key),
+                text(&d.reason),
+                text(&d.detail),
+                time(d.created_at),
+                maybe_time(d.replayed_at),
+            ]
+        })
+        .collect();
+    body.push_str("<section><h2>Dead letters</h2>");
+    body.push_str(&table(
+        "dead-letters",
+        &["Id", "Routing key", "Reason", "Detail", "Received", "Replayed"],
+        &rows,
+        "No dead letters.",
+    ));
+    body.push_str("</section>");
+
+    let rows: Vec<Vec<String>> = exhausted
+        .iter()
+        .map(|j| {
+            vec![
+                j.id.to_string(),
+                text(&j.kind),
+                j.payment_id.as_deref().map(payment_link).unwrap_or_default(),
+                j.attempts.to_string(),
+                j.last_error.as_deref().map(text).unwrap_or_default(),
+                time(j.updated_at),
+            ]
+        })
+        .collect();
+    body.push_str("<section><h2>Jobs that exhausted their retries</h2>");
+    body.push_str(&table(
+        "exhausted-jobs",
+        &["Id", "Kind", "Payment", "Attempts", "Last error", "At"],
+        &rows,
+        "None.",
+    ));
+    body.push_str("</section><section><h2>Latest payments</h2>");
+    body.push_str(&payments_table("recent-payments", &recent, "No payments yet."));
+    body.push_str("</section>");
+    Ok(body)
+}
+
+fn status_matrix(counts: &[admin_payments::StatusCount]) -> String {
+    let statuses = crate::domain::PaymentStatus::ALL;
+    let mut by_provider: BTreeMap<&str, BTreeMap<&str, i64>> = BTreeMap::new();
+    for count in counts {
+        by_provider
+            .entry(count.provider.as_str())
+            .or_default()
+            .insert(count.status.as_str(), count.count);
+    }
+    let mut headers = vec!["Provider"];
+    headers.extend(statuses.iter().map(|s| s.as_str()));
+    let rows: Vec<Vec<String>> = by_provider
+        .iter()
+        .map(|(provider, by_status)| {
+            let mut cells = vec![text(provider)];
+            cells.extend(statuses.iter().map(|status| {
+                let n = by_status.get(status.as_str()).copied().unwrap_or(0);
+                format!(
+                    "<span data-provider=\"{}\" data-status=\"{}\">{n}</span>",
+                    html::attr(provider),
+                    status.as_str()
+                )
+            }));
+            cells
+        })
+        .collect();
+    format!(
+        "<section><h2>Payments by status</h2>{}</section>",
+        table("status-counts", &headers, &rows, "No payments yet.")
+    )
+}
+
+fn payments_table(id: &str, payments: &[PaymentSummary], empty: &str) -> String {
+    let rows: Vec<Vec<String>> = payments
+        .iter()
+        .map(|p| {
+            vec![
+                payment_link(&p.payment_id),
+                text(&p.provider),
+                text(&p.account),
+                text(&p.status),
+                p.review_reason.as_deref().map(text).unwrap_or_default(),
+                money(p.amount_minor, &p.currency),
+                time(p.created_at),
+                time(p.threshold_at),
+            ]
+        })
+        .collect();
+    table(
+        id,
+        &[
+            "Payment",
+            "Provider",
+            "Account",
+            "Status",
+            "Review reason",
+            "Amount",
+            "Created",
+            "Threshold",
+        ],
+        &rows,
+        empty,
+    )
+}

@@ -1,0 +1,136 @@
+//! The admin API's error answers: a status and `{"error": {"code", "message"}}`.
+//!
+//! Invariant: internals never leak. Database and broker errors are logged here with their
+//! detail and answered with a bare `internal` / `unavailable`; only errors that describe the
+//! caller's own request carry a specific message.
+
+use crate::store::admin_actions::ActionError;
+use crate::store::admin_refunds::RefundActionError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+/// An error answer of the admin API.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No token, or not a live one (401).
+    Unauthenticated,
+    /// The token lacks the scope the endpoint needs (403).
+    Forbidden(&'static str),
+    /// The request is malformed (400).
+    BadRequest(String),
+    /// The request body is over the limit (413).
+    TooLarge,
+    /// No such record (404).
+    NotFound(&'static str),
+    /// The record's state does not allow this (409), with a stable code.
+    Conflict(&'static str, String),
+    /// The request is well-formed but not acceptable (422), with a stable code.
+    Unprocessable(&'static str, String),
+    /// A dependency (the broker) is unreachable right now (503).
+    Unavailable,
+    /// Anything else (500); the detail is only logged.
+    Internal(String),
+}
+
+/// The JSON body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for people and programs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code, e.g. `unauthenticated`, `forbidden`, `not_found`.
+    pub code: String,
+    pub message: String,
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        ApiError::Internal(format!("database: {error}"))
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(error: ActionError) -> Self {
+        match error {
+            ActionError::NotFound => ApiError::NotFound("payment"),
+            ActionError::Refused(refusal) => ApiError::Unprocessable("transition_refused", refusal.to_string()),
+            ActionError::Conflict => ApiError::Conflict("conflict", error.to_string()),
+            ActionError::Database(error) => error.into(),
+        }
+    }
+}
+
+impl From<RefundActionError> for ApiError {
+    fn from(error: RefundActionError) -> Self {
+        match error {
+            RefundActionError::NotFound => ApiError::NotFound("refund"),
+            RefundActionError::Refused(refusal) => ApiError::Conflict(refusal.code(), refusal.to_string()),
+            RefundActionError::AlreadyDone => ApiError::Conflict("already_done", error.to_string()),
+            RefundActionError::Conflict => ApiError::Conflict("conflict", error.to_string()),
+            RefundActionError::Database(error) => error.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match self {
+            ApiError::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "a valid bearer token is required".to_owned(),
+            ),
+            ApiError::Forbidden(scope) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this token lacks the {scope} scope"),
+            ),
+            ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, "invalid", message),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the request body is over {} bytes", super::BODY_LIMIT),
+            ),
+            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", format!("no such {what}")),
+            ApiError::Conflict(code, message) => (StatusCode::CONFLICT, code, message),
+            ApiError::Unprocessable(code, message) => (StatusCode::UNPROCESSABLE_ENTITY, code, message),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the message broker is not reachable right now; retry".to_owned(),
+            ),
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "admin API request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error".to_owned(),
+                )
+            }
+        };
+        let mut response = (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,58 @@
+//! The ops and finance surface (issue 8, contract §4): the admin JSON API under `/admin/v1`, the
+//! dashboard at `/`, the `bnpl admin` command line, and the gauges `/metrics` refreshes.
+//!
+//! - [`auth`]: bearer tokens and scopes; [`error`]: error answers that never leak internals.
+//! - [`api`]: the handlers and the OpenAPI document generated from them (utoipa).
+//! - [`dashboard`]: server-rendered pages behind a sign-in with the same tokens.
+//! - [`ops`]: actions shared by the API and the CLI that need the broker.
+//! - [`metrics`]: database-derived gauges, refreshed at scrape time.
+//! - [`cli`]: `bnpl admin …`.
+//!
+//! Invariant: every admin route has a request body limit ([`BODY_LIMIT`]), and every admin and
+//! dashboard route needs a live token (only the sign-in page and the OpenAPI document do not).
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod dashboard;
+pub mod error;
+pub mod metrics;
+pub mod ops;
+
+use crate::messaging::{Broker, Publisher};
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use sqlx::PgPool;
+use std::sync::Arc;
+
+/// The largest request body an admin or dashboard route reads (a fixed dead letter is the
+/// biggest thing anyone sends here).
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// What admin handlers need.
+#[derive(Clone)]
+pub struct AdminState {
+    pub pool: PgPool,
+    pub broker: Broker,
+    /// Confirmed publishing, for replaying dead letters to the command exchange.
+    pub publisher: Arc<Publisher>,
+}
+
+impl AdminState {
+    /// Admin state over the application's pool and broker connection (its own confirm channel).
+    pub fn new(pool: PgPool, broker: Broker) -> Self {
+        let publisher = Arc::new(Publisher::new(broker.clone()));
+        Self {
+            pool,
+            broker,
+            publisher,
+        }
+    }
+}
+
+/// The admin API (`/admin/v1/…`, with `/admin/v1/openapi.json`) and the dashboard (`/…`).
+pub fn router(state: AdminState) -> Router {
+    api::router(state.clone())
+        .merge(dashboard::router(state))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
