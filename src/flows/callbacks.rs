@@ -191,6 +191,15 @@ async fn refund_result(
     let Some(refund) = refunds::in_flight_of_payment(conn, &payment.payment_id).await? else {
         return Ok("stale");
     };
+    // A late or repeated callback about an earlier refund of this payment carries that refund's
+    // request id: it is stale, whatever the refund in flight now looks like.
+    let request_id = parsed.operation.as_ref().and_then(|op| op.request_id.clone());
+    if let Some(request_id) = request_id {
+        let owner = refunds::by_request_id(conn, &payment.payment_id, &request_id).await?;
+        if owner.is_some_and(|owner| owner.refund_id != refund.refund_id) {
+            return Ok("stale");
+        }
+    }
     let expected = callback::ExpectedRefund {
         payment_id: payment.payment_id.clone(),
         amount_minor: refund.amount_minor,
@@ -248,6 +257,12 @@ async fn apply_refund_match(
             return Ok("status_check");
         }
         RefundMatch::NotOurs { .. } => return Ok("stale"),
+        // Figures that disagree with a refund we cannot tie the callback to (we hold no request
+        // id for it) are no contradiction: ask the provider instead.
+        RefundMatch::Mismatch { .. } if refund.provider_request_id.is_none() => {
+            schedule::refund_check(conn, refund, Utc::now()).await?;
+            return Ok("status_check");
+        }
         RefundMatch::Mismatch { reason } => (RefundEvent::NoDefiniteAnswer, change(Some(reason))),
     };
     Ok(match refunds::apply(conn, refund, event, change).await? {

@@ -78,6 +78,12 @@ impl RefundCheck {
                     },
                 ))
             }
+            // Never registered (the send's answer was uncertain and we hold no request id) and
+            // definitely not applied: a resend with the same refund id is safe (design §1), and
+            // the provider's duplicate-id check backs it up.
+            Verdict::NotApplied if refund.provider_request_id.is_none() => {
+                return resend(services, job, &refund).await;
+            }
             Verdict::NotApplied => None,
             Verdict::Unknown(reason) => return Ok(retry(job, reason)),
         };
@@ -93,6 +99,20 @@ impl RefundCheck {
         };
         complete(services, job, settle, again).await
     }
+}
+
+/// Completes this check and hands the refund back to `refund_send` (a fresh attempt, status
+/// already asked), with the next check after it as usual.
+async fn resend(services: &Services, job: &ClaimedJob, refund: &refunds::RefundRow) -> Result<JobResult, sqlx::Error> {
+    let mut tx = services.pool.begin().await?;
+    if jobs::complete(&mut tx, job).await?.is_err() {
+        tx.rollback().await?;
+        return Ok(JobResult::LeaseLost);
+    }
+    schedule::refund_send(&mut tx, refund).await?;
+    tx.commit().await?;
+    tracing::info!(refund_id = %refund.refund_id, "refund not at the provider after an uncertain send: sending it again");
+    Ok(JobResult::Completed)
 }
 
 /// Completes the job and applies the verdict (or schedules the next check), in one transaction

@@ -128,6 +128,24 @@ pub async fn refund_send_claimed(
     .await
 }
 
+/// Schedules the refund's send, due at once (after a status query showed it never arrived).
+pub async fn refund_send(conn: &mut PgConnection, refund: &RefundRow) -> Result<(), sqlx::Error> {
+    jobs::schedule(
+        conn,
+        &NewJob {
+            kind: REFUND_SEND,
+            payment_id: Some(&refund.payment_id),
+            refund_id: Some(&refund.refund_id),
+            dedupe_key: Some(format!("{REFUND_SEND}:{}", refund.refund_id)),
+            payload: json!({}),
+            due_at: Utc::now(),
+            max_attempts: 1000,
+        },
+    )
+    .await?;
+    wake_runner(conn).await
+}
+
 /// Schedules (or brings forward) a refund's status check.
 pub async fn refund_check(
     conn: &mut PgConnection,

@@ -127,6 +127,21 @@ pub async fn in_flight_of_payment(conn: &mut PgConnection, payment_id: &str) -> 
     .await
 }
 
+/// The refund of a payment that the provider registered under `request_id`, if any.
+pub async fn by_request_id(
+    conn: &mut PgConnection,
+    payment_id: &str,
+    request_id: &str,
+) -> Result<Option<RefundRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM refunds WHERE payment_id = $1 AND provider_request_id = $2"
+    ))
+    .bind(payment_id)
+    .bind(request_id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Sum of succeeded refunds of a payment, in minor units.
 pub async fn succeeded_total(conn: &mut PgConnection, payment_id: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(

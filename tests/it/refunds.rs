@@ -212,3 +212,48 @@ async fn a_refund_with_no_answer_past_the_refund_threshold_needs_review_and_keep
     assert_eq!(queued, 1, "rf-6b still waits in the queue");
     env.app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_refund_the_provider_never_received_is_sent_again_with_the_same_id() {
+    let mut env = spawn_sandboxed(fast_timing(), auto_success).await;
+    succeeded_humm(&mut env, "rf-pay-7", 10000).await;
+    // The sandbox answers 502 and registers nothing: uncertain, then "not applied" by status.
+    env.publish("refund.create", &refund("rf-7-fault-5xx", "rf-pay-7", 1500, "GBP"))
+        .await;
+    let done = env.wait_for_event("rf-pay-7", "refund.succeeded", WAIT).await;
+    assert_eq!(done["refunded_total_minor"], 1500);
+    assert!(env
+        .events_of("rf-pay-7")
+        .iter()
+        .all(|e| e["type"] != "refund.needs_review"));
+    env.app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_repeated_callback_of_an_earlier_refund_does_not_touch_the_next_one() {
+    let mut env = spawn_sandboxed(fast_timing(), |config| {
+        auto_success(config);
+        config.stall_ms = 3_000;
+    })
+    .await;
+    succeeded_humm(&mut env, "rf-pay-8", 20000).await;
+    env.publish(
+        "refund.create",
+        &refund("rf-8a-fault-duplicate-callback", "rf-pay-8", 7000, "GBP"),
+    )
+    .await;
+    env.publish(
+        "refund.create",
+        &refund("rf-8b-fault-timeout-after-register", "rf-pay-8", 3000, "GBP"),
+    )
+    .await;
+    env.wait_for_events("rf-pay-8", "refund.succeeded", 2, WAIT).await;
+    assert!(
+        env.events_of("rf-pay-8")
+            .iter()
+            .all(|e| e["type"] != "refund.needs_review"),
+        "{:?}",
+        env.events_of("rf-pay-8")
+    );
+    env.app.stop().await.unwrap();
+}
