@@ -19,10 +19,11 @@ pub fn spawn(
         broker: context.broker.clone(),
         metrics: context.metrics.clone(),
         services: context.services.clone(),
+        callback_guard: crate::http::callback_guard::CallbackGuard::default(),
     });
     tracing::info!(%addr, "http listening");
     tracker.spawn(async move {
-        let served = axum::serve(listener, app)
+        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await;
         if let Err(error) = served {

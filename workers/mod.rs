@@ -8,6 +8,7 @@ mod http;
 mod intake;
 mod jobs;
 mod relay;
+mod retention;
 
 use crate::config::Config;
 use crate::flows::Services;
@@ -79,7 +80,10 @@ pub async fn spawn(
             }
             Role::Intake => intake::spawn(context, tracker, shutdown.clone()),
             Role::Relay => relay::spawn(context, tracker, shutdown.clone()),
-            Role::Jobs => jobs::spawn(context, tracker, shutdown.clone()),
+            Role::Jobs => {
+                jobs::spawn(context, tracker, shutdown.clone());
+                retention::spawn(context, tracker, shutdown.clone());
+            }
         }
     }
     Ok(http_addr)

@@ -5,15 +5,41 @@
 use super::HttpState;
 use crate::flows::callbacks::{self, Reply};
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
+use std::net::SocketAddr;
 
-pub async fn ecommpay(State(state): State<HttpState>, body: Bytes) -> (StatusCode, &'static str) {
-    answer(callbacks::ecommpay(&state.services, &body).await)
+pub async fn ecommpay(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    if state.callback_guard.is_blocked(peer.ip()) {
+        return (StatusCode::TOO_MANY_REQUESTS, "too many refused callbacks");
+    }
+    let result = callbacks::ecommpay(&state.services, &body).await;
+    charge(&state, peer, &result);
+    answer(result)
 }
 
-pub async fn aps(State(state): State<HttpState>, body: Bytes) -> (StatusCode, &'static str) {
-    answer(callbacks::aps(&state.services, &body).await)
+pub async fn aps(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    if state.callback_guard.is_blocked(peer.ip()) {
+        return (StatusCode::TOO_MANY_REQUESTS, "too many refused callbacks");
+    }
+    let result = callbacks::aps(&state.services, &body).await;
+    charge(&state, peer, &result);
+    answer(result)
+}
+
+/// Refused callbacks count against their sender (see `callback_guard`).
+fn charge(state: &HttpState, peer: SocketAddr, result: &Result<Reply, sqlx::Error>) {
+    if matches!(result, Ok(Reply::Forged | Reply::Malformed)) {
+        state.callback_guard.refused(peer.ip());
+    }
 }
 
 fn answer(result: Result<Reply, sqlx::Error>) -> (StatusCode, &'static str) {

@@ -1,6 +1,7 @@
 //! The HTTP surface (axum): provider callbacks, health, readiness and metrics; the admin API joins
 //! the same router. Handlers never leak internals in error bodies.
 
+pub mod callback_guard;
 pub mod callbacks;
 pub mod health;
 
@@ -22,6 +23,8 @@ pub struct HttpState {
     pub broker: Broker,
     pub metrics: PrometheusHandle,
     pub services: Arc<Services>,
+    /// Throttles senders whose callbacks keep failing verification.
+    pub callback_guard: callback_guard::CallbackGuard,
 }
 
 const CALLBACK_BODY_LIMIT: usize = 256 * 1024;

@@ -958,3 +958,24 @@ async fn contradicting_amount_goes_to_review_until_a_definite_answer() {
     assert_eq!(env.status_of("ct-1").await.as_deref(), Some("succeeded"));
     env.app.stop().await.unwrap();
 }
+
+// Issue 8: the callback endpoints stay open but throttle senders whose callbacks keep failing.
+#[tokio::test]
+async fn a_sender_of_many_forged_callbacks_is_throttled() {
+    let env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    let forged =
+        json!({"project_id": PROJECT, "payment": {"id": "nobody", "status": "success"}, "signature": "Zm9yZ2Vk"});
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        statuses.push(env.post_ecommpay_callback(&forged).await);
+    }
+    assert!(statuses[..30].iter().all(|s| *s == 400), "{statuses:?}");
+    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+    let refused: i64 = env
+        .db_i64(
+            "SELECT count(*) FROM inbound_callbacks WHERE verified = false AND $1 <> ''",
+            "x",
+        )
+        .await;
+    assert!(refused >= 30, "every refused callback is stored: {refused}");
+}
