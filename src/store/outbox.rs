@@ -41,9 +41,13 @@ pub async fn insert(conn: &mut PgConnection, event: NewEvent<'_>) -> Result<(), 
             target.entry(key).or_insert(value);
         }
     }
+    // One round trip: the insert and the relay's wake-up (delivered at commit) in one statement.
     sqlx::query(
-        "INSERT INTO outbox (event_id, event_type, payment_id, refund_id, sequence, reply_to, correlation_id, body)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "WITH inserted AS (
+             INSERT INTO outbox (event_id, event_type, payment_id, refund_id, sequence, reply_to, correlation_id, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             RETURNING id)
+         SELECT pg_notify($9, '') FROM inserted",
     )
     .bind(event_id)
     .bind(event.event_type)
@@ -53,11 +57,8 @@ pub async fn insert(conn: &mut PgConnection, event: NewEvent<'_>) -> Result<(), 
     .bind(event.reply_to)
     .bind(event.correlation_id)
     .bind(&body)
-    .execute(&mut *conn)
+    .bind(NOTIFY_CHANNEL)
+    .execute(conn)
     .await?;
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(NOTIFY_CHANNEL)
-        .execute(conn)
-        .await?;
     Ok(())
 }

@@ -190,16 +190,22 @@ pub async fn apply(
         PaymentEvent::Contradiction => Some(ReviewReason::Contradiction.as_str()),
         _ => None,
     });
+    // The change and its audit entry in one statement (one round trip per state change).
     let updated: Option<PaymentRow> = sqlx::query_as(&format!(
-        "UPDATE payments SET status = $3, last_sequence = last_sequence + 1, updated_at = now(),
-             final_at = CASE WHEN $4 THEN now() ELSE final_at END,
-             review_reason = COALESCE($5, review_reason),
-             action = COALESCE($6, action), reason = COALESCE($7, reason),
-             provider_reference = COALESCE($8, provider_reference),
-             provider_request_id = COALESCE($9, provider_request_id),
-             provider_state = provider_state || COALESCE($10, '{{}}'::jsonb)
-         WHERE payment_id = $1 AND status = $2
-         RETURNING {COLUMNS}"
+        "WITH updated AS (
+             UPDATE payments SET status = $3, last_sequence = last_sequence + 1, updated_at = now(),
+                 final_at = CASE WHEN $4 THEN now() ELSE final_at END,
+                 review_reason = COALESCE($5, review_reason),
+                 action = COALESCE($6, action), reason = COALESCE($7, reason),
+                 provider_reference = COALESCE($8, provider_reference),
+                 provider_request_id = COALESCE($9, provider_request_id),
+                 provider_state = provider_state || COALESCE($10, '{{}}'::jsonb)
+             WHERE payment_id = $1 AND status = $2
+             RETURNING {COLUMNS}),
+         audited AS (
+             INSERT INTO audit_log (payment_id, kind, actor, from_status, to_status, reason, detail)
+             SELECT payment_id, 'transition', $11, $2, $3, $12, $13 FROM updated)
+         SELECT * FROM updated"
     ))
     .bind(&row.payment_id)
     .bind(from.as_str())
@@ -211,26 +217,15 @@ pub async fn apply(
     .bind(&change.provider_reference)
     .bind(&change.provider_request_id)
     .bind(&change.provider_state)
+    .bind(change.actor)
+    .bind(review_reason.or(change.note.as_deref()))
+    .bind(json!({ "event": format!("{event:?}"), "note": change.note }))
     .fetch_optional(&mut *conn)
     .await?;
     let Some(updated) = updated else {
         // Only possible without the row lock: someone else moved it first. Nothing to announce.
         return Ok(Applied::Ignored(from));
     };
-    audit::record(
-        conn,
-        &AuditEntry {
-            payment_id: Some(&row.payment_id),
-            refund_id: None,
-            kind: "transition",
-            actor: change.actor,
-            from_status: Some(from.as_str()),
-            to_status: Some(to.as_str()),
-            reason: review_reason.or(change.note.as_deref()),
-            detail: json!({ "event": format!("{event:?}"), "note": change.note }),
-        },
-    )
-    .await?;
     let event_type = match review {
         Some(_) => "payment.needs_review".to_owned(),
         None => format!("payment.{}", to.as_str()),
