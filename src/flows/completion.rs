@@ -4,9 +4,10 @@
 
 use super::Services;
 use crate::domain::payment_state::PaymentEvent;
-use crate::jobs::{backoff, JobResult};
+use crate::domain::PaymentStatus;
+use crate::jobs::{backoff, JobHandler, JobResult};
 use crate::store::jobs::{self, ClaimedJob};
-use crate::store::payments::{self, Applied, Change};
+use crate::store::payments::{self, Applied, Change, PaymentRow};
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::time::Duration;
 
@@ -50,6 +51,38 @@ pub async fn apply(
         Some(row) => Ok(Some(payments::apply(conn, &row, event, change).await?)),
         None => Ok(None),
     }
+}
+
+/// One run of a flow job. A database error (an outage, a lost connection) becomes a retry with
+/// backoff; every flow job gets its `JobHandler` from this, so none repeats that rule.
+#[async_trait::async_trait]
+pub trait Attempt: Send + Sync + 'static {
+    async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error>;
+}
+
+#[async_trait::async_trait]
+impl<T: Attempt> JobHandler for T {
+    async fn run(&self, job: &ClaimedJob) -> JobResult {
+        match self.attempt(job).await {
+            Ok(result) => result,
+            Err(error) => retry(job, format!("database: {error}")),
+        }
+    }
+}
+
+/// The job's payment when it is in one of `statuses`, read without a lock (provider calls happen
+/// outside any transaction; the change is applied later under the lock, as a compare-and-set).
+pub async fn payment_in(
+    services: &Services,
+    job: &ClaimedJob,
+    statuses: &[PaymentStatus],
+) -> Result<Option<PaymentRow>, sqlx::Error> {
+    let Some(payment_id) = job.payment_id.as_deref() else {
+        return Ok(None);
+    };
+    let mut conn = services.pool.acquire().await?;
+    let row = payments::get(&mut conn, payment_id).await?;
+    Ok(row.filter(|row| statuses.contains(&row.status())))
 }
 
 /// Another attempt later, with exponential backoff and jitter.

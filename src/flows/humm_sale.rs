@@ -5,13 +5,13 @@
 //! (after an uncertain answer, a crash or a lost lease) first asks ecommpay for the payment's
 //! status with the same id and sends again only on a definite "not found".
 
-use super::completion::{self, retry};
+use super::completion::{self, retry, Attempt};
 use super::settle;
 use super::Services;
 use crate::accounts::HummAccount;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
-use crate::jobs::{JobHandler, JobResult};
+use crate::jobs::JobResult;
 use crate::providers::ecommpay::{request, response};
 use crate::providers::outcome::{CreateOutcome, Expected, StatusOutcome};
 use crate::store::jobs::ClaimedJob;
@@ -26,16 +26,7 @@ pub struct HummSale {
 }
 
 #[async_trait::async_trait]
-impl JobHandler for HummSale {
-    async fn run(&self, job: &ClaimedJob) -> JobResult {
-        match self.attempt(job).await {
-            Ok(result) => result,
-            Err(error) => retry(job, format!("database: {error}")),
-        }
-    }
-}
-
-impl HummSale {
+impl Attempt for HummSale {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
         let Some(payment_id) = job.payment_id.as_deref() else {
@@ -117,7 +108,9 @@ impl HummSale {
         };
         finish(services, job, settle.map(|(event, change)| (row, event, change))).await
     }
+}
 
+impl HummSale {
     /// After an uncertain first attempt: what does ecommpay already have under our id?
     async fn ask_first(&self, account: &HummAccount, row: &PaymentRow) -> Asked {
         let Ok(query) = request::status(&account.ecommpay, &row.payment_id) else {

@@ -2,13 +2,13 @@
 //! longer succeed and nobody refused it: `expired` (contract §3). A resend moves the expiry on,
 //! so the job re-reads the current expiry before acting.
 
-use super::completion::{self, retry};
+use super::completion::{self, Attempt};
 use super::Services;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
-use crate::jobs::{JobHandler, JobResult};
+use crate::jobs::JobResult;
 use crate::store::jobs::ClaimedJob;
-use crate::store::payments::{self, Change};
+use crate::store::payments::Change;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
@@ -17,25 +17,10 @@ pub struct OtpExpiry {
 }
 
 #[async_trait::async_trait]
-impl JobHandler for OtpExpiry {
-    async fn run(&self, job: &ClaimedJob) -> JobResult {
-        match self.attempt(job).await {
-            Ok(result) => result,
-            Err(error) => retry(job, format!("database: {error}")),
-        }
-    }
-}
-
-impl OtpExpiry {
+impl Attempt for OtpExpiry {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
-        let Some(payment_id) = job.payment_id.as_deref() else {
-            return completion::settle(services, job, None).await;
-        };
-        let mut conn = services.pool.acquire().await?;
-        let row = payments::get(&mut conn, payment_id).await?;
-        drop(conn);
-        let Some(row) = row.filter(|row| row.status() == PaymentStatus::ActionRequired) else {
+        let Some(row) = completion::payment_in(services, job, &[PaymentStatus::ActionRequired]).await? else {
             return completion::settle(services, job, None).await;
         };
         let expires_at = row

@@ -3,12 +3,12 @@
 //! Past the account's `refund_threshold` with no definite answer, the refund goes to
 //! `needs_review` and keeps blocking its queue (design §1: never skipped, never guessed).
 
-use super::completion::retry;
+use super::completion::{retry, Attempt};
 use super::refund_settle::{self, Verdict};
 use super::{schedule, Services};
 use crate::domain::refund_state::RefundEvent;
 use crate::domain::RefundStatus;
-use crate::jobs::{JobHandler, JobResult};
+use crate::jobs::JobResult;
 use crate::store::jobs::{self, ClaimedJob};
 use crate::store::payments;
 use crate::store::refunds::{self, RefundChange};
@@ -22,16 +22,7 @@ pub struct RefundCheck {
 }
 
 #[async_trait::async_trait]
-impl JobHandler for RefundCheck {
-    async fn run(&self, job: &ClaimedJob) -> JobResult {
-        match self.attempt(job).await {
-            Ok(result) => result,
-            Err(error) => retry(job, format!("database: {error}")),
-        }
-    }
-}
-
-impl RefundCheck {
+impl Attempt for RefundCheck {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
         let mut conn = services.pool.acquire().await?;

@@ -6,14 +6,14 @@
 //! again only when the refund was definitely not applied; the provider's duplicate-id check on
 //! our `refund_id` backs that up.
 
-use super::completion::retry;
+use super::completion::{retry, Attempt};
 use super::refund_settle::{self, Verdict};
 use super::settle::provider_reason;
 use super::{schedule, Services};
 use crate::accounts::CallLimiter;
 use crate::domain::refund_state::RefundEvent;
 use crate::domain::RefundStatus;
-use crate::jobs::{JobHandler, JobResult};
+use crate::jobs::JobResult;
 use crate::providers::outcome::{CreateOutcome, Expected};
 use crate::providers::{Connector, RefundAck, RefundRequest};
 use crate::store::jobs::{self, ClaimedJob};
@@ -29,16 +29,6 @@ pub struct RefundSend {
     pub services: Arc<Services>,
 }
 
-#[async_trait::async_trait]
-impl JobHandler for RefundSend {
-    async fn run(&self, job: &ClaimedJob) -> JobResult {
-        match self.attempt(job).await {
-            Ok(result) => result,
-            Err(error) => retry(job, format!("database: {error}")),
-        }
-    }
-}
-
 /// What to record after the call.
 enum After {
     Event(RefundEvent, RefundChange),
@@ -49,7 +39,8 @@ enum After {
     },
 }
 
-impl RefundSend {
+#[async_trait::async_trait]
+impl Attempt for RefundSend {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
         let Some(refund_id) = job.refund_id.as_deref() else {

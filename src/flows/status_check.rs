@@ -6,12 +6,13 @@
 //! the threshold); with none, the payment goes to `needs_review`, never to a guessed final state.
 //! `expired` is only for a Payment Page that was never opened (ecommpay has never heard of it).
 
+use super::completion::Attempt;
 use super::{schedule, settle, Services};
 use crate::accounts::CallLimiter;
 use crate::config::AccountTiming;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
-use crate::jobs::{backoff, JobHandler, JobResult};
+use crate::jobs::{backoff, JobResult};
 use crate::providers::outcome::{Expected, StatusOutcome};
 use crate::providers::Connector;
 use crate::store::jobs::{self, ClaimedJob};
@@ -40,16 +41,7 @@ enum Next {
 }
 
 #[async_trait::async_trait]
-impl JobHandler for StatusCheck {
-    async fn run(&self, job: &ClaimedJob) -> JobResult {
-        match self.attempt(job).await {
-            Ok(result) => result,
-            Err(error) => retry(job, format!("database: {error}")),
-        }
-    }
-}
-
-impl StatusCheck {
+impl Attempt for StatusCheck {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
         let Some(payment_id) = job.payment_id.as_deref() else {
@@ -98,7 +90,9 @@ impl StatusCheck {
             Next::Retry(reason) => Ok(retry(job, reason)),
         }
     }
+}
 
+impl StatusCheck {
     /// Sends the provider's status query; None when the account is gone from the configuration.
     async fn query(&self, row: &PaymentRow) -> Option<(AccountTiming, StatusOutcome)> {
         let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);

@@ -6,14 +6,14 @@
 //! blindly: an uncertain answer leaves the payment `pending` and brings the CHECK_STATUS forward;
 //! a retry after a crash asks CHECK_STATUS first.
 
-use super::completion::{self, retry};
+use super::completion::{self, retry, Attempt};
 use super::settle::{self, provider_reason};
 use super::valu_otp::text;
 use super::{schedule, Services};
 use crate::accounts::ValuAccount;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
-use crate::jobs::{JobHandler, JobResult};
+use crate::jobs::JobResult;
 use crate::providers::aps::{request, response};
 use crate::providers::outcome::{CreateOutcome, Expected, StatusOutcome};
 use crate::providers::Connector;
@@ -30,16 +30,7 @@ pub struct ValuConfirm {
 }
 
 #[async_trait::async_trait]
-impl JobHandler for ValuConfirm {
-    async fn run(&self, job: &ClaimedJob) -> JobResult {
-        match self.attempt(job).await {
-            Ok(result) => result,
-            Err(error) => retry(job, format!("database: {error}")),
-        }
-    }
-}
-
-impl ValuConfirm {
+impl Attempt for ValuConfirm {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
         let Some(payment_id) = job.payment_id.as_deref() else {
@@ -67,7 +58,9 @@ impl ValuConfirm {
             _ => completion::settle(services, job, None).await,
         }
     }
+}
 
+impl ValuConfirm {
     async fn verify(
         &self,
         job: &ClaimedJob,

@@ -4,18 +4,18 @@
 //! Both steps create nothing a customer pays for, so an uncertain answer is simply retried; a
 //! phone valU does not know declines the payment with a clear reason.
 
-use super::completion::{self, retry};
+use super::completion::{self, retry, Attempt};
 use super::schedule;
 use super::settle::provider_reason;
 use super::valu_otp;
 use super::Services;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
-use crate::jobs::{JobHandler, JobResult};
+use crate::jobs::JobResult;
 use crate::providers::aps::{request, response};
 use crate::providers::outcome::CreateOutcome;
 use crate::store::jobs::ClaimedJob;
-use crate::store::payments::{self, Change};
+use crate::store::payments::Change;
 use std::sync::Arc;
 
 pub(crate) const ACTOR: &str = "job:valu_start";
@@ -25,27 +25,13 @@ pub struct ValuStart {
 }
 
 #[async_trait::async_trait]
-impl JobHandler for ValuStart {
-    async fn run(&self, job: &ClaimedJob) -> JobResult {
-        match self.attempt(job).await {
-            Ok(result) => result,
-            Err(error) => retry(job, format!("database: {error}")),
-        }
-    }
-}
-
-impl ValuStart {
+impl Attempt for ValuStart {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
-        let Some(payment_id) = job.payment_id.as_deref() else {
+        let Some(row) = completion::payment_in(services, job, &[PaymentStatus::Accepted]).await? else {
             return completion::settle(services, job, None).await;
         };
-        let mut conn = services.pool.acquire().await?;
-        let row = payments::get(&mut conn, payment_id).await?;
-        drop(conn);
-        let Some(row) = row.filter(|row| row.status() == PaymentStatus::Accepted) else {
-            return completion::settle(services, job, None).await;
-        };
+        let payment_id = row.payment_id.as_str();
         let Some(account) = services.accounts.valu(Some(&row.account)) else {
             return Ok(retry(job, format!("valu account {:?} is not configured", row.account)));
         };
