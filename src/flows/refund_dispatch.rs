@@ -10,8 +10,8 @@
 use super::refund_send::RefundSend;
 use super::{schedule, Services};
 use crate::jobs::runner::execute_claimed;
+use crate::store::audit;
 use crate::store::refunds::{self, NOTIFY_CHANNEL};
-use crate::store::{audit, payments};
 use serde_json::json;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
@@ -108,7 +108,7 @@ async fn promote(services: &Services, queue_key: &str) -> Result<Option<crate::s
         tx.rollback().await?;
         return Ok(None);
     };
-    payments::lock(&mut tx, &refund.payment_id).await?;
+    // `announce` below takes the payment's row lock with its sequence update.
     audit::record(
         &mut tx,
         &audit::AuditEntry {

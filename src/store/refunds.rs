@@ -310,13 +310,16 @@ pub async fn announce(
     reply_to: Option<&str>,
     correlation_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let sequence: i64 = sqlx::query_scalar(
-        "UPDATE payments SET last_sequence = last_sequence + 1, updated_at = now() WHERE payment_id = $1 RETURNING last_sequence",
+    // The next sequence number and the refunded total in one round trip; the update also takes
+    // the payment's row lock, which keeps the payment's events in sequence order.
+    let (sequence, refunded_total): (i64, i64) = sqlx::query_as(
+        "UPDATE payments SET last_sequence = last_sequence + 1, updated_at = now() WHERE payment_id = $1
+         RETURNING last_sequence,
+             (SELECT COALESCE(sum(amount_minor), 0)::bigint FROM refunds WHERE payment_id = $1 AND status = 'succeeded')",
     )
     .bind(&refund.payment_id)
     .fetch_one(&mut *conn)
     .await?;
-    let refunded_total = succeeded_total(conn, &refund.payment_id).await?;
     let mut body = json!({
         "refund_id": refund.refund_id,
         "payment_id": refund.payment_id,
