@@ -251,6 +251,21 @@ async fn apply_refund_match(
             )
         }
         RefundMatch::Ours(_) => return Ok("pending"),
+        // A signed decline of this payment's refund with our amount, before we recorded the
+        // request id (the answer and the callback raced): the status query reports refunded totals
+        // only and could never confirm a decline, so apply it. A success is never taken on trust:
+        // that one waits for the status query below.
+        RefundMatch::Unconfirmed(PaymentState::Declined { code, message })
+        | RefundMatch::Unconfirmed(PaymentState::Failed { code, message }) => {
+            let decline = settle::provider_reason("declined", &code, &message);
+            (
+                RefundEvent::Declined,
+                RefundChange {
+                    decline: Some(decline),
+                    ..change(None)
+                },
+            )
+        }
         // Figures agree but we cannot tie it to our request: let the status query confirm it.
         RefundMatch::Unconfirmed(_) => {
             schedule::refund_check(conn, refund, Utc::now()).await?;

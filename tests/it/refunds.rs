@@ -257,3 +257,23 @@ async fn a_repeated_callback_of_an_earlier_refund_does_not_touch_the_next_one() 
     );
     env.app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_declined_refund_frees_its_queue_for_the_next() {
+    let mut env = spawn_sandboxed(fast_timing(), auto_success).await;
+    succeeded_humm(&mut env, "rf-pay-9", 10000).await;
+    env.publish("refund.create", &refund("rf-9a-fault-decline", "rf-pay-9", 2000, "GBP"))
+        .await;
+    env.publish("refund.create", &refund("rf-9b", "rf-pay-9", 1000, "GBP"))
+        .await;
+    let declined = env.wait_for_event("rf-pay-9", "refund.declined", WAIT).await;
+    assert_eq!(declined["refund_id"], "rf-9a-fault-decline");
+    assert_eq!(declined["refunded_total_minor"], 0);
+    let next = env.wait_for_event("rf-pay-9", "refund.succeeded", WAIT).await;
+    assert_eq!(next["refund_id"], "rf-9b");
+    assert!(env
+        .events_of("rf-pay-9")
+        .iter()
+        .all(|e| e["type"] != "refund.needs_review"));
+    env.app.stop().await.unwrap();
+}
