@@ -70,12 +70,15 @@ pub fn sandbox_config(balancer_url: &str, rates: FaultRates) -> SandboxConfig {
 }
 
 /// The orchestrator's TOML file: both accounts at the sandbox, timings compressed to seconds.
+/// The refund threshold is longer than the fault window's outages (database cuts, a PostgreSQL
+/// restart): a refund that is merely waiting out an outage must not be parked for review, which
+/// would (by design) block its whole queue for the rest of the run.
 pub fn write_config(dir: &Path, sandbox_url: &str) -> PathBuf {
     let timing = r#"base_time = "1500ms"
 threshold_time = "8s"
 threshold_grace = "3s"
 status_check_schedule = ["1s"]
-refund_threshold = "8s"
+refund_threshold = "60s"
 otp_lifetime = "8s"
 otp_attempts = 3"#;
     let text = format!(
