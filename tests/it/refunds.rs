@@ -264,6 +264,8 @@ async fn a_declined_refund_frees_its_queue_for_the_next() {
     succeeded_humm(&mut env, "rf-pay-9", 10000).await;
     env.publish("refund.create", &refund("rf-9a-fault-decline", "rf-pay-9", 2000, "GBP"))
         .await;
+    // Queued first (intake runs commands concurrently, so wait before sending the next).
+    env.wait_for_event("rf-pay-9", "refund.queued", WAIT).await;
     env.publish("refund.create", &refund("rf-9b", "rf-pay-9", 1000, "GBP"))
         .await;
     let declined = env.wait_for_event("rf-pay-9", "refund.declined", WAIT).await;
