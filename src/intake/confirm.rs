@@ -6,8 +6,8 @@
 //! AMQP `message_id` (a redelivery of the same message), not by its body.
 
 use super::dead_letter;
-use super::envelope::{Envelope, Malformed, ParsedCommand};
-use super::{dead, Outcome};
+use super::envelope::{Envelope, ParsedCommand};
+use super::{schema_failure, Outcome};
 use crate::domain::PaymentStatus;
 use crate::flows::{schedule, Services};
 use crate::store::commands::{self, CommandOutcome, NewCommand};
@@ -28,7 +28,7 @@ pub async fn confirm(
 ) -> Result<Outcome, sqlx::Error> {
     let body: Confirm = match serde_json::from_value(command.body.clone()) {
         Ok(body) => body,
-        Err(error) => return malformed(services, envelope, command, error).await,
+        Err(error) => return schema_failure(&services.pool, envelope, command, error).await,
     };
     let hash = envelope.body_hash();
     let mut tx = services.pool.begin().await?;
@@ -127,18 +127,4 @@ async fn record(
     )
     .await
     .map(|_| ())
-}
-
-async fn malformed(
-    services: &Services,
-    envelope: &Envelope,
-    command: &ParsedCommand,
-    error: serde_json::Error,
-) -> Result<Outcome, sqlx::Error> {
-    let malformed = Malformed {
-        code: "invalid",
-        detail: format!("{} does not match the schema: {error}", command.command_type.as_str()),
-        subject_id: Some(command.subject_id.clone()),
-    };
-    dead(&services.pool, envelope, &malformed).await
 }

@@ -120,3 +120,19 @@ pub(crate) async fn dead(
     dead_letter::record(pool, envelope, malformed).await?;
     Ok(Outcome::DeadLettered)
 }
+
+/// Dead-letters a command whose body does not match its type's schema (a missing or mistyped
+/// field): it cannot be processed at all (contract §1).
+pub(crate) async fn schema_failure(
+    pool: &sqlx::PgPool,
+    envelope: &Envelope,
+    command: &envelope::ParsedCommand,
+    error: serde_json::Error,
+) -> Result<Outcome, sqlx::Error> {
+    let malformed = Malformed {
+        code: "invalid",
+        detail: format!("{} does not match the schema: {error}", command.command_type.as_str()),
+        subject_id: Some(command.subject_id.clone()),
+    };
+    dead(pool, envelope, &malformed).await
+}

@@ -3,8 +3,8 @@
 //! duplicate or a conflict).
 
 use super::dead_letter;
-use super::envelope::{Envelope, Malformed, ParsedCommand};
-use super::{dead, Outcome};
+use super::envelope::{Envelope, ParsedCommand};
+use super::{schema_failure, Outcome};
 use crate::flows::purchase_create::{self, PurchaseCreate, Stored};
 use crate::flows::Services;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
@@ -19,14 +19,7 @@ pub async fn create(
 ) -> Result<(Outcome, Option<ClaimedJob>), sqlx::Error> {
     let body: PurchaseCreate = match serde_json::from_value(command.body.clone()) {
         Ok(body) => body,
-        Err(error) => {
-            let malformed = Malformed {
-                code: "invalid",
-                detail: format!("purchase.create does not match the schema: {error}"),
-                subject_id: Some(command.subject_id.clone()),
-            };
-            return Ok((dead(&services.pool, envelope, &malformed).await?, None));
-        }
+        Err(error) => return Ok((schema_failure(&services.pool, envelope, command, error).await?, None)),
     };
     let validated = match purchase_create::validate(body, &services.accounts) {
         Ok(validated) => validated,

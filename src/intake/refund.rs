@@ -3,8 +3,8 @@
 //! `flows::refund_create`, in one transaction with the command's record.
 
 use super::dead_letter;
-use super::envelope::{Envelope, Malformed, ParsedCommand};
-use super::{dead, Outcome};
+use super::envelope::{Envelope, ParsedCommand};
+use super::{schema_failure, Outcome};
 use crate::flows::refund_create::{self, RefundCreate, Stored};
 use crate::flows::Services;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
@@ -17,7 +17,7 @@ pub async fn create(
 ) -> Result<Outcome, sqlx::Error> {
     let body: RefundCreate = match serde_json::from_value(command.body.clone()) {
         Ok(body) => body,
-        Err(error) => return malformed(services, envelope, command, error).await,
+        Err(error) => return schema_failure(&services.pool, envelope, command, error).await,
     };
     let Some(user) = authorised(allowed, envelope) else {
         return forbid(services, envelope, command).await;
@@ -105,18 +105,4 @@ async fn record(
     )
     .await
     .map(|_| ())
-}
-
-async fn malformed(
-    services: &Services,
-    envelope: &Envelope,
-    command: &ParsedCommand,
-    error: serde_json::Error,
-) -> Result<Outcome, sqlx::Error> {
-    let malformed = Malformed {
-        code: "invalid",
-        detail: format!("{} does not match the schema: {error}", command.command_type.as_str()),
-        subject_id: Some(command.subject_id.clone()),
-    };
-    dead(&services.pool, envelope, &malformed).await
 }
