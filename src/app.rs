@@ -8,6 +8,7 @@
 use crate::accounts::Accounts;
 use crate::config::{Config, ProviderMode};
 use crate::flows::Services;
+use crate::jobs::LeaseKeeper;
 use crate::messaging::{Broker, Publisher, Topology};
 use crate::providers::executor::Executor;
 use crate::sandbox::SandboxConfig;
@@ -78,8 +79,10 @@ pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) 
         pool: pool.clone(),
         accounts,
         executor: Executor::new(PROVIDER_CONNECT_TIMEOUT).context("building the HTTP client")?,
-        job_lease: config.jobs.lease,
+        leases: LeaseKeeper::new(config.jobs.lease),
     });
+    // Infrastructure, not a worker: leases must keep being renewed while workers drain at shutdown.
+    infrastructure.spawn(services.leases.clone().run(pool.clone(), infrastructure_stop.clone()));
     let context = WorkerContext {
         config: Arc::clone(&config),
         pool: pool.clone(),

@@ -73,9 +73,9 @@ pub fn spawn(context: &WorkerContext, tracker: &TaskTracker, shutdown: Cancellat
         context.database.subscribe(),
         RunnerConfig {
             concurrency: context.config.jobs.concurrency,
-            lease: context.config.jobs.lease,
             ..RunnerConfig::default()
         },
+        services.leases.clone(),
         shutdown.clone(),
     ));
     tracker.spawn(refund_dispatch::run(

@@ -95,8 +95,9 @@ impl Default for IntakeConfig {
 pub struct JobsConfig {
     /// Jobs run at once per process.
     pub concurrency: usize,
-    /// How long a claimed job is held before another process may take it over (design §1
-    /// "Leases, not timeouts"): longer than any provider call, short enough to recover fast.
+    /// How long a claimed job outlives the process that claimed it (design §1 "Leases, not
+    /// timeouts"): the holder renews it every third of this while the job runs, so it only bounds
+    /// how soon a dead process's jobs are taken over.
     #[serde(with = "humantime_serde")]
     pub lease: Duration,
 }
@@ -105,7 +106,7 @@ impl Default for JobsConfig {
     fn default() -> Self {
         Self {
             concurrency: 32,
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(30),
         }
     }
 }

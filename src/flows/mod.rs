@@ -40,6 +40,6 @@ pub struct Services {
     pub pool: PgPool,
     pub accounts: Accounts,
     pub executor: Executor,
-    /// Lease of a claimed job (`[jobs] lease`).
-    pub job_lease: std::time::Duration,
+    /// Renews the leases of the jobs this process runs (`[jobs] lease`).
+    pub leases: crate::jobs::LeaseKeeper,
 }

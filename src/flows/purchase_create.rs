@@ -261,7 +261,7 @@ pub async fn store(
     };
     match (validated.provider, validated.flow) {
         (Provider::Humm, Flow::Gate) => {
-            let sale = schedule::humm_sale_claimed(conn, &row.payment_id, services.job_lease).await?;
+            let sale = schedule::humm_sale_claimed(conn, &row.payment_id, services.leases.lease()).await?;
             return finish(conn, row, &timing, Some(sale)).await;
         }
         (Provider::Humm, Flow::PaymentPage) => {

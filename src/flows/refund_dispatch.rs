@@ -90,9 +90,9 @@ async fn sweep(services: &Arc<Services>, sender: &Arc<RefundSend>, tracker: &Tas
 pub async fn dispatch(services: &Arc<Services>, sender: &Arc<RefundSend>, tracker: &TaskTracker, queue_key: &str) {
     match promote(services, queue_key).await {
         Ok(Some(job)) => {
-            let pool = services.pool.clone();
+            let services = Arc::clone(services);
             let sender = Arc::clone(sender);
-            tracker.spawn(async move { execute_claimed(&pool, sender.as_ref(), &job).await });
+            tracker.spawn(async move { execute_claimed(&services.pool, sender.as_ref(), &job, &services.leases).await });
         }
         Ok(None) => {}
         Err(error) if is_unique_violation(&error) => {
@@ -124,7 +124,7 @@ async fn promote(services: &Services, queue_key: &str) -> Result<Option<crate::s
     )
     .await?;
     refunds::announce(&mut tx, &refund, "refund.submitted", json!({}), None, None).await?;
-    let job = schedule::refund_send_claimed(&mut tx, &refund, services.job_lease).await?;
+    let job = schedule::refund_send_claimed(&mut tx, &refund, services.leases.lease()).await?;
     tx.commit().await?;
     metrics::counter!("bnpl_refunds_dispatched_total").increment(1);
     Ok(Some(job))

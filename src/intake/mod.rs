@@ -91,10 +91,11 @@ impl IntakeHandler {
             CommandType::PurchaseCreate => {
                 let (outcome, sale) = purchase::create(&self.services, envelope, &command).await?;
                 if let Some(job) = sale {
-                    let pool = self.services.pool.clone();
+                    let services = Arc::clone(&self.services);
                     let handler = Arc::clone(&self.humm_sale);
-                    self.tracker
-                        .spawn(async move { execute_claimed(&pool, handler.as_ref(), &job).await });
+                    self.tracker.spawn(async move {
+                        execute_claimed(&services.pool, handler.as_ref(), &job, &services.leases).await;
+                    });
                 }
                 Ok(outcome)
             }

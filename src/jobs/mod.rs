@@ -5,6 +5,8 @@
 //! worker that lost its lease (fencing token mismatch) rolls back instead of committing twice.
 
 pub mod backoff;
+pub mod lease;
 pub mod runner;
 
+pub use lease::LeaseKeeper;
 pub use runner::{JobHandler, JobResult, Registry, RunnerConfig};

@@ -3,7 +3,11 @@
 //!
 //! It sleeps until the next due time (or a `NOTIFY bnpl_jobs` from a transaction that scheduled a
 //! job due now, or a one-second poll), so timers fire on time without a tight polling loop.
+//! Every job runs under a short lease that [`LeaseKeeper`] renews while it runs, and no run may
+//! take longer than [`MAX_RUN`]: a wedged handler is dropped (rolling back whatever it held) and
+//! the job retried, so one stuck call cannot hold a job forever.
 
+use super::lease::LeaseKeeper;
 use crate::store::jobs::{self, ClaimedJob};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -16,6 +20,10 @@ use tokio_util::sync::CancellationToken;
 
 /// The channel a transaction notifies when it schedules a job that is due at once.
 pub const NOTIFY_CHANNEL: &str = "bnpl_jobs";
+
+/// The longest one run of a job may take: far beyond any bounded provider call (seconds) and
+/// database wait, so reaching it means the handler is wedged.
+pub const MAX_RUN: Duration = Duration::from_secs(300);
 
 /// What became of one run of a job.
 #[derive(Debug)]
@@ -51,8 +59,6 @@ impl Registry {
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
     pub concurrency: usize,
-    /// How long a claim is held before another worker may take the job over.
-    pub lease: Duration,
     pub poll: Duration,
 }
 
@@ -60,7 +66,6 @@ impl Default for RunnerConfig {
     fn default() -> Self {
         Self {
             concurrency: 32,
-            lease: Duration::from_secs(120),
             poll: Duration::from_secs(1),
         }
     }
@@ -72,6 +77,7 @@ pub async fn run(
     registry: Registry,
     mut database_up: watch::Receiver<bool>,
     config: RunnerConfig,
+    leases: LeaseKeeper,
     shutdown: CancellationToken,
 ) {
     let registry = Arc::new(registry);
@@ -95,7 +101,7 @@ pub async fn run(
         let claimed = if free == 0 {
             Vec::new()
         } else {
-            claim(&pool, free, config.lease).await
+            claim(&pool, free, leases.lease()).await
         };
         let claimed_all = !claimed.is_empty() && claimed.len() == free;
         let claimed_any = !claimed.is_empty();
@@ -105,8 +111,9 @@ pub async fn run(
             };
             let registry = Arc::clone(&registry);
             let pool = pool.clone();
+            let leases = leases.clone();
             running.spawn(async move {
-                execute(&pool, &registry, job).await;
+                execute(&pool, &registry, job, &leases).await;
                 drop(permit);
             });
         }
@@ -141,19 +148,30 @@ async fn claim(pool: &PgPool, free: usize, lease: Duration) -> Vec<ClaimedJob> {
     }
 }
 
-async fn execute(pool: &PgPool, registry: &Registry, job: ClaimedJob) {
+async fn execute(pool: &PgPool, registry: &Registry, job: ClaimedJob, leases: &LeaseKeeper) {
     let Some(handler) = registry.handlers.get(job.kind.as_str()) else {
         tracing::error!(job = job.id, kind = %job.kind, "no handler for this job kind");
         let _ = jobs::retry(pool, &job, Duration::from_secs(300), "no handler for this job kind").await;
         return;
     };
-    execute_claimed(pool, handler.as_ref(), &job).await;
+    execute_claimed(pool, handler.as_ref(), &job, leases).await;
 }
 
 /// Runs one claimed job with `handler` and reschedules it on failure; also used to run a job
 /// inline right after the transaction that created it claimed ([`jobs::insert_claimed`]).
-pub async fn execute_claimed(pool: &PgPool, handler: &dyn JobHandler, job: &ClaimedJob) {
-    let outcome = handler.run(job).await;
+pub async fn execute_claimed(pool: &PgPool, handler: &dyn JobHandler, job: &ClaimedJob, leases: &LeaseKeeper) {
+    let held = leases.hold(job);
+    let outcome = match tokio::time::timeout(MAX_RUN, handler.run(job)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::error!(job = job.id, kind = %job.kind, payment_id = job.payment_id.as_deref(), "job ran past {MAX_RUN:?}; dropped and retried");
+            JobResult::Retry {
+                after: Duration::from_secs(1),
+                error: format!("ran past {MAX_RUN:?}"),
+            }
+        }
+    };
+    drop(held);
     metrics::counter!("bnpl_jobs_run_total", "kind" => job.kind.clone(), "outcome" => outcome_label(&outcome))
         .increment(1);
     if let JobResult::Retry { after, error } = outcome {

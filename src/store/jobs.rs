@@ -113,6 +113,22 @@ pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> Result<Vec<Cla
     .await
 }
 
+/// Extends the leases of jobs still running under the given tokens (pairs of `ids[i]`,
+/// `tokens[i]`); a job another worker took over keeps its new holder's lease.
+pub async fn renew(pool: &PgPool, ids: &[i64], tokens: &[Uuid], lease: Duration) -> Result<u64, sqlx::Error> {
+    let renewed = sqlx::query(
+        "UPDATE jobs SET available_at = now() + $3
+         FROM unnest($1::bigint[], $2::uuid[]) AS held(id, token)
+         WHERE jobs.id = held.id AND jobs.lease_token = held.token AND jobs.state = 'running'",
+    )
+    .bind(ids)
+    .bind(tokens)
+    .bind(interval(lease))
+    .execute(pool)
+    .await?;
+    Ok(renewed.rows_affected())
+}
+
 /// When the next job falls due, if any is scheduled or leased.
 pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     sqlx::query_scalar("SELECT min(available_at) FROM jobs WHERE state IN ('scheduled', 'running')")

@@ -72,7 +72,8 @@ pub fn sandbox_config(balancer_url: &str, rates: FaultRates) -> SandboxConfig {
 /// The orchestrator's TOML file: both accounts at the sandbox, timings compressed to seconds.
 /// The refund threshold is longer than the fault window's outages (database cuts, a PostgreSQL
 /// restart): a refund that is merely waiting out an outage must not be parked for review, which
-/// would (by design) block its whole queue for the rest of the run.
+/// would (by design) block its whole queue for the rest of the run. Job leases are short (renewed
+/// while a job runs), so a killed process's jobs are taken over well within the quiescence wait.
 pub fn write_config(dir: &Path, sandbox_url: &str) -> PathBuf {
     let timing = r#"base_time = "1500ms"
 threshold_time = "8s"
@@ -90,6 +91,9 @@ concurrency = 4
 
 [refunds]
 allowed_users = ["guest"]
+
+[jobs]
+lease = "10s"
 
 [accounts.humm.default]
 project_id = {PROJECT}

@@ -14,6 +14,7 @@ mod foundation;
 mod harness;
 mod helpers;
 mod intake;
+mod job_leases;
 mod processes;
 mod purchases_humm;
 mod purchases_valu;

@@ -1,0 +1,101 @@
+//! Job leases against the real database: a running job's lease is renewed while its holder lives,
+//! so a job that outlasts the lease is not taken over twice; once the holder stops renewing (a dead
+//! process), the job is claimable one lease later and its old holder can no longer complete it.
+
+use crate::helpers::TestDb;
+use bnpl::jobs::runner::execute_claimed;
+use bnpl::jobs::{JobHandler, JobResult, LeaseKeeper};
+use bnpl::store::jobs::{self, ClaimedJob, NewJob};
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const LEASE: Duration = Duration::from_millis(600);
+
+async fn migrated() -> (TestDb, PgPool) {
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    bnpl::store::migrate(&pool).await.unwrap();
+    (db, pool)
+}
+
+async fn claim_one(pool: &PgPool) -> ClaimedJob {
+    let mut conn = pool.acquire().await.unwrap();
+    let job = NewJob {
+        kind: "lease_test",
+        payment_id: None,
+        refund_id: None,
+        dedupe_key: None,
+        payload: serde_json::json!({}),
+        due_at: chrono::Utc::now(),
+        max_attempts: 5,
+    };
+    jobs::insert_claimed(&mut conn, &job, LEASE).await.unwrap()
+}
+
+/// Works for longer than several leases, watching that no one else claims the job meanwhile,
+/// then completes it under its own token.
+struct SlowHandler {
+    pool: PgPool,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for SlowHandler {
+    async fn run(&self, job: &ClaimedJob) -> JobResult {
+        for _ in 0..10 {
+            tokio::time::sleep(LEASE / 3).await;
+            let stolen = jobs::claim(&self.pool, 10, LEASE).await.unwrap();
+            assert!(stolen.is_empty(), "job {} taken over while its holder was alive", job.id);
+        }
+        let mut tx = self.pool.begin().await.unwrap();
+        match jobs::complete(&mut tx, job).await.unwrap() {
+            Ok(()) => {
+                tx.commit().await.unwrap();
+                JobResult::Completed
+            }
+            Err(_) => JobResult::LeaseLost,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_running_job_keeps_its_lease_past_the_lease_time() {
+    let (_db, pool) = migrated().await;
+    let keeper = LeaseKeeper::new(LEASE);
+    let stop = CancellationToken::new();
+    let renewing = tokio::spawn(keeper.clone().run(pool.clone(), stop.clone()));
+    let job = claim_one(&pool).await;
+
+    execute_claimed(&pool, &SlowHandler { pool: pool.clone() }, &job, &keeper).await;
+
+    let (state, attempts): (String, i32) = sqlx::query_as("SELECT state, attempts FROM jobs WHERE id = $1")
+        .bind(job.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!((state.as_str(), attempts), ("done", 1), "one run, completed by its holder");
+    stop.cancel();
+    renewing.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_job_whose_holder_stopped_renewing_is_taken_over_and_fenced() {
+    let (_db, pool) = migrated().await;
+    let keeper = LeaseKeeper::new(LEASE);
+    let job = claim_one(&pool).await;
+    // Held, but no renewal loop runs: the holder is as good as dead.
+    let _held = keeper.hold(&job);
+
+    assert!(jobs::claim(&pool, 10, LEASE).await.unwrap().is_empty(), "lease still valid");
+    tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
+    let rescued = jobs::claim(&pool, 10, LEASE).await.unwrap();
+    assert_eq!(rescued.len(), 1, "expired lease is claimable");
+    assert_eq!(rescued[0].attempts, 2);
+
+    // The old holder's renewal and completion are both fenced off by the new token.
+    let renewed = jobs::renew(&pool, &[job.id], &[job.lease_token], LEASE).await.unwrap();
+    assert_eq!(renewed, 0);
+    let mut tx = pool.begin().await.unwrap();
+    assert!(jobs::complete(&mut tx, &job).await.unwrap().is_err(), "stale holder cannot complete");
+    tx.rollback().await.unwrap();
+}
