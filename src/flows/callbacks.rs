@@ -1,5 +1,7 @@
 //! Applying provider callbacks (design §1 "Callbacks are hints"): verify the signature in
 //! constant time, store the raw body, apply through the state machine under the payment's lock.
+//! The common case (a redirect or final result for a payment waiting for it) is one statement;
+//! everything else takes the locked path.
 //!
 //! A callback that fails verification is refused (400), stored as unverified, counted and changes
 //! nothing. One that verifies but is ambiguous (still pending, an operation we did not send)
@@ -14,7 +16,7 @@ use crate::providers::aps::notification;
 use crate::providers::ecommpay::callback::{self, CallbackEvent};
 use crate::providers::outcome::{Expected, PaymentState, RefundMatch};
 use crate::providers::CallbackError;
-use crate::store::payments::{self, Applied, Change, PaymentRow};
+use crate::store::payments::{self, Applied, Change, PaymentRow, RawCallback, ReportedMoney};
 use crate::store::refunds::{self, RefundApplied, RefundChange};
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -48,6 +50,10 @@ pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::E
         Err(CallbackError::BadSignature) => return refused(services, "ecommpay", body, Reply::Forged).await,
         Err(CallbackError::Malformed(_)) => return refused(services, "ecommpay", body, Reply::Malformed).await,
     };
+    if applied_at_once(services, &parsed, body).await? {
+        metrics::counter!("bnpl_callbacks_total", "provider" => "ecommpay", "outcome" => "applied").increment(1);
+        return Ok(Reply::Accepted);
+    }
     let mut tx = services.pool.begin().await?;
     let Some(mut row) = payments::lock(&mut tx, &parsed.payment_id).await? else {
         store_raw(
@@ -120,6 +126,54 @@ pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::E
     tx.commit().await?;
     metrics::counter!("bnpl_callbacks_total", "provider" => "ecommpay", "outcome" => outcome).increment(1);
     Ok(Reply::Accepted)
+}
+
+/// The hot path: a redirect or a definite sale result for a payment waiting for exactly that,
+/// applied and stored in one statement without a transaction of its own
+/// ([`payments::apply_unlocked`]). False when nothing was written: the locked path below then
+/// decides (duplicate, stale, contradiction, review, a registration not yet recorded).
+async fn applied_at_once(services: &Services, parsed: &callback::Callback, body: &[u8]) -> Result<bool, sqlx::Error> {
+    let actor = "callback:ecommpay";
+    let (event, change, money) = match parsed.event() {
+        CallbackEvent::Redirect(redirect) => {
+            let action =
+                json!({ "kind": "redirect", "method": redirect.method, "url": redirect.url, "body": redirect.body });
+            let change = Change {
+                actor,
+                action: Some(action),
+                ..Change::default()
+            };
+            (PaymentEvent::ActionRequired, change, None)
+        }
+        CallbackEvent::Sale(operation) => {
+            let Some(sum) = operation.sum_initial.as_ref().or(parsed.payment_sum.as_ref()) else {
+                return Ok(false);
+            };
+            // Checked against the callback's own figures here and the payment's in the statement.
+            let reported = Expected::money(&parsed.payment_id, sum.amount_minor, &sum.currency);
+            let Some((event, mut change)) = parsed
+                .sale_state(&reported)
+                .ok()
+                .and_then(|state| settle::event_for(&state, actor))
+            else {
+                return Ok(false);
+            };
+            change.provider_reference = operation.provider_payment_id.clone().or_else(|| operation.id.clone());
+            let money = ReportedMoney {
+                amount_minor: sum.amount_minor,
+                currency: &sum.currency,
+            };
+            (event, change, Some(money))
+        }
+        CallbackEvent::Refund(_) | CallbackEvent::Unexpected => return Ok(false),
+    };
+    let raw = RawCallback {
+        provider: "ecommpay",
+        body,
+    };
+    let mut conn = services.pool.acquire().await?;
+    let applied = payments::apply_unlocked(&mut conn, &parsed.payment_id, &event, &change, money, Some(raw)).await?;
+    Ok(applied.is_some())
 }
 
 /// `POST /callbacks/aps`: direct and notification transaction feedback (form or JSON).

@@ -92,7 +92,8 @@ pub async fn dispatch(services: &Arc<Services>, sender: &Arc<RefundSend>, tracke
         Ok(Some(job)) => {
             let services = Arc::clone(services);
             let sender = Arc::clone(sender);
-            tracker.spawn(async move { execute_claimed(&services.pool, sender.as_ref(), &job, &services.leases).await });
+            tracker
+                .spawn(async move { execute_claimed(&services.pool, sender.as_ref(), &job, &services.leases).await });
         }
         Ok(None) => {}
         Err(error) if is_unique_violation(&error) => {

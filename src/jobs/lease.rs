@@ -29,7 +29,10 @@ pub struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
     }
 }
 
@@ -90,6 +93,8 @@ impl LeaseKeeper {
 
 impl std::fmt::Debug for LeaseKeeper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LeaseKeeper").field("lease", &self.lease).finish_non_exhaustive()
+        f.debug_struct("LeaseKeeper")
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
     }
 }

@@ -23,6 +23,7 @@ pub mod commands;
 pub mod health;
 pub mod jobs;
 pub mod outbox;
+pub mod payment_changes;
 pub mod payments;
 pub mod pool;
 pub mod refunds;

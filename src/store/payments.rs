@@ -11,11 +11,12 @@
 
 use super::audit::{self, AuditEntry};
 use super::outbox::{self, NewEvent};
-use crate::domain::payment_state::{self, PaymentEvent, PaymentRefusal, Transition};
-use crate::domain::{PaymentStatus, ReviewReason};
+use crate::domain::PaymentStatus;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::PgConnection;
+
+pub use super::payment_changes::{apply, apply_unlocked, Applied, Change, RawCallback, ReportedMoney};
 
 /// Every column the flows read.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -143,103 +144,8 @@ pub async fn get(conn: &mut PgConnection, payment_id: &str) -> Result<Option<Pay
         .await
 }
 
-/// A change to apply, with what it brings along.
-#[derive(Debug, Clone, Default)]
-pub struct Change {
-    /// Who or what: `callback:ecommpay`, `job:status_check`, …
-    pub actor: &'static str,
-    /// Free text for the audit log.
-    pub note: Option<String>,
-    /// The customer's next step (`action` on the event).
-    pub action: Option<Value>,
-    /// `{code, message, provider_code, provider_message}` on declines and failures.
-    pub reason: Option<Value>,
-    pub provider_reference: Option<String>,
-    pub provider_request_id: Option<String>,
-    /// Merged into `provider_state` (valU transaction id, OTP attempts left, …).
-    pub provider_state: Option<Value>,
-}
-
-/// What applying an event did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    Moved { from: PaymentStatus, to: PaymentStatus },
-    Repeated(PaymentStatus),
-    Flagged(ReviewReason),
-    Ignored(PaymentStatus),
-    Refused(PaymentRefusal),
-}
-
-/// Applies `event` to a payment locked in this transaction (see [`lock`]).
-pub async fn apply(
-    conn: &mut PgConnection,
-    row: &PaymentRow,
-    event: PaymentEvent,
-    change: Change,
-) -> Result<Applied, sqlx::Error> {
-    let from = row.status();
-    let (to, review) = match payment_state::transition(from, &event) {
-        Transition::Move(to) => (to, None),
-        Transition::Repeat => (from, None),
-        Transition::FlagReview { reason } => (from, Some(reason)),
-        Transition::Ignore => return Ok(Applied::Ignored(from)),
-        Transition::Refuse(refusal) => return Ok(Applied::Refused(refusal)),
-    };
-    let review_reason = review.map(ReviewReason::as_str).or(match event {
-        PaymentEvent::NoDefiniteAnswer => Some(ReviewReason::NoDefiniteAnswer.as_str()),
-        PaymentEvent::Contradiction => Some(ReviewReason::Contradiction.as_str()),
-        _ => None,
-    });
-    // The change and its audit entry in one statement (one round trip per state change).
-    let updated: Option<PaymentRow> = sqlx::query_as(&format!(
-        "WITH updated AS (
-             UPDATE payments SET status = $3, last_sequence = last_sequence + 1, updated_at = now(),
-                 final_at = CASE WHEN $4 THEN now() ELSE final_at END,
-                 review_reason = COALESCE($5, review_reason),
-                 action = COALESCE($6, action), reason = COALESCE($7, reason),
-                 provider_reference = COALESCE($8, provider_reference),
-                 provider_request_id = COALESCE($9, provider_request_id),
-                 provider_state = provider_state || COALESCE($10, '{{}}'::jsonb)
-             WHERE payment_id = $1 AND status = $2
-             RETURNING {COLUMNS}),
-         audited AS (
-             INSERT INTO audit_log (payment_id, kind, actor, from_status, to_status, reason, detail)
-             SELECT payment_id, 'transition', $11, $2, $3, $12, $13 FROM updated)
-         SELECT * FROM updated"
-    ))
-    .bind(&row.payment_id)
-    .bind(from.as_str())
-    .bind(to.as_str())
-    .bind(to.is_final() && to != from)
-    .bind(review_reason)
-    .bind(&change.action)
-    .bind(&change.reason)
-    .bind(&change.provider_reference)
-    .bind(&change.provider_request_id)
-    .bind(&change.provider_state)
-    .bind(change.actor)
-    .bind(review_reason.or(change.note.as_deref()))
-    .bind(json!({ "event": format!("{event:?}"), "note": change.note }))
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(updated) = updated else {
-        // Only possible without the row lock: someone else moved it first. Nothing to announce.
-        return Ok(Applied::Ignored(from));
-    };
-    let event_type = match review {
-        Some(_) => "payment.needs_review".to_owned(),
-        None => format!("payment.{}", to.as_str()),
-    };
-    let extra = review_reason.map(|code| json!({ "reason": { "code": code, "message": change.note } }));
-    announce(conn, &updated, &event_type, extra, None, None).await?;
-    Ok(match review {
-        Some(reason) => Applied::Flagged(reason),
-        None if to == from => Applied::Repeated(to),
-        None => Applied::Moved { from, to },
-    })
-}
-
-/// Writes the contract §3 event for the payment's current row and sequence.
+/// Writes the contract §3 event for a new payment (changes build the same body in SQL:
+/// [`super::payment_changes`]).
 async fn announce(
     conn: &mut PgConnection,
     row: &PaymentRow,
