@@ -4,15 +4,14 @@
 //! It wakes on `NOTIFY bnpl_refunds` (sent by the commit that made a refund final or queued a new
 //! one, with the queue key as payload) and polls every queue as a fallback. Any number of
 //! dispatchers may run in any number of processes: the database lets exactly one promote a
-//! queue's head (`store::refunds::dispatch_next`), and the promoting transaction also claims the
-//! send job, so the send starts right after the commit without a round trip through the runner.
+//! queue's head (`store::refund_promote`), and the promoting statement also claims the send job, so
+//! the send starts right after it without a round trip through the runner.
 
 use super::refund_send::RefundSend;
 use super::{schedule, Services};
 use crate::jobs::runner::execute_claimed;
-use crate::store::audit;
+use crate::store::refund_promote;
 use crate::store::refunds::{self, NOTIFY_CHANNEL};
-use serde_json::json;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,31 +103,18 @@ pub async fn dispatch(services: &Arc<Services>, sender: &Arc<RefundSend>, tracke
 }
 
 async fn promote(services: &Services, queue_key: &str) -> Result<Option<crate::store::jobs::ClaimedJob>, sqlx::Error> {
-    let mut tx = services.pool.begin().await?;
-    let Some(refund) = refunds::dispatch_next(&mut tx, queue_key).await? else {
-        tx.rollback().await?;
-        return Ok(None);
-    };
-    // `announce` below takes the payment's row lock with its sequence update.
-    audit::record(
-        &mut tx,
-        &audit::AuditEntry {
-            payment_id: Some(&refund.payment_id),
-            refund_id: Some(&refund.refund_id),
-            kind: "transition",
-            actor: ACTOR,
-            from_status: Some("queued"),
-            to_status: Some("in_flight"),
-            reason: Some("head of its queue"),
-            detail: json!({ "queue": queue_key, "position": refund.position }),
-        },
+    let promoted = refund_promote::promote(
+        &services.pool,
+        queue_key,
+        ACTOR,
+        schedule::REFUND_SEND,
+        services.leases.lease(),
     )
     .await?;
-    refunds::announce(&mut tx, &refund, "refund.submitted", json!({}), None, None).await?;
-    let job = schedule::refund_send_claimed(&mut tx, &refund, services.leases.lease()).await?;
-    tx.commit().await?;
-    metrics::counter!("bnpl_refunds_dispatched_total").increment(1);
-    Ok(Some(job))
+    if promoted.is_some() {
+        metrics::counter!("bnpl_refunds_dispatched_total").increment(1);
+    }
+    Ok(promoted.map(|promoted| promoted.send_job))
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {

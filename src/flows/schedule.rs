@@ -105,29 +105,6 @@ pub async fn otp_expiry(conn: &mut PgConnection, payment_id: &str, at: DateTime<
     Ok(())
 }
 
-/// The refund-send job for a refund just promoted to in flight, claimed by the caller so it can
-/// send at once after the commit (the event-driven hand-off).
-pub async fn refund_send_claimed(
-    conn: &mut PgConnection,
-    refund: &RefundRow,
-    lease: Duration,
-) -> Result<jobs::ClaimedJob, sqlx::Error> {
-    jobs::insert_claimed(
-        conn,
-        &NewJob {
-            kind: REFUND_SEND,
-            payment_id: Some(&refund.payment_id),
-            refund_id: Some(&refund.refund_id),
-            dedupe_key: Some(format!("{REFUND_SEND}:{}", refund.refund_id)),
-            payload: json!({}),
-            due_at: Utc::now(),
-            max_attempts: 1000,
-        },
-        lease,
-    )
-    .await
-}
-
 /// Schedules the refund's send, due at once (after a status query showed it never arrived).
 pub async fn refund_send(conn: &mut PgConnection, refund: &RefundRow) -> Result<(), sqlx::Error> {
     jobs::schedule(

@@ -185,7 +185,7 @@ pub async fn cancel_for_payment(conn: &mut PgConnection, payment_id: &str, kinds
     Ok(done.rows_affected())
 }
 
-fn interval(duration: Duration) -> sqlx::postgres::types::PgInterval {
+pub(super) fn interval(duration: Duration) -> sqlx::postgres::types::PgInterval {
     sqlx::postgres::types::PgInterval {
         months: 0,
         days: 0,

@@ -26,6 +26,7 @@ pub mod outbox;
 pub mod payment_changes;
 pub mod payments;
 pub mod pool;
+pub mod refund_promote;
 pub mod refunds;
 pub mod reports;
 pub mod retention;

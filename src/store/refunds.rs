@@ -7,14 +7,14 @@
 //! - the balance check and the enqueue happen under the payment's row lock, so concurrent
 //!   partial refunds can never exceed the captured amount;
 //! - at most one refund per queue is `in_flight` or `needs_review`: the unique partial index
-//!   `refunds_one_in_flight_per_queue` enforces it for every process at once, and [`dispatch_next`]
+//!   `refunds_one_in_flight_per_queue` enforces it for every process at once, and [`super::refund_promote`]
 //!   only ever promotes the lowest queued position when nothing else is in flight;
 //! - every refund status change goes through `domain::refund_state` as a compare-and-set, writes
 //!   one event numbered in the payment's sequence, and notifies the dispatcher when it frees the
 //!   queue.
 
 use super::audit::{self, AuditEntry};
-use super::outbox::{self, NewEvent};
+use super::outbox;
 use crate::domain::refund_state::{self, RefundEvent, RefundRefusal, RefundTransition};
 use crate::domain::{RefundStatus, ReviewReason};
 use chrono::{DateTime, Utc};
@@ -49,7 +49,7 @@ impl RefundRow {
     }
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "refund_id, payment_id, queue_key, position, amount_minor, currency, status, review_reason, reason,
     requested_by, provider_request_id, provider_reference, attempts, created_at, submitted_at";
 
@@ -149,26 +149,6 @@ pub async fn succeeded_total(conn: &mut PgConnection, payment_id: &str) -> Resul
     )
     .bind(payment_id)
     .fetch_one(conn)
-    .await
-}
-
-/// Promotes the queue's head to `in_flight` if nothing in the queue is in flight or in review.
-/// Returns the promoted refund. Safe to call from any number of processes at once: the
-/// conditional update and the unique index let exactly one of them win.
-pub async fn dispatch_next(conn: &mut PgConnection, queue_key: &str) -> Result<Option<RefundRow>, sqlx::Error> {
-    // `status = 'queued'` on the row itself: a racing dispatcher that waited on this row's lock
-    // re-checks it against the winner's version and updates nothing. Two different refunds can
-    // never both be promoted: the unique index refuses the second (the caller rolls back).
-    sqlx::query_as(&format!(
-        "UPDATE refunds SET status = 'in_flight', submitted_at = now(), updated_at = now()
-         WHERE refund_id = (
-             SELECT refund_id FROM refunds WHERE queue_key = $1 AND status = 'queued' ORDER BY position LIMIT 1)
-           AND status = 'queued'
-           AND NOT EXISTS (SELECT 1 FROM refunds WHERE queue_key = $1 AND status IN ('in_flight', 'needs_review'))
-         RETURNING {COLUMNS}"
-    ))
-    .bind(queue_key)
-    .fetch_optional(conn)
     .await
 }
 
@@ -300,8 +280,32 @@ async fn record_details(conn: &mut PgConnection, refund: &RefundRow, change: &Re
     Ok(())
 }
 
-/// Writes a refund event (contract §3: `refund_id`, `payment_id`, amount, `refunded_total_minor`),
-/// numbered in the payment's sequence.
+/// The contract §3 refund event's own fields, over a refund row `r` and `s`, the payment's new
+/// sequence and refunded total (used by [`announce`] and [`super::refund_promote`]).
+pub(super) const EVENT_BODY: &str = "jsonb_build_object(
+    'refund_id', r.refund_id, 'payment_id', r.payment_id, 'status', r.status,
+    'amount', jsonb_build_object('minor', r.amount_minor, 'currency', r.currency),
+    'refunded_total_minor', s.refunded_total, 'position', r.position, 'queue', r.queue_key,
+    'requested_by', r.requested_by, 'provider_reference', r.provider_reference)";
+
+/// The next sequence number of the refund's payment and its refunded total, over a refund row
+/// `r`; the update also takes the payment's row lock, which keeps the payment's events in order.
+pub(super) const NEXT_SEQUENCE: &str = "UPDATE payments p SET last_sequence = p.last_sequence + 1, updated_at = now()
+    FROM r WHERE p.payment_id = r.payment_id
+    RETURNING p.last_sequence,
+        (SELECT COALESCE(sum(x.amount_minor), 0)::bigint FROM refunds x
+          WHERE x.payment_id = r.payment_id AND x.status = 'succeeded') AS refunded_total";
+
+/// The event envelope over `s` (sequence) for event id `$id` and type `$type`.
+pub(super) fn envelope(id: &str, event_type: &str) -> String {
+    format!(
+        "jsonb_build_object('event_id', {id}, 'type', {event_type}, 'sequence', s.last_sequence,
+            'occurred_at', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+    )
+}
+
+/// Writes the refund's event with the payment's next sequence and the refunded total, and wakes
+/// the relay: one statement. `extra` fields are added to (or override) the refund's own.
 pub async fn announce(
     conn: &mut PgConnection,
     refund: &RefundRow,
@@ -310,41 +314,36 @@ pub async fn announce(
     reply_to: Option<&str>,
     correlation_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    // The next sequence number and the refunded total in one round trip; the update also takes
-    // the payment's row lock, which keeps the payment's events in sequence order.
-    let (sequence, refunded_total): (i64, i64) = sqlx::query_as(
-        "UPDATE payments SET last_sequence = last_sequence + 1, updated_at = now() WHERE payment_id = $1
-         RETURNING last_sequence,
-             (SELECT COALESCE(sum(amount_minor), 0)::bigint FROM refunds WHERE payment_id = $1 AND status = 'succeeded')",
-    )
+    sqlx::query(&format!(
+        "WITH r AS (
+             SELECT $1::text AS refund_id, $2::text AS payment_id, $3::text AS status, $4::bigint AS amount_minor,
+                    $5::text AS currency, $6::bigint AS position, $7::text AS queue_key, $8::text AS requested_by,
+                    $9::text AS provider_reference),
+         s AS ({NEXT_SEQUENCE}),
+         announced AS (
+             INSERT INTO outbox (event_id, event_type, payment_id, refund_id, sequence, reply_to, correlation_id, body)
+             SELECT $10, $11, r.payment_id, r.refund_id, s.last_sequence, $12, $13,
+                    {EVENT_BODY} || $14 || {envelope}
+             FROM r, s)
+         SELECT pg_notify($15, '') FROM s",
+        envelope = envelope("$10", "$11"),
+    ))
+    .bind(&refund.refund_id)
     .bind(&refund.payment_id)
-    .fetch_one(&mut *conn)
+    .bind(&refund.status)
+    .bind(refund.amount_minor)
+    .bind(&refund.currency)
+    .bind(refund.position)
+    .bind(&refund.queue_key)
+    .bind(&refund.requested_by)
+    .bind(&refund.provider_reference)
+    .bind(uuid::Uuid::now_v7())
+    .bind(event_type)
+    .bind(reply_to)
+    .bind(correlation_id)
+    .bind(if extra.is_object() { extra } else { json!({}) })
+    .bind(outbox::NOTIFY_CHANNEL)
+    .execute(conn)
     .await?;
-    let mut body = json!({
-        "refund_id": refund.refund_id,
-        "payment_id": refund.payment_id,
-        "status": refund.status,
-        "amount": { "minor": refund.amount_minor, "currency": refund.currency },
-        "refunded_total_minor": refunded_total,
-        "position": refund.position,
-        "queue": refund.queue_key,
-        "requested_by": refund.requested_by,
-        "provider_reference": refund.provider_reference,
-    });
-    if let (Value::Object(extra), Some(target)) = (extra, body.as_object_mut()) {
-        target.extend(extra);
-    }
-    outbox::insert(
-        conn,
-        NewEvent {
-            event_type,
-            payment_id: Some(&refund.payment_id),
-            refund_id: Some(&refund.refund_id),
-            sequence: Some(sequence),
-            reply_to,
-            correlation_id,
-            body,
-        },
-    )
-    .await
+    Ok(())
 }
