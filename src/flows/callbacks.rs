@@ -16,7 +16,7 @@ use crate::providers::aps::notification;
 use crate::providers::ecommpay::callback::{self, CallbackEvent};
 use crate::providers::outcome::{Expected, PaymentState, RefundMatch};
 use crate::providers::CallbackError;
-use crate::store::payments::{self, Applied, Change, PaymentRow, RawCallback, ReportedMoney};
+use crate::store::payments::{self, Applied, Change, Extras, PaymentRow, RawCallback, ReportedMoney};
 use crate::store::refunds::{self, RefundApplied, RefundChange};
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -172,7 +172,12 @@ async fn applied_at_once(services: &Services, parsed: &callback::Callback, body:
         body,
     };
     let mut conn = services.pool.acquire().await?;
-    let applied = payments::apply_unlocked(&mut conn, &parsed.payment_id, &event, &change, money, Some(raw)).await?;
+    let extras = Extras {
+        money,
+        raw: Some(raw),
+        job: None,
+    };
+    let applied = payments::apply_unlocked(&mut conn, &parsed.payment_id, &event, &change, extras).await?;
     Ok(applied.is_some())
 }
 

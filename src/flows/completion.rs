@@ -7,7 +7,7 @@ use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
 use crate::jobs::{backoff, JobHandler, JobResult};
 use crate::store::jobs::{self, ClaimedJob};
-use crate::store::payments::{self, Applied, Change, PaymentRow};
+use crate::store::payments::{self, Applied, Change, Extras, PaymentRow};
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::time::Duration;
 
@@ -24,12 +24,35 @@ pub async fn begin(
     Ok(Some(tx))
 }
 
-/// Completes the job and applies `event` to its payment, in one commit.
+/// Completes the job and applies `event` to its payment, in one commit: one statement when the
+/// event plainly moves the payment ([`payments::apply_unlocked`]), else under the payment's lock.
 pub async fn settle(
     services: &Services,
     job: &ClaimedJob,
     event: Option<(PaymentEvent, Change)>,
 ) -> Result<JobResult, sqlx::Error> {
+    match (&event, job.payment_id.as_deref()) {
+        (Some((event, change)), Some(payment_id)) => {
+            let mut conn = services.pool.acquire().await?;
+            let extras = Extras {
+                job: Some(job),
+                ..Extras::default()
+            };
+            if payments::apply_unlocked(&mut conn, payment_id, event, change, extras)
+                .await?
+                .is_some()
+            {
+                return Ok(JobResult::Completed);
+            }
+        }
+        _ => {
+            let mut conn = services.pool.acquire().await?;
+            return Ok(match jobs::complete(&mut conn, job).await? {
+                Ok(()) => JobResult::Completed,
+                Err(_) => JobResult::LeaseLost,
+            });
+        }
+    }
     let Some(mut tx) = begin(services, job).await? else {
         return Ok(JobResult::LeaseLost);
     };

@@ -12,9 +12,11 @@
 //!   them (duplicate, stale, review, not found) it changes nothing and the caller takes the locked
 //!   path, which decides what that means.
 //!
-//! Invariants (with [`super::payments`]): every announced change increments `last_sequence` and
+//! Invariants (with [`super::payments`]): a job's effect written here completes the job in the
+//! same statement, only under its lease; every announced change increments `last_sequence` and
 //! writes exactly one event with that sequence; the event body is the contract §3 payment event.
 
+use super::jobs::ClaimedJob;
 use super::payments::PaymentRow;
 use crate::domain::payment_state::{self, PaymentEvent, PaymentRefusal, Transition};
 use crate::domain::{PaymentStatus, ReviewReason};
@@ -85,7 +87,7 @@ pub async fn apply(
         }),
         flagged: review.is_some(),
     };
-    if write(conn, &row.payment_id, &target, &event, &change, None, None)
+    if write(conn, &row.payment_id, &target, &event, &change, Extras::default())
         .await?
         .is_none()
     {
@@ -99,22 +101,33 @@ pub async fn apply(
     })
 }
 
+/// What else the one statement checks or writes.
+#[derive(Default)]
+pub struct Extras<'a> {
+    /// The payment must have the amount and currency a provider reported.
+    pub money: Option<ReportedMoney<'a>>,
+    /// The callback that caused the change, stored with it.
+    pub raw: Option<RawCallback<'a>>,
+    /// The job whose effect this is: completed in the same statement, and nothing is written
+    /// unless its lease still holds (fencing).
+    pub job: Option<&'a ClaimedJob>,
+}
+
 /// Applies `event` in one statement when the payment's status is one the event plainly moves
-/// from (no review, no repeat) and, when `money` is given, the payment has that amount and
-/// currency; stores `raw` with it. Returns the move, or None when the payment is elsewhere,
-/// differs or is unknown and nothing was written: the caller then takes the locked path.
+/// from (no review, no repeat) and what `extras` checks holds; writes `extras` with it. Returns
+/// the move, or None when the payment is elsewhere, differs or is unknown, or the job's lease
+/// is lost, and nothing was written: the caller then takes the locked path.
 pub async fn apply_unlocked(
     conn: &mut PgConnection,
     payment_id: &str,
     event: &PaymentEvent,
     change: &Change,
-    money: Option<ReportedMoney<'_>>,
-    raw: Option<RawCallback<'_>>,
+    extras: Extras<'_>,
 ) -> Result<Option<Applied>, sqlx::Error> {
     let Some(target) = plain_moves(event) else {
         return Ok(None);
     };
-    Ok(write(conn, payment_id, &target, event, change, money, raw)
+    Ok(write(conn, payment_id, &target, event, change, extras)
         .await?
         .map(|from| Applied::Moved { from, to: target.to }))
 }
@@ -167,9 +180,9 @@ async fn write(
     target: &Target,
     event: &PaymentEvent,
     change: &Change,
-    money: Option<ReportedMoney<'_>>,
-    raw: Option<RawCallback<'_>>,
+    extras: Extras<'_>,
 ) -> Result<Option<PaymentStatus>, sqlx::Error> {
+    let Extras { money, raw, job } = extras;
     let event_type = match target.flagged {
         true => "payment.needs_review".to_owned(),
         false => format!("payment.{}", target.to.as_str()),
@@ -183,6 +196,10 @@ async fn write(
              SELECT payment_id, status FROM payments WHERE payment_id = $1 AND status = ANY($2)
                  AND ($20::bigint IS NULL OR (amount_minor = $20 AND upper(currency) = upper($21)))
              FOR UPDATE),
+         completed AS (
+             UPDATE jobs SET state = 'done', lease_token = NULL, updated_at = now()
+             WHERE id = $22 AND lease_token = $23 AND state = 'running' AND EXISTS (SELECT 1 FROM current)
+             RETURNING id),
          updated AS (
              UPDATE payments p SET status = $3, last_sequence = p.last_sequence + 1, updated_at = now(),
                  final_at = CASE WHEN $4 AND current.status <> $3 THEN now() ELSE p.final_at END,
@@ -192,6 +209,7 @@ async fn write(
                  provider_request_id = COALESCE($9, p.provider_request_id),
                  provider_state = p.provider_state || COALESCE($10, '{{}}'::jsonb)
              FROM current WHERE p.payment_id = current.payment_id
+                 AND ($22::bigint IS NULL OR EXISTS (SELECT 1 FROM completed))
              RETURNING current.status AS from_status, p.payment_id, p.provider, p.account, p.status,
                  p.amount_minor, p.currency, p.action, p.provider_reference, p.reason, p.metadata, p.last_sequence),
          audited AS (
@@ -230,6 +248,8 @@ async fn write(
     .bind(super::outbox::NOTIFY_CHANNEL)
     .bind(money.as_ref().map(|money| money.amount_minor))
     .bind(money.as_ref().map(|money| money.currency))
+    .bind(job.map(|job| job.id))
+    .bind(job.map(|job| job.lease_token))
     .fetch_optional(&mut *conn)
     .await?;
     Ok(from.map(|status| status.parse().unwrap_or(PaymentStatus::NeedsReview)))

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
-pub use super::payment_changes::{apply, apply_unlocked, Applied, Change, RawCallback, ReportedMoney};
+pub use super::payment_changes::{apply, apply_unlocked, Applied, Change, Extras, RawCallback, ReportedMoney};
 
 /// Every column the flows read.
 #[derive(Debug, Clone, sqlx::FromRow)]

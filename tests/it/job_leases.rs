@@ -1,11 +1,14 @@
 //! Job leases against the real database: a running job's lease is renewed while its holder lives,
 //! so a job that outlasts the lease is not taken over twice; once the holder stops renewing (a dead
-//! process), the job is claimable one lease later and its old holder can no longer complete it.
+//! process), the job is claimable one lease later and its old holder can no longer complete it,
+//! nor write its effect through the one-statement path.
 
 use crate::helpers::TestDb;
+use bnpl::domain::payment_state::PaymentEvent;
 use bnpl::jobs::runner::execute_claimed;
 use bnpl::jobs::{JobHandler, JobResult, LeaseKeeper};
 use bnpl::store::jobs::{self, ClaimedJob, NewJob};
+use bnpl::store::payments::{self, Applied, Change, Extras};
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +48,11 @@ impl JobHandler for SlowHandler {
         for _ in 0..10 {
             tokio::time::sleep(LEASE / 3).await;
             let stolen = jobs::claim(&self.pool, 10, LEASE).await.unwrap();
-            assert!(stolen.is_empty(), "job {} taken over while its holder was alive", job.id);
+            assert!(
+                stolen.is_empty(),
+                "job {} taken over while its holder was alive",
+                job.id
+            );
         }
         let mut tx = self.pool.begin().await.unwrap();
         match jobs::complete(&mut tx, job).await.unwrap() {
@@ -73,7 +80,11 @@ async fn a_running_job_keeps_its_lease_past_the_lease_time() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!((state.as_str(), attempts), ("done", 1), "one run, completed by its holder");
+    assert_eq!(
+        (state.as_str(), attempts),
+        ("done", 1),
+        "one run, completed by its holder"
+    );
     stop.cancel();
     renewing.await.unwrap();
 }
@@ -86,7 +97,10 @@ async fn a_job_whose_holder_stopped_renewing_is_taken_over_and_fenced() {
     // Held, but no renewal loop runs: the holder is as good as dead.
     let _held = keeper.hold(&job);
 
-    assert!(jobs::claim(&pool, 10, LEASE).await.unwrap().is_empty(), "lease still valid");
+    assert!(
+        jobs::claim(&pool, 10, LEASE).await.unwrap().is_empty(),
+        "lease still valid"
+    );
     tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
     let rescued = jobs::claim(&pool, 10, LEASE).await.unwrap();
     assert_eq!(rescued.len(), 1, "expired lease is claimable");
@@ -96,6 +110,100 @@ async fn a_job_whose_holder_stopped_renewing_is_taken_over_and_fenced() {
     let renewed = jobs::renew(&pool, &[job.id], &[job.lease_token], LEASE).await.unwrap();
     assert_eq!(renewed, 0);
     let mut tx = pool.begin().await.unwrap();
-    assert!(jobs::complete(&mut tx, &job).await.unwrap().is_err(), "stale holder cannot complete");
+    assert!(
+        jobs::complete(&mut tx, &job).await.unwrap().is_err(),
+        "stale holder cannot complete"
+    );
     tx.rollback().await.unwrap();
+}
+
+async fn pending_payment(pool: &PgPool, payment_id: &str) {
+    let mut conn = pool.acquire().await.unwrap();
+    let new = payments::NewPayment {
+        payment_id,
+        provider: "humm",
+        account: "default",
+        flow: "gate",
+        amount_minor: 15_000,
+        currency: "GBP",
+        down_payment_minor: 0,
+        command_hash: "hash",
+        customer: serde_json::json!({}),
+        items: serde_json::json!([]),
+        description: None,
+        return_url: None,
+        metadata: serde_json::json!({}),
+        threshold_at: chrono::Utc::now() + chrono::Duration::hours(24),
+    };
+    let row = payments::create(&mut conn, &new, None, None).await.unwrap().unwrap();
+    let change = Change {
+        actor: "test",
+        ..Change::default()
+    };
+    payments::apply(&mut conn, &row, PaymentEvent::Registered, change)
+        .await
+        .unwrap();
+}
+
+async fn status_and_events(pool: &PgPool, payment_id: &str) -> (String, i64) {
+    sqlx::query_as(
+        "SELECT status, (SELECT count(*) FROM outbox WHERE payment_id = $1) FROM payments WHERE payment_id = $1",
+    )
+    .bind(payment_id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_job_effect_written_in_one_statement_is_fenced_by_the_lease() {
+    let (_db, pool) = migrated().await;
+    pending_payment(&pool, "fence-1").await;
+    let mut conn = pool.acquire().await.unwrap();
+    let job = NewJob {
+        kind: "lease_test",
+        payment_id: Some("fence-1"),
+        refund_id: None,
+        dedupe_key: None,
+        payload: serde_json::json!({}),
+        due_at: chrono::Utc::now(),
+        max_attempts: 5,
+    };
+    let stale = jobs::insert_claimed(&mut conn, &job, LEASE).await.unwrap();
+    tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
+    let current = jobs::claim(&pool, 10, LEASE).await.unwrap().pop().expect("taken over");
+    let succeeded = Change {
+        actor: "test",
+        ..Change::default()
+    };
+    let before = status_and_events(&pool, "fence-1").await;
+
+    let fenced = Extras {
+        job: Some(&stale),
+        ..Extras::default()
+    };
+    let written = payments::apply_unlocked(&mut conn, "fence-1", &PaymentEvent::Succeeded, &succeeded, fenced)
+        .await
+        .unwrap();
+    assert_eq!(written, None, "the holder that lost its lease writes nothing");
+    assert_eq!(status_and_events(&pool, "fence-1").await, before);
+
+    let holding = Extras {
+        job: Some(&current),
+        ..Extras::default()
+    };
+    let written = payments::apply_unlocked(&mut conn, "fence-1", &PaymentEvent::Succeeded, &succeeded, holding)
+        .await
+        .unwrap();
+    assert!(matches!(written, Some(Applied::Moved { .. })), "{written:?}");
+    assert_eq!(
+        status_and_events(&pool, "fence-1").await,
+        ("succeeded".to_owned(), before.1 + 1)
+    );
+    let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
+        .bind(current.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "done", "the effect and the job's completion are one write");
 }
