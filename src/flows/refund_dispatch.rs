@@ -7,10 +7,14 @@
 //! queue's head (`store::refund_promote`), and the promoting statement also claims the send job, so
 //! the send starts right after it without a round trip through the runner.
 
+use super::completion::Attempt;
 use super::refund_send::RefundSend;
 use super::{schedule, Services};
 use crate::jobs::runner::execute_claimed;
-use crate::store::refund_promote;
+use crate::jobs::JobResult;
+use crate::store::jobs::ClaimedJob;
+use crate::store::refund_promote::{self, Promoted};
+use crate::store::refunds::RefundRow;
 use crate::store::refunds::{self, NOTIFY_CHANNEL};
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
@@ -88,11 +92,14 @@ async fn sweep(services: &Arc<Services>, sender: &Arc<RefundSend>, tracker: &Tas
 /// Promotes and sends the queue's head, if the queue is free.
 pub async fn dispatch(services: &Arc<Services>, sender: &Arc<RefundSend>, tracker: &TaskTracker, queue_key: &str) {
     match promote(services, queue_key).await {
-        Ok(Some(job)) => {
+        Ok(Some(promoted)) => {
             let services = Arc::clone(services);
-            let sender = Arc::clone(sender);
-            tracker
-                .spawn(async move { execute_claimed(&services.pool, sender.as_ref(), &job, &services.leases).await });
+            let job = promoted.send_job;
+            let send = SendPromoted {
+                sender: Arc::clone(sender),
+                refund: promoted.refund,
+            };
+            tracker.spawn(async move { execute_claimed(&services.pool, &send, &job, &services.leases).await });
         }
         Ok(None) => {}
         Err(error) if is_unique_violation(&error) => {
@@ -102,19 +109,26 @@ pub async fn dispatch(services: &Arc<Services>, sender: &Arc<RefundSend>, tracke
     }
 }
 
-async fn promote(services: &Services, queue_key: &str) -> Result<Option<crate::store::jobs::ClaimedJob>, sqlx::Error> {
-    let promoted = refund_promote::promote(
-        &services.pool,
-        queue_key,
-        ACTOR,
-        schedule::REFUND_SEND,
-        services.leases.lease(),
-    )
-    .await?;
+async fn promote(services: &Services, queue_key: &str) -> Result<Option<Promoted>, sqlx::Error> {
+    let lease = services.leases.lease();
+    let promoted = refund_promote::promote(&services.pool, queue_key, ACTOR, schedule::REFUND_SEND, lease).await?;
     if promoted.is_some() {
         metrics::counter!("bnpl_refunds_dispatched_total").increment(1);
     }
-    Ok(promoted.map(|promoted| promoted.send_job))
+    Ok(promoted)
+}
+
+/// The first send of a refund just promoted, with the row the promoting statement returned.
+struct SendPromoted {
+    sender: Arc<RefundSend>,
+    refund: RefundRow,
+}
+
+#[async_trait::async_trait]
+impl Attempt for SendPromoted {
+    async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
+        self.sender.attempt_with(job, Some(self.refund.clone())).await
+    }
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {

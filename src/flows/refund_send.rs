@@ -42,13 +42,25 @@ enum After {
 #[async_trait::async_trait]
 impl Attempt for RefundSend {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
+        self.attempt_with(job, None).await
+    }
+}
+
+impl RefundSend {
+    /// One attempt; `promoted` is the refund's row when the caller has just read it (the
+    /// dispatcher's promoting statement returns it), saving a read on the hand-off path.
+    pub async fn attempt_with(&self, job: &ClaimedJob, promoted: Option<RefundRow>) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
         let Some(refund_id) = job.refund_id.as_deref() else {
             return finish(services, job, None).await;
         };
         let mut conn = services.pool.acquire().await?;
-        let Some(refund) = refunds::get(&mut conn, refund_id).await? else {
-            return finish(services, job, None).await;
+        let refund = match promoted.filter(|refund| refund.refund_id == refund_id) {
+            Some(refund) => refund,
+            None => match refunds::get(&mut conn, refund_id).await? {
+                Some(refund) => refund,
+                None => return finish(services, job, None).await,
+            },
         };
         let Some(payment) = payments::get(&mut conn, &refund.payment_id).await? else {
             return finish(services, job, None).await;

@@ -6,7 +6,8 @@
 //!   compare-and-set on the status it was decided from, so two racing answers (a callback and a
 //!   status check) produce exactly one final state and one final event;
 //! - every announced change increments `last_sequence` and writes exactly one outbox event with
-//!   that sequence, in the same transaction, so sequences are gap-free per payment;
+//!   that sequence, in the same statement ([`super::payment_changes`]), so sequences are
+//!   gap-free per payment;
 //! - final states move only by an operator's `Resolve` (the state machine refuses the rest).
 
 use super::audit::{self, AuditEntry};

@@ -13,7 +13,6 @@
 //!   one event numbered in the payment's sequence, and notifies the dispatcher when it frees the
 //!   queue.
 
-use super::audit::{self, AuditEntry};
 use super::outbox;
 use crate::domain::refund_state::{self, RefundEvent, RefundRefusal, RefundTransition};
 use crate::domain::{RefundStatus, ReviewReason};
@@ -202,15 +201,23 @@ pub async fn apply(
         RefundEvent::NoDefiniteAnswer => Some(ReviewReason::NoDefiniteAnswer.as_str()),
         _ => None,
     });
+    // The change, its audit entry and (when it frees the queue) the dispatchers' wake-up, delivered
+    // at commit, in one statement. `final_at` is when the refund became final, not when its
+    // transaction began.
     let updated: Option<RefundRow> = sqlx::query_as(&format!(
-        "UPDATE refunds SET status = $3, updated_at = now(),
-             final_at = CASE WHEN $4 THEN now() ELSE final_at END,
-             review_reason = COALESCE($5, review_reason),
-             provider_request_id = COALESCE($6, provider_request_id),
-             provider_reference = COALESCE($7, provider_reference),
-             decline = COALESCE($8, decline)
-         WHERE refund_id = $1 AND status = $2
-         RETURNING {COLUMNS}"
+        "WITH updated AS (
+             UPDATE refunds SET status = $3, updated_at = now(),
+                 final_at = CASE WHEN $4 THEN clock_timestamp() ELSE final_at END,
+                 review_reason = COALESCE($5, review_reason),
+                 provider_request_id = COALESCE($6, provider_request_id),
+                 provider_reference = COALESCE($7, provider_reference),
+                 decline = COALESCE($8, decline)
+             WHERE refund_id = $1 AND status = $2
+             RETURNING {COLUMNS}),
+         audited AS (
+             INSERT INTO audit_log (payment_id, refund_id, kind, actor, from_status, to_status, reason, detail)
+             SELECT payment_id, refund_id, 'transition', $9, $2, $3, $10, $11 FROM updated)
+         SELECT updated.*, CASE WHEN $4 THEN pg_notify($12, queue_key)::text END AS woken FROM updated"
     ))
     .bind(&refund.refund_id)
     .bind(from.as_str())
@@ -220,25 +227,15 @@ pub async fn apply(
     .bind(&change.provider_request_id)
     .bind(&change.provider_reference)
     .bind(&change.decline)
+    .bind(change.actor)
+    .bind(review_reason.or(change.note.as_deref()))
+    .bind(json!({ "event": format!("{event:?}"), "note": change.note }))
+    .bind(NOTIFY_CHANNEL)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(updated) = updated else {
         return Ok(RefundApplied::Ignored);
     };
-    audit::record(
-        conn,
-        &AuditEntry {
-            payment_id: Some(&refund.payment_id),
-            refund_id: Some(&refund.refund_id),
-            kind: "transition",
-            actor: change.actor,
-            from_status: Some(from.as_str()),
-            to_status: Some(to.as_str()),
-            reason: review_reason.or(change.note.as_deref()),
-            detail: json!({ "event": format!("{event:?}"), "note": change.note }),
-        },
-    )
-    .await?;
     let event_type = match review {
         Some(_) => "refund.needs_review".to_owned(),
         None if to == RefundStatus::InFlight => "refund.submitted".to_owned(),
@@ -248,14 +245,6 @@ pub async fn apply(
         "reason": change.decline.clone().or_else(|| review_reason.map(|code| json!({"code": code, "message": change.note})))
     });
     announce(conn, &updated, &event_type, extra, None, None).await?;
-    if to.is_final() && to != from {
-        // Frees the queue: wake the dispatchers at commit (event-driven hand-off).
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(NOTIFY_CHANNEL)
-            .bind(&refund.queue_key)
-            .execute(conn)
-            .await?;
-    }
     Ok(match review {
         Some(reason) => RefundApplied::Flagged(reason),
         None => RefundApplied::Moved { from, to },
