@@ -25,6 +25,16 @@ pub struct NewEvent<'a> {
     pub body: Value,
 }
 
+/// The envelope fields of an event built in SQL (`event_id`, `type`, `sequence`, `occurred_at`),
+/// from SQL expressions; the same fields, in the same formats, as [`insert`] adds. Statements that
+/// write a change and its event together build the body from the changed row and append this.
+pub fn envelope_sql(event_id: &str, event_type: &str, sequence: &str) -> String {
+    format!(
+        "jsonb_build_object('event_id', {event_id}, 'type', {event_type}, 'sequence', {sequence},
+            'occurred_at', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+    )
+}
+
 /// Inserts the event and notifies the relay (the notification is delivered at commit).
 pub async fn insert(conn: &mut PgConnection, event: NewEvent<'_>) -> Result<(), sqlx::Error> {
     let event_id = uuid::Uuid::now_v7();

@@ -17,6 +17,7 @@
 //! writes exactly one event with that sequence; the event body is the contract §3 payment event.
 
 use super::jobs::ClaimedJob;
+use super::outbox;
 use super::payments::PaymentRow;
 use crate::domain::payment_state::{self, PaymentEvent, PaymentRefusal, Transition};
 use crate::domain::{PaymentStatus, ReviewReason};
@@ -217,15 +218,14 @@ async fn write(
              SELECT payment_id, 'transition', $11, from_status, $3, $12, $13 FROM updated),
          announced AS (
              INSERT INTO outbox (event_id, event_type, payment_id, sequence, body)
-             SELECT $14, $15, payment_id, last_sequence, {body} || COALESCE($16, '{{}}'::jsonb)
-                 || jsonb_build_object('event_id', $14, 'type', $15, 'sequence', last_sequence,
-                        'occurred_at', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))
+             SELECT $14, $15, payment_id, last_sequence, {body} || COALESCE($16, '{{}}'::jsonb) || {envelope}
              FROM updated),
          stored AS (
              INSERT INTO inbound_callbacks (provider, verified, payment_id, outcome, body)
              SELECT $17, true, payment_id, 'applied', $18 FROM updated WHERE $18 IS NOT NULL)
          SELECT from_status, pg_notify($19, '')::text FROM updated",
         body = EVENT_BODY,
+        envelope = outbox::envelope_sql("$14", "$15", "last_sequence"),
     ))
     .bind(payment_id)
     .bind(&target.froms)
@@ -245,7 +245,7 @@ async fn write(
     .bind(overrides)
     .bind(raw.as_ref().map(|raw| raw.provider))
     .bind(raw.as_ref().map(|raw| raw.body))
-    .bind(super::outbox::NOTIFY_CHANNEL)
+    .bind(outbox::NOTIFY_CHANNEL)
     .bind(money.as_ref().map(|money| money.amount_minor))
     .bind(money.as_ref().map(|money| money.currency))
     .bind(job.map(|job| job.id))
@@ -255,9 +255,9 @@ async fn write(
     Ok(from.map(|status| status.parse().unwrap_or(PaymentStatus::NeedsReview)))
 }
 
-/// The contract §3 payment event's own fields, over the `updated` row (the envelope fields are
-/// added by the statement). Must say what [`super::payments`]' `announce` says for a new payment.
-const EVENT_BODY: &str = "jsonb_build_object(
+/// The contract §3 payment event's own fields, over the `updated` row (a changed payment here, a
+/// new one in [`super::payments::create`]); [`outbox::envelope_sql`] adds the envelope fields.
+pub(super) const EVENT_BODY: &str = "jsonb_build_object(
     'payment_id', payment_id, 'provider', provider, 'account', account, 'status', status,
     'amount', jsonb_build_object('minor', amount_minor, 'currency', currency), 'action', action,
     'provider_reference', provider_reference, 'reason', reason, 'metadata', metadata)";

@@ -10,11 +10,10 @@
 //!   gap-free per payment;
 //! - final states move only by an operator's `Resolve` (the state machine refuses the rest).
 
-use super::audit::{self, AuditEntry};
-use super::outbox::{self, NewEvent};
+use super::outbox;
 use crate::domain::PaymentStatus;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::PgConnection;
 
 pub use super::payment_changes::{apply, apply_unlocked, Applied, Change, Extras, RawCallback, ReportedMoney};
@@ -84,12 +83,24 @@ pub async fn create(
     reply_to: Option<&str>,
     correlation_id: Option<&str>,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
-    let row: Option<PaymentRow> = sqlx::query_as(&format!(
-        "INSERT INTO payments (payment_id, provider, account, flow, amount_minor, currency, down_payment_minor,
-             status, command_hash, customer, items, description, return_url, metadata, threshold_at, last_sequence)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'accepted', $8, $9, $10, $11, $12, $13, $14, 1)
-         ON CONFLICT (payment_id) DO NOTHING
-         RETURNING {COLUMNS}"
+    // The payment, its audit entry, its first event and the relay's wake-up: one statement.
+    sqlx::query_as(&format!(
+        "WITH updated AS (
+             INSERT INTO payments (payment_id, provider, account, flow, amount_minor, currency, down_payment_minor,
+                 status, command_hash, customer, items, description, return_url, metadata, threshold_at, last_sequence)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'accepted', $8, $9, $10, $11, $12, $13, $14, 1)
+             ON CONFLICT (payment_id) DO NOTHING
+             RETURNING {COLUMNS}),
+         audited AS (
+             INSERT INTO audit_log (payment_id, kind, actor, to_status, reason, detail)
+             SELECT payment_id, 'transition', 'intake', 'accepted', 'purchase.create', '{{}}'::jsonb FROM updated),
+         announced AS (
+             INSERT INTO outbox (event_id, event_type, payment_id, sequence, reply_to, correlation_id, body)
+             SELECT $15, 'payment.accepted', payment_id, last_sequence, $16, $17, {body} || {envelope}
+             FROM updated)
+         SELECT updated.*, pg_notify($18, '')::text AS woken FROM updated",
+        body = super::payment_changes::EVENT_BODY,
+        envelope = outbox::envelope_sql("$15", "'payment.accepted'", "last_sequence"),
     ))
     .bind(new.payment_id)
     .bind(new.provider)
@@ -105,26 +116,12 @@ pub async fn create(
     .bind(new.return_url)
     .bind(&new.metadata)
     .bind(new.threshold_at)
+    .bind(uuid::Uuid::now_v7())
+    .bind(reply_to)
+    .bind(correlation_id)
+    .bind(outbox::NOTIFY_CHANNEL)
     .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(row) = &row {
-        audit::record(
-            conn,
-            &AuditEntry {
-                payment_id: Some(&row.payment_id),
-                refund_id: None,
-                kind: "transition",
-                actor: "intake",
-                from_status: None,
-                to_status: Some("accepted"),
-                reason: Some("purchase.create"),
-                detail: json!({}),
-            },
-        )
-        .await?;
-        announce(conn, row, "payment.accepted", None, reply_to, correlation_id).await?;
-    }
-    Ok(row)
+    .await
 }
 
 /// Locks and reads a payment for a change in this transaction.
@@ -143,43 +140,4 @@ pub async fn get(conn: &mut PgConnection, payment_id: &str) -> Result<Option<Pay
         .bind(payment_id)
         .fetch_optional(conn)
         .await
-}
-
-/// Writes the contract §3 event for a new payment (changes build the same body in SQL:
-/// [`super::payment_changes`]).
-async fn announce(
-    conn: &mut PgConnection,
-    row: &PaymentRow,
-    event_type: &str,
-    overrides: Option<Value>,
-    reply_to: Option<&str>,
-    correlation_id: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    let mut body = json!({
-        "payment_id": row.payment_id,
-        "provider": row.provider,
-        "account": row.account,
-        "status": row.status,
-        "amount": { "minor": row.amount_minor, "currency": row.currency },
-        "action": row.action,
-        "provider_reference": row.provider_reference,
-        "reason": row.reason,
-        "metadata": row.metadata,
-    });
-    if let (Some(Value::Object(fields)), Some(target)) = (overrides, body.as_object_mut()) {
-        target.extend(fields);
-    }
-    outbox::insert(
-        conn,
-        NewEvent {
-            event_type,
-            payment_id: Some(&row.payment_id),
-            refund_id: None,
-            sequence: Some(row.last_sequence),
-            reply_to,
-            correlation_id,
-            body,
-        },
-    )
-    .await
 }

@@ -10,7 +10,7 @@
 
 use super::jobs::ClaimedJob;
 use super::outbox;
-use super::refunds::{envelope, RefundRow, COLUMNS, EVENT_BODY, NEXT_SEQUENCE};
+use super::refunds::{RefundRow, COLUMNS, EVENT_BODY, NEXT_SEQUENCE};
 use serde_json::Value;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -71,7 +71,7 @@ pub async fn promote(
                 claimed.attempts AS job_attempts, claimed.max_attempts AS job_max_attempts,
                 claimed.lease_token AS job_lease_token, pg_notify($6, '')::text AS notified
          FROM r, claimed",
-        envelope = envelope("$3", "'refund.submitted'"),
+        envelope = outbox::envelope_sql("$3", "'refund.submitted'", "s.last_sequence"),
     ))
     .bind(queue_key)
     .bind(actor)

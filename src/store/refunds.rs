@@ -285,14 +285,6 @@ pub(super) const NEXT_SEQUENCE: &str = "UPDATE payments p SET last_sequence = p.
         (SELECT COALESCE(sum(x.amount_minor), 0)::bigint FROM refunds x
           WHERE x.payment_id = r.payment_id AND x.status = 'succeeded') AS refunded_total";
 
-/// The event envelope over `s` (sequence) for event id `$id` and type `$type`.
-pub(super) fn envelope(id: &str, event_type: &str) -> String {
-    format!(
-        "jsonb_build_object('event_id', {id}, 'type', {event_type}, 'sequence', s.last_sequence,
-            'occurred_at', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
-    )
-}
-
 /// Writes the refund's event with the payment's next sequence and the refunded total, and wakes
 /// the relay: one statement. `extra` fields are added to (or override) the refund's own.
 pub async fn announce(
@@ -315,7 +307,7 @@ pub async fn announce(
                     {EVENT_BODY} || $14 || {envelope}
              FROM r, s)
          SELECT pg_notify($15, '') FROM s",
-        envelope = envelope("$10", "$11"),
+        envelope = outbox::envelope_sql("$10", "$11", "s.last_sequence"),
     ))
     .bind(&refund.refund_id)
     .bind(&refund.payment_id)
