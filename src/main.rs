@@ -7,6 +7,11 @@ use clap::{Parser, Subcommand};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+// mimalloc instead of glibc malloc: the profile of callback ingestion spent ~16% of its CPU in
+// glibc's allocator (`_int_malloc`, `malloc_consolidate`, …) on short-lived JSON and buffers.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Buy Now, Pay Later orchestrator: RabbitMQ commands in, humm (ecommpay) and valU (APS) out,
 /// PostgreSQL as the source of truth. Configuration comes from BNPL_* environment variables and
 /// the optional TOML file named by BNPL_CONFIG (see README).
