@@ -9,7 +9,9 @@
 //! at most `concurrency` handlers run at once and at most `prefetch` deliveries are unacked; a
 //! handler failing with a transient error is retried on the same delivery, never nacked, unless
 //! it keeps failing while the database is healthy (a bug), when it is requeued so the queue's
-//! delivery limit can dead-letter it.
+//! delivery limit can dead-letter it. "Keeps failing" means many failures over a window longer
+//! than the database monitor needs to notice an outage, so the first seconds of an outage (when
+//! the monitor still says "up") never requeue a valid command.
 
 use super::supervisor::{Broker, BrokerSession};
 use futures_util::StreamExt as _;
@@ -41,8 +43,11 @@ pub struct ConsumerSpec {
     pub concurrency: usize,
 }
 
-/// Transient failures tolerated on one delivery while the database looks healthy.
+/// Transient failures tolerated on one delivery while the database looks healthy…
 const MAX_HEALTHY_FAILURES: u32 = 10;
+/// …and for at least this long: several probe cycles of the database monitor, which may report an
+/// outage only after its probe timed out.
+const HEALTHY_FAILURE_WINDOW: Duration = Duration::from_secs(10);
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 /// Runs until `shutdown`; then stops consuming and lets in-flight handlers finish.
@@ -169,6 +174,7 @@ async fn handle_one(
     shutdown: CancellationToken,
 ) {
     let mut healthy_failures = 0;
+    let mut failing_since: Option<tokio::time::Instant> = None;
     loop {
         match handler.handle(&delivery).await {
             Ok(()) => {
@@ -179,12 +185,17 @@ async fn handle_one(
                 return;
             }
             Err(error) => {
-                let database = *database_up.borrow_and_update();
-                if database {
+                if *database_up.borrow_and_update() {
                     healthy_failures += 1;
+                    failing_since.get_or_insert_with(tokio::time::Instant::now);
+                } else {
+                    // An outage explains the failures so far.
+                    healthy_failures = 0;
+                    failing_since = None;
                 }
                 tracing::warn!(%error, healthy_failures, "command handling failed; retrying the same delivery");
-                if healthy_failures >= MAX_HEALTHY_FAILURES {
+                let failing_for = failing_since.map(|since| since.elapsed()).unwrap_or_default();
+                if healthy_failures >= MAX_HEALTHY_FAILURES && failing_for >= HEALTHY_FAILURE_WINDOW {
                     // Not an outage: something is wrong with this message or our code. Requeue so
                     // the quorum queue's delivery limit dead-letters it rather than spinning here.
                     let _ = delivery
