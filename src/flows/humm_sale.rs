@@ -28,15 +28,40 @@ pub struct HummSale {
 #[async_trait::async_trait]
 impl Attempt for HummSale {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
+        self.attempt_with(job, None).await
+    }
+}
+
+/// The first run of a sale started inline by intake, with the payment row intake just created
+/// (so it is not read again).
+pub struct InlineSale {
+    pub sale: Arc<HummSale>,
+    pub payment: PaymentRow,
+}
+
+#[async_trait::async_trait]
+impl Attempt for InlineSale {
+    async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
+        self.sale.attempt_with(job, Some(self.payment.clone())).await
+    }
+}
+
+impl HummSale {
+    async fn attempt_with(&self, job: &ClaimedJob, created: Option<PaymentRow>) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
         let Some(payment_id) = job.payment_id.as_deref() else {
             return finish(services, job, None).await;
         };
-        let mut conn = services.pool.acquire().await?;
-        let Some(row) = payments::get(&mut conn, payment_id).await? else {
-            return finish(services, job, None).await;
+        let row = match created.filter(|row| row.payment_id == payment_id) {
+            Some(row) => row,
+            None => {
+                let mut conn = services.pool.acquire().await?;
+                match payments::get(&mut conn, payment_id).await? {
+                    Some(row) => row,
+                    None => return finish(services, job, None).await,
+                }
+            }
         };
-        drop(conn);
         if row.status() != PaymentStatus::Accepted {
             // Already registered or settled (a callback or status check got there first).
             return finish(services, job, None).await;

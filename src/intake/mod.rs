@@ -15,7 +15,7 @@ pub mod envelope;
 pub mod purchase;
 pub mod refund;
 
-use crate::flows::humm_sale::HummSale;
+use crate::flows::humm_sale::{HummSale, InlineSale};
 use crate::flows::Services;
 use crate::jobs::runner::execute_claimed;
 use crate::messaging::consumer::{DeliveryHandler, Transient};
@@ -90,11 +90,14 @@ impl IntakeHandler {
         match command.command_type {
             CommandType::PurchaseCreate => {
                 let (outcome, sale) = purchase::create(&self.services, envelope, &command).await?;
-                if let Some(job) = sale {
+                if let Some((job, payment)) = sale {
                     let services = Arc::clone(&self.services);
-                    let handler = Arc::clone(&self.humm_sale);
+                    let sale = InlineSale {
+                        sale: Arc::clone(&self.humm_sale),
+                        payment,
+                    };
                     self.tracker.spawn(async move {
-                        execute_claimed(&services.pool, handler.as_ref(), &job, &services.leases).await;
+                        execute_claimed(&services.pool, &sale, &job, &services.leases).await;
                     });
                 }
                 Ok(outcome)

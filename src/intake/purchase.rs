@@ -9,14 +9,15 @@ use crate::flows::purchase_create::{self, PurchaseCreate, Stored};
 use crate::flows::Services;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
 use crate::store::jobs::ClaimedJob;
+use crate::store::payments::PaymentRow;
 
 /// Stores the command; returns its outcome and, for a humm Gate purchase, the sale job this
-/// transaction claimed, to run right after the commit.
+/// transaction claimed (with the payment it created), to run right after the commit.
 pub async fn create(
     services: &Services,
     envelope: &Envelope,
     command: &ParsedCommand,
-) -> Result<(Outcome, Option<ClaimedJob>), sqlx::Error> {
+) -> Result<(Outcome, Option<(ClaimedJob, PaymentRow)>), sqlx::Error> {
     let body: PurchaseCreate = match serde_json::from_value(command.body.clone()) {
         Ok(body) => body,
         Err(error) => return Ok((schema_failure(&services.pool, envelope, command, error).await?, None)),
@@ -34,8 +35,8 @@ pub async fn create(
     let mut inline = None;
     let stored = purchase_create::store(&mut tx, services, &validated, &hash, reply).await?;
     let (outcome, recorded) = match stored {
-        Stored::Created(_, job) => {
-            inline = job;
+        Stored::Created(payment, job) => {
+            inline = job.map(|job| (job, *payment));
             (Outcome::Applied, CommandOutcome::Applied)
         }
         Stored::Duplicate => (Outcome::Duplicate, CommandOutcome::Duplicate),

@@ -282,9 +282,14 @@ fn ledger_checks(ledger: &Value, payments: &[PaymentRow], refunds: &[RefundRow])
             .or_default()
             .push(e["status"].as_str().unwrap_or_default().to_owned());
     }
+    // A duplicate refund is one the provider took (or may still take) more than once. A declined
+    // APS refund re-sent with the same `maintenance_reference` after a status query showed it not
+    // applied is the documented safe retry (providers.md §2: "makes a retry of a declined refund
+    // safe"), so declined attempts do not count; ecommpay refuses any reuse (3230) anyway.
     let mut dup_refunds = Check::new("no duplicate refunds at the sandbox");
     for (id, statuses) in &at_sandbox {
-        dup_refunds.expect(statuses.len() <= 1, || {
+        let taken = statuses.iter().filter(|status| *status != "declined").count();
+        dup_refunds.expect(taken <= 1, || {
             format!("{id} accepted {} times: {statuses:?}", statuses.len())
         });
     }
