@@ -13,6 +13,7 @@ use super::{schedule, Services};
 use crate::jobs::runner::execute_claimed;
 use crate::jobs::JobResult;
 use crate::store::jobs::ClaimedJob;
+use crate::store::payments::PaymentRow;
 use crate::store::refund_promote::{self, Promoted};
 use crate::store::refunds::RefundRow;
 use crate::store::refunds::{self, NOTIFY_CHANNEL};
@@ -98,6 +99,7 @@ pub async fn dispatch(services: &Arc<Services>, sender: &Arc<RefundSend>, tracke
             let send = SendPromoted {
                 sender: Arc::clone(sender),
                 refund: promoted.refund,
+                payment: promoted.payment,
             };
             tracker.spawn(async move { execute_claimed(&services.pool, &send, &job, &services.leases).await });
         }
@@ -118,16 +120,18 @@ async fn promote(services: &Services, queue_key: &str) -> Result<Option<Promoted
     Ok(promoted)
 }
 
-/// The first send of a refund just promoted, with the row the promoting statement returned.
+/// The first send of a refund just promoted, with the rows the promoting statement returned.
 struct SendPromoted {
     sender: Arc<RefundSend>,
     refund: RefundRow,
+    payment: PaymentRow,
 }
 
 #[async_trait::async_trait]
 impl Attempt for SendPromoted {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
-        self.sender.attempt_with(job, Some(self.refund.clone())).await
+        let known = (self.refund.clone(), self.payment.clone());
+        self.sender.attempt_with(job, Some(known)).await
     }
 }
 

@@ -17,7 +17,7 @@ use crate::jobs::JobResult;
 use crate::providers::outcome::{CreateOutcome, Expected};
 use crate::providers::{Connector, RefundAck, RefundRequest};
 use crate::store::jobs::{self, ClaimedJob};
-use crate::store::payments;
+use crate::store::payments::{self, PaymentRow};
 use crate::store::refunds::{self, RefundChange, RefundRow};
 use chrono::Utc;
 use std::sync::Arc;
@@ -47,25 +47,30 @@ impl Attempt for RefundSend {
 }
 
 impl RefundSend {
-    /// One attempt; `promoted` is the refund's row when the caller has just read it (the
-    /// dispatcher's promoting statement returns it), saving a read on the hand-off path.
-    pub async fn attempt_with(&self, job: &ClaimedJob, promoted: Option<RefundRow>) -> Result<JobResult, sqlx::Error> {
+    /// One attempt; `promoted` is the refund and its payment when the caller has just read them
+    /// (the dispatcher's promoting statement returns both), saving two reads on the hand-off path.
+    pub async fn attempt_with(
+        &self,
+        job: &ClaimedJob,
+        promoted: Option<(RefundRow, PaymentRow)>,
+    ) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
         let Some(refund_id) = job.refund_id.as_deref() else {
             return finish(services, job, None).await;
         };
-        let mut conn = services.pool.acquire().await?;
-        let refund = match promoted.filter(|refund| refund.refund_id == refund_id) {
-            Some(refund) => refund,
-            None => match refunds::get(&mut conn, refund_id).await? {
-                Some(refund) => refund,
-                None => return finish(services, job, None).await,
-            },
+        let (refund, payment) = match promoted.filter(|(refund, _)| refund.refund_id == refund_id) {
+            Some(known) => known,
+            None => {
+                let mut conn = services.pool.acquire().await?;
+                let Some(refund) = refunds::get(&mut conn, refund_id).await? else {
+                    return finish(services, job, None).await;
+                };
+                let Some(payment) = payments::get(&mut conn, &refund.payment_id).await? else {
+                    return finish(services, job, None).await;
+                };
+                (refund, payment)
+            }
         };
-        let Some(payment) = payments::get(&mut conn, &refund.payment_id).await? else {
-            return finish(services, job, None).await;
-        };
-        drop(conn);
         if refund.status() != RefundStatus::InFlight {
             return finish(services, job, None).await;
         }

@@ -19,7 +19,9 @@ use sqlx::PgConnection;
 pub use super::payment_changes::{apply, apply_unlocked, Applied, Change, Extras, RawCallback, ReportedMoney};
 
 /// Every column the flows read.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// Also deserializable from `to_jsonb(payments)`, for statements that return a payment beside
+/// another row.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct PaymentRow {
     pub payment_id: String,
     pub provider: String,

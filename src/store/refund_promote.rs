@@ -10,15 +10,19 @@
 
 use super::jobs::ClaimedJob;
 use super::outbox;
+use super::payments::PaymentRow;
 use super::refunds::{RefundRow, COLUMNS, EVENT_BODY, NEXT_SEQUENCE};
 use serde_json::Value;
+use sqlx::types::Json;
 use sqlx::PgPool;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// A promoted refund and its send job, claimed under the caller's lease.
+/// A promoted refund, its payment (as it was when the statement began: its sequence is behind)
+/// and its send job, claimed under the caller's lease.
 pub struct Promoted {
     pub refund: RefundRow,
+    pub payment: PaymentRow,
     pub send_job: ClaimedJob,
 }
 
@@ -32,6 +36,7 @@ struct PromotedRow {
     job_attempts: i32,
     job_max_attempts: i32,
     job_lease_token: Uuid,
+    payment: Json<PaymentRow>,
 }
 
 /// Promotes the head of `queue_key`, if the queue is free; `send_kind` is the send job's kind.
@@ -69,8 +74,9 @@ pub async fn promote(
              RETURNING id, kind, payload, attempts, max_attempts, lease_token)
          SELECT r.*, claimed.id AS job_id, claimed.kind AS job_kind, claimed.payload AS job_payload,
                 claimed.attempts AS job_attempts, claimed.max_attempts AS job_max_attempts,
-                claimed.lease_token AS job_lease_token, pg_notify($6, '')::text AS notified
-         FROM r, claimed",
+                claimed.lease_token AS job_lease_token, to_jsonb(p) AS payment,
+                pg_notify($6, '')::text AS notified
+         FROM r JOIN payments p ON p.payment_id = r.payment_id, claimed",
         envelope = outbox::envelope_sql("$3", "'refund.submitted'", "s.last_sequence"),
     ))
     .bind(queue_key)
@@ -93,5 +99,6 @@ pub async fn promote(
             lease_token: row.job_lease_token,
         },
         refund: row.refund,
+        payment: row.payment.0,
     }))
 }
