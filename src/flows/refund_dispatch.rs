@@ -12,12 +12,14 @@ use super::refund_send::RefundSend;
 use super::{schedule, Services};
 use crate::jobs::runner::execute_claimed;
 use crate::jobs::JobResult;
+use crate::store;
 use crate::store::jobs::ClaimedJob;
 use crate::store::payments::PaymentRow;
 use crate::store::refund_promote::{self, Promoted};
 use crate::store::refunds::RefundRow;
 use crate::store::refunds::{self, NOTIFY_CHANNEL};
 use sqlx::postgres::PgListener;
+use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -35,6 +37,7 @@ pub async fn run(
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
+    let promoter = store::pool::dedicated(&services.pool, 1);
     let mut listener: Option<PgListener> = None;
     while !shutdown.is_cancelled() {
         if !*database_up.borrow_and_update() {
@@ -48,7 +51,7 @@ pub async fn run(
         if listener.is_none() {
             listener = listen(&services).await;
             // Anything queued while we were not listening.
-            sweep(&services, &sender, &tracker).await;
+            sweep(&services, &promoter, &sender, &tracker).await;
         }
         let woken = match listener.as_mut() {
             Some(active) => tokio::select! {
@@ -68,8 +71,8 @@ pub async fn run(
             }
         };
         match woken {
-            Some(queue_key) => dispatch(&services, &sender, &tracker, &queue_key).await,
-            None => sweep(&services, &sender, &tracker).await,
+            Some(queue_key) => dispatch(&services, &promoter, &sender, &tracker, &queue_key).await,
+            None => sweep(&services, &promoter, &sender, &tracker).await,
         }
     }
 }
@@ -80,19 +83,26 @@ async fn listen(services: &Services) -> Option<PgListener> {
     Some(listener)
 }
 
-async fn sweep(services: &Arc<Services>, sender: &Arc<RefundSend>, tracker: &TaskTracker) {
+async fn sweep(services: &Arc<Services>, promoter: &PgPool, sender: &Arc<RefundSend>, tracker: &TaskTracker) {
     let queues = match services.pool.acquire().await {
         Ok(mut conn) => refunds::queues_with_waiting(&mut conn).await.unwrap_or_default(),
         Err(_) => return,
     };
     for queue_key in queues {
-        dispatch(services, sender, tracker, &queue_key).await;
+        dispatch(services, promoter, sender, tracker, &queue_key).await;
     }
 }
 
-/// Promotes and sends the queue's head, if the queue is free.
-pub async fn dispatch(services: &Arc<Services>, sender: &Arc<RefundSend>, tracker: &TaskTracker, queue_key: &str) {
-    match promote(services, queue_key).await {
+/// Promotes (on `promoter`, the dispatcher's own connection) and sends the queue's head, if the
+/// queue is free.
+async fn dispatch(
+    services: &Arc<Services>,
+    promoter: &PgPool,
+    sender: &Arc<RefundSend>,
+    tracker: &TaskTracker,
+    queue_key: &str,
+) {
+    match promote(services, promoter, queue_key).await {
         Ok(Some(promoted)) => {
             let services = Arc::clone(services);
             let job = promoted.send_job;
@@ -111,9 +121,9 @@ pub async fn dispatch(services: &Arc<Services>, sender: &Arc<RefundSend>, tracke
     }
 }
 
-async fn promote(services: &Services, queue_key: &str) -> Result<Option<Promoted>, sqlx::Error> {
+async fn promote(services: &Services, promoter: &PgPool, queue_key: &str) -> Result<Option<Promoted>, sqlx::Error> {
     let lease = services.leases.lease();
-    let promoted = refund_promote::promote(&services.pool, queue_key, ACTOR, schedule::REFUND_SEND, lease).await?;
+    let promoted = refund_promote::promote(promoter, queue_key, ACTOR, schedule::REFUND_SEND, lease).await?;
     if promoted.is_some() {
         metrics::counter!("bnpl_refunds_dispatched_total").increment(1);
     }
