@@ -6,10 +6,11 @@
 //! = our succeeded total → not applied yet (keep waiting; past the refund threshold, review);
 //! any other figure → review.
 
+use super::settle::provider_reason;
 use super::Services;
 use crate::accounts::CallLimiter;
 use crate::domain::refund_state::RefundEvent;
-use crate::providers::outcome::{Expected, StatusOutcome};
+use crate::providers::outcome::{DeclinedRefund, Expected, ProviderStatus, StatusOutcome};
 use crate::providers::Connector;
 use crate::store::payments::PaymentRow;
 use crate::store::refunds::{self, RefundChange, RefundRow};
@@ -62,7 +63,18 @@ pub async fn ask_provider(
         },
     };
     let reported = match outcome {
-        StatusOutcome::Known(status) => status.refunded_minor.unwrap_or(0),
+        StatusOutcome::Known(status) => {
+            if let Some(declined) = declined_by_provider(&status, refund) {
+                let change = RefundChange {
+                    actor,
+                    note: Some("declined, by status query".into()),
+                    decline: Some(provider_reason("declined", &declined.code, &declined.message)),
+                    ..RefundChange::default()
+                };
+                return Verdict::Settle(RefundEvent::Declined, change);
+            }
+            status.refunded_minor.unwrap_or(0)
+        }
         StatusOutcome::NotFound => return Verdict::Unknown("the provider does not know the payment".to_owned()),
         StatusOutcome::Retryable { reason } => return Verdict::Unknown(reason),
         StatusOutcome::Mismatch { reason } => {
@@ -83,6 +95,17 @@ pub async fn ask_provider(
         Err(error) => return Verdict::Unknown(error.to_string()),
     };
     decide(reported, ours, refund.amount_minor, actor)
+}
+
+/// A definite decline: the provider lists a declined refund operation under the request id its
+/// answer to our refund gave (ecommpay's status lists operations; totals alone can never show
+/// a decline, so without this a refund whose decline callback was lost would end in review).
+pub fn declined_by_provider<'a>(status: &'a ProviderStatus, refund: &RefundRow) -> Option<&'a DeclinedRefund> {
+    let ours = refund.provider_request_id.as_deref()?;
+    status
+        .declined_refunds
+        .iter()
+        .find(|declined| declined.request_id == ours)
 }
 
 /// The rule itself, pure.
@@ -157,5 +180,50 @@ mod tests {
         assert_eq!(kind(&decide(0, 0, 5000, "t")), "not_applied");
         assert_eq!(kind(&decide(4000, 3000, 5000, "t")), "review");
         assert_eq!(kind(&decide(13000, 3000, 5000, "t")), "review");
+    }
+
+    fn refund_sent_as(request_id: Option<&str>) -> RefundRow {
+        RefundRow {
+            refund_id: "r-1".into(),
+            payment_id: "p-1".into(),
+            queue_key: "humm:default".into(),
+            position: 1,
+            amount_minor: 1000,
+            currency: "GBP".into(),
+            status: "in_flight".into(),
+            review_reason: None,
+            reason: None,
+            requested_by: "finance".into(),
+            provider_request_id: request_id.map(str::to_owned),
+            provider_reference: None,
+            attempts: 1,
+            created_at: chrono::Utc::now(),
+            submitted_at: None,
+        }
+    }
+
+    #[test]
+    fn a_declined_operation_under_our_request_id_is_a_definite_decline() {
+        let declined = |request_id: &str| DeclinedRefund {
+            request_id: request_id.into(),
+            code: "20000".into(),
+            message: "General decline".into(),
+        };
+        let status = ProviderStatus {
+            state: crate::providers::outcome::PaymentState::Succeeded,
+            refunded_minor: Some(0),
+            provider_reference: None,
+            declined_refunds: vec![declined("req-1"), declined("req-2")],
+        };
+        let found = declined_by_provider(&status, &refund_sent_as(Some("req-2")));
+        assert_eq!(found.map(|d| d.request_id.as_str()), Some("req-2"));
+        assert!(
+            declined_by_provider(&status, &refund_sent_as(Some("req-3"))).is_none(),
+            "another refund's decline"
+        );
+        assert!(
+            declined_by_provider(&status, &refund_sent_as(None)).is_none(),
+            "no request id, no match"
+        );
     }
 }

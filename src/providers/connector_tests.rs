@@ -67,7 +67,8 @@ fn ecommpay_through_the_trait() {
         StatusOutcome::Known(ProviderStatus {
             state: PaymentState::Succeeded,
             refunded_minor: Some(0),
-            provider_reference: None
+            provider_reference: None,
+            declined_refunds: Vec::new(),
         })
     );
     assert_eq!(account.verify_callback(b"{}").unwrap_err(), CallbackError::BadSignature);

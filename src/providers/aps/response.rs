@@ -145,6 +145,8 @@ pub fn parse_check_status(raw: &RawResponse, expected: &Expected) -> StatusOutco
         state,
         refunded_minor: params.get("refunded_amount").and_then(minor),
         provider_reference: field(&params, "fort_id"),
+        // CHECK_STATUS reports refunded totals, not refund operations.
+        declined_refunds: Vec::new(),
     })
 }
 

@@ -191,7 +191,7 @@ fn refund_is_completed_synchronously() {
     assert_eq!(
         parse_refund(&ok, &refund_expected),
         CreateOutcome::Accepted(RefundAck::Completed {
-            provider_reference: Some("F1".into())
+            provider_reference: Some("F1".into()),
         })
     );
     let failed = raw(
@@ -230,7 +230,8 @@ fn check_status_is_decided_by_transaction_code_not_by_12000() {
         StatusOutcome::Known(ProviderStatus {
             state: PaymentState::Succeeded,
             refunded_minor: Some(100000),
-            provider_reference: Some("F1".into())
+            provider_reference: Some("F1".into()),
+            declined_refunds: Vec::new(),
         })
     );
     let pending = status_answer(json!({"transaction_status": "15", "transaction_code": "15777"}));

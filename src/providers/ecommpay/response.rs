@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use super::codes::{code_class, OperationStatus, OperationType, PaymentStatus};
 use crate::providers::fields::{at, minor_at, text_at};
-use crate::providers::outcome::{CodeClass, CreateOutcome, Expected, PaymentState, ProviderStatus, StatusOutcome};
+use crate::providers::outcome::{
+    CodeClass, CreateOutcome, DeclinedRefund, Expected, PaymentState, ProviderStatus, StatusOutcome,
+};
 use crate::providers::{RawResponse, RefundAck};
 
 /// A registered sale: ecommpay's `request_id` for it (for status lookups by request id).
@@ -139,6 +141,7 @@ pub fn parse_status(raw: &RawResponse, expected: &Expected) -> StatusOutcome {
     StatusOutcome::Known(ProviderStatus {
         refunded_minor: refunded_total(&status, &operations),
         provider_reference: sale.and_then(|op| op.id.clone()),
+        declined_refunds: declined_refunds(&operations),
         state,
     })
 }
@@ -148,6 +151,7 @@ struct OperationSummary {
     kind: OperationType,
     status: OperationStatus,
     id: Option<String>,
+    request_id: Option<String>,
     code: String,
     message: String,
     amount_minor: Option<i64>,
@@ -167,6 +171,7 @@ fn operations(body: &Value) -> Vec<OperationSummary> {
             kind: OperationType::parse(&text_at(op, &["type"]).unwrap_or_default()),
             status: OperationStatus::parse(&text_at(op, &["status"]).unwrap_or_default()),
             id: text_at(op, &["id"]),
+            request_id: text_at(op, &["request_id"]),
             code: text_at(op, &["code"]).unwrap_or_default(),
             message: text_at(op, &["message"]).unwrap_or_default(),
             amount_minor: minor_at(op, &["sum_initial", "amount"]),
@@ -189,6 +194,21 @@ fn refunded_total(status: &PaymentStatus, operations: &[OperationSummary]) -> Op
     refunds
         .iter()
         .try_fold(0i64, |total, op| total.checked_add(op.amount_minor?))
+}
+
+/// Refund operations reported declined, with the request id that ties each to our refund.
+fn declined_refunds(operations: &[OperationSummary]) -> Vec<DeclinedRefund> {
+    operations
+        .iter()
+        .filter(|op| op.kind == OperationType::Refund && op.status == OperationStatus::Decline)
+        .filter_map(|op| {
+            Some(DeclinedRefund {
+                request_id: op.request_id.clone()?,
+                code: op.code.clone(),
+                message: op.message.clone(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -128,6 +128,7 @@ fn status_success_with_refunds_reports_the_refunded_total() {
             state: PaymentState::Succeeded,
             refunded_minor: Some(5000),
             provider_reference: Some("29741010169841".into()),
+            declined_refunds: Vec::new(),
         })
     );
 }
@@ -188,4 +189,31 @@ fn status_states_and_failures() {
         parse_status(&raw(200, json!({"x": 1})), &expected),
         StatusOutcome::Retryable { .. }
     ));
+}
+
+#[test]
+fn status_lists_declined_refund_operations_by_request_id() {
+    let expected = Expected::money("ord-1", 15000, "GBP");
+    let declined = json!({"type": "refund", "status": "decline", "code": "20000", "message": "General decline",
+                          "request_id": "req-7", "sum_initial": {"amount": 1000, "currency": "GBP"}});
+    let ops = json!([
+        sale_op("success", "0"),
+        refund_op("decline", 500),
+        declined,
+        refund_op("success", 2000)
+    ]);
+    let StatusOutcome::Known(status) = parse_status(&raw(200, status_body("partially refunded", ops)), &expected)
+    else {
+        panic!("a known status");
+    };
+    // The declined operation without a request id cannot be tied to a refund of ours.
+    assert_eq!(
+        status.declined_refunds,
+        vec![DeclinedRefund {
+            request_id: "req-7".into(),
+            code: "20000".into(),
+            message: "General decline".into(),
+        }]
+    );
+    assert_eq!(status.refunded_minor, Some(2000));
 }
