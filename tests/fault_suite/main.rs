@@ -263,7 +263,11 @@ async fn nothing_is_lost_or_done_twice_under_faults() {
 
     let topology = prefix.topology();
     let queues = [topology.purchases(), topology.refunds(), topology.unrouted()];
-    let (took, open) = quiesce::quiesce(&run, &db.url, &queues, &nodes, Duration::from_secs(90)).await;
+    // Refunds of one account go one at a time and the sandbox takes 1 s over each (cluster.rs), so
+    // at larger scales the queue alone needs longer than the fixed 90 s.
+    let refunds = u32::try_from(tally.get(&tally.refunds_requested)).unwrap_or(u32::MAX);
+    let deadline = Duration::from_secs(90).max(Duration::from_millis(1500).saturating_mul(refunds));
+    let (took, open) = quiesce::quiesce(&run, &db.url, &queues, &nodes, deadline).await;
     if !open.is_empty() {
         tally.note(format!("not quiescent after {took:?}: {open:?}"));
         for line in quiesce::diagnose(&db.url).await {
