@@ -22,6 +22,9 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
+/// Who applied a change, in the audit log, for ecommpay callbacks.
+const ECOMMPAY_ACTOR: &str = "callback:ecommpay";
+
 /// How to answer the provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
@@ -74,7 +77,7 @@ pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::E
         // the contract's order accepted → pending → action_required → final.
         let note = Some("registration implied by a callback".to_owned());
         let change = Change {
-            actor: "callback:ecommpay",
+            actor: ECOMMPAY_ACTOR,
             note,
             ..Change::default()
         };
@@ -82,11 +85,10 @@ pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::E
         row = payments::lock(&mut tx, &parsed.payment_id).await?.unwrap_or(row);
     }
     let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
-    let actor = "callback:ecommpay";
+    let actor = ECOMMPAY_ACTOR;
     let outcome = match parsed.event() {
         CallbackEvent::Redirect(redirect) => {
-            let action =
-                json!({ "kind": "redirect", "method": redirect.method, "url": redirect.url, "body": redirect.body });
+            let action = redirect_action(redirect);
             if row.status() == PaymentStatus::ActionRequired && row.action.as_ref() == Some(&action) {
                 // The same redirect again (a retried or duplicated callback): nothing new to tell.
                 "duplicate"
@@ -100,7 +102,7 @@ pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::E
             }
         }
         CallbackEvent::Sale(operation) => {
-            let reference = operation.provider_payment_id.clone().or_else(|| operation.id.clone());
+            let reference = sale_reference(operation);
             match parsed.sale_state(&expected) {
                 Err(reason) => {
                     let change = Change {
@@ -133,11 +135,10 @@ pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::E
 /// ([`payments::apply_unlocked`]). False when nothing was written: the locked path below then
 /// decides (duplicate, stale, contradiction, review, a registration not yet recorded).
 async fn applied_at_once(services: &Services, parsed: &callback::Callback, body: &[u8]) -> Result<bool, sqlx::Error> {
-    let actor = "callback:ecommpay";
+    let actor = ECOMMPAY_ACTOR;
     let (event, change, money) = match parsed.event() {
         CallbackEvent::Redirect(redirect) => {
-            let action =
-                json!({ "kind": "redirect", "method": redirect.method, "url": redirect.url, "body": redirect.body });
+            let action = redirect_action(redirect);
             let change = Change {
                 actor,
                 action: Some(action),
@@ -158,7 +159,7 @@ async fn applied_at_once(services: &Services, parsed: &callback::Callback, body:
             else {
                 return Ok(false);
             };
-            change.provider_reference = operation.provider_payment_id.clone().or_else(|| operation.id.clone());
+            change.provider_reference = sale_reference(operation);
             let money = ReportedMoney {
                 amount_minor: sum.amount_minor,
                 currency: &sum.currency,
@@ -179,6 +180,16 @@ async fn applied_at_once(services: &Services, parsed: &callback::Callback, body:
     };
     let applied = payments::apply_unlocked(&mut conn, &parsed.payment_id, &event, &change, extras).await?;
     Ok(applied.is_some())
+}
+
+/// The customer's next step (contract §3 `action`) that an intermediate callback carries.
+fn redirect_action(redirect: &callback::RedirectData) -> Value {
+    json!({ "kind": "redirect", "method": redirect.method, "url": redirect.url, "body": redirect.body })
+}
+
+/// ecommpay's own id for the sale, as a sale callback reports it.
+fn sale_reference(operation: &callback::Operation) -> Option<String> {
+    operation.provider_payment_id.clone().or_else(|| operation.id.clone())
 }
 
 /// `POST /callbacks/aps`: direct and notification transaction feedback (form or JSON).
@@ -265,7 +276,7 @@ async fn refund_result(
         currency: refund.currency.clone(),
         request_id: refund.provider_request_id.clone(),
     };
-    apply_refund_match(conn, &refund, parsed.match_refund(&expected), "callback:ecommpay").await
+    apply_refund_match(conn, &refund, parsed.match_refund(&expected), ECOMMPAY_ACTOR).await
 }
 
 /// An APS refund notification, matched by `maintenance_reference` (our refund id).
