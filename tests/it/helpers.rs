@@ -311,6 +311,13 @@ impl BrokerProbe {
     pub async fn new(topology: Topology) -> Self {
         let connection = amqp_connect().await.expect("amqp");
         let channel = connection.create_channel().await.expect("channel");
+        // Publisher confirms, so `publish_command` returns only once the broker has the message:
+        // without them the confirm is "not requested" at once, and a probe dropped right after
+        // publishing could lose its last messages with its connection.
+        channel
+            .confirm_select(lapin::options::ConfirmSelectOptions::default())
+            .await
+            .expect("confirm mode");
         Self {
             _connection: connection,
             channel,
@@ -322,7 +329,8 @@ impl BrokerProbe {
         let properties = properties
             .with_content_type("application/json".into())
             .with_delivery_mode(2);
-        self.channel
+        let confirmation = self
+            .channel
             .basic_publish(
                 &self.topology.commands(),
                 routing_key,
@@ -334,6 +342,10 @@ impl BrokerProbe {
             .expect("publish")
             .await
             .expect("confirm");
+        assert!(
+            confirmation.is_ack(),
+            "the broker refused the command: {confirmation:?}"
+        );
     }
 
     /// A private queue bound to every event; returns a consumer on it.
