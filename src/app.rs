@@ -45,6 +45,8 @@ pub struct Running {
 /// Connects, migrates and starts `roles`; returns once everything is running.
 pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) -> anyhow::Result<Running> {
     let config = Arc::new(config);
+    // Before anything records a metric: what is recorded before the recorder exists is lost.
+    let metrics = crate::telemetry::metrics_handle();
     let pool = store::connect(&config.database_url, pool_size(&config)).context("BNPL_DATABASE_URL")?;
     migrate_when_reachable(&config, &pool).await?;
 
@@ -69,12 +71,14 @@ pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) 
         false => None,
     };
     let public_url = effective_public_url(&config.public_url, listener.as_ref());
-    let accounts = match config.provider_mode() {
+    let accounts = match config.provider_mode()? {
         ProviderMode::Configured => Accounts::from_config(&config, &public_url)?,
         ProviderMode::InProcessSandbox => {
             start_sandbox(config.sandbox_addr, &public_url, &infrastructure, &infrastructure_stop).await?
         }
     };
+    // Ops must be able to tell a demo from a deployment at a glance (contract §6).
+    metrics::gauge!("bnpl_sandbox_enabled").set(if config.sandbox { 1.0 } else { 0.0 });
     let services = Arc::new(Services {
         pool: pool.clone(),
         accounts,
@@ -89,7 +93,7 @@ pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) 
         database: database.clone(),
         broker: broker.clone(),
         publisher: Arc::new(Publisher::new(broker.clone())),
-        metrics: crate::telemetry::metrics_handle(),
+        metrics,
         services,
     };
     let workers = TaskTracker::new();
@@ -170,8 +174,8 @@ fn effective_public_url(configured: &Url, listener: Option<&tokio::net::TcpListe
     }
 }
 
-/// No account configured: play both providers in-process with the sandbox's demo accounts and
-/// its auto-customer, so one command shows the whole flow (contract §6).
+/// `--sandbox`: play both providers in-process with the sandbox's demo accounts and its
+/// auto-customer, so one command shows the whole flow without credentials (contract §6).
 async fn start_sandbox(
     addr: std::net::SocketAddr,
     public_url: &Url,
@@ -188,7 +192,10 @@ async fn start_sandbox(
         merchant.notification_url = Some(public_url.join("callbacks/aps")?.to_string());
     }
     let accounts = Accounts::from_sandbox(&sandbox, &sandbox_url, public_url)?;
-    tracing::info!(%sandbox_url, "no provider account configured: using the in-process provider sandbox");
+    tracing::warn!(
+        %sandbox_url,
+        "SANDBOX MODE: payments go to the built-in provider sandbox, not to ecommpay or APS; never run this in production"
+    );
     let stop = stop.clone();
     tracker.spawn(async move {
         if let Err(error) = crate::sandbox::serve(sandbox, listener, stop).await {

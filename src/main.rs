@@ -25,12 +25,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server and every worker role in one process (applies migrations first).
-    Serve,
+    /// Needs provider accounts in BNPL_CONFIG, or --sandbox.
+    Serve {
+        #[command(flatten)]
+        providers: Providers,
+    },
     /// Run one worker role alone, to scale roles out separately.
     Worker {
         /// The role to run.
         #[arg(value_enum)]
         role: Role,
+        #[command(flatten)]
+        providers: Providers,
     },
     /// Apply the database migrations, or revert them with --down-to.
     Migrate {
@@ -64,6 +70,18 @@ enum Command {
     Admin(bnpl::admin::cli::AdminCommand),
 }
 
+/// Where provider calls go (contract §6): the accounts of BNPL_CONFIG, or the built-in sandbox.
+#[derive(clap::Args)]
+struct Providers {
+    /// Play both providers with the built-in sandbox (demo accounts, auto-customer) instead of
+    /// configured accounts. Never for production.
+    #[arg(long, env = "BNPL_SANDBOX", value_parser = clap::builder::FalseyValueParser::new())]
+    sandbox: bool,
+}
+
+/// Exit code of a provider set-up that cannot run (contract §6).
+const EXIT_NO_PROVIDER: i32 = 2;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -79,8 +97,8 @@ fn main() -> anyhow::Result<()> {
 async fn run(command: Command) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     match command {
-        Command::Serve => serve(config, &Role::ALL).await,
-        Command::Worker { role } => serve(config, &[role]).await,
+        Command::Serve { providers } => serve(config, providers, &Role::ALL).await,
+        Command::Worker { role, providers } => serve(config, providers, &[role]).await,
         Command::Migrate { down_to } => migrate(config, down_to).await,
         Command::Sandbox { addr, config: file } => sandbox(addr, file).await,
         Command::Publish {
@@ -92,7 +110,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config, roles: &[Role]) -> anyhow::Result<()> {
+async fn serve(mut config: Config, providers: Providers, roles: &[Role]) -> anyhow::Result<()> {
+    config.sandbox |= providers.sandbox;
+    if let Err(error) = config.provider_mode() {
+        // At once, before touching the database or the broker: nothing can run without providers.
+        tracing::error!("{error}");
+        eprintln!("bnpl: {error}");
+        std::process::exit(EXIT_NO_PROVIDER);
+    }
     let shutdown = CancellationToken::new();
     bnpl::shutdown::cancel_on_signal(shutdown.clone());
     let running = bnpl::app::start(config, roles, shutdown).await?;

@@ -19,7 +19,8 @@ pub fn spawn(
         broker: context.broker.clone(),
         metrics: context.metrics.clone(),
         services: context.services.clone(),
-        callback_guard: crate::http::callback_guard::CallbackGuard::default(),
+        callback_guard: crate::http::callback_guard::CallbackGuard::new(context.config.http.trusted_proxies.clone()),
+        sandbox: context.config.sandbox,
     });
     tracing::info!(%addr, "http listening");
     tracker.spawn(async move {

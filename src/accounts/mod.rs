@@ -36,6 +36,8 @@ pub struct HummAccount {
 pub struct ValuAccount {
     pub name: String,
     pub aps: ApsAccount,
+    /// The largest amount a purchase may have, in piastres (contract §7).
+    pub max_amount_minor: i64,
     pub timing: AccountTiming,
     pub limits: CallLimits,
     /// Every call to this account goes through it.
@@ -102,6 +104,7 @@ impl Accounts {
                 Arc::new(ValuAccount {
                     name: name.clone(),
                     aps,
+                    max_amount_minor: settings.max_amount_minor,
                     timing: settings.timing.clone(),
                     limits: settings.limits.clone(),
                     limiter: CallLimiter::new(&settings.limits),
@@ -156,6 +159,7 @@ impl Accounts {
                 Arc::new(ValuAccount {
                     name: SANDBOX_ACCOUNT.to_owned(),
                     aps,
+                    max_amount_minor: crate::domain::limits::DEFAULT_MAX_AMOUNT_MINOR,
                     timing: AccountTiming::default(),
                     limits: CallLimits::default(),
                     limiter: CallLimiter::new(&CallLimits::default()),
@@ -183,11 +187,15 @@ impl Accounts {
             .cloned()
     }
 
-    /// The valU account an APS notification names.
-    pub fn valu_by_merchant(&self, merchant_identifier: &str) -> Option<Arc<ValuAccount>> {
+    /// The valU account an APS notification names: its `merchant_identifier` and, when the
+    /// notification carries one, its `access_code` (contract §7: both name the account).
+    pub fn valu_by_merchant(&self, merchant_identifier: &str, access_code: Option<&str>) -> Option<Arc<ValuAccount>> {
         self.valu
             .values()
-            .find(|account| account.aps.merchant_identifier == merchant_identifier)
+            .find(|account| {
+                account.aps.merchant_identifier == merchant_identifier
+                    && access_code.is_none_or(|code| account.aps.access_code == code)
+            })
             .cloned()
     }
 

@@ -58,6 +58,10 @@ pub struct ApsAccountConfig {
     pub response_phrase: SecretString,
     #[serde(default = "default_sha_type")]
     pub sha_type: ShaType,
+    /// The largest valU amount this merchant takes, in piastres (contract §7); a larger
+    /// `purchase.create` is `invalid`.
+    #[serde(default = "default_max_amount_minor")]
+    pub max_amount_minor: i64,
     #[serde(default)]
     pub timing: AccountTiming,
     #[serde(default)]
@@ -144,6 +148,10 @@ pub enum RefundQueueScope {
     Payment,
 }
 
+fn default_max_amount_minor() -> i64 {
+    crate::domain::limits::DEFAULT_MAX_AMOUNT_MINOR
+}
+
 impl ProviderAccounts {
     pub fn is_empty(&self) -> bool {
         self.humm.is_empty() && self.valu.is_empty()
@@ -165,6 +173,12 @@ impl ProviderAccounts {
             validate_name("valu", name)?;
             account.timing.validate(&format!("accounts.valu.{name}.timing"))?;
             account.limits.validate(&format!("accounts.valu.{name}.limits"))?;
+            if account.max_amount_minor < 1 {
+                return Err(invalid(
+                    format!("accounts.valu.{name}.max_amount_minor"),
+                    "must be at least 1",
+                ));
+            }
             for (key, value) in [
                 ("access_code", &account.access_code),
                 ("merchant_identifier", &account.merchant_identifier),

@@ -28,6 +28,8 @@ pub(super) struct ConfigFile {
     #[serde(default)]
     pub jobs: JobsConfig,
     #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
     pub accounts: ProviderAccounts,
 }
 
@@ -44,6 +46,7 @@ impl Default for ConfigFile {
             refunds: RefundPolicy::default(),
             retention: RetentionConfig::default(),
             jobs: JobsConfig::default(),
+            http: HttpConfig::default(),
             accounts: ProviderAccounts::default(),
         }
     }
@@ -137,4 +140,14 @@ impl Default for RetentionConfig {
             personal_data: ninety_days,
         }
     }
+}
+
+/// The HTTP server's view of the network in front of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Load balancers and proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is
+    /// believed. From any other peer the header is ignored: anyone can write it, and the callback
+    /// throttle must key on the real sender (contract §7).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }

@@ -3,8 +3,9 @@
 //!
 //! Invariants: a loaded [`Config`] is complete and valid (every error names the key or variable at
 //! fault and stops start-up); secrets are [`secrecy::SecretString`] and never appear in `Debug` or
-//! logs; with no provider account configured, [`Config::provider_mode`] says the built-in sandbox
-//! must be started in-process (contract §6).
+//! logs; the built-in sandbox runs only when asked for (`--sandbox`, `BNPL_SANDBOX=1`), and
+//! [`Config::provider_mode`] refuses a configuration with neither accounts nor the flag, or both
+//! (contract §6).
 
 mod accounts;
 mod file;
@@ -13,7 +14,7 @@ mod secret;
 pub use accounts::{
     AccountTiming, ApsAccountConfig, CallLimits, EcommpayAccountConfig, ProviderAccounts, RefundQueueScope,
 };
-pub use file::{IntakeConfig, JobsConfig, RefundPolicy, RetentionConfig};
+pub use file::{HttpConfig, IntakeConfig, JobsConfig, RefundPolicy, RetentionConfig};
 
 use secrecy::SecretString;
 use std::net::SocketAddr;
@@ -47,7 +48,7 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// `BNPL_PUBLIC_URL`: the base the providers call back on.
     pub public_url: Url,
-    /// `BNPL_SANDBOX_ADDR`: where the in-process sandbox listens when no account is configured.
+    /// `BNPL_SANDBOX_ADDR`: where the in-process sandbox listens (with `--sandbox`).
     pub sandbox_addr: SocketAddr,
     /// How long shutdown waits for in-flight work before giving up.
     pub shutdown_deadline: Duration,
@@ -55,7 +56,26 @@ pub struct Config {
     pub refunds: RefundPolicy,
     pub retention: RetentionConfig,
     pub jobs: JobsConfig,
+    pub http: HttpConfig,
     pub accounts: ProviderAccounts,
+    /// `BNPL_SANDBOX=1` or `--sandbox`: play the providers with the built-in sandbox. Never a
+    /// default (contract §6).
+    pub sandbox: bool,
+}
+
+/// Why no provider mode can be chosen (contract §6); `bnpl serve` and `bnpl worker` exit 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ModeError {
+    #[error(
+        "no provider account is configured: name a TOML file with [accounts.humm.*] or [accounts.valu.*] \
+         in BNPL_CONFIG, or pass --sandbox (or BNPL_SANDBOX=1) to play the providers with the built-in sandbox"
+    )]
+    NoProvider,
+    #[error(
+        "both provider accounts (BNPL_CONFIG) and the sandbox (--sandbox or BNPL_SANDBOX=1) are set: \
+         choose one"
+    )]
+    Both,
 }
 
 /// Where provider calls go.
@@ -122,7 +142,18 @@ impl Config {
             refunds: file.refunds,
             retention: file.retention,
             jobs: file.jobs,
+            http: file.http,
             accounts: file.accounts,
+            sandbox: match env("BNPL_SANDBOX").as_deref().map(str::trim) {
+                None | Some("" | "0" | "false") => false,
+                Some("1" | "true") => true,
+                Some(other) => {
+                    return Err(ConfigError::Env {
+                        name: "BNPL_SANDBOX",
+                        problem: format!("{other:?} is not 1, true, 0 or false"),
+                    })
+                }
+            },
         };
         let mut config = config;
         // `BNPL_REFUND_USERS` (comma-separated) replaces the file's refund allow-list.
@@ -138,12 +169,15 @@ impl Config {
         Ok(config)
     }
 
-    /// Whether provider calls go to configured accounts or to the in-process sandbox.
-    pub fn provider_mode(&self) -> ProviderMode {
-        if self.accounts.is_empty() {
-            ProviderMode::InProcessSandbox
-        } else {
-            ProviderMode::Configured
+    /// Whether provider calls go to configured accounts or to the in-process sandbox. The sandbox
+    /// is never a silent default: with no account and no sandbox flag, or with both, there is no
+    /// answer (contract §6), and `bnpl serve` exits 2.
+    pub fn provider_mode(&self) -> Result<ProviderMode, ModeError> {
+        match (self.accounts.is_empty(), self.sandbox) {
+            (false, false) => Ok(ProviderMode::Configured),
+            (true, true) => Ok(ProviderMode::InProcessSandbox),
+            (true, false) => Err(ModeError::NoProvider),
+            (false, true) => Err(ModeError::Both),
         }
     }
 }

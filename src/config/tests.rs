@@ -35,7 +35,7 @@ mod tempfile_path {
 }
 
 #[test]
-fn defaults_are_the_local_services_and_the_sandbox() {
+fn defaults_are_the_local_services_and_no_silent_sandbox() {
     let config = Config::load(env_of(&[])).unwrap();
     assert_eq!(
         config.database_url.expose_secret(),
@@ -44,8 +44,24 @@ fn defaults_are_the_local_services_and_the_sandbox() {
     assert_eq!(config.amqp_url.expose_secret(), "amqp://guest:guest@127.0.0.1:5672/%2f");
     assert_eq!(config.amqp_prefix, "bnpl");
     assert_eq!(config.public_url.as_str(), "http://127.0.0.1:8080/");
-    assert_eq!(config.provider_mode(), ProviderMode::InProcessSandbox);
+    assert_eq!(config.provider_mode(), Err(ModeError::NoProvider));
     assert_eq!(config.retention.personal_data, Duration::from_secs(90 * 86400));
+}
+
+#[test]
+fn the_sandbox_runs_only_when_asked_for_and_never_beside_accounts() {
+    let config = Config::load(env_of(&[("BNPL_SANDBOX", "1")])).unwrap();
+    assert_eq!(config.provider_mode(), Ok(ProviderMode::InProcessSandbox));
+    let file = write_file(FULL_FILE);
+    std::env::set_var("BNPL_TEST_SECRET_FULL_FILE", "s3cr3t-from-env");
+    let both = Config::load(env_of(&[("BNPL_CONFIG", file.as_str()), ("BNPL_SANDBOX", "1")])).unwrap();
+    assert_eq!(both.provider_mode(), Err(ModeError::Both));
+    assert!(Config::load(env_of(&[("BNPL_SANDBOX", "yes please")])).is_err());
+    let message = ModeError::NoProvider.to_string();
+    assert!(
+        message.contains("BNPL_CONFIG") && message.contains("--sandbox"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -110,7 +126,7 @@ fn a_full_file_loads_every_key() {
     std::env::set_var("BNPL_TEST_SECRET_FULL_FILE", "s3cr3t-from-env");
     let file = write_file(FULL_FILE);
     let config = Config::load(env_of(&[("BNPL_CONFIG", file.as_str())])).unwrap();
-    assert_eq!(config.provider_mode(), ProviderMode::Configured);
+    assert_eq!(config.provider_mode(), Ok(ProviderMode::Configured));
     assert_eq!(config.shutdown_deadline, Duration::from_secs(12));
     assert_eq!(config.intake.prefetch, 8);
     assert_eq!(config.refunds.allowed_users, vec!["finance-bot".to_owned()]);

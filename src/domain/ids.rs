@@ -17,7 +17,7 @@ pub const ACCOUNT_NAME_MAX_LEN: usize = 64;
 
 /// An identifier that breaks its type's rule; the message states the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what} must be {rule}, got {value:?}")]
+#[error("{what} must be {rule}, got {}", super::limits::quote(value))]
 pub struct IdError {
     /// Which identifier was being built (`payment_id`, `refund_id`, `account`).
     pub what: &'static str,

@@ -2,6 +2,8 @@
 //!
 //! - [`currency`] / [`money`]: validated ISO-4217 codes and integer minor-unit amounts.
 //! - [`ids`]: `PaymentId`, `RefundId` (the providers' 1–40 char rule) and `AccountName`.
+//! - [`limits`]: the bounds of contract §7 on every command field, and how much of a refused
+//!   value a message may quote.
 //! - [`provider`]: `Provider` (humm, valU, each with its one currency) and the humm `Flow`.
 //! - [`payment_status`] / [`payment_state`]: payment statuses and the payment state machine.
 //! - [`refund_status`] / [`refund_state`]: refund statuses and the refund state machine.
@@ -16,6 +18,7 @@
 pub mod balance;
 pub mod currency;
 pub mod ids;
+pub mod limits;
 pub mod money;
 pub mod payment_state;
 pub mod payment_status;
@@ -27,6 +30,7 @@ pub mod review;
 pub use balance::{check_refund, refundable_remainder, BalanceError, ExistingRefund};
 pub use currency::{Currency, CurrencyError};
 pub use ids::{AccountName, IdError, PaymentId, RefundId};
+pub use limits::FieldError;
 pub use money::{Money, MoneyError};
 pub use payment_state::{PaymentEvent, PaymentRefusal, Transition};
 pub use payment_status::{PaymentStatus, UnknownPaymentStatus};

@@ -11,11 +11,12 @@
 use super::{schedule, settle, Services};
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::refund_state::RefundEvent;
-use crate::domain::PaymentStatus;
+use crate::domain::{PaymentStatus, Provider};
 use crate::providers::aps::notification;
 use crate::providers::ecommpay::callback::{self, CallbackEvent};
 use crate::providers::outcome::{Expected, PaymentState, RefundMatch};
 use crate::providers::CallbackError;
+use crate::store::inbound_callbacks;
 use crate::store::payments::{self, Applied, Change, Extras, PaymentRow, RawCallback, ReportedMoney};
 use crate::store::refunds::{self, RefundApplied, RefundChange};
 use chrono::Utc;
@@ -36,41 +37,66 @@ pub enum Reply {
     Malformed,
     /// Verified, but about a payment we do not have: 404 (as ecommpay's own plugins answer).
     UnknownPayment,
+    /// Verified, but signed by another account or provider than the payment's: 400, stored as
+    /// `account_mismatch`, and not charged to the sender (a real provider sent it).
+    AccountMismatch,
+    /// Not verified, from a sender blocked for too many refused callbacks: 429, not stored.
+    Throttled,
 }
 
-/// `POST /callbacks/ecommpay`.
-pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::Error> {
+/// Who signed a verified callback: it may touch only this provider's and account's payments
+/// (contract §7).
+#[derive(Debug, Clone, Copy)]
+pub struct Signer<'a> {
+    pub provider: Provider,
+    pub account: &'a str,
+}
+
+impl Signer<'_> {
+    /// True when the payment belongs to the signer.
+    fn owns(&self, row: &PaymentRow) -> bool {
+        row.provider == self.provider.as_str() && row.account == self.account
+    }
+}
+
+/// `POST /callbacks/ecommpay`. `sender_blocked`: the sender has spent its quota of refused
+/// callbacks; a callback that verifies is applied all the same, one that does not is not stored.
+pub async fn ecommpay(services: &Services, body: &[u8], sender_blocked: bool) -> Result<Reply, sqlx::Error> {
     let project_id = serde_json::from_slice::<Value>(body).ok().and_then(|json| {
         json.get("project_id")
             .or_else(|| json.pointer("/general/project_id"))
             .and_then(Value::as_u64)
     });
     let Some(account) = project_id.and_then(|id| services.accounts.humm_by_project(id)) else {
-        return refused(services, "ecommpay", body, Reply::Forged).await;
+        return refused(services, "ecommpay", body, Reply::Forged, sender_blocked).await;
     };
     let parsed = match callback::verify_and_parse(body, &account.ecommpay.secret_key) {
         Ok(parsed) => parsed,
-        Err(CallbackError::BadSignature) => return refused(services, "ecommpay", body, Reply::Forged).await,
-        Err(CallbackError::Malformed(_)) => return refused(services, "ecommpay", body, Reply::Malformed).await,
+        Err(CallbackError::BadSignature) => {
+            return refused(services, "ecommpay", body, Reply::Forged, sender_blocked).await
+        }
+        Err(CallbackError::Malformed(_)) => {
+            return refused(services, "ecommpay", body, Reply::Malformed, sender_blocked).await
+        }
     };
-    if applied_at_once(services, &parsed, body).await? {
+    let signer = Signer {
+        provider: Provider::Humm,
+        account: &account.name,
+    };
+    if applied_at_once(services, &parsed, body, signer).await? {
         metrics::counter!("bnpl_callbacks_total", "provider" => "ecommpay", "outcome" => "applied").increment(1);
         return Ok(Reply::Accepted);
     }
     let mut tx = services.pool.begin().await?;
     let Some(mut row) = payments::lock(&mut tx, &parsed.payment_id).await? else {
-        store_raw(
-            &mut tx,
-            "ecommpay",
-            body,
-            true,
-            Some(&parsed.payment_id),
-            "unknown_payment",
-        )
-        .await?;
+        inbound_callbacks::store_verified(&mut tx, "ecommpay", body, Some(&parsed.payment_id), "unknown_payment")
+            .await?;
         tx.commit().await?;
         return Ok(Reply::UnknownPayment);
     };
+    if !signer.owns(&row) {
+        return mismatch(tx, "ecommpay", body, &row).await;
+    }
     if row.flow == "gate" && row.status() == PaymentStatus::Accepted {
         // Any verified callback proves ecommpay registered the sale, even when the sale's own
         // answer has not been processed yet (they race): announce `pending` first, so events keep
@@ -124,7 +150,7 @@ pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::E
         CallbackEvent::Refund(_) => refund_result(&mut tx, &row, &parsed).await?,
         CallbackEvent::Unexpected => check_now(&mut tx, &row).await?,
     };
-    store_raw(&mut tx, "ecommpay", body, true, Some(&row.payment_id), outcome).await?;
+    inbound_callbacks::store_verified(&mut tx, "ecommpay", body, Some(&row.payment_id), outcome).await?;
     tx.commit().await?;
     metrics::counter!("bnpl_callbacks_total", "provider" => "ecommpay", "outcome" => outcome).increment(1);
     Ok(Reply::Accepted)
@@ -134,7 +160,12 @@ pub async fn ecommpay(services: &Services, body: &[u8]) -> Result<Reply, sqlx::E
 /// applied and stored in one statement without a transaction of its own
 /// ([`payments::apply_unlocked`]). False when nothing was written: the locked path below then
 /// decides (duplicate, stale, contradiction, review, a registration not yet recorded).
-async fn applied_at_once(services: &Services, parsed: &callback::Callback, body: &[u8]) -> Result<bool, sqlx::Error> {
+async fn applied_at_once(
+    services: &Services,
+    parsed: &callback::Callback,
+    body: &[u8],
+    signer: Signer<'_>,
+) -> Result<bool, sqlx::Error> {
     let actor = ECOMMPAY_ACTOR;
     let (event, change, money) = match parsed.event() {
         CallbackEvent::Redirect(redirect) => {
@@ -177,6 +208,7 @@ async fn applied_at_once(services: &Services, parsed: &callback::Callback, body:
         money,
         raw: Some(raw),
         job: None,
+        owner: Some((signer.provider.as_str(), signer.account)),
     };
     let applied = payments::apply_unlocked(&mut conn, &parsed.payment_id, &event, &change, extras).await?;
     Ok(applied.is_some())
@@ -193,28 +225,34 @@ fn sale_reference(operation: &callback::Operation) -> Option<String> {
 }
 
 /// `POST /callbacks/aps`: direct and notification transaction feedback (form or JSON).
-pub async fn aps(services: &Services, body: &[u8]) -> Result<Reply, sqlx::Error> {
-    let merchant = notification::decode(body).ok().and_then(|params| {
-        params
-            .get("merchant_identifier")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+pub async fn aps(services: &Services, body: &[u8], sender_blocked: bool) -> Result<Reply, sqlx::Error> {
+    let account = notification::decode(body).ok().and_then(|params| {
+        let text = |name: &str| params.get(name).and_then(Value::as_str).map(str::to_owned);
+        let merchant = text("merchant_identifier")?;
+        services
+            .accounts
+            .valu_by_merchant(&merchant, text("access_code").as_deref())
     });
-    let Some(account) = merchant.and_then(|id| services.accounts.valu_by_merchant(&id)) else {
-        return refused(services, "aps", body, Reply::Forged).await;
+    let Some(account) = account else {
+        return refused(services, "aps", body, Reply::Forged, sender_blocked).await;
     };
     let parsed = match notification::verify_and_parse(body, &account.aps.response_phrase, account.aps.sha_type) {
         Ok(parsed) => parsed,
-        Err(CallbackError::BadSignature) => return refused(services, "aps", body, Reply::Forged).await,
-        Err(CallbackError::Malformed(_)) => return refused(services, "aps", body, Reply::Malformed).await,
+        Err(CallbackError::BadSignature) => return refused(services, "aps", body, Reply::Forged, sender_blocked).await,
+        Err(CallbackError::Malformed(_)) => {
+            return refused(services, "aps", body, Reply::Malformed, sender_blocked).await
+        }
+    };
+    let signer = Signer {
+        provider: Provider::Valu,
+        account: &account.name,
     };
     let mut tx = services.pool.begin().await?;
     let Some(row) = payments::lock(&mut tx, &parsed.merchant_reference).await? else {
-        store_raw(
+        inbound_callbacks::store_verified(
             &mut tx,
             "aps",
             body,
-            true,
             Some(&parsed.merchant_reference),
             "unknown_payment",
         )
@@ -222,6 +260,9 @@ pub async fn aps(services: &Services, body: &[u8]) -> Result<Reply, sqlx::Error>
         tx.commit().await?;
         return Ok(Reply::UnknownPayment);
     };
+    if !signer.owns(&row) {
+        return mismatch(tx, "aps", body, &row).await;
+    }
     let actor = "callback:aps";
     let outcome = if let Some(refund_id) = parsed.maintenance_reference.clone() {
         aps_refund_result(&mut tx, &row, &parsed, &refund_id).await?
@@ -245,7 +286,7 @@ pub async fn aps(services: &Services, body: &[u8]) -> Result<Reply, sqlx::Error>
             },
         }
     };
-    store_raw(&mut tx, "aps", body, true, Some(&row.payment_id), outcome).await?;
+    inbound_callbacks::store_verified(&mut tx, "aps", body, Some(&row.payment_id), outcome).await?;
     tx.commit().await?;
     metrics::counter!("bnpl_callbacks_total", "provider" => "aps", "outcome" => outcome).increment(1);
     Ok(Reply::Accepted)
@@ -358,14 +399,47 @@ async fn apply_refund_match(
     })
 }
 
-/// Stores a refused callback (in its own commit) and counts it; it changes nothing else.
-async fn refused(services: &Services, provider: &'static str, body: &[u8], reply: Reply) -> Result<Reply, sqlx::Error> {
+/// Stores a refused callback (in its own commit, its body truncated) and counts it; it changes
+/// nothing else. From a blocked sender it is only counted: storing every forgery of a flood is
+/// the cost the throttle exists to cap.
+async fn refused(
+    services: &Services,
+    provider: &'static str,
+    body: &[u8],
+    reply: Reply,
+    sender_blocked: bool,
+) -> Result<Reply, sqlx::Error> {
     let outcome = if reply == Reply::Forged { "forged" } else { "malformed" };
-    tracing::warn!(provider, outcome, "callback refused");
     metrics::counter!("bnpl_callbacks_total", "provider" => provider, "outcome" => outcome).increment(1);
+    if sender_blocked {
+        return Ok(Reply::Throttled);
+    }
+    tracing::warn!(provider, outcome, "callback refused");
     let mut conn = services.pool.acquire().await?;
-    store_raw(&mut conn, provider, body, false, None, outcome).await?;
+    inbound_callbacks::store_unverified(&mut conn, provider, body, outcome).await?;
     Ok(reply)
+}
+
+/// A verified callback about a payment of another account or provider: stored as
+/// `account_mismatch`, counted, and nothing else changes (contract §7).
+async fn mismatch(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    provider: &'static str,
+    body: &[u8],
+    row: &PaymentRow,
+) -> Result<Reply, sqlx::Error> {
+    let outcome = "account_mismatch";
+    tracing::warn!(
+        provider,
+        payment_id = %row.payment_id,
+        payment_provider = %row.provider,
+        payment_account = %row.account,
+        "verified callback for a payment of another account: refused"
+    );
+    metrics::counter!("bnpl_callbacks_total", "provider" => provider, "outcome" => outcome).increment(1);
+    inbound_callbacks::store_verified(&mut tx, provider, body, Some(&row.payment_id), outcome).await?;
+    tx.commit().await?;
+    Ok(Reply::AccountMismatch)
 }
 
 /// A verified callback that says nothing definite: bring the status check forward.
@@ -385,25 +459,4 @@ fn label(applied: &Applied) -> &'static str {
         Applied::Ignored(_) => "duplicate",
         Applied::Refused(_) => "refused",
     }
-}
-
-async fn store_raw(
-    conn: &mut PgConnection,
-    provider: &str,
-    body: &[u8],
-    verified: bool,
-    payment_id: Option<&str>,
-    outcome: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO inbound_callbacks (provider, verified, payment_id, outcome, body) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(provider)
-    .bind(verified)
-    .bind(payment_id)
-    .bind(outcome)
-    .bind(body)
-    .execute(conn)
-    .await?;
-    Ok(())
 }

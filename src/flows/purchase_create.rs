@@ -8,6 +8,7 @@
 use super::schedule;
 use super::Services;
 use crate::accounts::Accounts;
+use crate::domain::limits::{self, FieldError};
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::{Flow, Money, PaymentId, Provider};
 use crate::providers::ecommpay::payment_page::{payment_page_url, PaymentPageRequest};
@@ -69,11 +70,19 @@ pub struct Refusal {
     pub message: String,
 }
 
-fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
-    Refusal {
+fn refuse(code: &'static str, message: impl Into<String>) -> Rejection {
+    Rejection::Refused(Refusal {
         code,
         message: message.into(),
-    }
+    })
+}
+
+/// Why a purchase is not taken: a field over a limit of contract §7 (`invalid`, a dead letter), or
+/// a business refusal (announced, not dead-lettered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    Invalid(FieldError),
+    Refused(Refusal),
 }
 
 /// A command that passed validation, with the account it resolved to.
@@ -85,11 +94,13 @@ pub struct Validated {
 }
 
 /// Checks what the provider requires (contract §2) before anyone is called.
-pub fn validate(command: PurchaseCreate, accounts: &Accounts) -> Result<Validated, Refusal> {
-    let provider: Provider = command
-        .provider
-        .parse()
-        .map_err(|_| refuse("unknown_provider", format!("unknown provider {:?}", command.provider)))?;
+pub fn validate(command: PurchaseCreate, accounts: &Accounts) -> Result<Validated, Rejection> {
+    let provider: Provider = command.provider.parse().map_err(|_| {
+        refuse(
+            "unknown_provider",
+            format!("unknown provider {}", limits::quote(&command.provider)),
+        )
+    })?;
     if command.amount.currency != provider.currency() {
         return Err(refuse(
             "unsupported_currency",
@@ -100,9 +111,6 @@ pub fn validate(command: PurchaseCreate, accounts: &Accounts) -> Result<Validate
             ),
         ));
     }
-    if command.amount.minor <= 0 {
-        return Err(refuse("invalid_amount", "the amount must be more than zero"));
-    }
     let present = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.trim().is_empty());
     let account_name = command.account.as_deref();
     let (account, flow) = match provider {
@@ -110,14 +118,14 @@ pub fn validate(command: PurchaseCreate, accounts: &Accounts) -> Result<Validate
             let account = accounts.humm(account_name).ok_or_else(|| {
                 refuse(
                     "unknown_account",
-                    format!("no humm account {:?}", account_name.unwrap_or("")),
+                    format!("no humm account {}", limits::quote(account_name.unwrap_or(""))),
                 )
             })?;
             let flow = match command.flow.as_deref() {
                 None => Flow::Gate,
                 Some(text) => text
                     .parse()
-                    .map_err(|_| refuse("unsupported_flow", format!("unknown flow {text:?}")))?,
+                    .map_err(|_| refuse("unsupported_flow", format!("unknown flow {}", limits::quote(text))))?,
             };
             if !(HUMM_MIN_MINOR..=HUMM_MAX_MINOR).contains(&command.amount.minor) {
                 return Err(refuse("amount_out_of_limits", "humm takes 1.00 to 30,000.00 GBP"));
@@ -139,7 +147,7 @@ pub fn validate(command: PurchaseCreate, accounts: &Accounts) -> Result<Validate
             let account = accounts.valu(account_name).ok_or_else(|| {
                 refuse(
                     "unknown_account",
-                    format!("no valu account {:?}", account_name.unwrap_or("")),
+                    format!("no valu account {}", limits::quote(account_name.unwrap_or(""))),
                 )
             })?;
             if command.flow.as_deref().is_some_and(|flow| flow != "gate") {
@@ -154,7 +162,16 @@ pub fn validate(command: PurchaseCreate, accounts: &Accounts) -> Result<Validate
             if command.items.is_empty() {
                 return Err(refuse("missing_items", "valU needs at least one item"));
             }
-            if command.down_payment_minor < 0 || command.down_payment_minor >= command.amount.minor {
+            if command.amount.minor > account.max_amount_minor {
+                return Err(Rejection::Invalid(FieldError::new(
+                    "/amount/minor",
+                    format!(
+                        "at most {} for valU account {}, got {}",
+                        account.max_amount_minor, account.name, command.amount.minor
+                    ),
+                )));
+            }
+            if command.down_payment_minor >= command.amount.minor {
                 return Err(refuse(
                     "invalid_amount",
                     "the down payment must be at least zero and below the amount",
@@ -163,9 +180,6 @@ pub fn validate(command: PurchaseCreate, accounts: &Accounts) -> Result<Validate
             (account.name.clone(), Flow::Gate)
         }
     };
-    if let Some(url) = &command.return_url {
-        url::Url::parse(url).map_err(|_| refuse("invalid_return_url", format!("{url:?} is not a URL")))?;
-    }
     Ok(Validated {
         command,
         provider,

@@ -26,7 +26,10 @@ pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(json!({ "database": database, "broker": broker })))
+    (
+        status,
+        Json(json!({ "database": database, "broker": broker, "sandbox": state.sandbox })),
+    )
 }
 
 pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {

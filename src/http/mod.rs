@@ -25,6 +25,8 @@ pub struct HttpState {
     pub services: Arc<Services>,
     /// Throttles senders whose callbacks keep failing verification.
     pub callback_guard: callback_guard::CallbackGuard,
+    /// The built-in provider sandbox plays the providers (shown on `/readyz`).
+    pub sandbox: bool,
 }
 
 const CALLBACK_BODY_LIMIT: usize = 256 * 1024;

@@ -7,7 +7,7 @@
 
 use super::dead_letter;
 use super::envelope::{Envelope, ParsedCommand};
-use super::{schema_failure, Outcome};
+use super::{invalid, schema, Outcome};
 use crate::domain::PaymentStatus;
 use crate::flows::{schedule, Services};
 use crate::store::commands::{self, CommandOutcome, NewCommand};
@@ -15,10 +15,11 @@ use crate::store::payments;
 use serde::Deserialize;
 use serde_json::json;
 
+/// The `purchase.confirm` body beyond its `payment_id` (limits: `super::bounds`).
 #[derive(Debug, Deserialize)]
-struct Confirm {
-    otp: String,
-    tenure_months: u32,
+pub(super) struct Confirm {
+    pub otp: String,
+    pub tenure_months: u32,
 }
 
 pub async fn confirm(
@@ -26,9 +27,9 @@ pub async fn confirm(
     envelope: &Envelope,
     command: &ParsedCommand,
 ) -> Result<Outcome, sqlx::Error> {
-    let body: Confirm = match serde_json::from_value(command.body.clone()) {
+    let body: Confirm = match schema::parse(&command.body) {
         Ok(body) => body,
-        Err(error) => return schema_failure(&services.pool, envelope, command, error).await,
+        Err(error) => return invalid(&services.pool, envelope, command, error).await,
     };
     let hash = envelope.body_hash();
     let mut tx = services.pool.begin().await?;

@@ -5,6 +5,7 @@
 //! committed together or not at all; a redelivery of a command already recorded adds nothing.
 
 use super::envelope::{Envelope, Malformed, ParsedCommand};
+use crate::domain::limits;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
 use crate::store::outbox::{self, NewEvent, DEAD_LETTER_NOTICE, NOTIFY_CHANNEL};
 use serde_json::json;
@@ -49,20 +50,25 @@ pub async fn record(pool: &PgPool, envelope: &Envelope, malformed: &Malformed) -
     .bind(&envelope.body)
     .execute(&mut *tx)
     .await?;
-    rejected_event(
-        &mut tx,
-        envelope,
-        malformed.subject_id.as_deref(),
-        malformed.code,
-        &malformed.detail,
-    )
-    .await?;
+    // The event names the subject so the sender can correlate it, even an id that failed its
+    // syntax, as long as it is short printable text; the `commands` row keeps only valid ids.
+    let named = malformed.subject_id.clone().or_else(|| quotable_subject(envelope));
+    rejected_event(&mut tx, envelope, named.as_deref(), malformed.code, &malformed.detail).await?;
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(NOTIFY_CHANNEL)
         .bind(DEAD_LETTER_NOTICE)
         .execute(&mut *tx)
         .await?;
     tx.commit().await
+}
+
+/// The body's `payment_id` or `refund_id` when it is text of at most [`limits::QUOTE_MAX`]
+/// characters with no control character: safe to echo, whatever its syntax.
+fn quotable_subject(envelope: &Envelope) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_slice(&envelope.body).ok()?;
+    let id = body.get(subject_field(&envelope.routing_key))?.as_str()?;
+    let printable = limits::forbidden_control(id, false).is_none();
+    (printable && id.chars().count() <= limits::QUOTE_MAX).then(|| id.to_owned())
 }
 
 /// Refuses a well-formed command (a business refusal: `conflict`, `unknown_account`, …): kept
@@ -117,17 +123,12 @@ async fn rejected_event(
     code: &str,
     message: &str,
 ) -> Result<(), sqlx::Error> {
-    let subject_field = if envelope.routing_key.starts_with("refund.") {
-        "refund_id"
-    } else {
-        "payment_id"
-    };
     let mut body = json!({
         "command_type": envelope.routing_key,
         "reason": { "code": code, "message": message },
     });
     if let (Some(subject), Some(object)) = (subject_id, body.as_object_mut()) {
-        object.insert(subject_field.to_owned(), json!(subject));
+        object.insert(subject_field(&envelope.routing_key).to_owned(), json!(subject));
     }
     outbox::insert(
         tx,
@@ -142,4 +143,13 @@ async fn rejected_event(
         },
     )
     .await
+}
+
+/// The field that names a command's subject (an unknown command is assumed to be about a payment).
+fn subject_field(routing_key: &str) -> &'static str {
+    if routing_key.starts_with("refund.") {
+        "refund_id"
+    } else {
+        "payment_id"
+    }
 }

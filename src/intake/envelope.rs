@@ -1,6 +1,8 @@
 //! What arrived: an AMQP delivery's routing key, properties and body, decoded just far enough to
 //! tell a processable command from one that must be dead-lettered (contract §1).
 
+use crate::domain::limits;
+use crate::domain::{PaymentId, RefundId};
 use lapin::message::Delivery;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -83,12 +85,36 @@ pub enum Decoded {
     Malformed(Malformed),
 }
 
+impl Decoded {
+    /// The subject id, when the body had one that passed its syntax.
+    pub fn subject_id(self) -> Option<String> {
+        match self {
+            Decoded::Command(command) => Some(command.subject_id),
+            Decoded::Malformed(malformed) => malformed.subject_id,
+        }
+    }
+}
+
 impl Envelope {
+    /// Copies a delivery's parts. AMQP short strings may hold any character: a property with a
+    /// control character (which PostgreSQL's `text` cannot store, and no real queue name or id
+    /// holds) is dropped, and the routing key's are replaced, so recording the command can never
+    /// fail on them (design §1c).
     pub fn from_delivery(delivery: &Delivery) -> Self {
         let properties = &delivery.properties;
-        let text = |value: Option<&lapin::types::ShortString>| value.map(|v| v.as_str().to_owned());
+        let text = |value: Option<&lapin::types::ShortString>| {
+            value
+                .map(|v| v.as_str())
+                .filter(|v| limits::forbidden_control(v, false).is_none())
+                .map(str::to_owned)
+        };
         Self {
-            routing_key: delivery.routing_key.as_str().to_owned(),
+            routing_key: delivery
+                .routing_key
+                .as_str()
+                .chars()
+                .map(|c| if c.is_control() { char::REPLACEMENT_CHARACTER } else { c })
+                .collect(),
             body: delivery.data.clone(),
             message_id: text(properties.message_id().as_ref()),
             user_id: text(properties.user_id().as_ref()),
@@ -111,11 +137,12 @@ impl Envelope {
             let subject_id = serde_json::from_slice::<Value>(&self.body).ok().and_then(|body| {
                 ["payment_id", "refund_id"]
                     .iter()
-                    .find_map(|key| body.get(*key)?.as_str().map(str::to_owned))
+                    .find_map(|key| body.get(*key)?.as_str().filter(|id| PaymentId::new(*id).is_ok()))
+                    .map(str::to_owned)
             });
             return Decoded::Malformed(Malformed {
                 code: "unknown_command",
-                detail: format!("unknown command type {:?}", self.routing_key),
+                detail: format!("unknown command type {}", limits::quote(&self.routing_key)),
                 subject_id,
             });
         };
@@ -130,15 +157,28 @@ impl Envelope {
             }
         };
         let field = command_type.subject_field();
-        match body.get(field).and_then(Value::as_str) {
-            Some(subject) if !subject.is_empty() => Decoded::Command(ParsedCommand {
+        let Some(subject) = body.get(field).and_then(Value::as_str) else {
+            return Decoded::Malformed(Malformed {
+                code: "invalid",
+                detail: format!("/{field}: required, a string"),
+                subject_id: None,
+            });
+        };
+        // The id is checked before anything stores or indexes it: an id of thousands of
+        // characters or with a NUL is refused here, quoted in part, and not kept as the subject.
+        let checked = match command_type.subject_field() {
+            "refund_id" => RefundId::new(subject).map(|_| ()),
+            _ => PaymentId::new(subject).map(|_| ()),
+        };
+        match checked {
+            Ok(()) => Decoded::Command(ParsedCommand {
                 command_type,
                 subject_id: subject.to_owned(),
                 body,
             }),
-            _ => Decoded::Malformed(Malformed {
+            Err(error) => Decoded::Malformed(Malformed {
                 code: "invalid",
-                detail: format!("{} needs a string field {field}", command_type.as_str()),
+                detail: format!("/{field}: {error}"),
                 subject_id: None,
             }),
         }
@@ -191,6 +231,22 @@ mod tests {
             malformed_code(envelope("purchase.create", r#"[1,2]"#).decode()),
             Some("invalid")
         );
+    }
+
+    #[test]
+    fn an_id_that_breaks_the_syntax_is_invalid_and_not_kept_as_the_subject() {
+        for id in ["x".repeat(5_000), "ord\u{0}".to_owned(), "x".repeat(200_000)] {
+            let body = serde_json::json!({ "payment_id": id }).to_string();
+            match envelope("purchase.create", &body).decode() {
+                Decoded::Malformed(m) => {
+                    assert_eq!(m.code, "invalid");
+                    assert_eq!(m.subject_id, None);
+                    assert!(m.detail.starts_with("/payment_id: "), "{}", m.detail);
+                    assert!(m.detail.chars().count() < 400, "quoted in part: {}", m.detail.len());
+                }
+                Decoded::Command(_) => panic!("accepted {} characters", id.len()),
+            }
+        }
     }
 
     #[test]

@@ -9,16 +9,20 @@
 //!
 //! A redelivery of a command whose outcome is already committed has no second effect.
 
+mod bounds;
 pub mod confirm;
 pub mod dead_letter;
 pub mod envelope;
 pub mod purchase;
 pub mod refund;
+pub mod schema;
 
+use crate::domain::FieldError;
 use crate::flows::humm_sale::{HummSale, InlineSale};
 use crate::flows::Services;
 use crate::jobs::runner::execute_claimed;
 use crate::messaging::consumer::{DeliveryHandler, Transient};
+use crate::store::sqlstate::{self, Verdict};
 use envelope::{CommandType, Decoded, Envelope, Malformed};
 use lapin::message::Delivery;
 use std::sync::Arc;
@@ -73,9 +77,29 @@ impl Outcome {
 impl DeliveryHandler for IntakeHandler {
     async fn handle(&self, delivery: &Delivery) -> Result<(), Transient> {
         let envelope = Envelope::from_delivery(delivery);
-        let outcome = self.process(&envelope).await.map_err(|error| Transient(error.into()))?;
-        metrics::counter!("bnpl_commands_total", "command" => envelope.routing_key.clone(), "outcome" => outcome.label())
-            .increment(1);
+        let outcome = match self.process(&envelope).await {
+            Ok(outcome) => outcome,
+            // The database refused the command's own values: a bad command, rejected at once,
+            // never retried as an outage (contract §7). A unique violation is a race with a
+            // duplicate: the retry answers duplicate or conflict.
+            Err(error) => match sqlstate::classify(&error) {
+                Verdict::BadCommand(reason) => {
+                    let malformed = Malformed {
+                        code: "invalid",
+                        detail: reason,
+                        subject_id: envelope.decode().subject_id(),
+                    };
+                    dead(&self.services.pool, &envelope, &malformed)
+                        .await
+                        .map_err(|error| Transient(error.into()))?
+                }
+                Verdict::Duplicate | Verdict::Transient => return Err(Transient(error.into())),
+            },
+        };
+        // Only the five command types label the metric: any other routing key is `unknown`, so a
+        // sender cannot grow the label's cardinality.
+        let command = CommandType::parse(&envelope.routing_key).map_or("unknown", CommandType::as_str);
+        metrics::counter!("bnpl_commands_total", "command" => command, "outcome" => outcome.label()).increment(1);
         Ok(())
     }
 }
@@ -125,17 +149,18 @@ pub(crate) async fn dead(
     Ok(Outcome::DeadLettered)
 }
 
-/// Dead-letters a command whose body does not match its type's schema (a missing or mistyped
-/// field): it cannot be processed at all (contract §1).
-pub(crate) async fn schema_failure(
+/// Dead-letters a command whose body does not match its type's schema or breaks a limit (a
+/// missing, mistyped or oversized field): it cannot be processed at all (contract §1, §7). The
+/// reason starts with the field's JSON Pointer.
+pub(crate) async fn invalid(
     pool: &sqlx::PgPool,
     envelope: &Envelope,
     command: &envelope::ParsedCommand,
-    error: serde_json::Error,
+    error: FieldError,
 ) -> Result<Outcome, sqlx::Error> {
     let malformed = Malformed {
         code: "invalid",
-        detail: format!("{} does not match the schema: {error}", command.command_type.as_str()),
+        detail: error.to_string(),
         subject_id: Some(command.subject_id.clone()),
     };
     dead(pool, envelope, &malformed).await

@@ -4,8 +4,8 @@
 
 use super::dead_letter;
 use super::envelope::{Envelope, ParsedCommand};
-use super::{schema_failure, Outcome};
-use crate::flows::purchase_create::{self, PurchaseCreate, Stored};
+use super::{invalid, schema, Outcome};
+use crate::flows::purchase_create::{self, PurchaseCreate, Rejection, Stored};
 use crate::flows::Services;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
 use crate::store::jobs::ClaimedJob;
@@ -18,13 +18,14 @@ pub async fn create(
     envelope: &Envelope,
     command: &ParsedCommand,
 ) -> Result<(Outcome, Option<(ClaimedJob, PaymentRow)>), sqlx::Error> {
-    let body: PurchaseCreate = match serde_json::from_value(command.body.clone()) {
+    let body: PurchaseCreate = match schema::parse(&command.body) {
         Ok(body) => body,
-        Err(error) => return Ok((schema_failure(&services.pool, envelope, command, error).await?, None)),
+        Err(error) => return Ok((invalid(&services.pool, envelope, command, error).await?, None)),
     };
     let validated = match purchase_create::validate(body, &services.accounts) {
         Ok(validated) => validated,
-        Err(refusal) => {
+        Err(Rejection::Invalid(error)) => return Ok((invalid(&services.pool, envelope, command, error).await?, None)),
+        Err(Rejection::Refused(refusal)) => {
             dead_letter::refuse(&services.pool, envelope, command, refusal.code, &refusal.message).await?;
             return Ok((Outcome::Rejected, None));
         }

@@ -4,7 +4,7 @@
 
 use super::dead_letter;
 use super::envelope::{Envelope, ParsedCommand};
-use super::{schema_failure, Outcome};
+use super::{invalid, schema, Outcome};
 use crate::flows::refund_create::{self, RefundCreate, Stored};
 use crate::flows::Services;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
@@ -15,9 +15,9 @@ pub async fn create(
     envelope: &Envelope,
     command: &ParsedCommand,
 ) -> Result<Outcome, sqlx::Error> {
-    let body: RefundCreate = match serde_json::from_value(command.body.clone()) {
+    let body: RefundCreate = match schema::parse(&command.body) {
         Ok(body) => body,
-        Err(error) => return schema_failure(&services.pool, envelope, command, error).await,
+        Err(error) => return invalid(&services.pool, envelope, command, error).await,
     };
     let Some(user) = authorised(allowed, envelope) else {
         return forbid(services, envelope, command).await;

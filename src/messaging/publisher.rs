@@ -31,6 +31,24 @@ pub struct Outgoing {
     pub properties: BasicProperties,
 }
 
+/// What [`Publisher::publish_all`] got through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// How many messages from the start the broker confirmed.
+    pub confirmed: usize,
+    /// Why the rest was not confirmed, when something stopped it.
+    pub error: Option<String>,
+}
+
+impl Published {
+    fn stopped(confirmed: usize, error: String) -> Self {
+        Published {
+            confirmed,
+            error: Some(error),
+        }
+    }
+}
+
 /// Publishes with confirms over the supervised connection.
 pub struct Publisher {
     broker: Broker,
@@ -78,13 +96,16 @@ impl Publisher {
     }
 
     /// Publishes `messages` in order on one channel, pipelined (all sent, then the confirms
-    /// awaited), and returns how many from the start were confirmed: a caller marks exactly that
-    /// prefix as published and retries the rest, which keeps per-payment order.
-    pub async fn publish_all(&self, messages: &[Outgoing]) -> usize {
-        let Ok(channel) = self.channel().await else {
-            return 0;
+    /// awaited), and returns how many from the start were confirmed, with what stopped the rest:
+    /// a caller marks exactly that prefix as published and retries the rest, which keeps
+    /// per-payment order.
+    pub async fn publish_all(&self, messages: &[Outgoing]) -> Published {
+        let channel = match self.channel().await {
+            Ok(channel) => channel,
+            Err(error) => return Published::stopped(0, error.to_string()),
         };
         let mut pending = Vec::with_capacity(messages.len());
+        let mut stopped = None;
         for message in messages {
             let sent = channel
                 .basic_publish(
@@ -99,6 +120,7 @@ impl Publisher {
                 Ok(confirm) => pending.push(confirm),
                 Err(error) => {
                     tracing::warn!(%error, "publish failed");
+                    stopped = Some(error.to_string());
                     break;
                 }
             }
@@ -107,10 +129,14 @@ impl Publisher {
         for confirm in pending {
             match confirm.await {
                 Ok(Confirmation::Ack(_)) => confirmed += 1,
-                Ok(_) | Err(_) => break,
+                Ok(_) => return Published::stopped(confirmed, PublishError::Nacked.to_string()),
+                Err(error) => return Published::stopped(confirmed, error.to_string()),
             }
         }
-        confirmed
+        Published {
+            confirmed,
+            error: stopped,
+        }
     }
 
     async fn channel(&self) -> Result<Channel, PublishError> {

@@ -7,14 +7,19 @@
 //!   leave in commit order per payment (design §1 "Events leave in order");
 //! - a row is marked published only after the broker confirmed it, and only the confirmed
 //!   prefix of a batch is marked: at least once, never out of order;
-//! - it wakes on `NOTIFY bnpl_outbox` sent by the committing transaction, and polls as a fallback.
+//! - it wakes on `NOTIFY bnpl_outbox` sent by the committing transaction, and polls as a fallback;
+//! - nothing it sends can exceed the broker's limits: header values are bounded (`x-bnpl-detail`
+//!   at most 1 KiB, the full text stays in the database), and a row the broker can never take is
+//!   parked with its error and counted (`bnpl_relay_parked_total`), never retried in a loop on the
+//!   connection the consumers share; purged dead letters are never published.
 
 use super::publisher::{Outgoing, Publisher};
-use crate::store::outbox::{DEAD_LETTER_NOTICE, NOTIFY_CHANNEL};
+use crate::domain::limits;
+use crate::store::outbox::{self, RelayTable, DEAD_LETTER_NOTICE, NOTIFY_CHANNEL};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 use sqlx::postgres::PgListener;
-use sqlx::{PgPool, Row as _};
+use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -60,10 +65,11 @@ async fn lead(pool: &PgPool, publisher: &Publisher, shutdown: &CancellationToken
     let result = async {
         // Dead letters are rare: look for them when one was announced, and on every poll.
         let mut check_dead = true;
+        let (mut event_suspect, mut dead_suspect) = (Suspect::default(), Suspect::default());
         while !shutdown.is_cancelled() {
-            let events = relay_events(pool, publisher, &topology.events()).await?;
+            let events = relay_events(pool, publisher, &topology.events(), &mut event_suspect).await?;
             let dead = if check_dead {
-                relay_dead_letters(pool, publisher, &topology.dead_letter_exchange()).await?
+                relay_dead_letters(pool, publisher, &topology.dead_letter_exchange(), &mut dead_suspect).await?
             } else {
                 Progress::Partial
             };
@@ -103,92 +109,194 @@ enum Progress {
     Partial,
 }
 
-async fn relay_events(pool: &PgPool, publisher: &Publisher, exchange: &str) -> Result<Progress, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, event_id, event_type, body, reply_to, correlation_id
-         FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
-    )
-    .bind(BATCH)
-    .fetch_all(pool)
-    .await?;
-    let mut ids = Vec::with_capacity(rows.len());
-    let mut messages = Vec::with_capacity(rows.len());
-    // Each row becomes one or two messages; remember which row each message closes.
-    let mut closes_row = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let id: i64 = row.try_get("id")?;
-        let event_id: uuid::Uuid = row.try_get("event_id")?;
-        let event_type: String = row.try_get("event_type")?;
-        let body: serde_json::Value = row.try_get("body")?;
-        let reply_to: Option<String> = row.try_get("reply_to")?;
-        let correlation_id: Option<String> = row.try_get("correlation_id")?;
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        let properties = BasicProperties::default()
-            .with_content_type(ShortString::from("application/json"))
-            .with_message_id(ShortString::from(event_id.to_string()))
-            .with_type(ShortString::from(event_type.clone()));
-        messages.push(Outgoing {
-            exchange: exchange.to_owned(),
-            routing_key: event_type,
-            body: bytes.clone(),
-            properties: properties.clone(),
-        });
-        closes_row.push(reply_to.is_none());
-        if let Some(reply_to) = reply_to {
-            let mut reply_properties = properties;
-            if let Some(correlation_id) = correlation_id {
-                reply_properties = reply_properties.with_correlation_id(ShortString::from(correlation_id));
-            }
-            // The default exchange routes by queue name: the direct reply of contract §1.
-            messages.push(Outgoing {
-                exchange: String::new(),
-                routing_key: reply_to,
-                body: bytes,
-                properties: reply_properties,
-            });
-            closes_row.push(true);
-        }
-        ids.push(id);
-    }
-    let confirmed = publisher.publish_all(&messages).await;
-    let rows_done = closes_row[..confirmed].iter().filter(|closes| **closes).count();
-    mark_published(pool, "outbox", &ids[..rows_done]).await?;
-    metrics::counter!("bnpl_events_published_total").increment(rows_done as u64);
-    Ok(progress(rows.len(), rows_done))
+/// The largest message body the relay sends; RabbitMQ refuses larger ones by default
+/// (`max_message_size`, 16 MiB since 4.0) by closing the channel.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// `x-bnpl-detail` at most (contract §7); the full text stays in `dead_letters.detail`.
+pub const DETAIL_HEADER_MAX_BYTES: usize = 1024;
+/// Other header values; the reason is a short code and the routing key an AMQP short string.
+const HEADER_MAX_BYTES: usize = 255;
+/// A row that stops its batch this many times in a row while the broker stays connected is the
+/// row's own fault, not an outage's: it is parked.
+const MAX_FAILURES_WHILE_CONNECTED: u32 = 3;
+
+/// The row that last stopped a batch of one table, and how often in a row it did.
+#[derive(Debug, Default)]
+struct Suspect {
+    id: Option<i64>,
+    failures: u32,
 }
 
-async fn relay_dead_letters(pool: &PgPool, publisher: &Publisher, exchange: &str) -> Result<Progress, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, routing_key, reason, detail, body FROM dead_letters
-         WHERE published_at IS NULL ORDER BY id LIMIT $1",
-    )
-    .bind(BATCH)
-    .fetch_all(pool)
-    .await?;
-    let mut ids = Vec::with_capacity(rows.len());
-    let mut messages = Vec::with_capacity(rows.len());
-    for row in &rows {
-        ids.push(row.try_get::<i64, _>("id")?);
-        let mut headers = FieldTable::default();
-        for (name, column) in [
-            ("x-bnpl-reason", "reason"),
-            ("x-bnpl-detail", "detail"),
-            ("x-bnpl-routing-key", "routing_key"),
-        ] {
-            let value: String = row.try_get(column)?;
-            headers.insert(ShortString::from(name), AMQPValue::LongString(LongString::from(value)));
+impl Suspect {
+    /// Records that `id` stopped its batch; true when it has done so often enough to park.
+    fn stopped(&mut self, id: i64) -> bool {
+        if self.id == Some(id) {
+            self.failures += 1;
+        } else {
+            self.id = Some(id);
+            self.failures = 1;
         }
-        messages.push(Outgoing {
-            exchange: exchange.to_owned(),
-            routing_key: super::topology::DEAD_LETTER_KEY.to_owned(),
-            body: row.try_get("body")?,
-            properties: BasicProperties::default().with_headers(headers),
-        });
+        self.failures >= MAX_FAILURES_WHILE_CONNECTED
     }
-    let confirmed = publisher.publish_all(&messages).await;
-    mark_published(pool, "dead_letters", &ids[..confirmed]).await?;
-    metrics::counter!("bnpl_dead_letters_published_total").increment(confirmed as u64);
-    Ok(progress(rows.len(), confirmed))
+}
+
+/// Why a message can never be published, checked before it is sent: such a row is parked, since
+/// sending it would only make the broker close the channel (or the connection, for a header over
+/// the frame size) again and again.
+fn unpublishable(message: &Outgoing) -> Option<String> {
+    if message.body.len() > MAX_BODY_BYTES {
+        return Some(format!(
+            "body of {} bytes is over the {MAX_BODY_BYTES}-byte limit",
+            message.body.len()
+        ));
+    }
+    if message.routing_key.len() > HEADER_MAX_BYTES {
+        return Some(format!("routing key of {} bytes", message.routing_key.len()));
+    }
+    None
+}
+
+/// A row to publish as one or two messages (an event and its direct reply).
+struct Row {
+    id: i64,
+    messages: Vec<Outgoing>,
+}
+
+async fn relay_events(
+    pool: &PgPool,
+    publisher: &Publisher,
+    exchange: &str,
+    suspect: &mut Suspect,
+) -> Result<Progress, sqlx::Error> {
+    let pending = outbox::pending_events(pool, BATCH).await?;
+    let fetched = pending.len();
+    let rows = pending
+        .into_iter()
+        .map(|event| {
+            let bytes = serde_json::to_vec(&event.body).unwrap_or_default();
+            let properties = BasicProperties::default()
+                .with_content_type(ShortString::from("application/json"))
+                .with_message_id(ShortString::from(event.event_id.to_string()))
+                .with_type(ShortString::from(event.event_type.clone()));
+            let mut messages = vec![Outgoing {
+                exchange: exchange.to_owned(),
+                routing_key: event.event_type,
+                body: bytes.clone(),
+                properties: properties.clone(),
+            }];
+            if let Some(reply_to) = event.reply_to {
+                let mut reply_properties = properties;
+                if let Some(correlation_id) = event.correlation_id {
+                    reply_properties = reply_properties.with_correlation_id(ShortString::from(correlation_id));
+                }
+                // The default exchange routes by queue name: the direct reply of contract §1.
+                messages.push(Outgoing {
+                    exchange: String::new(),
+                    routing_key: reply_to,
+                    body: bytes,
+                    properties: reply_properties,
+                });
+            }
+            Row { id: event.id, messages }
+        })
+        .collect();
+    let done = publish_rows(pool, publisher, RelayTable::Outbox, rows, suspect).await?;
+    metrics::counter!("bnpl_events_published_total").increment(done as u64);
+    Ok(progress(fetched, done))
+}
+
+async fn relay_dead_letters(
+    pool: &PgPool,
+    publisher: &Publisher,
+    exchange: &str,
+    suspect: &mut Suspect,
+) -> Result<Progress, sqlx::Error> {
+    let pending = outbox::pending_dead_letters(pool, BATCH).await?;
+    let fetched = pending.len();
+    let rows = pending
+        .into_iter()
+        .map(|dead| {
+            let mut headers = FieldTable::default();
+            for (name, value, max) in [
+                ("x-bnpl-reason", &dead.reason, HEADER_MAX_BYTES),
+                ("x-bnpl-detail", &dead.detail, DETAIL_HEADER_MAX_BYTES),
+                ("x-bnpl-routing-key", &dead.routing_key, HEADER_MAX_BYTES),
+            ] {
+                let bounded = limits::clip(value, max);
+                headers.insert(
+                    ShortString::from(name),
+                    AMQPValue::LongString(LongString::from(bounded)),
+                );
+            }
+            Row {
+                id: dead.id,
+                messages: vec![Outgoing {
+                    exchange: exchange.to_owned(),
+                    routing_key: super::topology::DEAD_LETTER_KEY.to_owned(),
+                    body: dead.body,
+                    properties: BasicProperties::default().with_headers(headers),
+                }],
+            }
+        })
+        .collect();
+    let done = publish_rows(pool, publisher, RelayTable::DeadLetters, rows, suspect).await?;
+    metrics::counter!("bnpl_dead_letters_published_total").increment(done as u64);
+    Ok(progress(fetched, done))
+}
+
+/// Publishes `rows` in order and marks the confirmed prefix; parks a row that can never be
+/// published (checked before sending, or stopping its batch again and again while the broker
+/// stays up). Returns how many rows are settled (published or parked).
+async fn publish_rows(
+    pool: &PgPool,
+    publisher: &Publisher,
+    table: RelayTable,
+    rows: Vec<Row>,
+    suspect: &mut Suspect,
+) -> Result<usize, sqlx::Error> {
+    let mut settled = 0;
+    let mut sendable = Vec::with_capacity(rows.len());
+    for row in rows {
+        match row.messages.iter().find_map(unpublishable) {
+            Some(error) => {
+                park(pool, table, row.id, &error).await?;
+                settled += 1;
+            }
+            None => sendable.push(row),
+        }
+    }
+    let messages: Vec<Outgoing> = sendable.iter().flat_map(|row| row.messages.iter().cloned()).collect();
+    let published = publisher.publish_all(&messages).await;
+    // Rows whose every message was confirmed, from the start.
+    let mut remaining = published.confirmed;
+    let mut confirmed_ids = Vec::with_capacity(sendable.len());
+    let mut stopping_row = None;
+    for row in &sendable {
+        if remaining >= row.messages.len() {
+            remaining -= row.messages.len();
+            confirmed_ids.push(row.id);
+        } else {
+            stopping_row = Some(row.id);
+            break;
+        }
+    }
+    outbox::mark_published(pool, table, &confirmed_ids).await?;
+    settled += confirmed_ids.len();
+    if let (Some(id), Some(error)) = (stopping_row, published.error) {
+        // An outage stops batches too; only failures while the broker stays connected count.
+        if publisher.broker().is_connected() && suspect.stopped(id) {
+            park(pool, table, id, &error).await?;
+            *suspect = Suspect::default();
+        }
+    }
+    Ok(settled)
+}
+
+async fn park(pool: &PgPool, table: RelayTable, id: i64, error: &str) -> Result<(), sqlx::Error> {
+    let error = limits::clip(error, DETAIL_HEADER_MAX_BYTES);
+    tracing::error!(table = table.name(), id, %error, "row parked: the broker cannot take it");
+    metrics::counter!("bnpl_relay_parked_total", "table" => table.name()).increment(1);
+    outbox::park(pool, table, id, &error).await
 }
 
 fn progress(fetched: usize, done: usize) -> Progress {
@@ -197,16 +305,4 @@ fn progress(fetched: usize, done: usize) -> Progress {
     } else {
         Progress::Partial
     }
-}
-
-async fn mark_published(pool: &PgPool, table: &'static str, ids: &[i64]) -> Result<(), sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    // `table` is one of two constants, never input.
-    sqlx::query(&format!("UPDATE {table} SET published_at = now() WHERE id = ANY($1)"))
-        .bind(ids)
-        .execute(pool)
-        .await?;
-    Ok(())
 }

@@ -88,6 +88,8 @@ async fn supervise(
 ) {
     let mut backoff = INITIAL_BACKOFF;
     let mut generation = 0_u64;
+    // Exposed from the start, so "never lost" reads as 0 rather than as no sample.
+    metrics::counter!("bnpl_broker_connections_lost_total").increment(0);
     while !close.is_cancelled() {
         match connect(&url, &topology, &connection_name).await {
             Ok(connection) => {
@@ -112,6 +114,8 @@ async fn supervise(
                 }));
                 tokio::select! {
                     () = lost.notified() => {
+                        // Every loss, whatever its cause: a healthy process keeps this at 0.
+                        metrics::counter!("bnpl_broker_connections_lost_total").increment(1);
                         sender.send_replace(None);
                     }
                     () = close.cancelled() => {

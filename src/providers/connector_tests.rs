@@ -94,3 +94,45 @@ fn aps_through_the_trait() {
         CallbackError::BadSignature
     );
 }
+
+#[test]
+fn answers_about_another_account_never_settle_ours() {
+    let account = ecommpay();
+    let status = json!({"project_id": 99999, "payment": {"id": "ord-1", "status": "success", "sum": {"amount": 5000, "currency": "GBP"}}});
+    let answer = RawResponse {
+        status: 200,
+        body: status.to_string().into_bytes(),
+    };
+    let expected = Expected::money("ord-1", 5000, "GBP");
+    assert!(matches!(
+        check(&account, &answer, &expected),
+        StatusOutcome::Mismatch { .. }
+    ));
+    let refund = br#"{"project_id":99999,"status":"success","request_id":"rq","payment_id":"ord-1"}"#.to_vec();
+    let answer = RawResponse {
+        status: 200,
+        body: refund,
+    };
+    assert!(matches!(
+        account.parse_refund(&answer, &expected),
+        CreateOutcome::Mismatch { .. }
+    ));
+
+    let account = aps();
+    let answer = RawResponse {
+        status: 200,
+        body: br#"{"response_code":"12036","merchant_identifier":"OTHERMID"}"#.to_vec(),
+    };
+    assert!(matches!(
+        check(&account, &answer, &Expected::reference("valu-ord-1001")),
+        StatusOutcome::Mismatch { .. }
+    ));
+    let answer = RawResponse {
+        status: 200,
+        body: br#"{"response_code":"12036","merchant_identifier":"TESTMID1","access_code":"OTHERCODE"}"#.to_vec(),
+    };
+    assert!(matches!(
+        check(&account, &answer, &Expected::reference("valu-ord-1001")),
+        StatusOutcome::Mismatch { .. }
+    ));
+}

@@ -1,7 +1,7 @@
 //! The provider sandbox: a real HTTP server that plays ecommpay Gate / Payment Page (humm) and
 //! Amazon Payment Services (valU) closely enough that orchestrator bugs show up against it
-//! (`../shared/spec/providers.md`; issue 5). `bnpl sandbox` runs it alone; `bnpl serve` starts it
-//! in-process with `SandboxConfig::demo()` when no provider account is configured.
+//! (`../shared/spec/providers.md`; issue 5). `bnpl sandbox` runs it alone; `bnpl serve --sandbox`
+//! starts it in-process with `SandboxConfig::demo()` (never without the flag: contract §6).
 //!
 //! It plays the *other party*: its provider-side logic (request rules, ledger, callbacks) is
 //! written here, separately from the orchestrator's connectors; only the vector-tested signature

@@ -6,12 +6,13 @@
 //! - [`jobs`]: durable jobs with leases and fencing tokens.
 //! - [`payments`]: payments and every status change through the state machine.
 //! - [`refunds`]: refunds and the strictly sequential refund queues.
-//! - [`audit`]: the audit log.
+//! - [`audit`]: the audit log; [`inbound_callbacks`]: every callback received.
 //! - [`outbox`]: events written with the state change they announce.
 //! - [`tokens`]: admin API tokens and dashboard sessions (hashed).
 //! - [`admin_payments`], [`admin_history`], [`admin_actions`], [`admin_refunds`],
 //!   [`admin_dead_letters`]: what the admin API, dashboard and CLI read and do.
 //! - [`reports`]: the reconciliation report; [`retention`]: purging personal data past its age.
+//! - [`sqlstate`]: whether a failed statement refused the command's values or met an outage.
 
 pub mod admin_actions;
 pub mod admin_dead_letters;
@@ -21,6 +22,7 @@ pub mod admin_refunds;
 pub mod audit;
 pub mod commands;
 pub mod health;
+pub mod inbound_callbacks;
 pub mod jobs;
 pub mod outbox;
 pub mod payment_changes;
@@ -30,6 +32,7 @@ pub mod refund_promote;
 pub mod refunds;
 pub mod reports;
 pub mod retention;
+pub mod sqlstate;
 pub mod tokens;
 
 pub use health::DatabaseMonitor;

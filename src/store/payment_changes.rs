@@ -112,6 +112,9 @@ pub struct Extras<'a> {
     /// The job whose effect this is: completed in the same statement, and nothing is written
     /// unless its lease still holds (fencing).
     pub job: Option<&'a ClaimedJob>,
+    /// The provider and account the payment must belong to (a verified callback's signer,
+    /// contract §7): another account's payment is left alone.
+    pub owner: Option<(&'a str, &'a str)>,
 }
 
 /// Applies `event` in one statement when the payment's status is one the event plainly moves
@@ -183,7 +186,7 @@ async fn write(
     change: &Change,
     extras: Extras<'_>,
 ) -> Result<Option<PaymentStatus>, sqlx::Error> {
-    let Extras { money, raw, job } = extras;
+    let Extras { money, raw, job, owner } = extras;
     let event_type = match target.flagged {
         true => "payment.needs_review".to_owned(),
         false => format!("payment.{}", target.to.as_str()),
@@ -196,6 +199,7 @@ async fn write(
         "WITH current AS (
              SELECT payment_id, status FROM payments WHERE payment_id = $1 AND status = ANY($2)
                  AND ($20::bigint IS NULL OR (amount_minor = $20 AND upper(currency) = upper($21)))
+                 AND ($24::text IS NULL OR (provider = $24 AND account = $25))
              FOR UPDATE),
          completed AS (
              UPDATE jobs SET state = 'done', lease_token = NULL, updated_at = now()
@@ -250,6 +254,8 @@ async fn write(
     .bind(money.as_ref().map(|money| money.currency))
     .bind(job.map(|job| job.id))
     .bind(job.map(|job| job.lease_token))
+    .bind(owner.map(|(provider, _)| provider))
+    .bind(owner.map(|(_, account)| account))
     .fetch_optional(&mut *conn)
     .await?;
     Ok(from.map(|status| status.parse().unwrap_or(PaymentStatus::NeedsReview)))

@@ -25,6 +25,14 @@ pub const ACCESS_CODE: &str = "FAULTSUITEACCESS1";
 pub const MERCHANT: &str = "FAULTSUITEMID";
 pub const REQUEST_PHRASE: &str = "fault-suite-request-phrase";
 pub const RESPONSE_PHRASE: &str = "fault-suite-response-phrase";
+/// A second ecommpay project and APS merchant, configured but never used for payments: their
+/// correctly signed callbacks about the first accounts' payments must change nothing.
+pub const SECOND_PROJECT: u64 = 2002;
+pub const SECOND_SECRET: &str = "fault-suite-second-ecommpay-secret";
+pub const SECOND_ACCESS_CODE: &str = "FAULTSUITEACCESS2";
+pub const SECOND_MERCHANT: &str = "FAULTSUITEMID2";
+pub const SECOND_REQUEST_PHRASE: &str = "fault-suite-second-request-phrase";
+pub const SECOND_RESPONSE_PHRASE: &str = "fault-suite-second-response-phrase";
 
 /// Provider time runs 10,000x faster: humm's 24 h threshold is 8.64 s, ecommpay's callback
 /// retries (10 s, then growing to 4 h) start at 1 ms and spread over ~95 s.
@@ -34,19 +42,36 @@ pub const TIME_SCALE: f64 = 0.000_1;
 /// the suite puts in its ids.
 pub fn sandbox_config(balancer_url: &str, rates: FaultRates) -> SandboxConfig {
     let mut config = SandboxConfig {
-        ecommpay_projects: vec![EcommpayProject {
-            project_id: PROJECT,
-            secret_key: SecretString::from(SECRET),
-            callback_url: None,
-        }],
-        aps_merchants: vec![ApsMerchant {
-            access_code: ACCESS_CODE.to_owned(),
-            merchant_identifier: MERCHANT.to_owned(),
-            request_phrase: SecretString::from(REQUEST_PHRASE),
-            response_phrase: SecretString::from(RESPONSE_PHRASE),
-            sha_type: ShaType::Sha256,
-            notification_url: Some(format!("{balancer_url}/callbacks/aps")),
-        }],
+        ecommpay_projects: vec![
+            EcommpayProject {
+                project_id: PROJECT,
+                secret_key: SecretString::from(SECRET),
+                callback_url: None,
+            },
+            EcommpayProject {
+                project_id: SECOND_PROJECT,
+                secret_key: SecretString::from(SECOND_SECRET),
+                callback_url: None,
+            },
+        ],
+        aps_merchants: vec![
+            ApsMerchant {
+                access_code: ACCESS_CODE.to_owned(),
+                merchant_identifier: MERCHANT.to_owned(),
+                request_phrase: SecretString::from(REQUEST_PHRASE),
+                response_phrase: SecretString::from(RESPONSE_PHRASE),
+                sha_type: ShaType::Sha256,
+                notification_url: Some(format!("{balancer_url}/callbacks/aps")),
+            },
+            ApsMerchant {
+                access_code: SECOND_ACCESS_CODE.to_owned(),
+                merchant_identifier: SECOND_MERCHANT.to_owned(),
+                request_phrase: SecretString::from(SECOND_REQUEST_PHRASE),
+                response_phrase: SecretString::from(SECOND_RESPONSE_PHRASE),
+                sha_type: ShaType::Sha256,
+                notification_url: Some(format!("{balancer_url}/callbacks/aps")),
+            },
+        ],
         time_scale: TIME_SCALE,
         // 8 s of test time, like the orchestrator's otp_lifetime below.
         valu: ValuSettings {
@@ -115,6 +140,19 @@ sha_type = "SHA-256"
 
 [accounts.valu.default.timing]
 {timing}
+
+[accounts.humm.second]
+project_id = {SECOND_PROJECT}
+secret_key = "{SECOND_SECRET}"
+gate_base_url = "{sandbox_url}/"
+payment_page_url = "{sandbox_url}/payment"
+
+[accounts.valu.second]
+base_url = "{sandbox_url}/FortAPI/paymentApi"
+access_code = "{SECOND_ACCESS_CODE}"
+merchant_identifier = "{SECOND_MERCHANT}"
+request_phrase = "{SECOND_REQUEST_PHRASE}"
+response_phrase = "{SECOND_RESPONSE_PHRASE}"
 "#
     );
     let path = dir.join("bnpl.toml");

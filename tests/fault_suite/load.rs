@@ -2,7 +2,10 @@
 //! cancelled, repeated), malformed and refused commands, and forged callbacks, spread over the
 //! fault window. Every publish carries a fresh AMQP `message_id`, kept for the final accounting.
 
-use crate::cluster::{ACCESS_CODE, MERCHANT, PROJECT};
+use crate::cluster::{
+    ACCESS_CODE, MERCHANT, PROJECT, SECOND_ACCESS_CODE, SECOND_MERCHANT, SECOND_PROJECT, SECOND_RESPONSE_PHRASE,
+    SECOND_SECRET, SECRET,
+};
 use crate::{Class, Run};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -138,7 +141,7 @@ async fn follow_humm(run: Arc<Run>, id: String, amount: i64, seed: u64) {
 
 async fn follow_valu(run: Arc<Run>, id: String, amount: i64, phone: String, seed: u64) {
     let body = json!({
-        "payment_id": id, "provider": "valu",
+        "payment_id": id, "provider": "valu", "account": "default",
         "amount": {"minor": amount, "currency": "EGP"}, "down_payment_minor": 0,
         "customer": {"id": "cust-fv", "first_name": "Omar", "last_name": "Ali", "phone": phone, "email": "omar@example.com"},
         "items": [{"name": "Laptop", "category": "Electronics", "unit_price_minor": amount, "quantity": 1}],
@@ -273,57 +276,39 @@ async fn refused(run: &Run, i: usize) {
     }
 }
 
-/// A callback signed with the wrong key, about a real payment, claiming success; posted until a
-/// process answers (a dead one refuses the connection). Every answer must be 400.
+/// A forged success about a real payment, posted until a process answers (a dead one refuses the
+/// connection). Every answer must be a refusal: 400, or 429 once the forger is throttled. Five
+/// kinds (contract §7): signed with a wrong key (ecommpay, APS), or correctly signed by another
+/// account (the second ecommpay project about a `default` humm payment; the second APS merchant
+/// about a `default` valU payment) or another provider (the humm project's key about a valU
+/// payment); the last three are verified, so they are refused as `account_mismatch`, always 400.
 async fn forged(run: &Run, i: usize, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let wrong = SecretString::from("not-the-real-key");
-    let (path, body, content_type) = if i % 3 == 2 {
-        let Some(id) = run.valu_ids.lock().unwrap().choose(&mut rng).cloned() else {
-            return;
-        };
-        let mut fields = Map::new();
-        for (k, v) in [
-            ("command", "PURCHASE"),
-            ("merchant_reference", id.as_str()),
-            ("merchant_identifier", MERCHANT),
-            ("access_code", ACCESS_CODE),
-            ("amount", "100000"),
-            ("currency", "EGP"),
-            ("response_code", "14000"),
-            ("status", "14"),
-            ("response_message", "Success"),
-            ("fort_id", "169999999999"),
-            ("payment_option", "VALU"),
-        ] {
-            fields.insert(k.to_owned(), Value::String(v.to_owned()));
-        }
-        let signature = bnpl::providers::aps::signature::sign_response(
-            &fields,
-            &wrong,
-            bnpl::providers::aps::signature::ShaType::Sha256,
-        );
-        fields.insert("signature".into(), Value::String(signature));
-        let pairs: Vec<(String, String)> = fields
-            .into_iter()
-            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
-            .collect();
-        let form = serde_urlencoded::to_string(pairs).unwrap_or_default();
-        ("/callbacks/aps", form, "application/x-www-form-urlencoded")
-    } else {
-        let Some(id) = run.humm_ids.lock().unwrap().choose(&mut rng).cloned() else {
-            return;
-        };
-        let mut body = json!({
-            "project_id": PROJECT,
-            "payment": {"id": id, "type": "bnpl", "status": "success", "method": "bnpl",
-                        "sum": {"amount": 100, "currency": "GBP"}},
-            "operation": {"id": 990_001, "type": "sale", "status": "success", "code": "0", "message": "Success",
-                          "sum_initial": {"amount": 100, "currency": "GBP"}, "request_id": "forged-1"}
-        });
-        bnpl::providers::ecommpay::signature::sign_in_place(&mut body, &wrong);
-        ("/callbacks/ecommpay", body.to_string(), "application/json")
+    let kind = Forgery::ALL[i % Forgery::ALL.len()];
+    let ids = match kind {
+        Forgery::WrongKeyEcommpay | Forgery::CrossAccountEcommpay => &run.humm_ids,
+        Forgery::WrongKeyAps | Forgery::CrossMerchantAps | Forgery::CrossProviderEcommpay => &run.valu_ids,
     };
+    let Some(id) = ids.lock().unwrap().choose(&mut rng).cloned() else {
+        return;
+    };
+    let (path, body, content_type) = match kind {
+        Forgery::WrongKeyAps => aps_success(&id, MERCHANT, ACCESS_CODE, &SecretString::from("not-the-real-key")),
+        Forgery::CrossMerchantAps => aps_success(
+            &id,
+            SECOND_MERCHANT,
+            SECOND_ACCESS_CODE,
+            &SecretString::from(SECOND_RESPONSE_PHRASE),
+        ),
+        Forgery::WrongKeyEcommpay => ecommpay_success(&id, PROJECT, "GBP", &SecretString::from("not-the-real-key")),
+        Forgery::CrossAccountEcommpay => {
+            ecommpay_success(&id, SECOND_PROJECT, "GBP", &SecretString::from(SECOND_SECRET))
+        }
+        Forgery::CrossProviderEcommpay => ecommpay_success(&id, PROJECT, "EGP", &SecretString::from(SECRET)),
+    };
+    if kind.verified() {
+        run.tally.forged_verified_posted.fetch_add(1, Ordering::Relaxed);
+    }
     let targets = run.callback_targets.clone();
     for _ in 0..60 {
         let target = targets.choose(&mut rng).cloned().unwrap_or_default();
@@ -340,7 +325,8 @@ async fn forged(run: &Run, i: usize, seed: u64) {
             Err(_) | Ok(502 | 503) => tokio::time::sleep(Duration::from_millis(500)).await,
             Ok(status) => {
                 run.tally.forged_posted.fetch_add(1, Ordering::Relaxed);
-                if status == 400 {
+                // A verified forgery (another account's) is never throttled: always 400.
+                if status == 400 || (status == 429 && !kind.verified()) {
                     run.tally.forged_rejected.fetch_add(1, Ordering::Relaxed);
                 } else {
                     run.tally.note(format!("forged callback to {path} answered {status}"));
@@ -350,4 +336,87 @@ async fn forged(run: &Run, i: usize, seed: u64) {
         }
     }
     run.tally.note(format!("forged callback to {path} never got an answer"));
+}
+
+/// The kinds of forged callback the suite posts.
+#[derive(Debug, Clone, Copy)]
+enum Forgery {
+    WrongKeyEcommpay,
+    WrongKeyAps,
+    CrossAccountEcommpay,
+    CrossMerchantAps,
+    CrossProviderEcommpay,
+}
+
+impl Forgery {
+    const ALL: [Forgery; 5] = [
+        Forgery::WrongKeyEcommpay,
+        Forgery::WrongKeyAps,
+        Forgery::CrossAccountEcommpay,
+        Forgery::CrossMerchantAps,
+        Forgery::CrossProviderEcommpay,
+    ];
+
+    /// Correctly signed by a configured account, just not the payment's.
+    fn verified(self) -> bool {
+        matches!(
+            self,
+            Forgery::CrossAccountEcommpay | Forgery::CrossMerchantAps | Forgery::CrossProviderEcommpay
+        )
+    }
+}
+
+/// An APS PURCHASE success notification, form-encoded, signed with `phrase`.
+fn aps_success(
+    id: &str,
+    merchant: &str,
+    access_code: &str,
+    phrase: &SecretString,
+) -> (&'static str, String, &'static str) {
+    let mut fields = Map::new();
+    for (k, v) in [
+        ("command", "PURCHASE"),
+        ("merchant_reference", id),
+        ("merchant_identifier", merchant),
+        ("access_code", access_code),
+        ("amount", "100000"),
+        ("currency", "EGP"),
+        ("response_code", "14000"),
+        ("status", "14"),
+        ("response_message", "Success"),
+        ("fort_id", "169999999999"),
+        ("payment_option", "VALU"),
+    ] {
+        fields.insert(k.to_owned(), Value::String(v.to_owned()));
+    }
+    let signature = bnpl::providers::aps::signature::sign_response(
+        &fields,
+        phrase,
+        bnpl::providers::aps::signature::ShaType::Sha256,
+    );
+    fields.insert("signature".into(), Value::String(signature));
+    let pairs: Vec<(String, String)> = fields
+        .into_iter()
+        .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    let form = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    ("/callbacks/aps", form, "application/x-www-form-urlencoded")
+}
+
+/// An ecommpay sale success callback, JSON, naming `project` and signed with `key`.
+fn ecommpay_success(
+    id: &str,
+    project: u64,
+    currency: &str,
+    key: &SecretString,
+) -> (&'static str, String, &'static str) {
+    let mut body = json!({
+        "project_id": project,
+        "payment": {"id": id, "type": "bnpl", "status": "success", "method": "bnpl",
+                    "sum": {"amount": 100, "currency": currency}},
+        "operation": {"id": 990_001, "type": "sale", "status": "success", "code": "0", "message": "Success",
+                      "sum_initial": {"amount": 100, "currency": currency}, "request_id": "forged-1"}
+    });
+    bnpl::providers::ecommpay::signature::sign_in_place(&mut body, key);
+    ("/callbacks/ecommpay", body.to_string(), "application/json")
 }

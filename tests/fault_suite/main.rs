@@ -74,6 +74,8 @@ pub struct Tally {
     pub db_restarts: AtomicU64,
     pub forged_posted: AtomicU64,
     pub forged_rejected: AtomicU64,
+    /// Forgeries correctly signed by another account or provider than the payment's.
+    pub forged_verified_posted: AtomicU64,
     pub refunds_requested: AtomicU64,
     pub republished: AtomicU64,
     pub markers: Mutex<BTreeMap<String, u64>>,

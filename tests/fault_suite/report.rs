@@ -80,9 +80,10 @@ pub fn print_table(
         (
             "forged callbacks posted by the suite".into(),
             format!(
-                "{} ({} answered 400)",
+                "{} ({} refused; {} of them signed by another account or provider)",
                 t.get(&t.forged_posted),
-                t.get(&t.forged_rejected)
+                t.get(&t.forged_rejected),
+                t.get(&t.forged_verified_posted)
             ),
         ),
         (

@@ -96,7 +96,7 @@ async fn sigterm_stops_the_binary_with_exit_code_zero() {
     let prefix = TestPrefix::new();
     let port = free_port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bnpl"))
-        .arg("serve")
+        .args(["serve", "--sandbox"])
         .env("BNPL_DATABASE_URL", &db.url)
         .env("BNPL_AMQP_PREFIX", &prefix.prefix)
         .env("BNPL_HTTP_ADDR", format!("127.0.0.1:{port}"))
@@ -121,6 +121,80 @@ async fn sigterm_stops_the_binary_with_exit_code_zero() {
         .expect("exits within the deadline")
         .unwrap();
     assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+}
+
+/// The sandbox is never a silent default (contract §6): with no account and no flag, or with
+/// both, `bnpl serve` and `bnpl worker` exit 2 at once, naming what to set.
+#[tokio::test]
+async fn serve_without_providers_or_with_both_exits_2_at_once() {
+    let config = crate::processes::write_config_with("http://127.0.0.1:9", "30s", &[]);
+    let cases: [(&[&str], Option<&std::path::Path>); 4] = [
+        (&["serve"], None),
+        (&["worker", "jobs"], None),
+        (&["serve", "--sandbox"], Some(config.as_path())),
+        (&["worker", "http", "--sandbox"], Some(config.as_path())),
+    ];
+    for (args, config_file) in cases {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bnpl"));
+        command
+            .args(args)
+            // Unreachable on purpose: the check must come before any connection.
+            .env("BNPL_DATABASE_URL", "postgres://nobody@127.0.0.1:9/none")
+            .env("BNPL_AMQP_URL", "amqp://nobody:x@127.0.0.1:9/%2f")
+            .env_remove("BNPL_SANDBOX")
+            .env_remove("BNPL_CONFIG")
+            .kill_on_drop(true);
+        if let Some(file) = config_file {
+            command.env("BNPL_CONFIG", file);
+        }
+        let started = std::time::Instant::now();
+        let output = tokio::time::timeout(Duration::from_secs(10), command.output())
+            .await
+            .expect("exits at once")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            stderr.contains("BNPL_CONFIG") && stderr.contains("--sandbox"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_file(config);
+}
+
+/// With the sandbox on, ops can tell: `/readyz` says so and the gauge is 1.
+#[tokio::test]
+async fn the_sandbox_shows_on_readyz_and_in_metrics() {
+    let mut app = spawn_app().await;
+    let ready: serde_json::Value = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["sandbox"], true, "{ready}");
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|line| line == "bnpl_sandbox_enabled 1"),
+        "{metrics}"
+    );
+    app.stop().await.unwrap();
 }
 
 fn free_port() -> u16 {

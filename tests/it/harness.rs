@@ -111,6 +111,7 @@ pub async fn spawn_sandboxed(timing: AccountTiming, adjust: impl FnOnce(&mut San
             request_phrase: SecretString::from(REQUEST_PHRASE),
             response_phrase: SecretString::from(RESPONSE_PHRASE),
             sha_type: ShaType::Sha256,
+            max_amount_minor: bnpl::domain::limits::DEFAULT_MAX_AMOUNT_MINOR,
             timing,
             // Short, so a stalled provider answer (the sandbox's `stall_ms`) becomes uncertain fast.
             limits: CallLimits {
@@ -120,6 +121,8 @@ pub async fn spawn_sandboxed(timing: AccountTiming, adjust: impl FnOnce(&mut San
         },
     );
     config.refunds.allowed_users = vec!["guest".to_owned()];
+    // Accounts point at this test's own sandbox: the built-in one is not wanted.
+    config.sandbox = false;
     let probe_topology = prefix.topology();
     let app = spawn_app_with(db, prefix, config).await;
     let probe = BrokerProbe::new(probe_topology).await;

@@ -153,7 +153,9 @@ pub fn test_config(db: &TestDb, prefix: &TestPrefix, extra: &[(&str, &str)]) -> 
         ("BNPL_DATABASE_URL".to_owned(), db.url.clone()),
         ("BNPL_AMQP_PREFIX".to_owned(), prefix.prefix.clone()),
         ("BNPL_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-        // Tests run in parallel: the in-process sandbox takes any free port.
+        // The in-process sandbox plays the providers unless a test configures accounts (and then
+        // clears `config.sandbox`); tests run in parallel, so it takes any free port.
+        ("BNPL_SANDBOX".to_owned(), "1".to_owned()),
         ("BNPL_SANDBOX_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
     ]);
     for (key, value) in extra {

@@ -13,6 +13,7 @@ mod database_faults;
 mod foundation;
 mod harness;
 mod helpers;
+mod hostile;
 mod intake;
 mod job_leases;
 mod processes;

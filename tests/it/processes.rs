@@ -47,6 +47,47 @@ response_phrase = "{RESPONSE_PHRASE}"
     path
 }
 
+/// The second ecommpay project and APS merchant of [`write_two_account_config`] (contract §7: a
+/// callback signed by one account must not touch another's payments).
+pub mod second {
+    pub const PROJECT: u64 = 2002;
+    pub const SECRET: &str = "it-second-project-secret";
+    pub const ACCESS_CODE: &str = "ITACCESSCODE0002";
+    pub const MERCHANT: &str = "ITMERCHANT2";
+    pub const REQUEST_PHRASE: &str = "it-request-phrase-2";
+    pub const RESPONSE_PHRASE: &str = "it-response-phrase-2";
+}
+
+/// [`write_config_with`] plus a second humm account `second` (project [`second::PROJECT`], its own
+/// key) and a second valU account `second` (merchant [`second::MERCHANT`], its own phrases).
+pub fn write_two_account_config(sandbox_url: &str) -> PathBuf {
+    let path = write_config_with(sandbox_url, "30s", &[]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        r#"
+[accounts.humm.second]
+project_id = {}
+secret_key = "{}"
+gate_base_url = "{sandbox_url}/"
+payment_page_url = "{sandbox_url}/payment"
+[accounts.valu.second]
+base_url = "{sandbox_url}/FortAPI/paymentApi"
+access_code = "{}"
+merchant_identifier = "{}"
+request_phrase = "{}"
+response_phrase = "{}"
+"#,
+        second::PROJECT,
+        second::SECRET,
+        second::ACCESS_CODE,
+        second::MERCHANT,
+        second::REQUEST_PHRASE,
+        second::RESPONSE_PHRASE,
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// One `bnpl serve` process.
 pub struct Process {
     child: tokio::process::Child,

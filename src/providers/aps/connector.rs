@@ -14,7 +14,10 @@ impl Connector for ApsAccount {
     }
 
     fn parse_status(&self, response: &RawResponse, expected: &Expected) -> StatusOutcome {
-        response::parse_check_status(response, expected)
+        match response::foreign_merchant(response, &self.merchant_identifier, &self.access_code) {
+            Some(reason) => StatusOutcome::Mismatch { reason },
+            None => response::parse_check_status(response, expected),
+        }
     }
 
     fn refund_request(&self, refund: &RefundRequest) -> Result<ProviderRequest, BuildError> {
@@ -22,7 +25,10 @@ impl Connector for ApsAccount {
     }
 
     fn parse_refund(&self, response: &RawResponse, expected: &Expected) -> CreateOutcome<RefundAck> {
-        response::parse_refund(response, expected)
+        match response::foreign_merchant(response, &self.merchant_identifier, &self.access_code) {
+            Some(reason) => CreateOutcome::Mismatch { reason },
+            None => response::parse_refund(response, expected),
+        }
     }
 
     fn verify_callback(&self, body: &[u8]) -> Result<Notification, CallbackError> {

@@ -215,3 +215,19 @@ pub(crate) fn field(params: &Map<String, Value>, name: &str) -> Option<String> {
 #[cfg(test)]
 #[path = "response_tests.rs"]
 mod tests;
+
+/// The merchant an answer names, when it names another than ours (`merchant_identifier`,
+/// `access_code`): an answer about another account's order must not settle ours (contract §7).
+pub fn foreign_merchant(raw: &RawResponse, merchant_identifier: &str, access_code: &str) -> Option<String> {
+    let params = object(raw)?;
+    [
+        ("merchant_identifier", merchant_identifier),
+        ("access_code", access_code),
+    ]
+    .into_iter()
+    .find_map(|(name, ours)| {
+        field(&params, name)
+            .filter(|named| named != ours)
+            .map(|named| format!("the answer is for {name} {named:?}, not ours"))
+    })
+}

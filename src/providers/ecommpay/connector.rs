@@ -14,7 +14,10 @@ impl Connector for EcommpayAccount {
     }
 
     fn parse_status(&self, response: &RawResponse, expected: &Expected) -> StatusOutcome {
-        response::parse_status(response, expected)
+        match response::foreign_project(response, self.project_id) {
+            Some(reason) => StatusOutcome::Mismatch { reason },
+            None => response::parse_status(response, expected),
+        }
     }
 
     fn refund_request(&self, refund: &RefundRequest) -> Result<ProviderRequest, BuildError> {
@@ -22,7 +25,10 @@ impl Connector for EcommpayAccount {
     }
 
     fn parse_refund(&self, response: &RawResponse, expected: &Expected) -> CreateOutcome<RefundAck> {
-        response::parse_refund(response, &expected.reference)
+        match response::foreign_project(response, self.project_id) {
+            Some(reason) => CreateOutcome::Mismatch { reason },
+            None => response::parse_refund(response, &expected.reference),
+        }
     }
 
     fn verify_callback(&self, body: &[u8]) -> Result<Callback, CallbackError> {

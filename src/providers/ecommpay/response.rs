@@ -214,3 +214,14 @@ fn declined_refunds(operations: &[OperationSummary]) -> Vec<DeclinedRefund> {
 #[cfg(test)]
 #[path = "response_tests.rs"]
 mod tests;
+
+/// The project an answer names, when it names another than ours: an answer about another
+/// account's payment must not settle ours (contract §7). An answer that names none is judged by
+/// its other fields.
+pub fn foreign_project(raw: &RawResponse, project_id: u64) -> Option<String> {
+    let body = serde_json::from_slice::<Value>(&raw.body).ok()?;
+    let named = at(&body, &["project_id"])
+        .or_else(|| at(&body, &["general", "project_id"]))
+        .and_then(Value::as_u64)?;
+    (named != project_id).then(|| format!("the answer is for project {named}, not {project_id}"))
+}
