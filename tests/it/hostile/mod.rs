@@ -7,6 +7,7 @@
 
 mod callbacks;
 mod commands;
+mod relay;
 
 use crate::harness::*;
 use crate::helpers::*;

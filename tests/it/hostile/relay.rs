@@ -1,0 +1,110 @@
+//! What leaves for the broker is bounded, and a row the broker can never take is parked, never
+//! looped on the connection the consumers share (contract §7, design §1c).
+
+use super::Hostile;
+use crate::helpers::{eventually, header, next_delivery};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+impl Hostile {
+    async fn insert_dead_letter(&self, detail: &str, body: &[u8], purged: bool) -> i64 {
+        let pool = self.db.pool().await;
+        let id = sqlx::query_scalar(
+            "WITH inserted AS (
+                 INSERT INTO dead_letters (routing_key, reason, detail, body, purged_at)
+                 VALUES ('purchase.create', 'invalid', $1, $2, CASE WHEN $3 THEN now() END) RETURNING id)
+             SELECT id FROM inserted, pg_notify('bnpl_outbox', 'dead')",
+        )
+        .bind(detail)
+        .bind(body)
+        .bind(purged)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        id
+    }
+
+    async fn dead_letter_state(&self, id: i64) -> (bool, bool, Option<String>) {
+        let pool = self.db.pool().await;
+        let state = sqlx::query_as(
+            "SELECT published_at IS NOT NULL, parked_at IS NOT NULL, publish_error FROM dead_letters WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        state
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_dead_letter_is_bounded_or_parked_and_a_purged_one_never_leaves() {
+    let mut h = Hostile::start().await;
+
+    // A detail far over the AMQP frame size: published, with the header cut to 1 KiB.
+    let detail = "d".repeat(200_000);
+    let id = h.insert_dead_letter(&detail, b"{\"probe\":1}", false).await;
+    let delivery = next_delivery(&mut h.dead, WAIT).await.expect("the dead letter is published");
+    assert_eq!(delivery.data, b"{\"probe\":1}");
+    let header_value = header(&delivery, "x-bnpl-detail").unwrap();
+    assert!(header_value.len() <= 1024, "{} bytes", header_value.len());
+    assert!(header_value.starts_with("ddd"));
+    assert_eq!(h.dead_letter_state(id).await.0, true);
+    let pool = h.db.pool().await;
+    let stored: i32 = sqlx::query_scalar("SELECT length(detail) FROM dead_letters WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(stored, 200_000, "the full text stays in the database");
+
+    // A body over the broker's message size limit: parked with its error and counted.
+    let huge = vec![b'x'; 17 * 1024 * 1024];
+    let parked = h.insert_dead_letter("too big", &huge, false).await;
+    eventually(WAIT, "the oversized row is parked", || async {
+        h.dead_letter_state(parked).await.1
+    })
+    .await;
+    let (published, _, error) = h.dead_letter_state(parked).await;
+    assert!(!published);
+    assert!(error.unwrap_or_default().contains("limit"));
+    assert_eq!(
+        h.metric_with("bnpl_relay_parked_total", &["table=\"dead_letters\""]).await,
+        1.0
+    );
+
+    // A purged dead letter is never published.
+    let purged = h.insert_dead_letter("purged", b"{\"probe\":2}", true).await;
+    h.still_alive().await;
+    assert_eq!(h.dead_letter_state(purged).await, (false, false, None));
+    assert!(next_delivery(&mut h.dead, Duration::from_millis(500)).await.is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_value_the_database_refuses_is_a_bad_command_rejected_at_once() {
+    let mut h = Hostile::start().await;
+    // A rule only PostgreSQL knows (a CHECK added to this test's own database): a command that
+    // passes every limit of ours but breaks it is refused by SQLSTATE 23514.
+    let pool = h.db.pool().await;
+    sqlx::query("ALTER TABLE payments ADD CONSTRAINT no_forbidden CHECK (description IS DISTINCT FROM 'forbidden')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let mut body = crate::harness::humm_purchase("db-refused-1", 15000);
+    body["description"] = serde_json::json!("forbidden");
+    let started = std::time::Instant::now();
+    let refusal = h.refused("purchase.create", body.to_string().as_bytes(), true).await;
+    assert_eq!(refusal.rejected["reason"]["code"], "invalid");
+    let message = refusal.rejected["reason"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("23514"), "{message}");
+    assert_eq!(refusal.rejected["payment_id"], "db-refused-1");
+    // Rejected at once, not after minutes of "database unavailable" retries.
+    assert!(started.elapsed() < Duration::from_secs(25), "{:?}", started.elapsed());
+    h.stop().await;
+}
