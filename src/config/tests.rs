@@ -183,3 +183,22 @@ fn a_missing_file_is_an_error_naming_it() {
         .to_string();
     assert!(err.contains("/nonexistent/bnpl.toml"), "{err}");
 }
+
+/// The two-account example the README points to loads, and pairs with its sandbox file.
+#[test]
+fn the_two_account_example_loads_with_its_sandbox() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/two-accounts/bnpl.toml");
+    let config = Config::load(env_of(&[("BNPL_CONFIG", path)])).unwrap();
+    assert_eq!(config.provider_mode(), Ok(ProviderMode::Configured));
+    assert_eq!(config.accounts.humm.len(), 2);
+    assert_eq!(config.accounts.valu.len(), 2);
+    let sandbox_path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/two-accounts/sandbox.toml");
+    let sandbox: crate::sandbox::SandboxConfig =
+        toml::from_str(&std::fs::read_to_string(sandbox_path).unwrap()).unwrap();
+    for account in config.accounts.humm.values() {
+        assert!(sandbox.project(account.project_id).is_some());
+    }
+    for account in config.accounts.valu.values() {
+        assert!(sandbox.merchant(&account.merchant_identifier).is_some());
+    }
+}

@@ -35,7 +35,8 @@ pub enum Reply {
     Forged,
     /// Not the provider's format: 400.
     Malformed,
-    /// Verified, but about a payment we do not have: 404 (as ecommpay's own plugins answer).
+    /// Verified, but about a payment we do not have: stored and answered 200 (contract §7), so
+    /// the provider stops retrying a payment made outside the orchestrator.
     UnknownPayment,
     /// Verified, but signed by another account or provider than the payment's: 400, stored as
     /// `account_mismatch`, and not charged to the sender (a real provider sent it).

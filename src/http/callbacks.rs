@@ -1,7 +1,8 @@
 //! `POST /callbacks/ecommpay` and `POST /callbacks/aps` (contract §4). Open to the internet but
 //! signature-checked; bodies are capped in size. The answer codes follow what ecommpay's own
-//! plugins return: 200 once stored (or stale), 400 on a bad signature or a callback signed by
-//! another account than the payment's, 404 for an unknown payment, 429 for an unverified callback
+//! plugins return: 200 once stored (or stale, or about a payment we never created: contract §7, so
+//! the provider stops retrying), 400 on a bad signature or a callback signed by another account
+//! than the payment's, 429 for an unverified callback
 //! from a sender that sent too many (verification comes first: a genuine callback is never
 //! throttled).
 
@@ -51,7 +52,8 @@ fn answer(result: Result<Reply, sqlx::Error>) -> (StatusCode, &'static str) {
         Ok(Reply::Forged) => (StatusCode::BAD_REQUEST, "invalid signature"),
         Ok(Reply::Malformed) => (StatusCode::BAD_REQUEST, "malformed callback"),
         Ok(Reply::AccountMismatch) => (StatusCode::BAD_REQUEST, "signed by another account than the payment's"),
-        Ok(Reply::UnknownPayment) => (StatusCode::NOT_FOUND, "unknown payment"),
+        // Stored with outcome `unknown_payment`; a 404 would make the provider retry for days.
+        Ok(Reply::UnknownPayment) => (StatusCode::OK, "OK (unknown payment, stored)"),
         Ok(Reply::Throttled) => (StatusCode::TOO_MANY_REQUESTS, "too many refused callbacks"),
         Err(error) => {
             // Not stored: a 5xx makes the provider retry, which is what we want.

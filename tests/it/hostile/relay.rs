@@ -47,7 +47,9 @@ async fn an_oversized_dead_letter_is_bounded_or_parked_and_a_purged_one_never_le
     // A detail far over the AMQP frame size: published, with the header cut to 1 KiB.
     let detail = "d".repeat(200_000);
     let id = h.insert_dead_letter(&detail, b"{\"probe\":1}", false).await;
-    let delivery = next_delivery(&mut h.dead, WAIT).await.expect("the dead letter is published");
+    let delivery = next_delivery(&mut h.dead, WAIT)
+        .await
+        .expect("the dead letter is published");
     assert_eq!(delivery.data, b"{\"probe\":1}");
     let header_value = header(&delivery, "x-bnpl-detail").unwrap();
     assert!(header_value.len() <= 1024, "{} bytes", header_value.len());
@@ -73,7 +75,8 @@ async fn an_oversized_dead_letter_is_bounded_or_parked_and_a_purged_one_never_le
     assert!(!published);
     assert!(error.unwrap_or_default().contains("limit"));
     assert_eq!(
-        h.metric_with("bnpl_relay_parked_total", &["table=\"dead_letters\""]).await,
+        h.metric_with("bnpl_relay_parked_total", &["table=\"dead_letters\""])
+            .await,
         1.0
     );
 
