@@ -21,6 +21,7 @@ pub fn spawn(
         services: context.services.clone(),
         callback_guard: crate::http::callback_guard::CallbackGuard::new(context.config.http.trusted_proxies.clone()),
         sandbox: context.config.sandbox,
+        web: crate::admin::WebSettings::from_config(&context.config),
     });
     tracing::info!(%addr, "http listening");
     tracker.spawn(async move {

@@ -11,7 +11,10 @@ pub fn spawn(context: &WorkerContext, tracker: &TaskTracker, shutdown: Cancellat
     let topology = context.broker.topology();
     let handler = Arc::new(IntakeHandler::new(
         Arc::clone(&context.services),
-        context.config.refunds.allowed_users.clone(),
+        crate::intake::refund::Refunders {
+            allowed: context.config.refunds.allowed_users.clone(),
+            own_user: context.config.amqp_user(),
+        },
         tracker.clone(),
     ));
     for queue in [topology.purchases(), topology.refunds(), topology.unrouted()] {

@@ -50,6 +50,12 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+impl From<crate::admin::filters::FilterError> for ApiError {
+    fn from(error: crate::admin::filters::FilterError) -> Self {
+        ApiError::BadRequest(error.to_string())
+    }
+}
+
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {

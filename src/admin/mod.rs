@@ -1,7 +1,8 @@
 //! The ops and finance surface (issue 8, contract §4): the admin JSON API under `/admin/v1`, the
 //! dashboard at `/`, the `bnpl admin` command line, and the gauges `/metrics` refreshes.
 //!
-//! - [`auth`]: bearer tokens and scopes; [`error`]: error answers that never leak internals.
+//! - [`auth`]: bearer tokens and scopes; [`error`]: error answers that never leak internals;
+//!   [`filters`]: filter values checked against what exists.
 //! - [`api`]: the handlers and the OpenAPI document generated from them (utoipa).
 //! - [`dashboard`]: server-rendered pages behind a sign-in with the same tokens.
 //! - [`ops`]: actions shared by the API and the CLI that need the broker.
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod cli;
 pub mod dashboard;
 pub mod error;
+pub mod filters;
 pub mod metrics;
 pub mod ops;
 
@@ -36,16 +38,40 @@ pub struct AdminState {
     pub broker: Broker,
     /// Confirmed publishing, for replaying dead letters to the command exchange.
     pub publisher: Arc<Publisher>,
+    pub web: WebSettings,
+}
+
+/// How the dashboard meets browsers.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// `BNPL_PUBLIC_URL`: its origin is accepted on sign-in and sign-out beside the request's own.
+    pub public_url: url::Url,
+    /// The session cookie is `Secure` (see [`crate::config::HttpConfig::secure_cookie`]).
+    pub secure_cookie: bool,
+}
+
+impl WebSettings {
+    /// From the configuration: `Secure` when asked, or else when the public URL is `https`.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        WebSettings {
+            public_url: config.public_url.clone(),
+            secure_cookie: config
+                .http
+                .secure_cookie
+                .unwrap_or(config.public_url.scheme() == "https"),
+        }
+    }
 }
 
 impl AdminState {
     /// Admin state over the application's pool and broker connection (its own confirm channel).
-    pub fn new(pool: PgPool, broker: Broker) -> Self {
+    pub fn new(pool: PgPool, broker: Broker, web: WebSettings) -> Self {
         let publisher = Arc::new(Publisher::new(broker.clone()));
         Self {
             pool,
             broker,
             publisher,
+            web,
         }
     }
 }

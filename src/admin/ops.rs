@@ -1,12 +1,19 @@
 //! Operator actions that need the broker, shared by the admin API and the CLI: replaying a dead
 //! letter to the command exchange, and reading the broker's queue depths.
 //!
-//! Invariants: a replay publishes with confirms before it records `replayed_at`, so a recorded
-//! replay really reached the broker (at least once: a crash in between leaves it unrecorded and
-//! an operator may replay it again, which intake de-duplicates). The AMQP `user_id` is not
-//! replayed: RabbitMQ only accepts a `user_id` equal to the publishing connection's user, so a
-//! refund command replayed by ops is refused as `forbidden` unless re-sent by an allowed user.
+//! Invariants:
+//! - a replay publishes with confirms before it records `replayed_at`, so a recorded replay
+//!   really reached the broker (at least once: a crash in between leaves it unrecorded and an
+//!   operator may replay it again, which intake de-duplicates);
+//! - only the five command routing keys are replayed, and an edited body must pass intake's own
+//!   checks (schema, ids, limits) before anything is published;
+//! - a replayed command keeps its original AMQP `user_id`: RabbitMQ accepts only the connection's
+//!   own user on what this process publishes, so the replay is published as that user with the
+//!   original in `x-bnpl-replayed-user-id`, which intake believes only from that user; a refund
+//!   thus still passes the refund allow-list as its original sender (or fails it);
+//! - who replayed it is named in `x-bnpl-replayed-by` and in the audit log.
 
+use crate::intake::envelope::{self, CommandType};
 use crate::messaging::{Broker, PublishError, Publisher};
 use crate::store::admin_dead_letters;
 use lapin::options::QueueDeclareOptions;
@@ -33,8 +40,10 @@ pub enum ReplayError {
     NotFound,
     #[error("the dead letter was purged")]
     Purged,
-    #[error("the routing key must be 1-255 characters")]
+    #[error("the routing key must be one of purchase.create, purchase.confirm, purchase.resend_otp, refund.create, refund.cancel")]
     BadRoutingKey,
+    #[error("the edited command is invalid: {0}")]
+    Invalid(String),
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error(transparent)]
@@ -68,33 +77,43 @@ pub async fn replay_dead_letter(
         .await?
         .ok_or(ReplayError::NotFound)?;
     let routing_key = fix.routing_key.clone().unwrap_or(letter.routing_key);
-    if routing_key.is_empty() || routing_key.len() > 255 {
+    if CommandType::parse(&routing_key).is_none() {
         return Err(ReplayError::BadRoutingKey);
     }
+    let fixed = fix.body.is_some() || fix.routing_key.is_some();
     let body = match &fix.body {
         Some(value) => serde_json::to_vec(value).unwrap_or_default(),
         None => original,
     };
+    if fixed {
+        // An operator's edit is a fresh command: it must pass what intake checks.
+        crate::intake::check_command(&routing_key, &body).map_err(ReplayError::Invalid)?;
+    }
+    let original_user = letter.headers.get("user_id").and_then(Value::as_str);
     let mut headers = FieldTable::default();
-    headers.insert(
-        ShortString::from("x-bnpl-replayed-from"),
-        AMQPValue::LongString(LongString::from(id.to_string())),
-    );
+    let mut header = |name: &str, value: &str| {
+        headers.insert(ShortString::from(name), AMQPValue::LongString(LongString::from(value)));
+    };
+    header(envelope::REPLAYED_FROM, &id.to_string());
+    header(envelope::REPLAYED_BY, actor);
+    if let Some(user) = original_user {
+        header(envelope::REPLAYED_USER_ID, user);
+    }
     let mut properties = BasicProperties::default()
         .with_content_type(ShortString::from("application/json"))
+        .with_user_id(ShortString::from(publisher.broker().user()))
         .with_headers(headers);
     if let Some(message_id) = letter.headers.get("message_id").and_then(Value::as_str) {
         properties = properties.with_message_id(ShortString::from(message_id));
     }
     let exchange = publisher.broker().topology().commands();
     publisher.publish(&exchange, &routing_key, &body, properties).await?;
-    let fixed = fix.body.is_some() || fix.routing_key.is_some();
     admin_dead_letters::mark_replayed(
         pool,
         id,
         actor,
-        json!({ "action": "replay_dead_letter", "dead_letter_id": id,
-                "routing_key": routing_key, "fixed": fixed }),
+        json!({ "action": "replay_dead_letter", "dead_letter_id": id, "replayed_by": actor,
+                "routing_key": routing_key, "fixed": fixed, "original_user_id": original_user }),
     )
     .await?;
     tracing::info!(dead_letter_id = id, %routing_key, fixed, actor, "dead letter replayed");
@@ -139,4 +158,12 @@ pub async fn queue_depths(broker: &Broker) -> Option<Vec<QueueDepth>> {
     }
     let _ = channel.close(200, "queue depths read").await;
     Some(depths)
+}
+
+/// Whether replaying a dead letter under `original_key`, with `fix`, edits a refund command:
+/// that needs the `finance` scope as well as `operate` (contract §4: refunds are finance's).
+pub fn edits_a_refund(original_key: &str, fix: &DeadLetterFix) -> bool {
+    let edited = fix.body.is_some() || fix.routing_key.is_some();
+    let refund = |key: &str| key.starts_with("refund.");
+    edited && (refund(original_key) || fix.routing_key.as_deref().is_some_and(refund))
 }

@@ -150,4 +150,7 @@ pub struct HttpConfig {
     /// believed. From any other peer the header is ignored: anyone can write it, and the callback
     /// throttle must key on the real sender (contract §7).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whether the dashboard's session cookie is `Secure`. Unset: when `BNPL_PUBLIC_URL` is
+    /// `https`. A browser drops a `Secure` cookie set over plain HTTP (except on loopback).
+    pub secure_cookie: Option<bool>,
 }

@@ -169,6 +169,12 @@ impl Config {
         Ok(config)
     }
 
+    /// The user `BNPL_AMQP_URL` connects as: the only `user_id` RabbitMQ lets this process put on
+    /// what it publishes.
+    pub fn amqp_user(&self) -> String {
+        crate::messaging::supervisor::user_of(&self.amqp_url)
+    }
+
     /// Whether provider calls go to configured accounts or to the in-process sandbox. The sandbox
     /// is never a silent default: with no account and no sandbox flag, or with both, there is no
     /// answer (contract §6), and `bnpl serve` exits 2.

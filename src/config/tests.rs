@@ -202,3 +202,13 @@ fn the_two_account_example_loads_with_its_sandbox() {
         assert!(sandbox.merchant(&account.merchant_identifier).is_some());
     }
 }
+
+#[test]
+fn the_broker_user_comes_from_the_amqp_url() {
+    let config = Config::load(env_of(&[])).unwrap();
+    assert_eq!(config.amqp_user(), "guest");
+    let config = Config::load(env_of(&[("BNPL_AMQP_URL", "amqp://bnpl%2Dsvc:pw@broker:5672/%2f")])).unwrap();
+    assert_eq!(config.amqp_user(), "bnpl-svc");
+    let config = Config::load(env_of(&[("BNPL_AMQP_URL", "amqp://broker:5672/%2f")])).unwrap();
+    assert_eq!(config.amqp_user(), "guest");
+}

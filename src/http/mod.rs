@@ -27,6 +27,8 @@ pub struct HttpState {
     pub callback_guard: callback_guard::CallbackGuard,
     /// The built-in provider sandbox plays the providers (shown on `/readyz`).
     pub sandbox: bool,
+    /// How the dashboard meets browsers.
+    pub web: crate::admin::WebSettings,
 }
 
 const CALLBACK_BODY_LIMIT: usize = 256 * 1024;
@@ -45,5 +47,6 @@ pub fn router(state: HttpState) -> Router {
         .merge(crate::admin::router(crate::admin::AdminState::new(
             state.pool,
             state.broker,
+            state.web,
         )))
 }

@@ -17,7 +17,7 @@ use serde_json::json;
 
 /// The `purchase.confirm` body beyond its `payment_id` (limits: `super::bounds`).
 #[derive(Debug, Deserialize)]
-pub(super) struct Confirm {
+pub(crate) struct Confirm {
     pub otp: String,
     pub tenure_months: u32,
 }

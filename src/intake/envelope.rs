@@ -60,6 +60,39 @@ pub struct Envelope {
     pub correlation_id: Option<String>,
     pub content_type: Option<String>,
     pub redelivered: bool,
+    /// A dead letter replayed by ops: its id (`x-bnpl-replayed-from`) and the AMQP `user_id` of
+    /// the original command (`x-bnpl-replayed-user-id`). Believed only when the orchestrator's own
+    /// broker user published the message (see `intake::refund`).
+    pub replay: Option<Replay>,
+}
+
+/// What a replayed dead letter says about its original.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replay {
+    pub dead_letter_id: String,
+    pub original_user_id: Option<String>,
+}
+
+/// Header naming the dead letter a replayed command came from.
+pub const REPLAYED_FROM: &str = "x-bnpl-replayed-from";
+/// Header carrying a replayed command's original AMQP `user_id`.
+pub const REPLAYED_USER_ID: &str = "x-bnpl-replayed-user-id";
+/// Header naming who replayed it.
+pub const REPLAYED_BY: &str = "x-bnpl-replayed-by";
+
+/// The replay headers, when present and printable.
+fn replay_of(headers: Option<&lapin::types::FieldTable>) -> Option<Replay> {
+    let headers = headers?.inner();
+    let text = |name: &str| match headers.get(name)? {
+        lapin::types::AMQPValue::LongString(value) => Some(value.to_string()),
+        lapin::types::AMQPValue::ShortString(value) => Some(value.to_string()),
+        _ => None,
+    }
+    .filter(|value| limits::forbidden_control(value, false).is_none() && value.len() <= 255);
+    Some(Replay {
+        dead_letter_id: text(REPLAYED_FROM)?,
+        original_user_id: text(REPLAYED_USER_ID),
+    })
 }
 
 /// Why a command cannot be processed at all (a dead letter).
@@ -122,6 +155,23 @@ impl Envelope {
             correlation_id: text(properties.correlation_id().as_ref()),
             content_type: text(properties.content_type().as_ref()),
             redelivered: delivery.redelivered,
+            replay: replay_of(properties.headers().as_ref()),
+        }
+    }
+
+    /// An envelope for a body that did not arrive over AMQP (a dead letter an operator edits):
+    /// checked exactly as a delivery would be.
+    pub fn unsent(routing_key: &str, body: Vec<u8>) -> Self {
+        Self {
+            routing_key: routing_key.to_owned(),
+            body,
+            message_id: None,
+            user_id: None,
+            reply_to: None,
+            correlation_id: None,
+            content_type: None,
+            redelivered: false,
+            replay: None,
         }
     }
 
@@ -199,6 +249,7 @@ mod tests {
             correlation_id: None,
             content_type: None,
             redelivered: false,
+            replay: None,
         }
     }
 

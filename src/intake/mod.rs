@@ -31,8 +31,8 @@ use tokio_util::task::TaskTracker;
 /// The intake consumers' handler.
 pub struct IntakeHandler {
     services: Arc<Services>,
-    /// AMQP users allowed to publish refund commands (contract §1 "Who may refund").
-    allowed_refunders: Vec<String>,
+    /// Who may publish refund commands (contract §1 "Who may refund").
+    refunders: refund::Refunders,
     /// Runs the humm sale right after the commit that created the payment (saves the runner's
     /// claim round trip); tracked so shutdown waits for it.
     humm_sale: Arc<HummSale>,
@@ -40,13 +40,13 @@ pub struct IntakeHandler {
 }
 
 impl IntakeHandler {
-    pub fn new(services: Arc<Services>, allowed_refunders: Vec<String>, tracker: TaskTracker) -> Self {
+    pub fn new(services: Arc<Services>, refunders: refund::Refunders, tracker: TaskTracker) -> Self {
         let humm_sale = Arc::new(HummSale {
             services: Arc::clone(&services),
         });
         Self {
             services,
-            allowed_refunders,
+            refunders,
             humm_sale,
             tracker,
         }
@@ -129,13 +129,32 @@ impl IntakeHandler {
             CommandType::PurchaseConfirm => confirm::confirm(&self.services, envelope, &command).await,
             CommandType::PurchaseResendOtp => confirm::resend_otp(&self.services, envelope, &command).await,
             CommandType::RefundCreate => {
-                refund::create(&self.services, &self.allowed_refunders, envelope, &command).await
+                refund::create(&self.services, &self.refunders, envelope, &command).await
             }
             CommandType::RefundCancel => {
-                refund::cancel(&self.services, &self.allowed_refunders, envelope, &command).await
+                refund::cancel(&self.services, &self.refunders, envelope, &command).await
             }
         }
     }
+}
+
+/// Checks a command as intake would before storing it (routing key, JSON, subject id, schema and
+/// limits), without storing anything: for a dead letter an operator edits before replaying it.
+/// Err is the reason intake would give, its field's JSON Pointer first.
+pub fn check_command(routing_key: &str, body: &[u8]) -> Result<CommandType, String> {
+    use crate::flows::purchase_create::PurchaseCreate;
+    use crate::flows::refund_create::RefundCreate;
+    let command = match Envelope::unsent(routing_key, body.to_vec()).decode() {
+        Decoded::Malformed(malformed) => return Err(malformed.detail),
+        Decoded::Command(command) => command,
+    };
+    let checked = match command.command_type {
+        CommandType::PurchaseCreate => schema::parse::<PurchaseCreate>(&command.body).map(drop),
+        CommandType::RefundCreate => schema::parse::<RefundCreate>(&command.body).map(drop),
+        CommandType::PurchaseConfirm => schema::parse::<confirm::Confirm>(&command.body).map(drop),
+        CommandType::PurchaseResendOtp | CommandType::RefundCancel => Ok(()),
+    };
+    checked.map(|()| command.command_type).map_err(|error| error.to_string())
 }
 
 /// Dead-letters a command that cannot be processed at all.

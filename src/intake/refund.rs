@@ -11,7 +11,7 @@ use crate::store::commands::{self, CommandOutcome, NewCommand};
 
 pub async fn create(
     services: &Services,
-    allowed: &[String],
+    refunders: &Refunders,
     envelope: &Envelope,
     command: &ParsedCommand,
 ) -> Result<Outcome, sqlx::Error> {
@@ -19,7 +19,7 @@ pub async fn create(
         Ok(body) => body,
         Err(error) => return invalid(&services.pool, envelope, command, error).await,
     };
-    let Some(user) = authorised(allowed, envelope) else {
+    let Some(user) = refunders.user(envelope) else {
         return forbid(services, envelope, command).await;
     };
     let mut tx = services.pool.begin().await?;
@@ -44,11 +44,11 @@ pub async fn create(
 
 pub async fn cancel(
     services: &Services,
-    allowed: &[String],
+    refunders: &Refunders,
     envelope: &Envelope,
     command: &ParsedCommand,
 ) -> Result<Outcome, sqlx::Error> {
-    let Some(user) = authorised(allowed, envelope) else {
+    let Some(user) = refunders.user(envelope) else {
         return forbid(services, envelope, command).await;
     };
     let mut tx = services.pool.begin().await?;
@@ -66,11 +66,29 @@ pub async fn cancel(
     Ok(outcome)
 }
 
-fn authorised<'a>(allowed: &[String], envelope: &'a Envelope) -> Option<&'a str> {
-    envelope
-        .user_id
-        .as_deref()
-        .filter(|user| allowed.iter().any(|allowed| allowed == user))
+/// Who may refund (contract §1 "Who may refund").
+#[derive(Debug, Clone, Default)]
+pub struct Refunders {
+    /// AMQP users on the refund allow-list.
+    pub allowed: Vec<String>,
+    /// The orchestrator's own broker user. A dead letter replayed by ops is published under it
+    /// (RabbitMQ accepts no other `user_id` from that connection) with the original user in a
+    /// header; only a message of this user may speak for another, so a header from anyone else
+    /// is ignored.
+    pub own_user: String,
+}
+
+impl Refunders {
+    /// The user a refund command acts as, when that user is on the allow-list.
+    fn user<'a>(&self, envelope: &'a Envelope) -> Option<&'a str> {
+        let publisher = envelope.user_id.as_deref()?;
+        let user = match &envelope.replay {
+            // A replay keeps its original user, and one that had none stays without.
+            Some(replay) if publisher == self.own_user => replay.original_user_id.as_deref()?,
+            _ => publisher,
+        };
+        self.allowed.iter().any(|allowed| allowed == user).then_some(user)
+    }
 }
 
 async fn forbid(services: &Services, envelope: &Envelope, command: &ParsedCommand) -> Result<Outcome, sqlx::Error> {

@@ -36,6 +36,18 @@ pub struct BrokerSession {
 pub struct Broker {
     session: watch::Receiver<Option<BrokerSession>>,
     topology: Topology,
+    /// The user the connection logs in as.
+    user: Arc<str>,
+}
+
+/// The user an AMQP URL logs in as (`guest` when it names none, RabbitMQ's client default).
+pub fn user_of(url: &SecretString) -> String {
+    url::Url::parse(url.expose_secret())
+        .ok()
+        .map(|url| url.username().to_owned())
+        .filter(|user| !user.is_empty())
+        .map(|user| percent_encoding::percent_decode_str(&user).decode_utf8_lossy().into_owned())
+        .unwrap_or_else(|| "guest".to_owned())
 }
 
 impl Broker {
@@ -49,11 +61,18 @@ impl Broker {
         close: CancellationToken,
     ) -> Broker {
         let (sender, session) = watch::channel(None);
+        let user = Arc::from(user_of(&url));
         let supervised_topology = topology.clone();
         tracker.spawn(async move {
             supervise(url, supervised_topology, connection_name, sender, close).await;
         });
-        Broker { session, topology }
+        Broker { session, topology, user }
+    }
+
+    /// The user the connection logs in as: RabbitMQ accepts no other `user_id` on what it
+    /// publishes.
+    pub fn user(&self) -> &str {
+        &self.user
     }
 
     pub fn topology(&self) -> &Topology {

@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use crate::domain::{AccountName, PaymentStatus, Provider};
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use utoipa::ToSchema;
 
@@ -40,9 +41,9 @@ pub struct PaymentSummary {
 /// Search criteria; every field optional.
 #[derive(Debug, Clone, Default)]
 pub struct PaymentFilter {
-    pub status: Option<String>,
-    pub provider: Option<String>,
-    pub account: Option<String>,
+    pub status: Option<PaymentStatus>,
+    pub provider: Option<Provider>,
+    pub account: Option<AccountName>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
     /// Only payments created strictly before this `(created_at, payment_id)` (the cursor).
@@ -55,13 +56,13 @@ pub async fn list(pool: &PgPool, filter: &PaymentFilter) -> Result<Vec<PaymentSu
     let mut query: QueryBuilder<Postgres> =
         QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS} FROM payments p WHERE TRUE"));
     if let Some(status) = &filter.status {
-        query.push(" AND p.status = ").push_bind(status.clone());
+        query.push(" AND p.status = ").push_bind(status.as_str());
     }
     if let Some(provider) = &filter.provider {
-        query.push(" AND p.provider = ").push_bind(provider.clone());
+        query.push(" AND p.provider = ").push_bind(provider.as_str());
     }
     if let Some(account) = &filter.account {
-        query.push(" AND p.account = ").push_bind(account.clone());
+        query.push(" AND p.account = ").push_bind(account.as_str().to_owned());
     }
     if let Some(from) = filter.created_from {
         query.push(" AND p.created_at >= ").push_bind(from);

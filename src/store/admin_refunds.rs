@@ -53,13 +53,13 @@ pub async fn queues(pool: &PgPool) -> Result<Vec<QueueView>, sqlx::Error> {
 }
 
 /// Refunds, newest first, optionally only those of one status.
-pub async fn list(pool: &PgPool, status: Option<&str>, limit: i64) -> Result<Vec<RefundEntry>, sqlx::Error> {
+pub async fn list(pool: &PgPool, status: Option<RefundStatus>, limit: i64) -> Result<Vec<RefundEntry>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {REFUND_COLUMNS} FROM refunds r
          WHERE ($1::text IS NULL OR r.status = $1)
          ORDER BY r.created_at DESC, r.refund_id DESC LIMIT $2"
     ))
-    .bind(status)
+    .bind(status.map(RefundStatus::as_str))
     .bind(limit)
     .fetch_all(pool)
     .await

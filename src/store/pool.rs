@@ -68,3 +68,41 @@ pub async fn create_database_if_missing(url: &SecretString) -> Result<(), sqlx::
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }
+
+/// Which of this binary's migrations a database has, and which it lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    pub applied: Vec<i64>,
+    pub pending: Vec<i64>,
+}
+
+/// Reads the migrations applied to the database behind `pool` (none when it has no migration
+/// table yet), compared with the ones embedded in this binary. Changes nothing.
+pub async fn schema_status(pool: &PgPool) -> Result<SchemaStatus, sqlx::Error> {
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+        .fetch_one(pool)
+        .await?;
+    let applied: Vec<i64> = match table {
+        Some(_) => {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(pool)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let pending = MIGRATOR
+        .iter()
+        .filter(|migration| !migration.migration_type.is_down_migration())
+        .map(|migration| migration.version)
+        .filter(|version| !applied.contains(version))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Ok(SchemaStatus { applied, pending })
+}
+
+/// Whether the database named in `url` exists (connecting to the server's maintenance database).
+pub async fn database_exists(url: &SecretString) -> Result<bool, sqlx::Error> {
+    use sqlx::migrate::MigrateDatabase as _;
+    sqlx::Postgres::database_exists(url.expose_secret()).await
+}

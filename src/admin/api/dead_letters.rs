@@ -44,7 +44,11 @@ pub async fn list_dead_letters(
 }
 
 /// Publish a dead letter again to the command exchange, optionally with a fixed body or routing
-/// key. The body is optional: an empty request replays the original.
+/// key. The body is optional: an empty request replays the original. Only the five command
+/// routing keys are replayed; an edited body must pass intake's checks (400 with the field's
+/// JSON Pointer otherwise); editing a refund command needs scope `finance` too. The replay keeps
+/// the original AMQP user (a refund passes the allow-list as its original sender) and names the
+/// caller in the audit log.
 #[utoipa::path(post, path = "/dead-letters/{id}/replay", tag = "operations",
     params(("id" = i64, Path, description = "The dead letter id")),
     request_body(content = Option<DeadLetterFix>, description = "Optional fix"),
@@ -52,7 +56,7 @@ pub async fn list_dead_letters(
         (status = 202, description = "Published to the command exchange", body = Replayed),
         (status = 400, description = "Bad fix", body = ErrorBody),
         (status = 401, description = "No or bad token", body = ErrorBody),
-        (status = 403, description = "Scope operate missing", body = ErrorBody),
+        (status = 403, description = "Scope operate missing (or finance, to edit a refund)", body = ErrorBody),
         (status = 404, description = "No such dead letter", body = ErrorBody),
         (status = 409, description = "Purged", body = ErrorBody),
         (status = 503, description = "Broker unreachable", body = ErrorBody)))]
@@ -69,6 +73,12 @@ pub async fn replay_dead_letter(
         Err(JsonRejection::MissingJsonContentType(_)) => DeadLetterFix::default(),
         Err(rejection) => return Err(rejection.into()),
     };
+    let letter = admin_dead_letters::get(&state.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound("dead letter"))?;
+    if ops::edits_a_refund(&letter.routing_key, &fix) {
+        caller.require(Scope::Finance)?;
+    }
     match ops::replay_dead_letter(&state.pool, &state.publisher, id, &fix, caller.name()).await {
         Ok(replayed) => Ok((axum::http::StatusCode::ACCEPTED, Json(replayed))),
         Err(ReplayError::NotFound) => Err(ApiError::NotFound("dead letter")),
@@ -76,7 +86,7 @@ pub async fn replay_dead_letter(
             "purged",
             "the dead letter (or its body) was purged".to_owned(),
         )),
-        Err(ReplayError::BadRoutingKey) => Err(ApiError::BadRequest(ReplayError::BadRoutingKey.to_string())),
+        Err(error @ (ReplayError::BadRoutingKey | ReplayError::Invalid(_))) => Err(ApiError::BadRequest(error.to_string())),
         Err(ReplayError::Publish(error)) => {
             tracing::warn!(%error, dead_letter_id = id, "dead letter replay not published");
             Err(ApiError::Unavailable)

@@ -3,7 +3,7 @@
 
 use crate::admin::auth::{Caller, Scope};
 use crate::admin::error::{ApiError, ErrorBody};
-use crate::admin::AdminState;
+use crate::admin::{filters, AdminState};
 use crate::store::admin_history::RefundEntry;
 use crate::store::admin_payments::{self, PaymentDetail, PaymentFilter, PaymentSummary};
 use crate::store::admin_refunds;
@@ -67,9 +67,9 @@ pub async fn list_payments(
     }
     let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let filter = PaymentFilter {
-        status: query.status,
-        provider: query.provider,
-        account: query.account,
+        status: filters::payment_status(query.status)?,
+        provider: filters::provider(query.provider)?,
+        account: filters::account(query.account)?,
         created_from: query.created_from,
         created_to: query.created_to,
         before,
@@ -121,7 +121,7 @@ pub async fn list_reviews(caller: Caller, State(state): State<AdminState>) -> Re
     caller.require(Scope::Read)?;
     Ok(Json(Reviews {
         payments: admin_payments::in_review(&state.pool).await?,
-        refunds: admin_refunds::list(&state.pool, Some("needs_review"), 1000).await?,
+        refunds: admin_refunds::list(&state.pool, Some(crate::domain::RefundStatus::NeedsReview), 1000).await?,
     }))
 }
 

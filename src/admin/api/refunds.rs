@@ -4,7 +4,7 @@
 use super::actions::required_reason;
 use crate::admin::auth::{Caller, Scope};
 use crate::admin::error::{ApiError, ErrorBody};
-use crate::admin::AdminState;
+use crate::admin::{filters, AdminState};
 use crate::domain::{RefundEvent, ReleaseOutcome};
 use crate::store::admin_history::RefundEntry;
 use crate::store::admin_refunds::{self, QueueView, RefundChange};
@@ -39,7 +39,7 @@ pub async fn list_refunds(
     let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     Ok(Json(
-        admin_refunds::list(&state.pool, query.status.as_deref(), limit).await?,
+        admin_refunds::list(&state.pool, filters::refund_status(query.status)?, limit).await?,
     ))
 }
 

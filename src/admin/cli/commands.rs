@@ -5,6 +5,7 @@ use super::args::{AdminCommand, PaymentCommand, RefundCommand, TokenCommand};
 use super::table::{opt, render};
 use crate::admin::api::reports::period;
 use crate::admin::auth::Scope;
+use crate::admin::filters;
 use crate::config::Config;
 use crate::domain::{PaymentStatus, RefundEvent, ReleaseOutcome};
 use crate::store::admin_history::RefundEntry;
@@ -62,7 +63,7 @@ pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminComman
             let mut out = payment_table(&admin_payments::in_review(pool).await?);
             out.push('\n');
             out.push_str(&refund_table(
-                &admin_refunds::list(pool, Some("needs_review"), 1000).await?,
+                &admin_refunds::list(pool, Some(crate::domain::RefundStatus::NeedsReview), 1000).await?,
             ));
             out
         }
@@ -144,9 +145,9 @@ async fn payments(pool: &PgPool, command: PaymentCommand, actor: &str) -> anyhow
             limit,
         } => {
             let filter = PaymentFilter {
-                status,
-                provider,
-                account,
+                status: filters::payment_status(status)?,
+                provider: filters::provider(provider)?,
+                account: filters::account(account)?,
                 created_from: instant(from, "from")?,
                 created_to: instant(to, "to")?,
                 before: None,
@@ -186,7 +187,7 @@ async fn payments(pool: &PgPool, command: PaymentCommand, actor: &str) -> anyhow
 async fn refunds(pool: &PgPool, command: RefundCommand, actor: &str) -> anyhow::Result<String> {
     Ok(match command {
         RefundCommand::List { status, limit } => {
-            refund_table(&admin_refunds::list(pool, status.as_deref(), limit.clamp(1, 10_000)).await?)
+            refund_table(&admin_refunds::list(pool, filters::refund_status(status)?, limit.clamp(1, 10_000)).await?)
         }
         RefundCommand::Release {
             refund_id,

@@ -14,15 +14,33 @@ pub mod table;
 pub use args::{AdminCommand, DeadLetterCommand, PaymentCommand, RefundCommand, TokenCommand};
 
 use crate::config::Config;
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 
-/// Runs one admin command and prints its result on stdout.
+/// Runs one admin command and prints its result on stdout. It never creates or migrates a
+/// database: a mistyped `BNPL_DATABASE_URL` must be an error, not a new empty database that then
+/// answers every question with "nothing".
 pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
-    crate::store::create_database_if_missing(&config.database_url).await?;
-    let pool = crate::store::connect(&config.database_url, 2).context("BNPL_DATABASE_URL")?;
-    crate::store::migrate(&pool)
+    let exists = crate::store::pool::database_exists(&config.database_url)
         .await
-        .context("applying database migrations")?;
+        .context("BNPL_DATABASE_URL: reaching PostgreSQL")?;
+    if !exists {
+        bail!(
+            "BNPL_DATABASE_URL names a database that does not exist; bnpl admin never creates one \
+             (check the name, or create and migrate it with bnpl migrate)"
+        );
+    }
+    let pool = crate::store::connect(&config.database_url, 2).context("BNPL_DATABASE_URL")?;
+    let schema = crate::store::pool::schema_status(&pool)
+        .await
+        .context("reading the database's migrations")?;
+    if !schema.pending.is_empty() {
+        pool.close().await;
+        bail!(
+            "the database lacks migrations {:?} of this bnpl; bnpl admin never migrates \
+             (run bnpl migrate, or use the bnpl that matches the database)",
+            schema.pending
+        );
+    }
     let result = commands::execute(&config, &pool, command).await;
     pool.close().await;
     result

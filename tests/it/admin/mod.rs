@@ -6,8 +6,10 @@ mod api_auth;
 mod api_payments;
 mod api_refunds;
 mod browser;
+mod browser_signin;
 mod cli;
 mod dead_letters;
+mod holes;
 mod openapi;
 mod reports;
 
