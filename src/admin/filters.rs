@@ -77,12 +77,21 @@ mod tests {
 
     #[test]
     fn known_values_pass_and_others_name_the_allowed_ones() {
-        assert_eq!(payment_status(Some("needs_review".into())), Ok(Some(PaymentStatus::NeedsReview)));
+        assert_eq!(
+            payment_status(Some("needs_review".into())),
+            Ok(Some(PaymentStatus::NeedsReview))
+        );
         assert_eq!(payment_status(None), Ok(None));
         let error = payment_status(Some("\u{0}".into())).unwrap_err();
         assert!(error.to_string().contains("accepted, pending"), "{error}");
-        assert!(refund_status(Some("bogus".into())).unwrap_err().to_string().contains("queued"));
-        assert!(provider(Some("paypal".into())).unwrap_err().to_string().contains("humm, valu"));
+        assert!(refund_status(Some("bogus".into()))
+            .unwrap_err()
+            .to_string()
+            .contains("queued"));
+        assert!(provider(Some("paypal".into()))
+            .unwrap_err()
+            .to_string()
+            .contains("humm, valu"));
         assert!(account(Some("a b".into())).is_err());
         assert!(account(Some("default".into())).is_ok());
     }

@@ -83,12 +83,14 @@ pub const REPLAYED_BY: &str = "x-bnpl-replayed-by";
 /// The replay headers, when present and printable.
 fn replay_of(headers: Option<&lapin::types::FieldTable>) -> Option<Replay> {
     let headers = headers?.inner();
-    let text = |name: &str| match headers.get(name)? {
-        lapin::types::AMQPValue::LongString(value) => Some(value.to_string()),
-        lapin::types::AMQPValue::ShortString(value) => Some(value.to_string()),
-        _ => None,
-    }
-    .filter(|value| limits::forbidden_control(value, false).is_none() && value.len() <= 255);
+    let text = |name: &str| {
+        match headers.get(name)? {
+            lapin::types::AMQPValue::LongString(value) => Some(value.to_string()),
+            lapin::types::AMQPValue::ShortString(value) => Some(value.to_string()),
+            _ => None,
+        }
+        .filter(|value| limits::forbidden_control(value, false).is_none() && value.len() <= 255)
+    };
     Some(Replay {
         dead_letter_id: text(REPLAYED_FROM)?,
         original_user_id: text(REPLAYED_USER_ID),

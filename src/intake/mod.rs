@@ -128,12 +128,8 @@ impl IntakeHandler {
             }
             CommandType::PurchaseConfirm => confirm::confirm(&self.services, envelope, &command).await,
             CommandType::PurchaseResendOtp => confirm::resend_otp(&self.services, envelope, &command).await,
-            CommandType::RefundCreate => {
-                refund::create(&self.services, &self.refunders, envelope, &command).await
-            }
-            CommandType::RefundCancel => {
-                refund::cancel(&self.services, &self.refunders, envelope, &command).await
-            }
+            CommandType::RefundCreate => refund::create(&self.services, &self.refunders, envelope, &command).await,
+            CommandType::RefundCancel => refund::cancel(&self.services, &self.refunders, envelope, &command).await,
         }
     }
 }
@@ -154,7 +150,9 @@ pub fn check_command(routing_key: &str, body: &[u8]) -> Result<CommandType, Stri
         CommandType::PurchaseConfirm => schema::parse::<confirm::Confirm>(&command.body).map(drop),
         CommandType::PurchaseResendOtp | CommandType::RefundCancel => Ok(()),
     };
-    checked.map(|()| command.command_type).map_err(|error| error.to_string())
+    checked
+        .map(|()| command.command_type)
+        .map_err(|error| error.to_string())
 }
 
 /// Dead-letters a command that cannot be processed at all.

@@ -46,7 +46,11 @@ pub fn user_of(url: &SecretString) -> String {
         .ok()
         .map(|url| url.username().to_owned())
         .filter(|user| !user.is_empty())
-        .map(|user| percent_encoding::percent_decode_str(&user).decode_utf8_lossy().into_owned())
+        .map(|user| {
+            percent_encoding::percent_decode_str(&user)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .unwrap_or_else(|| "guest".to_owned())
 }
 
@@ -66,7 +70,11 @@ impl Broker {
         tracker.spawn(async move {
             supervise(url, supervised_topology, connection_name, sender, close).await;
         });
-        Broker { session, topology, user }
+        Broker {
+            session,
+            topology,
+            user,
+        }
     }
 
     /// The user the connection logs in as: RabbitMQ accepts no other `user_id` on what it

@@ -5,9 +5,9 @@
 //! Invariants: read-only; pagination is by `(created_at, payment_id)` descending, so a page is
 //! stable under concurrent inserts (new payments appear on page one, never twice).
 
+use crate::domain::{AccountName, PaymentStatus, Provider};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use crate::domain::{AccountName, PaymentStatus, Provider};
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use utoipa::ToSchema;
 

@@ -86,7 +86,9 @@ pub async fn replay_dead_letter(
             "purged",
             "the dead letter (or its body) was purged".to_owned(),
         )),
-        Err(error @ (ReplayError::BadRoutingKey | ReplayError::Invalid(_))) => Err(ApiError::BadRequest(error.to_string())),
+        Err(error @ (ReplayError::BadRoutingKey | ReplayError::Invalid(_))) => {
+            Err(ApiError::BadRequest(error.to_string()))
+        }
         Err(ReplayError::Publish(error)) => {
             tracing::warn!(%error, dead_letter_id = id, "dead letter replay not published");
             Err(ApiError::Unavailable)

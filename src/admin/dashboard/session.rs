@@ -193,7 +193,9 @@ fn cookie_dropped(web: &WebSettings) -> Response {
     };
     sign_in_form(
         StatusCode::UNAUTHORIZED,
-        Some(&format!("Signed in, but the browser did not keep the session cookie. {advice}")),
+        Some(&format!(
+            "Signed in, but the browser did not keep the session cookie. {advice}"
+        )),
     )
 }
 

@@ -53,7 +53,10 @@ async fn another_site_cannot_sign_a_browser_in() {
         app.url("/signin")
     );
     let server = tokio::spawn(async move {
-        let router = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(page) }));
+        let router = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || async move { axum::response::Html(page) }),
+        );
         axum::serve(listener, router).await.unwrap();
     });
     let browser = driver.browser().await;
@@ -69,7 +72,11 @@ async fn another_site_cannot_sign_a_browser_in() {
     assert_eq!(sessions, 0);
     // The dashboard's own form still signs in.
     sign_in(&browser, &read).await;
-    browser.wait().for_element(Locator::Id("needs-review-count")).await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("needs-review-count"))
+        .await
+        .unwrap();
     let _ = browser.close().await;
     server.abort();
     app.stop().await.unwrap();
@@ -92,7 +99,11 @@ async fn on_plain_http_the_cookie_is_kept_or_the_page_says_why() {
     browser.goto(&app.url("/")).await.unwrap();
     assert_eq!(path_of(&browser).await, "/signin");
     sign_in(&browser, &read).await;
-    browser.wait().for_element(Locator::Id("needs-review-count")).await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("needs-review-count"))
+        .await
+        .unwrap();
     assert_eq!(path_of(&browser).await, "/", "signed in, no loop");
     let _ = browser.close().await;
     app.stop().await.unwrap();
@@ -109,10 +120,17 @@ async fn on_plain_http_the_cookie_is_kept_or_the_page_says_why() {
     browser.goto(&app.url("/signin")).await.unwrap();
     sign_in(&browser, &read).await;
     if browser.wait().for_element(Locator::Id("signin-error")).await.is_err() {
-        panic!("at {:?}: {}", browser.current_url().await, browser.source().await.unwrap_or_default());
+        panic!(
+            "at {:?}: {}",
+            browser.current_url().await,
+            browser.source().await.unwrap_or_default()
+        );
     }
     let error = text_of(&browser, "#signin-error").await;
-    assert!(error.contains("did not keep the session cookie") && error.contains("HTTPS"), "{error}");
+    assert!(
+        error.contains("did not keep the session cookie") && error.contains("HTTPS"),
+        "{error}"
+    );
     let _ = browser.close().await;
     app.stop().await.unwrap();
 }

@@ -25,7 +25,15 @@ async fn unknown_routing_keys_are_one_metric_label() {
             == 1
     })
     .await;
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!metrics.contains(&key), "a sender-chosen key never becomes a label");
     assert!(
         metrics
@@ -58,13 +66,19 @@ async fn sign_in_and_out_only_from_this_dashboard_and_the_cookie_fits_the_scheme
     for origin in [Some("https://evil.example"), Some("null"), None] {
         let response = sign_in_with(&app, &read, origin).await;
         assert_eq!(response.status(), 403, "{origin:?}");
-        assert!(response.headers().get("set-cookie").is_none(), "{origin:?}: no session opened");
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "{origin:?}: no session opened"
+        );
     }
     let response = sign_in_with(&app, &read, Some(&own)).await;
     assert_eq!(response.status(), 303);
     let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
     // BNPL_PUBLIC_URL is plain http here: a Secure cookie would be dropped by the browser.
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("Secure"), "{cookie}");
     let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM admin_sessions")
         .fetch_one(&pool)
@@ -125,7 +139,10 @@ async fn a_replay_is_checked_as_a_fresh_command_and_keeps_its_sender() {
     let bad = json!({"payment_id": "ord-r1", "provider": "humm", "amount": {"minor": 0, "currency": "GBP"}});
     let (status, body) = post(&app, &replay, &operate, json!({"body": bad})).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("/amount/minor"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("/amount/minor"),
+        "{body}"
+    );
     let replayed: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters WHERE replayed_at IS NOT NULL")
         .fetch_one(&pool)
         .await
@@ -134,7 +151,8 @@ async fn a_replay_is_checked_as_a_fresh_command_and_keeps_its_sender() {
 
     // A refund dead letter: refunds are finance's, so editing one needs `finance` too.
     seed_payment(&pool, &Seed::new("ord-rf", "humm", "succeeded")).await;
-    let refund = json!({"refund_id": "rf-replay-1", "payment_id": "ord-rf", "amount": {"minor": 500, "currency": "GBP"}});
+    let refund =
+        json!({"refund_id": "rf-replay-1", "payment_id": "ord-rf", "amount": {"minor": 500, "currency": "GBP"}});
     let refund_letter = seed_refund_letter(&pool, &refund, "guest").await;
     let refund_replay = format!("/admin/v1/dead-letters/{refund_letter}/replay");
     let (status, _) = post(&app, &refund_replay, &operate, json!({"body": refund})).await;
@@ -152,9 +170,16 @@ async fn a_replay_is_checked_as_a_fresh_command_and_keeps_its_sender() {
     })
     .await;
     // A refund first sent by a user off the allow-list stays forbidden when replayed unedited.
-    let other = json!({"refund_id": "rf-replay-2", "payment_id": "ord-rf", "amount": {"minor": 500, "currency": "GBP"}});
+    let other =
+        json!({"refund_id": "rf-replay-2", "payment_id": "ord-rf", "amount": {"minor": 500, "currency": "GBP"}});
     let other_letter = seed_refund_letter(&pool, &other, "mallory").await;
-    let (status, _) = post(&app, &format!("/admin/v1/dead-letters/{other_letter}/replay"), &operate, json!({})).await;
+    let (status, _) = post(
+        &app,
+        &format!("/admin/v1/dead-letters/{other_letter}/replay"),
+        &operate,
+        json!({}),
+    )
+    .await;
     assert_eq!(status, 202);
     eventually(WAIT, "the replayed refund is refused as forbidden", || async {
         sqlx::query_scalar::<_, Option<String>>(
@@ -168,12 +193,11 @@ async fn a_replay_is_checked_as_a_fresh_command_and_keeps_its_sender() {
     })
     .await;
     // The audit names who replayed each.
-    let actors: Vec<String> = sqlx::query_scalar(
-        "SELECT actor FROM audit_log WHERE detail->>'action' = 'replay_dead_letter' ORDER BY id",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let actors: Vec<String> =
+        sqlx::query_scalar("SELECT actor FROM audit_log WHERE detail->>'action' = 'replay_dead_letter' ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert_eq!(actors, ["fin-op", "replayer"]);
     app.stop().await.unwrap();
 }
@@ -198,11 +222,17 @@ async fn filter_values_are_checked_and_answered_with_the_allowed_ones() {
     for query in ["status=%00", "status=bogus", "provider=paypal", "account=a%20b"] {
         let (status, body) = get(&app, &format!("/admin/v1/payments?{query}"), &read).await;
         assert_eq!(status, 400, "{query}: {body}");
-        assert!(body["error"]["message"].as_str().unwrap().contains("must be one of"), "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("must be one of"),
+            "{body}"
+        );
     }
     let (status, body) = get(&app, "/admin/v1/payments?status=%00", &read).await;
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().unwrap().contains("needs_review"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("needs_review"),
+        "{body}"
+    );
     let (status, _) = get(&app, "/admin/v1/refunds?status=%00", &read).await;
     assert_eq!(status, 400);
     let (status, _) = get(&app, "/admin/v1/payments?status=needs_review&provider=humm", &read).await;
@@ -218,7 +248,10 @@ fn admin_cli(database_url: &str, args: &[&str]) -> (bool, String) {
         .env_remove("RUST_LOG")
         .output()
         .unwrap();
-    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -302,7 +335,10 @@ async fn retention_masks_descriptions_and_reasons_in_batches() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(masked, "/customer/ip_address: [masked by retention]", "the field stays, the value goes");
+    assert_eq!(
+        masked, "/customer/ip_address: [masked by retention]",
+        "the field stays, the value goes"
+    );
     let detail: String = sqlx::query_scalar("SELECT detail FROM dead_letters WHERE id = $1")
         .bind(letter)
         .fetch_one(&pool)
