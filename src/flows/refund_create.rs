@@ -45,6 +45,12 @@ pub async fn store(
     reply: (Option<&str>, Option<&str>),
 ) -> Result<Stored, sqlx::Error> {
     let refund_id = command.refund_id.as_str();
+    let payment = payments::lock(conn, &command.payment_id).await?;
+    // Only under the payment's lock: a copy of this very command processed at the same time (a
+    // re-published command, two intake workers) has then either committed its refund, making this
+    // a duplicate, or not begun. Checked before the lock, both copies passed as new, and the
+    // second was weighed against the balance with the first already counted (the fault suite's
+    // strict classes caught it as a false `over_refund`).
     if let Some(existing) = refunds::get(conn, refund_id).await? {
         let same = existing.payment_id == command.payment_id
             && existing.amount_minor == command.amount.minor
@@ -55,7 +61,7 @@ pub async fn store(
             refused("conflict", "refund_id is already used by a different refund")
         });
     }
-    let Some(payment) = payments::lock(conn, &command.payment_id).await? else {
+    let Some(payment) = payment else {
         return Ok(refused(
             "unknown_payment",
             format!("no payment {:?}", command.payment_id),

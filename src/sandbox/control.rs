@@ -147,7 +147,11 @@ async fn valu_otp(State(shared): State<Arc<Shared>>, Path(phone): Path<String>) 
 
 async fn ledger(State(shared): State<Arc<Shared>>, Query(params): Params) -> Response {
     let lists = params.get("lists").map(String::as_str) != Some("false");
-    Json(shared.store.lock().await.ledger.snapshot(lists)).into_response()
+    let mut snapshot = shared.store.lock().await.ledger.snapshot(lists);
+    if let Some(object) = snapshot.as_object_mut() {
+        object.insert("faults_fired".to_owned(), shared.fired.to_json());
+    }
+    Json(snapshot).into_response()
 }
 
 async fn get_faults(State(shared): State<Arc<Shared>>) -> Json<FaultRates> {

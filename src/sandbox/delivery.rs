@@ -84,13 +84,13 @@ const ECOMMPAY_RETRY_WINDOW_SECS: f64 = 11.0 * 24.0 * 3600.0;
 /// Delivers `out` applying the callback faults in `faults` (lost, duplicate, bad signature);
 /// true when the genuine callback was acknowledged.
 pub(crate) async fn deliver_with_faults(shared: &Arc<Shared>, out: Outgoing, faults: FaultSet) -> bool {
-    if faults.has(Fault::BadSignatureCallback) {
+    if shared.applies(faults, Fault::BadSignatureCallback) {
         let mut forged = out.clone();
         forge(&mut forged.payload);
         deliver(shared, forged, true).await;
     }
     let acknowledged = deliver(shared, out.clone(), false).await;
-    if faults.has(Fault::DuplicateCallback) {
+    if shared.applies(faults, Fault::DuplicateCallback) {
         deliver(shared, out, false).await;
     }
     acknowledged

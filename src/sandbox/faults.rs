@@ -71,6 +71,32 @@ impl Fault {
     }
 }
 
+/// How often each fault took effect (the sandbox acted on it, not merely drew it), by marker:
+/// `faults_fired` in the ledger, so a test can tell a fault it asked for from one that fired.
+#[derive(Debug, Default)]
+pub struct FiredCounters([std::sync::atomic::AtomicU64; Fault::ALL.len()]);
+
+impl FiredCounters {
+    pub fn fire(&self, fault: Fault) {
+        if let Some(index) = Fault::ALL.iter().position(|f| *f == fault) {
+            self.0[index].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// `{marker: count}` for every fault.
+    pub fn to_json(&self) -> serde_json::Value {
+        let counts: serde_json::Map<String, serde_json::Value> = Fault::ALL
+            .iter()
+            .zip(&self.0)
+            .map(|(fault, count)| {
+                let count = count.load(std::sync::atomic::Ordering::Relaxed);
+                (fault.marker().to_owned(), serde_json::Value::from(count))
+            })
+            .collect();
+        serde_json::Value::Object(counts)
+    }
+}
+
 /// A set of faults attached to one payment or refund.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FaultSet(u16);

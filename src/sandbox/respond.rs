@@ -15,10 +15,10 @@ use super::state::Shared;
 
 /// Applies `faults` to an answer for a request that was registered.
 pub(crate) async fn after_register(shared: &Shared, faults: FaultSet, answer: Response) -> Response {
-    if faults.has(Fault::TimeoutAfterRegister) {
+    if shared.applies(faults, Fault::TimeoutAfterRegister) {
         shared.sleep(Duration::from_millis(shared.config.stall_ms)).await;
     }
-    if faults.has(Fault::RegisterThenServerError) {
+    if shared.applies(faults, Fault::RegisterThenServerError) {
         return (StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error").into_response();
     }
     slow(shared, faults).await;
@@ -27,7 +27,7 @@ pub(crate) async fn after_register(shared: &Shared, faults: FaultSet, answer: Re
 
 /// Delays the answer when the `slow` fault is on.
 pub(crate) async fn slow(shared: &Shared, faults: FaultSet) {
-    if faults.has(Fault::Slow) {
+    if shared.applies(faults, Fault::Slow) {
         shared
             .sleep(Duration::from_millis(shared.config.slow_response_ms))
             .await;

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use super::aps::order::ApsOrder;
 use super::config::{AutoCustomer, SandboxConfig};
 use super::ecommpay::payment::EcPayment;
-use super::faults::{Fault, FaultRates, FaultSet};
+use super::faults::{Fault, FaultRates, FaultSet, FiredCounters};
 use super::ledger::Ledger;
 
 /// `(project_id, payment_id)`.
@@ -63,10 +63,22 @@ pub(crate) struct Shared {
     pub shutdown: CancellationToken,
     /// Wakes the threshold sweeper when a payment is added.
     pub threshold_added: Notify,
+    /// Faults that took effect.
+    pub fired: FiredCounters,
     counter: AtomicU64,
 }
 
 impl Shared {
+    /// Whether `fault` is in `faults`; when it is, the caller acts on it now, so it is counted
+    /// as fired.
+    pub(crate) fn applies(&self, faults: FaultSet, fault: Fault) -> bool {
+        let applies = faults.has(fault);
+        if applies {
+            self.fired.fire(fault);
+        }
+        applies
+    }
+
     pub(crate) fn new(
         config: SandboxConfig,
         base_url: String,
@@ -96,6 +108,7 @@ impl Shared {
             tasks: TaskTracker::new(),
             shutdown,
             threshold_added: Notify::new(),
+            fired: FiredCounters::default(),
             counter: AtomicU64::new(1),
         }))
     }

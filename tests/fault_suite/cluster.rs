@@ -287,8 +287,11 @@ async fn forward(State(lb): State<Balancer>, method: Method, uri: Uri, headers: 
             .request(method.clone(), format!("{backend}{path}"))
             .timeout(Duration::from_secs(15))
             .body(body.clone());
-        if let Some(content_type) = headers.get("content-type") {
-            request = request.header("content-type", content_type);
+        // Every header but the hop's own (the admin API's bearer token among them).
+        for (name, value) in headers.iter() {
+            if !matches!(name.as_str(), "host" | "content-length" | "connection" | "transfer-encoding") {
+                request = request.header(name.as_str(), value.as_bytes());
+            }
         }
         match request.send().await {
             Ok(response) => {

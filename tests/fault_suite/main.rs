@@ -23,14 +23,19 @@
 
 mod broker;
 mod chaos;
+mod admin;
 mod checks;
 mod cluster;
+mod coverage;
+mod forged;
 #[path = "../it/helpers.rs"]
 #[expect(dead_code, reason = "the suite uses only the database, prefix and broker helpers")]
 mod helpers;
 mod load;
 mod provider;
+mod purchases;
 mod quiesce;
+mod refunds;
 mod report;
 
 use bnpl::sandbox::FaultRates;
@@ -44,13 +49,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// What a published command is expected to become.
+/// What a published command is expected to become (`commands.outcome` and `reason_code`).
+/// Classes are strict so a regression cannot hide: a refund that should apply and is refused
+/// fails the run, and so does an expected refusal with another reason.
 #[derive(Debug, Clone, Copy)]
 pub enum Class {
-    /// Processed: applied, a duplicate, or refused on business grounds.
-    Valid,
-    /// Refused on business grounds, never a dead letter.
-    Refused,
+    /// Applied, or a duplicate of one applied; never refused, never a dead letter.
+    Applies,
+    /// Applied or a duplicate, or refused with one of these codes: a race the suite cannot order
+    /// (a cancel against the send, a confirm against the threshold).
+    AppliesOr(&'static [&'static str]),
+    /// Refused with exactly this code, never a dead letter.
+    Refused(&'static str),
     /// Cannot be processed at all: a dead letter.
     Malformed,
 }
@@ -77,7 +87,23 @@ pub struct Tally {
     /// Forgeries correctly signed by another account or provider than the payment's.
     pub forged_verified_posted: AtomicU64,
     pub refunds_requested: AtomicU64,
+    pub refunded_payments: AtomicU64,
+    /// Refunds over the capture, which must be refused as `over_refund`.
+    pub over_refunds_requested: AtomicU64,
     pub republished: AtomicU64,
+    /// Payment Page purchases whose page the customer opened, and those left unopened.
+    pub pages_opened: AtomicU64,
+    pub pages_abandoned: AtomicU64,
+    /// valU confirms with a wrong OTP, and OTP resends.
+    pub wrong_otps: AtomicU64,
+    pub resends: AtomicU64,
+    /// Admin actions through the API, attempted and applied.
+    pub admin_resolved: AtomicU64,
+    pub admin_release_attempts: AtomicU64,
+    pub admin_released: AtomicU64,
+    pub admin_cancel_attempts: AtomicU64,
+    pub admin_cancelled: AtomicU64,
+    pub admin_replayed: AtomicU64,
     pub markers: Mutex<BTreeMap<String, u64>>,
     pub notes: Mutex<Vec<String>>,
 }
@@ -105,7 +131,32 @@ pub struct Run {
     pub humm_ids: Mutex<Vec<String>>,
     pub valu_ids: Mutex<Vec<String>>,
     pub malformed: Mutex<Vec<Vec<u8>>>,
+    /// Payment Page purchases the customer leaves unopened: an operator resolves them.
+    pub abandoned_pages: Mutex<Vec<String>>,
+    /// Where the admin API is reached (the balancer), and a token with `operate` and `finance`.
+    pub admin_url: String,
+    pub admin_token: String,
+    pub knobs: Knobs,
     pub tally: Arc<Tally>,
+}
+
+/// Parts of the traffic that can be switched off, to show the floors fail without them.
+#[derive(Debug, Clone, Copy)]
+pub struct Knobs {
+    /// `BNPL_FAULT_NO_REFUNDS=1`: no refund commands at all.
+    pub refunds: bool,
+    /// `BNPL_FAULT_NO_FORGED=1`: no forged callbacks.
+    pub forged: bool,
+}
+
+impl Knobs {
+    fn from_env() -> Self {
+        let off = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
+        Knobs {
+            refunds: !off("BNPL_FAULT_NO_REFUNDS"),
+            forged: !off("BNPL_FAULT_NO_FORGED"),
+        }
+    }
 }
 
 impl Run {
@@ -214,6 +265,14 @@ async fn nothing_is_lost_or_done_twice_under_faults() {
     }
     let nodes = Arc::new(nodes);
 
+    // The admin API's token, straight into the database the nodes migrated.
+    let admin_token = {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        let scopes = ["operate".to_owned(), "finance".to_owned()];
+        let token = bnpl::store::tokens::create(&pool, "fault-suite-ops", &scopes).await.unwrap();
+        pool.close().await;
+        token
+    };
     let stop = CancellationToken::new();
     let events = Arc::new(Collector::default());
     let collector = events.spawn(event_queue.clone(), stop.clone());
@@ -228,6 +287,10 @@ async fn nothing_is_lost_or_done_twice_under_faults() {
         humm_ids: Mutex::new(Vec::new()),
         valu_ids: Mutex::new(Vec::new()),
         malformed: Mutex::new(Vec::new()),
+        abandoned_pages: Mutex::new(Vec::new()),
+        admin_url: balancer.clone(),
+        admin_token,
+        knobs: Knobs::from_env(),
         tally: Arc::clone(&tally),
     });
 
@@ -248,6 +311,8 @@ async fn nothing_is_lost_or_done_twice_under_faults() {
         restarts,
     ));
     let traffic = tokio::spawn(load::drive(Arc::clone(&run), window, seed));
+    let admin_stop = CancellationToken::new();
+    let operator = tokio::spawn(admin::operate(Arc::clone(&run), admin_stop.clone()));
     tokio::time::sleep(window).await;
     kill_stop.cancel();
     killer.await.unwrap();
@@ -269,6 +334,8 @@ async fn nothing_is_lost_or_done_twice_under_faults() {
     // at larger scales the queue alone needs longer than the fixed 90 s.
     let refunds = u32::try_from(tally.get(&tally.refunds_requested)).unwrap_or(u32::MAX);
     let deadline = Duration::from_secs(90).max(Duration::from_millis(1500).saturating_mul(refunds));
+    admin_stop.cancel();
+    let _ = operator.await;
     let (took, open) = quiesce::quiesce(&run, &db.url, &queues, &nodes, deadline).await;
     if !open.is_empty() {
         tally.note(format!("not quiescent after {took:?}: {open:?}"));
@@ -277,7 +344,10 @@ async fn nothing_is_lost_or_done_twice_under_faults() {
         }
     }
     let dead = broker::drain(&topology.dead()).await;
-    let results = checks::verify(&run, &db.url, &dead).await;
+    let mut results = checks::verify(&run, &db.url, &dead).await;
+    results.push(checks::quiescent(&open, took, deadline));
+    coverage::apply_floors(&mut results, scale);
+    results.extend(coverage::rows(&run, &db.url, restarts).await);
 
     for node in nodes.iter() {
         node.lock().await.kill().await;

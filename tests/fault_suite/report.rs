@@ -33,10 +33,11 @@ pub fn print_table(
         (
             "commands published".into(),
             format!(
-                "{} ({} valid, {} refused, {} malformed; {} re-published after a broker fault)",
+                "{} ({} to apply, {} racing, {} to refuse, {} malformed; {} re-published after a broker fault)",
                 sent.len(),
-                count(|c| matches!(c, Class::Valid)),
-                count(|c| matches!(c, Class::Refused)),
+                count(|c| matches!(c, Class::Applies)),
+                count(|c| matches!(c, Class::AppliesOr(_))),
+                count(|c| matches!(c, Class::Refused(_))),
                 count(|c| matches!(c, Class::Malformed)),
                 t.get(&t.republished)
             ),
@@ -50,6 +51,26 @@ pub fn print_table(
             ),
         ),
         ("refunds requested".into(), t.get(&t.refunds_requested).to_string()),
+        (
+            "Payment Pages opened / left to an operator".into(),
+            format!("{} / {}", t.get(&t.pages_opened), t.get(&t.pages_abandoned)),
+        ),
+        (
+            "valU wrong OTPs / resends".into(),
+            format!("{} / {}", t.get(&t.wrong_otps), t.get(&t.resends)),
+        ),
+        (
+            "operator: resolved / released (tried) / cancelled (tried) / replayed".into(),
+            format!(
+                "{} / {} ({}) / {} ({}) / {}",
+                t.get(&t.admin_resolved),
+                t.get(&t.admin_released),
+                t.get(&t.admin_release_attempts),
+                t.get(&t.admin_cancelled),
+                t.get(&t.admin_cancel_attempts),
+                t.get(&t.admin_replayed)
+            ),
+        ),
         (
             "SIGKILLs / process starts".into(),
             format!("{} / {}", t.get(&t.kills), t.get(&t.process_starts)),
@@ -100,17 +121,26 @@ pub fn print_table(
         println!("{name:<42} {value}");
     }
     println!();
-    println!("== fault suite: invariants ==");
-    println!("{:<52} {:>8} {:>10}", "invariant", "checked", "violations");
+    println!("== fault suite: invariants and coverage ==");
+    println!("{:<60} {:>8} {:>6} {:>10}", "row", "checked", "floor", "violations");
     let mut violations = 0;
     for check in results {
-        println!("{:<52} {:>8} {:>10}", check.name, check.checked, check.violations.len());
-        violations += check.violations.len();
+        let below = check.checked < check.floor;
+        println!(
+            "{:<60} {:>8} {:>6} {:>10}{}",
+            check.name,
+            check.checked,
+            check.floor,
+            check.violations.len(),
+            if below { "  FAIL: below its floor" } else { "" }
+        );
+        violations += check.violations.len() + usize::from(below);
     }
     println!(
-        "{:<52} {:>8} {:>10}",
+        "{:<60} {:>8} {:>6} {:>10}",
         "TOTAL",
         results.iter().map(|c| c.checked).sum::<usize>(),
+        "",
         violations
     );
     for check in results.iter().filter(|c| !c.violations.is_empty()) {

@@ -28,7 +28,7 @@ pub(crate) fn send(
     let Some(final_out) = outgoing(merchant, reference, kind, fields.clone()) else {
         return;
     };
-    let stale_out = faults.has(Fault::ReorderCallbacks).then(|| {
+    let stale_out = shared.applies(faults, Fault::ReorderCallbacks).then(|| {
         let mut stale = fields;
         for (name, value) in [
             ("response_code", "15777"),
@@ -42,7 +42,7 @@ pub(crate) fn send(
     let task_shared = Arc::clone(shared);
     shared.spawn(async move {
         let shared = task_shared;
-        if faults.has(Fault::LostCallback) {
+        if shared.applies(faults, Fault::LostCallback) {
             record_lost(&shared, Schedule::Aps).await;
         } else {
             deliver_with_faults(&shared, final_out, faults).await;

@@ -95,7 +95,7 @@ pub(crate) async fn refund(shared: &Arc<Shared>, request: &ApsRequest) -> Answer
         {
             return;
         }
-        let declined = faults.has(Fault::Decline);
+        let declined = shared.applies(faults, Fault::Decline);
         let mut store = shared.store.lock().await;
         if let Some(r) = store.aps.get_mut(&key).and_then(|o| o.refunds.get_mut(index)) {
             r.status = if declined {

@@ -64,7 +64,7 @@ async fn payment_api(State(shared): State<Arc<Shared>>, body: Bytes) -> Response
     if FaultSet::from_markers([request.reference.as_str()]).has(Fault::Slow) {
         faults.insert(Fault::Slow);
     }
-    if faults.has(Fault::ServerError) {
+    if shared.applies(faults, Fault::ServerError) {
         return (StatusCode::BAD_GATEWAY, "502 Bad Gateway").into_response();
     }
     let result = match command.as_str() {

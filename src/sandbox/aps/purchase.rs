@@ -58,7 +58,7 @@ pub(crate) async fn purchase(shared: &Arc<Shared>, request: &ApsRequest) -> Answ
     let answer = match check {
         OtpCheck::Valid => {
             let fort_id = format!("1699{:014}", shared.next_number());
-            let (code, message) = if order.faults.has(Fault::Decline) {
+            let (code, message) = if shared.applies(order.faults, Fault::Decline) {
                 ("13666", "Transaction declined")
             } else {
                 ("14000", "Success")

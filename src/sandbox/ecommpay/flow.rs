@@ -52,7 +52,7 @@ pub(crate) fn start(shared: &Arc<Shared>, key: EcKey) {
         let Some((faults, outgoing)) = prepared else {
             return;
         };
-        if !faults.has(Fault::ReorderCallbacks) {
+        if !shared.applies(faults, Fault::ReorderCallbacks) {
             if let Some(out) = outgoing {
                 deliver_with_faults(&shared, out, faults).await;
             }
@@ -81,7 +81,7 @@ pub(crate) async fn finish(shared: &Arc<Shared>, key: &EcKey, outcome: Outcome) 
             return Err(FinishError::AlreadyFinal(payment.payment_status()));
         }
         let stale = payment.clone();
-        let declined_by_fault = payment.faults.has(Fault::Decline);
+        let declined_by_fault = shared.applies(payment.faults, Fault::Decline);
         match outcome {
             Outcome::Abandon => {
                 payment.abandoned = true;
@@ -113,7 +113,7 @@ pub(crate) async fn finish(shared: &Arc<Shared>, key: &EcKey, outcome: Outcome) 
             "final",
             payment.callback_json(payment.sale_operation_json()),
         );
-        let stale_out = if payment.faults.has(Fault::ReorderCallbacks) {
+        let stale_out = if shared.applies(payment.faults, Fault::ReorderCallbacks) {
             intermediate(shared, &stale)
         } else {
             None
@@ -135,7 +135,7 @@ pub(crate) async fn send_final(shared: &Arc<Shared>, out: Option<Outgoing>, faul
     let Some(out) = out else {
         return;
     };
-    if faults.has(Fault::LostCallback) {
+    if shared.applies(faults, Fault::LostCallback) {
         record_lost(shared, Schedule::Ecommpay).await;
     } else {
         deliver_with_faults(shared, out, faults).await;

@@ -37,7 +37,7 @@ pub(crate) async fn refund(State(shared): State<Arc<Shared>>, body: Bytes) -> Re
         .unwrap_or_else(|| format!("auto-{}", shared.next_number()));
     let op_key = format!("refund:{}:{}", request.project_id, refund_id);
     let faults = shared.request_faults(&op_key, &[&refund_id]).await;
-    if faults.has(Fault::ServerError) {
+    if shared.applies(faults, Fault::ServerError) {
         return bad_gateway();
     }
     match accept(&shared, &request, refund_id).await {
@@ -135,7 +135,7 @@ fn schedule(shared: &Arc<Shared>, key: EcKey, index: usize) {
             let Some(refund) = payment.refunds.get_mut(index) else {
                 return;
             };
-            let declined = refund.faults.has(Fault::Decline);
+            let declined = shared.applies(refund.faults, Fault::Decline);
             refund.status = if declined {
                 RefundStatus::Decline
             } else {

@@ -107,7 +107,7 @@ pub(crate) async fn sale(State(shared): State<Arc<Shared>>, body: Bytes) -> Resp
     let first_name = text(&request.body, "/customer/first_name").unwrap_or("");
     let op_key = format!("sale:{}:{}", request.project_id, request.payment_id);
     let faults = shared.request_faults(&op_key, &[&request.payment_id, first_name]).await;
-    if faults.has(Fault::ServerError) {
+    if shared.applies(faults, Fault::ServerError) {
         return bad_gateway();
     }
     let new = match new_payment(&shared, &request.body, request.project_id, &request.payment_id) {

@@ -24,7 +24,7 @@ pub(crate) async fn status(State(shared): State<Arc<Shared>>, body: Bytes) -> Re
     let faults = shared
         .request_faults(&format!("status:{}:{}", request.project_id, request.payment_id), &[])
         .await;
-    if faults.has(Fault::ServerError) {
+    if shared.applies(faults, Fault::ServerError) {
         return bad_gateway();
     }
     let found = {
