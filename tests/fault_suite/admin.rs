@@ -54,7 +54,14 @@ async fn resolve_abandoned(run: &Run) {
     let pending: Vec<String> = std::mem::take(&mut *run.abandoned_pages.lock().unwrap());
     for id in pending {
         let body = json!({"to": "declined", "reason": "the customer never opened the payment page"});
-        match call(run, reqwest::Method::POST, &format!("/payments/{id}/resolve"), Some(body)).await {
+        match call(
+            run,
+            reqwest::Method::POST,
+            &format!("/payments/{id}/resolve"),
+            Some(body),
+        )
+        .await
+        {
             Some((200, _)) => {
                 run.tally.admin_resolved.fetch_add(1, Ordering::Relaxed);
             }
@@ -119,7 +126,14 @@ async fn release_settled_heads(run: &Run) {
         };
         run.tally.admin_release_attempts.fetch_add(1, Ordering::Relaxed);
         let body = json!({"outcome": outcome, "reason": format!("the provider's ledger shows the refund {outcome}")});
-        match call(run, reqwest::Method::POST, &format!("/refunds/{id}/release"), Some(body)).await {
+        match call(
+            run,
+            reqwest::Method::POST,
+            &format!("/refunds/{id}/release"),
+            Some(body),
+        )
+        .await
+        {
             Some((200, _)) => {
                 run.tally.admin_released.fetch_add(1, Ordering::Relaxed);
             }
@@ -149,7 +163,14 @@ async fn replay_fixed(run: &Run, replayed: &mut HashSet<i64>) {
             "return_url": "https://shop.example/return"
         });
         let replay = json!({"body": fixed});
-        match call(run, reqwest::Method::POST, &format!("/dead-letters/{id}/replay"), Some(replay)).await {
+        match call(
+            run,
+            reqwest::Method::POST,
+            &format!("/dead-letters/{id}/replay"),
+            Some(replay),
+        )
+        .await
+        {
             Some((202, _)) => {
                 replayed.insert(id);
                 run.humm_ids.lock().unwrap().push(payment_id);

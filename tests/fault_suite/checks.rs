@@ -224,15 +224,21 @@ fn class_checks(run: &Run, commands: &HashMap<String, Vec<(String, Option<String
                 .any(|(o, c)| o == outcome && code.is_none_or(|code| c.as_deref() == Some(code)))
         };
         let applied = has("applied", None) || has("duplicate", None);
-        let describe = || format!("{} {} ({:?}): {outcomes:?}", sent.routing_key, sent.message_id, sent.class);
+        let describe = || {
+            format!(
+                "{} {} ({:?}): {outcomes:?}",
+                sent.routing_key, sent.message_id, sent.class
+            )
+        };
         match sent.class {
             Class::Applies => applies.expect(applied && !has("rejected", None), describe),
             Class::AppliesOr(codes) => {
                 let refused_as_allowed = codes.iter().any(|code| has("rejected", Some(code)));
                 applies.expect(
-                    (applied || refused_as_allowed) && outcomes.iter().all(|(o, c)| {
-                        o != "rejected" || c.as_deref().is_some_and(|c| codes.contains(&c))
-                    }),
+                    (applied || refused_as_allowed)
+                        && outcomes
+                            .iter()
+                            .all(|(o, c)| o != "rejected" || c.as_deref().is_some_and(|c| codes.contains(&c))),
                     describe,
                 );
             }
@@ -255,7 +261,9 @@ fn fifo(ledger: &Value, queues: &[(String, String, i64)]) -> Check {
     let mut last: HashMap<&str, (i64, String)> = HashMap::new();
     for entry in ledger["refunds"]["entries"].as_array().into_iter().flatten() {
         let id = entry["refund_id"].as_str().unwrap_or_default();
-        let Some((queue, at)) = position.get(id).copied() else { continue };
+        let Some((queue, at)) = position.get(id).copied() else {
+            continue;
+        };
         if !seen.insert(id.to_owned()) {
             continue;
         }

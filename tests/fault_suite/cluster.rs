@@ -289,7 +289,10 @@ async fn forward(State(lb): State<Balancer>, method: Method, uri: Uri, headers: 
             .body(body.clone());
         // Every header but the hop's own (the admin API's bearer token among them).
         for (name, value) in headers.iter() {
-            if !matches!(name.as_str(), "host" | "content-length" | "connection" | "transfer-encoding") {
+            if !matches!(
+                name.as_str(),
+                "host" | "content-length" | "connection" | "transfer-encoding"
+            ) {
                 request = request.header(name.as_str(), value.as_bytes());
             }
         }

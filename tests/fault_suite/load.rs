@@ -156,11 +156,13 @@ async fn refused(run: &Run, i: usize) {
             "customer": {"id": "c", "first_name": "A", "last_name": "B", "ip_address": "203.0.113.7"},
             "return_url": "https://shop.example/return"
         });
-        run.publish("purchase.create", &body, Class::Refused("unsupported_currency")).await;
+        run.publish("purchase.create", &body, Class::Refused("unsupported_currency"))
+            .await;
     } else {
         let body = json!({"refund_id": format!("fs-nopay{i}"), "payment_id": "fs-nobody",
                           "amount": {"minor": 100, "currency": "GBP"}});
-        run.publish("refund.create", &body, Class::Refused("unknown_payment")).await;
+        run.publish("refund.create", &body, Class::Refused("unknown_payment"))
+            .await;
     }
 }
 

@@ -9,8 +9,10 @@
 //! share one database and one AMQP prefix, the suite SIGKILLs and restarts them at random
 //! moments, closes their RabbitMQ connections, cuts their database, lets the sandbox inject
 //! provider faults (markers in ids plus random rates), posts forged callbacks and publishes a
-//! known number of malformed commands. Then it waits for quiescence and checks that nothing was
-//! lost or done twice, printing a table; any violation fails the test.
+//! known number of malformed commands, while Payment Page purchases, wrong OTPs and resends and an
+//! operator working through the admin API run beside the plain flows. Then it waits for
+//! quiescence and checks that nothing was lost or done twice, printing a table; any violation, a
+//! row below its floor (`coverage`), or a missed quiescence deadline fails the test.
 //!
 //! Knobs (environment):
 //! - `BNPL_FAULT_SCALE` (default 1): multiplies the traffic (1: 40 humm + 6 valU purchases in a
@@ -18,12 +20,14 @@
 //! - `BNPL_FAULT_SEED`: replays a run's random choices (the seed is printed).
 //! - `BNPL_FAULT_SERVER_RESTARTS=1`: also restart RabbitMQ (`stop_app`/`start_app`) and
 //!   PostgreSQL (`pg_ctlcluster … restart`) once each. Only where nothing else uses them.
+//! - `BNPL_FAULT_NO_REFUNDS=1`, `BNPL_FAULT_NO_FORGED=1`: leave refunds or forged callbacks out,
+//!   to see the floors fail a run that does not exercise them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod broker;
 mod chaos;
-mod admin;
 mod checks;
 mod cluster;
 mod coverage;
@@ -269,7 +273,9 @@ async fn nothing_is_lost_or_done_twice_under_faults() {
     let admin_token = {
         let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
         let scopes = ["operate".to_owned(), "finance".to_owned()];
-        let token = bnpl::store::tokens::create(&pool, "fault-suite-ops", &scopes).await.unwrap();
+        let token = bnpl::store::tokens::create(&pool, "fault-suite-ops", &scopes)
+            .await
+            .unwrap();
         pool.close().await;
         token
     };

@@ -45,8 +45,12 @@ pub async fn follow_humm(run: Arc<Run>, id: String, amount: i64, seed: u64) {
 /// A Payment Page purchase: nothing exists at ecommpay until the customer opens the page. Every
 /// third one is never opened; an operator resolves it (`admin`).
 pub async fn follow_page(run: Arc<Run>, i: usize, id: String, amount: i64, seed: u64) {
-    run.publish("purchase.create", &humm_body(&id, amount, "payment_page"), Class::Applies)
-        .await;
+    run.publish(
+        "purchase.create",
+        &humm_body(&id, amount, "payment_page"),
+        Class::Applies,
+    )
+    .await;
     run.humm_ids.lock().unwrap().push(id.clone());
     let mut rng = StdRng::seed_from_u64(seed);
     if !wait_for(&run, &id, "payment.action_required").await {
@@ -109,7 +113,8 @@ pub async fn follow_valu(run: Arc<Run>, i: usize, id: String, amount: i64, phone
             }
         }
         2 => {
-            run.publish("purchase.resend_otp", &json!({"payment_id": id}), step).await;
+            run.publish("purchase.resend_otp", &json!({"payment_id": id}), step)
+                .await;
             run.tally.resends.fetch_add(1, Ordering::Relaxed);
             if !wait_for_count(&run, &id, "payment.action_required", 2).await {
                 return;
@@ -140,7 +145,12 @@ async fn wait_for_count(run: &Run, id: &str, wanted: &str, count: usize) -> bool
         if events.iter().filter(|e| e["type"] == wanted).count() >= count {
             return true;
         }
-        let ended = ["payment.declined", "payment.failed", "payment.expired", "payment.succeeded"];
+        let ended = [
+            "payment.declined",
+            "payment.failed",
+            "payment.expired",
+            "payment.succeeded",
+        ];
         if events.iter().any(|e| ended.iter().any(|t| e["type"] == *t)) {
             return false;
         }

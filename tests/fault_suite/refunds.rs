@@ -72,7 +72,10 @@ async fn queued(run: &Run, payment_id: &str, refund_id: &str) -> bool {
     let started = tokio::time::Instant::now();
     while started.elapsed() < crate::load::FOLLOW_DEADLINE {
         let events = run.events.events_of(payment_id);
-        if events.iter().any(|e| e["type"] == "refund.queued" && e["refund_id"] == refund_id) {
+        if events
+            .iter()
+            .any(|e| e["type"] == "refund.queued" && e["refund_id"] == refund_id)
+        {
             return true;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
