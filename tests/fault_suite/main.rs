@@ -25,6 +25,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod accounting;
 mod admin;
 mod broker;
 mod chaos;
@@ -351,7 +352,7 @@ async fn nothing_is_lost_or_done_twice_under_faults() {
     }
     let dead = broker::drain(&topology.dead()).await;
     let mut results = checks::verify(&run, &db.url, &dead).await;
-    results.push(checks::quiescent(&open, took, deadline));
+    results.push(accounting::quiescent(&open, took, deadline));
     coverage::apply_floors(&mut results, scale);
     results.extend(coverage::rows(&run, &db.url, restarts).await);
 
