@@ -11,6 +11,7 @@
 //! - [`domain`]: pure types: money, ids, payment and refund state machines, refund balance.
 //! - [`providers`]: pure protocol code per provider (signatures, requests, parsing).
 //! - [`sandbox`]: the provider sandbox: a real HTTP server playing ecommpay Gate and APS (tests, demo).
+//! - [`ledger`]: the one writer of payment and refund changes, the audit log and the outbox.
 //! - [`store`]: PostgreSQL access: pool, migrations, one file per table family.
 //! - [`messaging`]: RabbitMQ topology, connection supervisor, confirmed publisher, gated consumer.
 //! - [`intake`]: decoding commands, dead letters, command processing.
@@ -33,6 +34,7 @@ pub mod flows;
 pub mod http;
 pub mod intake;
 pub mod jobs;
+pub mod ledger;
 pub mod messaging;
 pub mod providers;
 pub mod sandbox;

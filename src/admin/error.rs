@@ -4,7 +4,7 @@
 //! detail and answered with a bare `internal` / `unavailable`; only errors that describe the
 //! caller's own request carry a specific message.
 
-use crate::store::admin_actions::ActionError;
+use crate::admin::actions::ActionError;
 use crate::store::admin_refunds::RefundActionError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -68,6 +68,11 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        if crate::store::sqlstate::is_outage(&error) {
+            // An outage, not a bug: the caller should retry (503), as with the broker.
+            tracing::warn!(%error, "admin API request: the database is not reachable");
+            return ApiError::Unavailable;
+        }
         ApiError::Internal(format!("database: {error}"))
     }
 }
@@ -120,7 +125,7 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                "the message broker is not reachable right now; retry".to_owned(),
+                "the database or the message broker is not reachable right now; retry".to_owned(),
             ),
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "admin API request failed");

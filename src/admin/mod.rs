@@ -5,6 +5,7 @@
 //!   [`filters`]: filter values checked against what exists.
 //! - [`api`]: the handlers and the OpenAPI document generated from them (utoipa).
 //! - [`dashboard`]: server-rendered pages behind a sign-in with the same tokens.
+//! - [`actions`]: an operator's actions on a payment (resolve, force a status check, replay).
 //! - [`ops`]: actions shared by the API and the CLI that need the broker.
 //! - [`metrics`]: database-derived gauges, refreshed at scrape time.
 //! - [`cli`]: `bnpl admin …`.
@@ -12,6 +13,7 @@
 //! Invariant: every admin route has a request body limit ([`BODY_LIMIT`]), and every admin and
 //! dashboard route needs a live token (only the sign-in page and the OpenAPI document do not).
 
+pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod cli;

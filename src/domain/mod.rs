@@ -1,6 +1,7 @@
 //! The domain: pure types and rules, no I/O.
 //!
 //! - [`currency`] / [`money`]: validated ISO-4217 codes and integer minor-unit amounts.
+//! - [`events`]: every event body the orchestrator announces (contract §3), typed.
 //! - [`ids`]: `PaymentId`, `RefundId` (the providers' 1–40 char rule) and `AccountName`.
 //! - [`limits`]: the bounds of contract §7 on every command field, and how much of a refused
 //!   value a message may quote.
@@ -17,6 +18,7 @@
 
 pub mod balance;
 pub mod currency;
+pub mod events;
 pub mod ids;
 pub mod limits;
 pub mod money;

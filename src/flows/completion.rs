@@ -1,14 +1,15 @@
-//! The end of a job run: one transaction that completes the job (only while this worker still
-//! holds its lease: the fencing check) and applies the job's effect, so a worker that lost its
-//! lease can never commit a second effect.
+//! The end of a job run: the job's completion (only while this worker still holds its lease: the
+//! fencing check) and its effect on the payment, written together by the ledger, so a worker that
+//! lost its lease can never commit a second effect.
 
 use super::Services;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
 use crate::jobs::{backoff, JobHandler, JobResult};
+use crate::ledger::payment::{self, Change, Extras, Outcome};
 use crate::store::jobs::{self, ClaimedJob};
-use crate::store::payments::{self, Applied, Change, Extras, PaymentRow};
-use sqlx::{PgConnection, Postgres, Transaction};
+use crate::store::payments::{self, PaymentRow};
+use sqlx::{Postgres, Transaction};
 use std::time::Duration;
 
 /// Opens the completing transaction; None when the lease was lost (nothing may be committed).
@@ -24,56 +25,49 @@ pub async fn begin(
     Ok(Some(tx))
 }
 
-/// Completes the job and applies `event` to its payment, in one commit: one statement when the
-/// event plainly moves the payment ([`payments::apply_unlocked`]), else under the payment's lock.
+/// Completes the job and applies `event` to its payment through the ledger, in one statement,
+/// only while the job's lease holds. `known`: the payment as the job read it (it saves a read;
+/// when it changed meanwhile the ledger decides again from what it is).
 pub async fn settle(
     services: &Services,
     job: &ClaimedJob,
+    known: Option<&PaymentRow>,
     event: Option<(PaymentEvent, Change)>,
 ) -> Result<JobResult, sqlx::Error> {
-    match (&event, job.payment_id.as_deref()) {
-        (Some((event, change)), Some(payment_id)) => {
-            let mut conn = services.pool.acquire().await?;
-            let extras = Extras {
-                job: Some(job),
-                ..Extras::default()
-            };
-            if payments::apply_unlocked(&mut conn, payment_id, event, change, extras)
-                .await?
-                .is_some()
-            {
-                return Ok(JobResult::Completed);
-            }
-        }
-        _ => {
-            let mut conn = services.pool.acquire().await?;
-            return Ok(match jobs::complete(&mut conn, job).await? {
+    let mut conn = services.pool.acquire().await?;
+    let (Some((event, change)), Some(payment_id)) = (event, job.payment_id.as_deref()) else {
+        return Ok(match jobs::complete(&mut conn, job).await? {
+            Ok(()) => JobResult::Completed,
+            Err(_) => JobResult::LeaseLost,
+        });
+    };
+    let extras = Extras {
+        job: Some(job),
+        ..Extras::default()
+    };
+    Ok(
+        match payment::apply(&mut conn, payment_id, known, event, &change, extras).await? {
+            Outcome::LeaseLost => JobResult::LeaseLost,
+            Outcome::Done { .. } | Outcome::Mismatch { .. } => JobResult::Completed,
+            // The payment is gone (never, in practice): nothing to apply it to; done.
+            Outcome::NotFound => match jobs::complete(&mut conn, job).await? {
                 Ok(()) => JobResult::Completed,
                 Err(_) => JobResult::LeaseLost,
-            });
-        }
-    }
-    let Some(mut tx) = begin(services, job).await? else {
-        return Ok(JobResult::LeaseLost);
-    };
-    if let (Some((event, change)), Some(payment_id)) = (event, job.payment_id.as_deref()) {
-        apply(&mut tx, payment_id, event, change).await?;
-    }
-    tx.commit().await?;
-    Ok(JobResult::Completed)
+            },
+        },
+    )
 }
 
-/// Locks the payment and applies `event`; None if the payment does not exist.
+/// Applies `event` to the payment inside the caller's transaction (one that also completes the
+/// job and schedules what follows); the outcome when the payment exists.
 pub async fn apply(
-    conn: &mut PgConnection,
+    conn: &mut sqlx::PgConnection,
     payment_id: &str,
     event: PaymentEvent,
     change: Change,
-) -> Result<Option<Applied>, sqlx::Error> {
-    match payments::lock(conn, payment_id).await? {
-        Some(row) => Ok(Some(payments::apply(conn, &row, event, change).await?)),
-        None => Ok(None),
-    }
+) -> Result<Option<payment::Applied>, sqlx::Error> {
+    let outcome = payment::apply(conn, payment_id, None, event, &change, Extras::default()).await?;
+    Ok(outcome.applied().cloned())
 }
 
 /// One run of a flow job. A database error (an outage, a lost connection) becomes a retry with

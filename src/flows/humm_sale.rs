@@ -12,10 +12,11 @@ use crate::accounts::HummAccount;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
 use crate::jobs::JobResult;
+use crate::ledger::Change;
 use crate::providers::ecommpay::{request, response};
 use crate::providers::outcome::{CreateOutcome, Expected, StatusOutcome};
 use crate::store::jobs::ClaimedJob;
-use crate::store::payments::{self, Change, PaymentRow};
+use crate::store::payments::{self, PaymentRow};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,7 +95,7 @@ impl HummSale {
         let settle = match outcome {
             CreateOutcome::Accepted(registered) => {
                 let change = Change {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     provider_request_id: registered.request_id,
                     ..Change::default()
                 };
@@ -116,7 +117,7 @@ impl HummSale {
                 Some((
                     PaymentEvent::Declined,
                     Change {
-                        actor: ACTOR,
+                        actor: ACTOR.to_owned(),
                         reason: Some(reason),
                         ..Change::default()
                     },
@@ -125,7 +126,7 @@ impl HummSale {
             CreateOutcome::Mismatch { reason } => Some((
                 PaymentEvent::Contradiction,
                 Change {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     note: Some(reason),
                     ..Change::default()
                 },
@@ -160,7 +161,7 @@ impl HummSale {
                 None => Asked::Settle(
                     PaymentEvent::Registered,
                     Box::new(Change {
-                        actor: ACTOR,
+                        actor: ACTOR.to_owned(),
                         ..Change::default()
                     }),
                 ),
@@ -169,7 +170,7 @@ impl HummSale {
             StatusOutcome::Mismatch { reason } => Asked::Settle(
                 PaymentEvent::Contradiction,
                 Box::new(Change {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     note: Some(reason),
                     ..Change::default()
                 }),
@@ -214,7 +215,7 @@ async fn finish(
     job: &ClaimedJob,
     settle: Option<(PaymentRow, PaymentEvent, Change)>,
 ) -> Result<JobResult, sqlx::Error> {
-    completion::settle(services, job, settle.map(|(_, event, change)| (event, change))).await
+    completion::settle(services, job, None, settle.map(|(_, event, change)| (event, change))).await
 }
 
 fn outcome_name<T>(outcome: &CreateOutcome<T>) -> &'static str {

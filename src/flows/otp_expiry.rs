@@ -4,11 +4,12 @@
 
 use super::completion::{self, Attempt};
 use super::Services;
+use crate::domain::events::Reason;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
 use crate::jobs::JobResult;
+use crate::ledger::Change;
 use crate::store::jobs::ClaimedJob;
-use crate::store::payments::Change;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ impl Attempt for OtpExpiry {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
         let Some(row) = completion::payment_in(services, job, &[PaymentStatus::ActionRequired]).await? else {
-            return completion::settle(services, job, None).await;
+            return completion::settle(services, job, None, None).await;
         };
         let expires_at = row
             .provider_state
@@ -31,15 +32,14 @@ impl Attempt for OtpExpiry {
             .map(|at| at.with_timezone(&Utc));
         if expires_at.is_some_and(|at| at > Utc::now()) {
             // A resend gave the customer a new code; its own expiry job is scheduled.
-            return completion::settle(services, job, None).await;
+            return completion::settle(services, job, None, None).await;
         }
-        let reason =
-            serde_json::json!({"code": "otp_expired", "message": "the OTP was not confirmed within its lifetime"});
+        let reason = Reason::new("otp_expired", "the OTP was not confirmed within its lifetime");
         let change = Change {
-            actor: "job:otp_expiry",
+            actor: "job:otp_expiry".to_owned(),
             reason: Some(reason),
             ..Change::default()
         };
-        completion::settle(services, job, Some((PaymentEvent::Expired, change))).await
+        completion::settle(services, job, None, Some((PaymentEvent::Expired, change))).await
     }
 }

@@ -8,12 +8,14 @@
 use super::schedule;
 use super::Services;
 use crate::accounts::Accounts;
+use crate::domain::events::Action;
 use crate::domain::limits::{self, FieldError};
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::{Flow, Money, PaymentId, Provider};
+use crate::ledger::{self, Change, Extras};
 use crate::providers::ecommpay::payment_page::{payment_page_url, PaymentPageRequest};
 use crate::store::jobs::ClaimedJob;
-use crate::store::payments::{self, Change, NewPayment, PaymentRow};
+use crate::store::payments::{self, NewPayment, PaymentRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -266,7 +268,7 @@ pub async fn store(
             .unwrap_or_else(|| json!({})),
         threshold_at: chrono::Utc::now() + schedule::to_chrono(threshold),
     };
-    let Some(row) = payments::create(conn, &new, reply.0, reply.1).await? else {
+    let Some(row) = ledger::payment::create(conn, &new, reply).await? else {
         let existing = payments::get(conn, command.payment_id.as_str()).await?;
         return Ok(match existing {
             Some(existing) if existing.command_hash == command_hash => Stored::Duplicate,
@@ -321,17 +323,27 @@ async fn offer_payment_page(
             return_url: command.return_url.as_deref().and_then(|url| url::Url::parse(url).ok()),
         },
     );
-    let locked = payments::lock(conn, &row.payment_id)
-        .await?
-        .unwrap_or_else(|| row.clone());
     let change = Change {
-        actor: "intake",
         note: Some("payment page offered".to_owned()),
-        action: Some(json!({ "kind": "redirect", "method": "GET", "url": url.as_str(), "body": {} })),
-        ..Change::default()
+        action: Some(Action::Redirect {
+            method: "GET".to_owned(),
+            url: url.to_string(),
+            body: json!({}),
+        }),
+        ..Change::by("intake")
     };
-    payments::apply(conn, &locked, PaymentEvent::ActionRequired, change).await?;
-    Ok(payments::get(conn, &row.payment_id)
-        .await?
-        .unwrap_or_else(|| row.clone()))
+    // The payment was created in this very transaction: the row in hand is current.
+    let outcome = ledger::payment::apply(
+        conn,
+        &row.payment_id,
+        Some(row),
+        PaymentEvent::ActionRequired,
+        &change,
+        Extras::default(),
+    )
+    .await?;
+    Ok(match outcome {
+        ledger::Outcome::Done { row, .. } => *row,
+        _ => row.clone(),
+    })
 }

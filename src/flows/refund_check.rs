@@ -9,9 +9,10 @@ use super::{schedule, Services};
 use crate::domain::refund_state::RefundEvent;
 use crate::domain::RefundStatus;
 use crate::jobs::JobResult;
+use crate::ledger::RefundChange;
 use crate::store::jobs::{self, ClaimedJob};
 use crate::store::payments;
-use crate::store::refunds::{self, RefundChange};
+use crate::store::refunds;
 use chrono::Utc;
 use std::sync::Arc;
 
@@ -57,13 +58,13 @@ impl Attempt for RefundCheck {
             .is_some_and(|at| Utc::now() > at + schedule::to_chrono(timing_threshold));
         let verdict = refund_settle::ask_provider(services, &payment, &refund, ACTOR).await;
         let settle = match verdict {
-            Verdict::Settle(event, change) => Some((event, change)),
+            Verdict::Settle(event, change) => Some((event, *change)),
             Verdict::NotApplied | Verdict::Unknown(_) if overdue => {
                 let note = "no definite answer within the refund threshold".to_owned();
                 Some((
                     RefundEvent::NoDefiniteAnswer,
                     RefundChange {
-                        actor: ACTOR,
+                        actor: ACTOR.to_owned(),
                         note: Some(note),
                         ..RefundChange::default()
                     },
@@ -127,7 +128,7 @@ async fn complete(
         payments::lock(&mut tx, &refund.payment_id).await?;
         if let Some(refund) = refunds::get(&mut tx, &refund.refund_id).await? {
             if let Some((event, change)) = settle {
-                refunds::apply(&mut tx, &refund, event, change).await?;
+                crate::ledger::refund::apply(&mut tx, &refund, event, &change).await?;
             } else if let Some(delay) = again {
                 schedule::refund_check(&mut tx, &refund, Utc::now() + schedule::to_chrono(delay)).await?;
             }

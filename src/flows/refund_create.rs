@@ -7,10 +7,10 @@ use crate::config::RefundQueueScope;
 use crate::domain::balance::{self, ExistingRefund};
 use crate::domain::refund_state::RefundEvent;
 use crate::domain::{Money, PaymentStatus, RefundId, RefundStatus};
+use crate::ledger::{self, RefundApplied, RefundChange};
 use crate::store::payments;
-use crate::store::refunds::{self, NewRefund, RefundApplied, RefundChange, RefundRow};
+use crate::store::refunds::{self, NewRefund, RefundRow};
 use serde::Deserialize;
-use serde_json::json;
 use sqlx::PgConnection;
 
 /// The `refund.create` body.
@@ -104,30 +104,18 @@ pub async fn store(
         RefundQueueScope::Account => format!("{}:{}", payment.provider, payment.account),
         RefundQueueScope::Payment => format!("{}:{}:{}", payment.provider, payment.account, payment.payment_id),
     };
-    let refund = refunds::enqueue(
-        conn,
-        &NewRefund {
-            refund_id,
-            payment_id: &payment.payment_id,
-            provider: &payment.provider,
-            account: &payment.account,
-            queue_key: &queue_key,
-            amount_minor: command.amount.minor,
-            currency: command.amount.currency.as_str(),
-            reason: command.reason.as_deref(),
-            requested_by,
-        },
-    )
-    .await?;
-    refunds::announce(
-        conn,
-        &refund,
-        "refund.queued",
-        json!({ "reason": command.reason }),
-        reply.0,
-        reply.1,
-    )
-    .await?;
+    let new = NewRefund {
+        refund_id,
+        payment_id: &payment.payment_id,
+        provider: &payment.provider,
+        account: &payment.account,
+        queue_key: &queue_key,
+        amount_minor: command.amount.minor,
+        currency: command.amount.currency.as_str(),
+        reason: command.reason.as_deref(),
+        requested_by,
+    };
+    let refund = ledger::refund::enqueue(conn, &new, &payment, reply).await?;
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(refunds::NOTIFY_CHANNEL)
         .bind(&queue_key)
@@ -153,12 +141,14 @@ pub async fn cancel(conn: &mut PgConnection, refund_id: &str, by: &str) -> Resul
         }));
     };
     let change = RefundChange {
-        actor: "intake",
         note: Some(format!("cancelled by {by}")),
-        ..RefundChange::default()
+        ..RefundChange::by("intake")
     };
     Ok(
-        match refunds::apply(conn, &refund, RefundEvent::Cancel, change).await? {
+        match ledger::refund::apply(conn, &refund, RefundEvent::Cancel, &change)
+            .await?
+            .0
+        {
             RefundApplied::Moved { .. } => Ok(()),
             RefundApplied::Ignored if refund.status() == RefundStatus::Cancelled => Ok(()),
             _ => Err(Refusal {

@@ -4,7 +4,7 @@
 //! It wakes on `NOTIFY bnpl_refunds` (sent by the commit that made a refund final or queued a new
 //! one, with the queue key as payload) and polls every queue as a fallback. Any number of
 //! dispatchers may run in any number of processes: the database lets exactly one promote a
-//! queue's head (`store::refund_promote`), and the promoting statement also claims the send job, so
+//! queue's head (`ledger::refund::promote`), and the promoting statement also claims the send job, so
 //! the send starts right after it without a round trip through the runner.
 
 use super::completion::Attempt;
@@ -12,10 +12,10 @@ use super::refund_send::RefundSend;
 use super::{schedule, Services};
 use crate::jobs::runner::execute_claimed;
 use crate::jobs::JobResult;
+use crate::ledger::refund::{self as refund_promote, Promoted};
 use crate::store;
 use crate::store::jobs::ClaimedJob;
 use crate::store::payments::PaymentRow;
-use crate::store::refund_promote::{self, Promoted};
 use crate::store::refunds::RefundRow;
 use crate::store::refunds::{self, NOTIFY_CHANNEL};
 use sqlx::postgres::PgListener;

@@ -14,11 +14,12 @@ use crate::accounts::CallLimiter;
 use crate::domain::refund_state::RefundEvent;
 use crate::domain::RefundStatus;
 use crate::jobs::JobResult;
+use crate::ledger::RefundChange;
 use crate::providers::outcome::{CreateOutcome, Expected};
 use crate::providers::{Connector, RefundAck, RefundRequest};
 use crate::store::jobs::{self, ClaimedJob};
 use crate::store::payments::{self, PaymentRow};
-use crate::store::refunds::{self, RefundChange, RefundRow};
+use crate::store::refunds::{self, RefundRow};
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,7 +78,7 @@ impl RefundSend {
         if job.attempts > 1 {
             match refund_settle::ask_provider(services, &payment, &refund, ACTOR).await {
                 Verdict::Settle(event, change) => {
-                    return finish(services, job, Some((refund, After::Event(event, change)))).await
+                    return finish(services, job, Some((refund, After::Event(event, *change)))).await
                 }
                 Verdict::NotApplied => {}
                 Verdict::Unknown(reason) => return Ok(retry(job, format!("status first: {reason}"))),
@@ -134,7 +135,7 @@ impl RefundSend {
             CreateOutcome::Accepted(RefundAck::Completed { provider_reference }) => After::Event(
                 RefundEvent::Succeeded,
                 RefundChange {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     provider_reference,
                     ..RefundChange::default()
                 },
@@ -158,7 +159,7 @@ impl RefundSend {
                 After::Event(
                     RefundEvent::Declined,
                     RefundChange {
-                        actor: ACTOR,
+                        actor: ACTOR.to_owned(),
                         decline: Some(decline),
                         ..RefundChange::default()
                     },
@@ -167,7 +168,7 @@ impl RefundSend {
             CreateOutcome::Mismatch { reason } => After::Event(
                 RefundEvent::NoDefiniteAnswer,
                 RefundChange {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     note: Some(reason),
                     ..RefundChange::default()
                 },
@@ -218,15 +219,15 @@ async fn finish(
         };
         match after {
             After::Event(event, change) => {
-                refunds::apply(&mut tx, &refund, event, change).await?;
+                crate::ledger::refund::apply(&mut tx, &refund, event, &change).await?;
             }
             After::Wait { request_id, after } => {
                 let change = RefundChange {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     provider_request_id: request_id,
                     ..RefundChange::default()
                 };
-                refunds::apply(&mut tx, &refund, RefundEvent::RetryLater, change).await?;
+                crate::ledger::refund::apply(&mut tx, &refund, RefundEvent::RetryLater, &change).await?;
                 schedule::refund_check(&mut tx, &refund, Utc::now() + schedule::to_chrono(after)).await?;
             }
         }

@@ -10,15 +10,16 @@ use super::settle::provider_reason;
 use super::Services;
 use crate::accounts::CallLimiter;
 use crate::domain::refund_state::RefundEvent;
+use crate::ledger::RefundChange;
 use crate::providers::outcome::{DeclinedRefund, Expected, ProviderStatus, StatusOutcome};
 use crate::providers::Connector;
 use crate::store::payments::PaymentRow;
-use crate::store::refunds::{self, RefundChange, RefundRow};
+use crate::store::refunds::{self, RefundRow};
 
 /// What the provider's figures say about the refund in flight.
 pub enum Verdict {
     /// Apply this event (succeeded, or review).
-    Settle(RefundEvent, RefundChange),
+    Settle(RefundEvent, Box<RefundChange>),
     /// The provider has not applied it (yet).
     NotApplied,
     /// No usable answer now.
@@ -66,12 +67,12 @@ pub async fn ask_provider(
         StatusOutcome::Known(status) => {
             if let Some(declined) = declined_by_provider(&status, refund) {
                 let change = RefundChange {
-                    actor,
+                    actor: actor.to_owned(),
                     note: Some("declined, by status query".into()),
                     decline: Some(provider_reason("declined", &declined.code, &declined.message)),
                     ..RefundChange::default()
                 };
-                return Verdict::Settle(RefundEvent::Declined, change);
+                return Verdict::Settle(RefundEvent::Declined, Box::new(change));
             }
             status.refunded_minor.unwrap_or(0)
         }
@@ -79,11 +80,11 @@ pub async fn ask_provider(
         StatusOutcome::Retryable { reason } => return Verdict::Unknown(reason),
         StatusOutcome::Mismatch { reason } => {
             let change = RefundChange {
-                actor,
+                actor: actor.to_owned(),
                 note: Some(reason),
                 ..RefundChange::default()
             };
-            return Verdict::Settle(RefundEvent::NoDefiniteAnswer, change);
+            return Verdict::Settle(RefundEvent::NoDefiniteAnswer, Box::new(change));
         }
     };
     let mut conn = match services.pool.acquire().await {
@@ -113,11 +114,11 @@ pub fn decide(reported: i64, succeeded: i64, in_flight: i64, actor: &'static str
     if reported == succeeded + in_flight {
         Verdict::Settle(
             RefundEvent::Succeeded,
-            RefundChange {
-                actor,
+            Box::new(RefundChange {
+                actor: actor.to_owned(),
                 note: Some("confirmed by status query".into()),
                 ..RefundChange::default()
-            },
+            }),
         )
     } else if reported == succeeded {
         Verdict::NotApplied
@@ -128,11 +129,11 @@ pub fn decide(reported: i64, succeeded: i64, in_flight: i64, actor: &'static str
         );
         Verdict::Settle(
             RefundEvent::NoDefiniteAnswer,
-            RefundChange {
-                actor,
+            Box::new(RefundChange {
+                actor: actor.to_owned(),
                 note: Some(note),
                 ..RefundChange::default()
-            },
+            }),
         )
     }
 }

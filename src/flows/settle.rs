@@ -1,18 +1,15 @@
 //! From a provider's view of a payment (a callback or a status answer) to the state-machine event
 //! that applies it. One place, so callbacks and status checks can never disagree.
 
+use crate::domain::events::Reason;
 use crate::domain::payment_state::PaymentEvent;
+use crate::ledger::Change;
 use crate::providers::outcome::PaymentState;
-use crate::store::payments::Change;
-use serde_json::json;
 
 /// The event and its details for a provider-reported state; None when the state says nothing
 /// new (still pending or waiting for the customer).
-pub fn event_for(state: &PaymentState, actor: &'static str) -> Option<(PaymentEvent, Change)> {
-    let change = Change {
-        actor,
-        ..Change::default()
-    };
+pub fn event_for(state: &PaymentState, actor: &str) -> Option<(PaymentEvent, Change)> {
+    let change = Change::by(actor);
     match state {
         PaymentState::Succeeded => Some((PaymentEvent::Succeeded, change)),
         PaymentState::Declined { code, message } => Some((
@@ -34,11 +31,6 @@ pub fn event_for(state: &PaymentState, actor: &'static str) -> Option<(PaymentEv
 }
 
 /// `reason` of contract §3: `{code, message, provider_code, provider_message}`.
-pub fn provider_reason(code: &str, provider_code: &str, provider_message: &str) -> serde_json::Value {
-    json!({
-        "code": code,
-        "message": if provider_message.is_empty() { code } else { provider_message },
-        "provider_code": provider_code,
-        "provider_message": provider_message,
-    })
+pub fn provider_reason(code: &str, provider_code: &str, provider_message: &str) -> Reason {
+    Reason::from_provider(code, provider_code, provider_message)
 }

@@ -13,10 +13,11 @@ use crate::config::AccountTiming;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
 use crate::jobs::{backoff, JobResult};
+use crate::ledger::payment::{self, Change, Extras};
 use crate::providers::outcome::{Expected, StatusOutcome};
 use crate::providers::Connector;
 use crate::store::jobs::{self, ClaimedJob};
-use crate::store::payments::{self, Change, PaymentRow};
+use crate::store::payments::{self, PaymentRow};
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,7 +152,7 @@ impl StatusCheck {
 
 fn decide(row: &PaymentRow, outcome: StatusOutcome, deciding: bool, attempts: i32) -> Next {
     let change = |note: &str| Change {
-        actor: ACTOR,
+        actor: ACTOR.to_owned(),
         note: Some(note.to_owned()),
         ..Change::default()
     };
@@ -212,11 +213,9 @@ async fn complete(
     }
     let mut still_open = true;
     if let Some((row, event, change)) = settle {
-        if let Some(locked) = payments::lock(&mut tx, &row.payment_id).await? {
-            payments::apply(&mut tx, &locked, event, change).await?;
-            let after = payments::get(&mut tx, &row.payment_id).await?;
-            still_open =
-                after.is_some_and(|row| !row.status().is_final() && row.status() != PaymentStatus::NeedsReview);
+        let outcome = payment::apply(&mut tx, &row.payment_id, Some(&row), event, &change, Extras::default()).await?;
+        if let payment::Outcome::Done { row: after, .. } = outcome {
+            still_open = !after.status().is_final() && after.status() != PaymentStatus::NeedsReview;
         }
     }
     if let (Some((due, round)), Some(payment_id), true) = (next, job.payment_id.as_deref(), still_open) {

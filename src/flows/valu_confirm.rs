@@ -11,14 +11,16 @@ use super::settle::{self, provider_reason};
 use super::valu_otp::text;
 use super::{schedule, Services};
 use crate::accounts::ValuAccount;
+use crate::domain::events::Action;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
 use crate::jobs::JobResult;
+use crate::ledger::Change;
 use crate::providers::aps::{request, response};
 use crate::providers::outcome::{CreateOutcome, Expected, StatusOutcome};
 use crate::providers::Connector;
 use crate::store::jobs::ClaimedJob;
-use crate::store::payments::{self, Change, PaymentRow};
+use crate::store::payments::{self, PaymentRow};
 use chrono::Utc;
 use serde_json::json;
 use std::sync::Arc;
@@ -34,13 +36,13 @@ impl Attempt for ValuConfirm {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
         let Some(payment_id) = job.payment_id.as_deref() else {
-            return completion::settle(services, job, None).await;
+            return completion::settle(services, job, None, None).await;
         };
         let mut conn = services.pool.acquire().await?;
         let row = payments::get(&mut conn, payment_id).await?;
         drop(conn);
         let Some(row) = row else {
-            return completion::settle(services, job, None).await;
+            return completion::settle(services, job, None, None).await;
         };
         let Some(account) = services.accounts.valu(Some(&row.account)) else {
             return Ok(retry(job, format!("valu account {:?} is not configured", row.account)));
@@ -55,7 +57,7 @@ impl Attempt for ValuConfirm {
             PaymentStatus::ActionRequired => self.verify(job, &account, &row, &otp).await,
             // OTP accepted earlier, then a crash or lost lease: find out whether PURCHASE landed.
             PaymentStatus::Pending => self.purchase_after_check(job, &account, &row, &otp, tenure).await,
-            _ => completion::settle(services, job, None).await,
+            _ => completion::settle(services, job, None, None).await,
         }
     }
 }
@@ -94,7 +96,7 @@ impl ValuConfirm {
                     return Ok(JobResult::LeaseLost);
                 };
                 let change = Change {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     note: Some("OTP verified; purchase sent".into()),
                     ..Change::default()
                 };
@@ -108,11 +110,11 @@ impl ValuConfirm {
             CreateOutcome::Terminal { code, message } => self.wrong_otp(job, row, &code, &message).await,
             CreateOutcome::Mismatch { reason } => {
                 let change = Change {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     note: Some(reason),
                     ..Change::default()
                 };
-                completion::settle(services, job, Some((PaymentEvent::Contradiction, change))).await
+                completion::settle(services, job, None, Some((PaymentEvent::Contradiction, change))).await
             }
             other => Ok(retry(job, format!("OTP_VERIFY: {other:?}"))),
         }
@@ -139,38 +141,49 @@ impl ValuConfirm {
             (
                 PaymentEvent::Expired,
                 Change {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     reason: Some(reason),
                     ..Change::default()
                 },
             )
         } else if exhausted {
             let mut reason = provider_reason("otp_attempts_exceeded", code, message);
-            reason["message"] = "too many wrong OTPs".into();
+            reason.message = "too many wrong OTPs".into();
             (
                 PaymentEvent::Declined,
                 Change {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     reason: Some(reason),
                     ..Change::default()
                 },
             )
         } else {
-            let mut action = row.action.clone().unwrap_or_else(|| json!({"kind": "otp"}));
-            action["attempts_left"] = left.into();
+            // The offer stands, with one attempt fewer.
+            let action = row
+                .action
+                .clone()
+                .and_then(|stored| serde_json::from_value::<Action>(stored).ok())
+                .map(|action| match action {
+                    Action::Otp { plans, expires_at, .. } => Action::Otp {
+                        plans,
+                        attempts_left: u32::try_from(left).unwrap_or(0),
+                        expires_at,
+                    },
+                    other => other,
+                });
             let mut reason = provider_reason("otp_invalid", code, message);
-            reason["message"] = "wrong OTP".into();
-            reason["attempts_left"] = left.into();
+            reason.message = "wrong OTP".into();
+            reason.attempts_left = Some(u32::try_from(left).unwrap_or(0));
             let change = Change {
-                actor: ACTOR,
-                action: Some(action),
+                actor: ACTOR.to_owned(),
+                action,
                 reason: Some(reason),
                 provider_state: Some(json!({ "otp_attempts_left": left })),
                 ..Change::default()
             };
             (PaymentEvent::ActionRequired, change)
         };
-        completion::settle(&self.services, job, Some((event, change))).await
+        completion::settle(&self.services, job, None, Some((event, change))).await
     }
 
     async fn purchase_after_check(
@@ -200,18 +213,18 @@ impl ValuConfirm {
                 StatusOutcome::Known(known) => {
                     let event = settle::event_for(&known.state, ACTOR);
                     return match event {
-                        Some(event) => completion::settle(services, job, Some(event)).await,
+                        Some(event) => completion::settle(services, job, None, Some(event)).await,
                         None => Ok(retry(job, "PURCHASE still processing".to_owned())),
                     };
                 }
                 StatusOutcome::Retryable { reason } => return Ok(retry(job, reason)),
                 StatusOutcome::Mismatch { reason } => {
                     let change = Change {
-                        actor: ACTOR,
+                        actor: ACTOR.to_owned(),
                         note: Some(reason),
                         ..Change::default()
                     };
-                    return completion::settle(services, job, Some((PaymentEvent::Contradiction, change))).await;
+                    return completion::settle(services, job, None, Some((PaymentEvent::Contradiction, change))).await;
                 }
             }
         }
@@ -241,7 +254,7 @@ impl ValuConfirm {
             CreateOutcome::Accepted(purchased) => Some((
                 PaymentEvent::Succeeded,
                 Change {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     provider_reference: purchased.fort_id,
                     ..Change::default()
                 },
@@ -251,7 +264,7 @@ impl ValuConfirm {
                 Some((
                     PaymentEvent::Declined,
                     Change {
-                        actor: ACTOR,
+                        actor: ACTOR.to_owned(),
                         reason: Some(reason),
                         ..Change::default()
                     },
@@ -260,7 +273,7 @@ impl ValuConfirm {
             CreateOutcome::Mismatch { reason } => Some((
                 PaymentEvent::Contradiction,
                 Change {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     note: Some(reason),
                     ..Change::default()
                 },
@@ -277,7 +290,7 @@ impl ValuConfirm {
                 return Ok(JobResult::Completed);
             }
         };
-        completion::settle(services, job, event).await
+        completion::settle(services, job, None, event).await
     }
 }
 

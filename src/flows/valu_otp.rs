@@ -5,11 +5,13 @@
 use super::settle::provider_reason;
 use super::Services;
 use crate::accounts::ValuAccount;
+use crate::domain::events::{Action, Plan, Timestamp};
 use crate::domain::payment_state::PaymentEvent;
+use crate::ledger::Change;
 use crate::providers::aps::request::{self, OtpGenerate, Product};
 use crate::providers::aps::response::{self, OtpGenerated};
 use crate::providers::outcome::{CreateOutcome, Expected};
-use crate::store::payments::{Change, PaymentRow};
+use crate::store::payments::PaymentRow;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -24,27 +26,29 @@ impl Offer {
     /// The change that announces it: the plans as contract §3 shapes them, and what the later
     /// steps need (PURCHASE's `transaction_id`, attempts left, expiry) in `provider_state`.
     pub fn change(&self, actor: &'static str) -> Change {
-        let plans: Vec<Value> = self
+        let plans: Vec<Plan> = self
             .generated
             .plans
             .iter()
-            .map(|plan| json!({"tenure_months": plan.tenure_months, "monthly_minor": plan.monthly_minor, "fees_minor": plan.fees_minor}))
+            .map(|plan| Plan {
+                tenure_months: plan.tenure_months,
+                monthly_minor: plan.monthly_minor,
+                fees_minor: plan.fees_minor,
+            })
             .collect();
         Change {
-            actor,
-            action: Some(json!({
-                "kind": "otp",
-                "plans": plans,
-                "attempts_left": self.attempts_left,
-                "expires_at": self.expires_at.to_rfc3339(),
-            })),
+            action: Some(Action::Otp {
+                plans,
+                attempts_left: self.attempts_left,
+                expires_at: Timestamp(self.expires_at),
+            }),
             provider_state: Some(json!({
                 "transaction_id": self.generated.purchase_transaction_id(),
                 "merchant_order_id": self.generated.merchant_order_id,
                 "otp_attempts_left": self.attempts_left,
                 "otp_expires_at": self.expires_at.to_rfc3339(),
             })),
-            ..Change::default()
+            ..Change::by(actor)
         }
     }
 }
@@ -87,7 +91,7 @@ pub async fn generate(services: &Services, account: &ValuAccount, row: &PaymentR
             Generated::Refused(
                 PaymentEvent::Declined,
                 Box::new(Change {
-                    actor: "job:valu_otp",
+                    actor: "job:valu_otp".to_owned(),
                     reason: Some(reason),
                     ..Change::default()
                 }),
@@ -96,7 +100,7 @@ pub async fn generate(services: &Services, account: &ValuAccount, row: &PaymentR
         CreateOutcome::Mismatch { reason } => Generated::Refused(
             PaymentEvent::Contradiction,
             Box::new(Change {
-                actor: "job:valu_otp",
+                actor: "job:valu_otp".to_owned(),
                 note: Some(reason),
                 ..Change::default()
             }),

@@ -20,7 +20,7 @@ impl Attempt for ValuResend {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
         let Some(row) = completion::payment_in(services, job, &[PaymentStatus::ActionRequired]).await? else {
-            return completion::settle(services, job, None).await;
+            return completion::settle(services, job, None, None).await;
         };
         let payment_id = row.payment_id.as_str();
         let Some(account) = services.accounts.valu(Some(&row.account)) else {
@@ -37,7 +37,7 @@ impl Attempt for ValuResend {
                 Ok(JobResult::Completed)
             }
             valu_otp::Generated::Refused(event, change) => {
-                completion::settle(services, job, Some((event, *change))).await
+                completion::settle(services, job, None, Some((event, *change))).await
             }
             valu_otp::Generated::Retry(reason) => Ok(retry(job, reason)),
         }

@@ -12,10 +12,10 @@ use super::Services;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
 use crate::jobs::JobResult;
+use crate::ledger::Change;
 use crate::providers::aps::{request, response};
 use crate::providers::outcome::CreateOutcome;
 use crate::store::jobs::ClaimedJob;
-use crate::store::payments::Change;
 use std::sync::Arc;
 
 pub(crate) const ACTOR: &str = "job:valu_start";
@@ -29,7 +29,7 @@ impl Attempt for ValuStart {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
         let Some(row) = completion::payment_in(services, job, &[PaymentStatus::Accepted]).await? else {
-            return completion::settle(services, job, None).await;
+            return completion::settle(services, job, None, None).await;
         };
         let payment_id = row.payment_id.as_str();
         let Some(account) = services.accounts.valu(Some(&row.account)) else {
@@ -54,21 +54,21 @@ impl Attempt for ValuStart {
             CreateOutcome::Accepted(()) => {}
             CreateOutcome::Terminal { code, message } => {
                 let mut reason = provider_reason("not_a_valu_customer", &code, &message);
-                reason["message"] = "the phone number is not registered with valU".into();
+                reason.message = "the phone number is not registered with valU".into();
                 let change = Change {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     reason: Some(reason),
                     ..Change::default()
                 };
-                return completion::settle(services, job, Some((PaymentEvent::Declined, change))).await;
+                return completion::settle(services, job, None, Some((PaymentEvent::Declined, change))).await;
             }
             CreateOutcome::Mismatch { reason } => {
                 let change = Change {
-                    actor: ACTOR,
+                    actor: ACTOR.to_owned(),
                     note: Some(reason),
                     ..Change::default()
                 };
-                return completion::settle(services, job, Some((PaymentEvent::Contradiction, change))).await;
+                return completion::settle(services, job, None, Some((PaymentEvent::Contradiction, change))).await;
             }
             other => return Ok(retry(job, format!("CUSTOMER_VERIFY: {other:?}"))),
         }
@@ -83,7 +83,7 @@ impl Attempt for ValuStart {
                 Ok(JobResult::Completed)
             }
             valu_otp::Generated::Refused(event, change) => {
-                completion::settle(services, job, Some((event, *change))).await
+                completion::settle(services, job, None, Some((event, *change))).await
             }
             valu_otp::Generated::Retry(reason) => Ok(retry(job, reason)),
         }

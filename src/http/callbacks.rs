@@ -21,7 +21,7 @@ pub async fn ecommpay(
 ) -> (StatusCode, &'static str) {
     let sender = state.callback_guard.client(peer.ip(), &headers);
     let blocked = state.callback_guard.is_blocked(sender);
-    let result = callbacks::ecommpay(&state.services, &body, blocked).await;
+    let result = callbacks::ecommpay::handle(&state.services, &body, blocked).await;
     charge(&state, sender, &result);
     answer(result)
 }
@@ -34,7 +34,7 @@ pub async fn aps(
 ) -> (StatusCode, &'static str) {
     let sender = state.callback_guard.client(peer.ip(), &headers);
     let blocked = state.callback_guard.is_blocked(sender);
-    let result = callbacks::aps(&state.services, &body, blocked).await;
+    let result = callbacks::aps::handle(&state.services, &body, blocked).await;
     charge(&state, sender, &result);
     answer(result)
 }
@@ -52,8 +52,6 @@ fn answer(result: Result<Reply, sqlx::Error>) -> (StatusCode, &'static str) {
         Ok(Reply::Forged) => (StatusCode::BAD_REQUEST, "invalid signature"),
         Ok(Reply::Malformed) => (StatusCode::BAD_REQUEST, "malformed callback"),
         Ok(Reply::AccountMismatch) => (StatusCode::BAD_REQUEST, "signed by another account than the payment's"),
-        // Stored with outcome `unknown_payment`; a 404 would make the provider retry for days.
-        Ok(Reply::UnknownPayment) => (StatusCode::OK, "OK (unknown payment, stored)"),
         Ok(Reply::Throttled) => (StatusCode::TOO_MANY_REQUESTS, "too many refused callbacks"),
         Err(error) => {
             // Not stored: a 5xx makes the provider retry, which is what we want.

@@ -5,9 +5,11 @@
 //! committed together or not at all; a redelivery of a command already recorded adds nothing.
 
 use super::envelope::{Envelope, Malformed, ParsedCommand};
+use crate::domain::events::Reason;
 use crate::domain::limits;
+use crate::ledger::journal;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
-use crate::store::outbox::{self, NewEvent, DEAD_LETTER_NOTICE, NOTIFY_CHANNEL};
+use crate::store::outbox::{DEAD_LETTER_NOTICE, NOTIFY_CHANNEL};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -123,26 +125,9 @@ async fn rejected_event(
     code: &str,
     message: &str,
 ) -> Result<(), sqlx::Error> {
-    let mut body = json!({
-        "command_type": envelope.routing_key,
-        "reason": { "code": code, "message": message },
-    });
-    if let (Some(subject), Some(object)) = (subject_id, body.as_object_mut()) {
-        object.insert(subject_field(&envelope.routing_key).to_owned(), json!(subject));
-    }
-    outbox::insert(
-        tx,
-        NewEvent {
-            event_type: "command.rejected",
-            payment_id: None,
-            refund_id: None,
-            sequence: None,
-            reply_to: envelope.reply_to.as_deref(),
-            correlation_id: envelope.correlation_id.as_deref(),
-            body,
-        },
-    )
-    .await
+    let reply = (envelope.reply_to.as_deref(), envelope.correlation_id.as_deref());
+    let reason = Reason::new(code, message);
+    journal::rejected(tx, &envelope.routing_key, subject_id, reason, reply).await
 }
 
 /// The field that names a command's subject (an unknown command is assumed to be about a payment).

@@ -4,6 +4,7 @@
 //! replaying sets `replayed_at` (it stays listed until purged, so ops see what they replayed).
 //! A purged dead letter cannot be replayed.
 
+use crate::ledger::journal::{self, Note};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -74,11 +75,7 @@ pub async fn mark_replayed(pool: &PgPool, id: i64, actor: &str, detail: Value) -
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO audit_log (kind, actor, detail) VALUES ('note', $1, $2)")
-        .bind(actor)
-        .bind(detail)
-        .execute(&mut *tx)
-        .await?;
+    journal::note(&mut tx, &Note::by(actor, detail)).await?;
     tx.commit().await
 }
 
@@ -92,11 +89,8 @@ pub async fn purge(pool: &PgPool, id: i64, actor: &str) -> Result<bool, sqlx::Er
         .rows_affected()
         == 1;
     if purged {
-        sqlx::query("INSERT INTO audit_log (kind, actor, detail) VALUES ('note', $1, $2)")
-            .bind(actor)
-            .bind(serde_json::json!({ "action": "purge_dead_letter", "dead_letter_id": id }))
-            .execute(&mut *tx)
-            .await?;
+        let detail = serde_json::json!({ "action": "purge_dead_letter", "dead_letter_id": id });
+        journal::note(&mut tx, &Note::by(actor, detail)).await?;
     }
     tx.commit().await?;
     Ok(purged)

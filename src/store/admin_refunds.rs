@@ -3,14 +3,14 @@
 //!
 //! Invariants (design §1): a stuck head is released only by recording its outcome, through the
 //! domain machine (`RefundEvent::Release`), never skipped; only a queued refund can be cancelled.
-//! Each action is one compare-and-set with its audit row and its event, and wakes the queue
-//! runner so the next refund goes out at once.
+//! Each action is the ledger's change (one compare-and-set with its audit row and its event), and
+//! wakes the queue runner so the next refund goes out at once.
 
-use crate::domain::{refund_state, RefundEvent, RefundRefusal, RefundStatus, RefundTransition};
-use crate::store::outbox::{self, NewEvent};
+use crate::domain::{RefundEvent, RefundRefusal, RefundStatus};
+use crate::ledger::{self, RefundApplied};
+use crate::store::refunds;
 use serde::Serialize;
-use serde_json::json;
-use sqlx::{FromRow, PgPool, Row as _};
+use sqlx::{FromRow, PgPool};
 use utoipa::ToSchema;
 
 use super::admin_history::{RefundEntry, REFUND_COLUMNS};
@@ -91,7 +91,8 @@ pub struct RefundChange {
     pub refunded_total_minor: i64,
 }
 
-/// Applies an operator's `event` (`Release` or `Cancel`) to `refund_id`, as `actor`.
+/// Applies an operator's `event` (`Release` or `Cancel`) to `refund_id`, as `actor`, through the
+/// ledger (the operator's words are the event's reason, the actor its `resolved_by`).
 pub async fn apply(
     pool: &PgPool,
     refund_id: &str,
@@ -99,95 +100,25 @@ pub async fn apply(
     reason: &str,
     actor: &str,
 ) -> Result<RefundChange, RefundActionError> {
-    let mut tx = pool.begin().await?;
-    let row = sqlx::query("SELECT status, payment_id FROM refunds WHERE refund_id = $1")
-        .bind(refund_id)
-        .fetch_optional(&mut *tx)
+    let mut conn = pool.acquire().await?;
+    let refund = refunds::get(&mut conn, refund_id)
         .await?
         .ok_or(RefundActionError::NotFound)?;
-    let from_text: String = row.try_get("status")?;
-    let payment_id: String = row.try_get("payment_id")?;
-    let from: RefundStatus = from_text.parse().map_err(|_| RefundActionError::Conflict)?;
-    let to = match refund_state::transition(from, &event) {
-        RefundTransition::Move(to) => to,
-        RefundTransition::Refuse(refusal) => return Err(refusal.into()),
-        RefundTransition::Ignore => return Err(RefundActionError::AlreadyDone),
-        RefundTransition::Stay | RefundTransition::FlagReview { .. } => return Err(RefundActionError::Conflict),
+    let change = ledger::RefundChange {
+        operator_reason: Some(reason.to_owned()),
+        ..ledger::RefundChange::by(actor)
     };
-    let updated = sqlx::query(
-        "UPDATE refunds SET status = $3, final_at = now(), updated_at = now(), review_reason = NULL
-         WHERE refund_id = $1 AND status = $2
-         RETURNING amount_minor, currency, queue_key",
-    )
-    .bind(refund_id)
-    .bind(from.as_str())
-    .bind(to.as_str())
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(RefundActionError::Conflict)?;
-    let amount_minor: i64 = updated.try_get("amount_minor")?;
-    let currency: String = updated.try_get("currency")?;
-    let refunded_total_minor: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(sum(amount_minor), 0)::bigint FROM refunds
-         WHERE payment_id = $1 AND status = 'succeeded'",
-    )
-    .bind(&payment_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    // Refund events are numbered in their payment's sequence (contract §1: per payment).
-    let sequence: i64 = sqlx::query_scalar(
-        "UPDATE payments SET last_sequence = last_sequence + 1, updated_at = now()
-         WHERE payment_id = $1 RETURNING last_sequence",
-    )
-    .bind(&payment_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO audit_log (payment_id, refund_id, kind, actor, from_status, to_status, reason, detail)
-         VALUES ($1, $2, 'resolution', $3, $4, $5, $6, $7)",
-    )
-    .bind(&payment_id)
-    .bind(refund_id)
-    .bind(actor)
-    .bind(from.as_str())
-    .bind(to.as_str())
-    .bind(reason)
-    .bind(json!({ "sequence": sequence, "queue_key": updated.try_get::<String, _>("queue_key")? }))
-    .execute(&mut *tx)
-    .await?;
-    let event_type = format!("refund.{}", to.as_str());
-    outbox::insert(
-        &mut tx,
-        NewEvent {
-            event_type: &event_type,
-            payment_id: Some(&payment_id),
-            refund_id: Some(refund_id),
-            sequence: Some(sequence),
-            reply_to: None,
-            correlation_id: None,
-            body: json!({
-                "refund_id": refund_id,
-                "payment_id": payment_id,
-                "status": to,
-                "amount": { "minor": amount_minor, "currency": currency.trim() },
-                "refunded_total_minor": refunded_total_minor,
-                "resolved_by": actor,
-                "reason": reason,
-            }),
-        },
-    )
-    .await?;
-    // The queue's head is final now: wake the refund dispatchers so the next refund is sent.
-    let queue_key: String = updated.try_get("queue_key")?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(crate::store::refunds::NOTIFY_CHANNEL)
-        .bind(&queue_key)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let (applied, after) = ledger::refund::apply(&mut conn, &refund, event, &change).await?;
+    let (from, to) = match applied {
+        RefundApplied::Moved { from, to } => (from, to),
+        RefundApplied::Refused(refusal) => return Err(refusal.into()),
+        RefundApplied::Ignored => return Err(RefundActionError::AlreadyDone),
+        RefundApplied::Stayed | RefundApplied::Flagged(_) => return Err(RefundActionError::Conflict),
+    };
+    let refunded_total_minor = refunds::succeeded_total(&mut conn, &after.payment_id).await?;
     Ok(RefundChange {
         refund_id: refund_id.to_owned(),
-        payment_id,
+        payment_id: after.payment_id,
         from: from.as_str().to_owned(),
         to: to.as_str().to_owned(),
         refunded_total_minor,

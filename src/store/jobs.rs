@@ -185,10 +185,31 @@ pub async fn cancel_for_payment(conn: &mut PgConnection, payment_id: &str, kinds
     Ok(done.rows_affected())
 }
 
-pub(super) fn interval(duration: Duration) -> sqlx::postgres::types::PgInterval {
+pub(crate) fn interval(duration: Duration) -> sqlx::postgres::types::PgInterval {
     sqlx::postgres::types::PgInterval {
         months: 0,
         days: 0,
         microseconds: i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
     }
+}
+
+/// Cancels the scheduled (not running) jobs of a payment an operator closed; how many.
+pub async fn cancel_scheduled_of_payment(conn: &mut PgConnection, payment_id: &str) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE jobs SET state = 'cancelled', lease_token = NULL, updated_at = now()
+         WHERE payment_id = $1 AND state = 'scheduled'",
+    )
+    .bind(payment_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Wakes the job runners (delivered at commit): a job due now was scheduled.
+pub async fn wake(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(crate::jobs::runner::NOTIFY_CHANNEL)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

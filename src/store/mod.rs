@@ -4,31 +4,27 @@
 //! - [`health`]: a monitor that tells every worker whether the database is reachable right now.
 //! - [`commands`]: every command received and its outcome.
 //! - [`jobs`]: durable jobs with leases and fencing tokens.
-//! - [`payments`]: payments and every status change through the state machine.
-//! - [`refunds`]: refunds and the strictly sequential refund queues.
-//! - [`audit`]: the audit log; [`inbound_callbacks`]: every callback received.
-//! - [`outbox`]: events written with the state change they announce.
+//! - [`payments`]: reading payments (changes are the ledger's: `crate::ledger`).
+//! - [`refunds`]: reading refunds and queues, queue positions (changes are the ledger's).
+//! - [`inbound_callbacks`]: every callback received.
+//! - [`outbox`]: what the relay publishes (the ledger writes it).
 //! - [`tokens`]: admin API tokens and dashboard sessions (hashed).
-//! - [`admin_payments`], [`admin_history`], [`admin_actions`], [`admin_refunds`],
+//! - [`admin_payments`], [`admin_history`], [`admin_refunds`],
 //!   [`admin_dead_letters`]: what the admin API, dashboard and CLI read and do.
 //! - [`reports`]: the reconciliation report; [`retention`]: purging personal data past its age.
 //! - [`sqlstate`]: whether a failed statement refused the command's values or met an outage.
 
-pub mod admin_actions;
 pub mod admin_dead_letters;
 pub mod admin_history;
 pub mod admin_payments;
 pub mod admin_refunds;
-pub mod audit;
 pub mod commands;
 pub mod health;
 pub mod inbound_callbacks;
 pub mod jobs;
 pub mod outbox;
-pub mod payment_changes;
 pub mod payments;
 pub mod pool;
-pub mod refund_promote;
 pub mod refunds;
 pub mod reports;
 pub mod retention;

@@ -35,3 +35,18 @@ pub fn classify(error: &sqlx::Error) -> Verdict {
         Verdict::Transient
     }
 }
+
+/// Whether `error` says the database cannot be reached right now (the connection or the pool,
+/// a server shutting down or refusing connections): worth a "retry later", not a bug.
+pub fn is_outage(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => {
+            let code = database.code().map(|code| code.into_owned()).unwrap_or_default();
+            // 08 connection exception, 53 insufficient resources, 57 operator intervention
+            // (shutdown, cancel); 55000 is what a database closed to connections answers.
+            ["08", "53", "57"].iter().any(|class| code.starts_with(class)) || code == "55000"
+        }
+        _ => false,
+    }
+}

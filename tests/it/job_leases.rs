@@ -7,8 +7,9 @@ use crate::helpers::TestDb;
 use bnpl::domain::payment_state::PaymentEvent;
 use bnpl::jobs::runner::execute_claimed;
 use bnpl::jobs::{JobHandler, JobResult, LeaseKeeper};
+use bnpl::ledger::payment::{self, Applied, Change, Extras, Outcome};
 use bnpl::store::jobs::{self, ClaimedJob, NewJob};
-use bnpl::store::payments::{self, Applied, Change, Extras};
+use bnpl::store::payments;
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -135,14 +136,17 @@ async fn pending_payment(pool: &PgPool, payment_id: &str) {
         metadata: serde_json::json!({}),
         threshold_at: chrono::Utc::now() + chrono::Duration::hours(24),
     };
-    let row = payments::create(&mut conn, &new, None, None).await.unwrap().unwrap();
-    let change = Change {
-        actor: "test",
-        ..Change::default()
-    };
-    payments::apply(&mut conn, &row, PaymentEvent::Registered, change)
-        .await
-        .unwrap();
+    let row = payment::create(&mut conn, &new, (None, None)).await.unwrap().unwrap();
+    payment::apply(
+        &mut conn,
+        payment_id,
+        Some(&row),
+        PaymentEvent::Registered,
+        &Change::by("test"),
+        Extras::default(),
+    )
+    .await
+    .unwrap();
 }
 
 async fn status_and_events(pool: &PgPool, payment_id: &str) -> (String, i64) {
@@ -172,30 +176,30 @@ async fn a_job_effect_written_in_one_statement_is_fenced_by_the_lease() {
     let stale = jobs::insert_claimed(&mut conn, &job, LEASE).await.unwrap();
     tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
     let current = jobs::claim(&pool, 10, LEASE).await.unwrap().pop().expect("taken over");
-    let succeeded = Change {
-        actor: "test",
-        ..Change::default()
-    };
+    let succeeded = Change::by("test");
     let before = status_and_events(&pool, "fence-1").await;
 
     let fenced = Extras {
         job: Some(&stale),
         ..Extras::default()
     };
-    let written = payments::apply_unlocked(&mut conn, "fence-1", &PaymentEvent::Succeeded, &succeeded, fenced)
+    let written = payment::apply(&mut conn, "fence-1", None, PaymentEvent::Succeeded, &succeeded, fenced)
         .await
         .unwrap();
-    assert_eq!(written, None, "the holder that lost its lease writes nothing");
+    assert!(
+        matches!(written, Outcome::LeaseLost),
+        "the holder that lost its lease writes nothing: {written:?}"
+    );
     assert_eq!(status_and_events(&pool, "fence-1").await, before);
 
     let holding = Extras {
         job: Some(&current),
         ..Extras::default()
     };
-    let written = payments::apply_unlocked(&mut conn, "fence-1", &PaymentEvent::Succeeded, &succeeded, holding)
+    let written = payment::apply(&mut conn, "fence-1", None, PaymentEvent::Succeeded, &succeeded, holding)
         .await
         .unwrap();
-    assert!(matches!(written, Some(Applied::Moved { .. })), "{written:?}");
+    assert!(matches!(written.applied(), Some(Applied::Moved { .. })), "{written:?}");
     assert_eq!(
         status_and_events(&pool, "fence-1").await,
         ("succeeded".to_owned(), before.1 + 1)

@@ -1,11 +1,11 @@
 //! An operator's actions on one payment (scope `operate`): force a status check, resolve it
 //! manually (audited, announced as `payment.resolved`), replay its events (same `event_id`s).
 
+use crate::admin::actions::{self as admin_actions, Resolution};
 use crate::admin::auth::{Caller, Scope};
 use crate::admin::error::{ApiError, ErrorBody};
 use crate::admin::AdminState;
 use crate::domain::PaymentStatus;
-use crate::store::admin_actions::{self, Resolution};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::Json;

@@ -3,6 +3,7 @@
 
 use super::args::{AdminCommand, PaymentCommand, RefundCommand, TokenCommand};
 use super::table::{opt, render};
+use crate::admin::actions as admin_actions;
 use crate::admin::api::reports::period;
 use crate::admin::auth::Scope;
 use crate::admin::filters;
@@ -10,7 +11,7 @@ use crate::config::Config;
 use crate::domain::{PaymentStatus, RefundEvent, ReleaseOutcome};
 use crate::store::admin_history::RefundEntry;
 use crate::store::admin_payments::{self, PaymentFilter, PaymentSummary};
-use crate::store::{admin_actions, admin_dead_letters, admin_refunds, reports, retention, tokens};
+use crate::store::{admin_dead_letters, admin_refunds, reports, retention, tokens};
 use anyhow::{bail, Context as _};
 use sqlx::PgPool;
 use std::io::Write as _;

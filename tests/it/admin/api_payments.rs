@@ -109,22 +109,7 @@ async fn a_payment_comes_with_its_full_history() {
     .execute(&pool)
     .await
     .unwrap();
-    let mut tx = pool.begin().await.unwrap();
-    bnpl::store::outbox::insert(
-        &mut tx,
-        bnpl::store::outbox::NewEvent {
-            event_type: "payment.pending",
-            payment_id: Some("ord-77"),
-            refund_id: None,
-            sequence: Some(2),
-            reply_to: None,
-            correlation_id: None,
-            body: json!({"status": "pending"}),
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    super::seed_event(&pool, "payment.pending", "ord-77", 2, json!({"status": "pending"})).await;
 
     let (status, detail) = get(&app, "/admin/v1/payments/ord-77", &read).await;
     assert_eq!(status, 200);
@@ -296,24 +281,9 @@ async fn status_checks_are_forced_and_events_replayed_with_their_ids() {
     let (status, _) = post(&app, "/admin/v1/payments/nope/status-check", &operate, json!({})).await;
     assert_eq!(status, 404);
 
-    let mut tx = pool.begin().await.unwrap();
     for (sequence, kind) in [(1, "payment.accepted"), (2, "payment.pending")] {
-        bnpl::store::outbox::insert(
-            &mut tx,
-            bnpl::store::outbox::NewEvent {
-                event_type: kind,
-                payment_id: Some("ord-5"),
-                refund_id: None,
-                sequence: Some(sequence),
-                reply_to: None,
-                correlation_id: None,
-                body: json!({"payment_id": "ord-5"}),
-            },
-        )
-        .await
-        .unwrap();
+        super::seed_event(&pool, kind, "ord-5", sequence, json!({"payment_id": "ord-5"})).await;
     }
-    tx.commit().await.unwrap();
     eventually(Duration::from_secs(15), "first publication", || async {
         let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
             .fetch_one(&pool)

@@ -123,22 +123,14 @@ async fn an_operator_signs_in_and_reads_the_dashboard_in_a_real_browser() {
     sqlx::query("INSERT INTO audit_log (payment_id, kind, actor, from_status, to_status, reason)
                  VALUES ('ord-review-1', 'transition', 'status_check', 'pending', 'needs_review', 'no_definite_answer')")
         .execute(&pool).await.unwrap();
-    let mut tx = pool.begin().await.unwrap();
-    bnpl::store::outbox::insert(
-        &mut tx,
-        bnpl::store::outbox::NewEvent {
-            event_type: "payment.needs_review",
-            payment_id: Some("ord-review-1"),
-            refund_id: None,
-            sequence: Some(3),
-            reply_to: None,
-            correlation_id: None,
-            body: json!({"status": "needs_review"}),
-        },
+    super::seed_event(
+        &pool,
+        "payment.needs_review",
+        "ord-review-1",
+        3,
+        json!({"status": "needs_review"}),
     )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    .await;
 
     let browser = driver.browser().await;
     browser.goto(&app.url("/")).await.unwrap();

@@ -150,3 +150,26 @@ pub async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, 
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
+
+/// Seeds a stored event as the ledger would have written it (a fixture: tests may write rows).
+pub async fn seed_event(pool: &PgPool, event_type: &str, payment_id: &str, sequence: i64, mut body: Value) {
+    let event_id = uuid::Uuid::now_v7();
+    for (key, value) in [
+        ("event_id", json!(event_id)),
+        ("type", json!(event_type)),
+        ("sequence", json!(sequence)),
+        ("schema_version", json!(1)),
+        ("occurred_at", json!("2026-11-29T10:00:00.000Z")),
+    ] {
+        body[key] = value;
+    }
+    sqlx::query("INSERT INTO outbox (event_id, event_type, payment_id, sequence, body) VALUES ($1, $2, $3, $4, $5)")
+        .bind(event_id)
+        .bind(event_type)
+        .bind(payment_id)
+        .bind(sequence)
+        .bind(body)
+        .execute(pool)
+        .await
+        .unwrap();
+}

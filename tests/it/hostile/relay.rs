@@ -54,7 +54,11 @@ async fn an_oversized_dead_letter_is_bounded_or_parked_and_a_purged_one_never_le
     let header_value = header(&delivery, "x-bnpl-detail").unwrap();
     assert!(header_value.len() <= 1024, "{} bytes", header_value.len());
     assert!(header_value.starts_with("ddd"));
-    assert!(h.dead_letter_state(id).await.0, "marked published");
+    // Marked once the broker's confirm is in (an instant after the delivery itself).
+    eventually(WAIT, "the dead letter is marked published", || async {
+        h.dead_letter_state(id).await.0
+    })
+    .await;
     let pool = h.db.pool().await;
     let stored: i32 = sqlx::query_scalar("SELECT length(detail) FROM dead_letters WHERE id = $1")
         .bind(id)

@@ -1,0 +1,319 @@
+//! The events the orchestrator announces (contract §3): the one definition of every event body.
+//!
+//! The outbox stores exactly what these types serialize to; nothing else builds event JSON. The
+//! hygiene rules of contract §3 live in the types: every event has `schema_version`; timestamps
+//! are RFC 3339 UTC with milliseconds ([`Timestamp`]); `flow` exists only on humm payments;
+//! `action` and `reason` keys are always present on payment events and null unless this very
+//! event carries them (the ledger sets them from the change being announced, never from an
+//! earlier event, and [`EventType::may_carry_reason`] says where a reason may appear).
+
+use super::{Flow, Money, PaymentStatus, Provider, RefundStatus};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// The version of the event bodies below; consumers may branch on it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// An instant, serialized as RFC 3339 UTC with milliseconds: `2026-11-23T10:00:00.123Z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Timestamp(Utc::now())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|at| Timestamp(at.with_timezone(&Utc)))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+macro_rules! event_types {
+    ($($variant:ident => $name:literal),+ $(,)?) => {
+        /// Every event type (the routing key on `bnpl.events`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum EventType {
+            $(#[serde(rename = $name)] $variant,)+
+        }
+
+        impl EventType {
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    PaymentAccepted => "payment.accepted",
+    PaymentPending => "payment.pending",
+    PaymentActionRequired => "payment.action_required",
+    PaymentSucceeded => "payment.succeeded",
+    PaymentDeclined => "payment.declined",
+    PaymentFailed => "payment.failed",
+    PaymentExpired => "payment.expired",
+    PaymentNeedsReview => "payment.needs_review",
+    PaymentResolved => "payment.resolved",
+    RefundQueued => "refund.queued",
+    RefundSubmitted => "refund.submitted",
+    RefundSucceeded => "refund.succeeded",
+    RefundDeclined => "refund.declined",
+    RefundFailed => "refund.failed",
+    RefundCancelled => "refund.cancelled",
+    RefundNeedsReview => "refund.needs_review",
+    CommandRejected => "command.rejected",
+}
+
+impl EventType {
+    /// The event announcing that a payment reached `status`.
+    pub const fn of_payment(status: PaymentStatus) -> EventType {
+        match status {
+            PaymentStatus::Accepted => EventType::PaymentAccepted,
+            PaymentStatus::Pending => EventType::PaymentPending,
+            PaymentStatus::ActionRequired => EventType::PaymentActionRequired,
+            PaymentStatus::Succeeded => EventType::PaymentSucceeded,
+            PaymentStatus::Declined => EventType::PaymentDeclined,
+            PaymentStatus::Failed => EventType::PaymentFailed,
+            PaymentStatus::Expired => EventType::PaymentExpired,
+            PaymentStatus::NeedsReview => EventType::PaymentNeedsReview,
+        }
+    }
+
+    /// The event announcing that a refund reached `status` (`in_flight` is `refund.submitted`).
+    pub const fn of_refund(status: RefundStatus) -> EventType {
+        match status {
+            RefundStatus::Queued => EventType::RefundQueued,
+            RefundStatus::InFlight => EventType::RefundSubmitted,
+            RefundStatus::Succeeded => EventType::RefundSucceeded,
+            RefundStatus::Declined => EventType::RefundDeclined,
+            RefundStatus::Failed => EventType::RefundFailed,
+            RefundStatus::Cancelled => EventType::RefundCancelled,
+            RefundStatus::NeedsReview => EventType::RefundNeedsReview,
+        }
+    }
+
+    /// Whether this event may carry a `reason` (contract §3 "Event hygiene"); an
+    /// `action_required` may only after a wrong OTP.
+    pub const fn may_carry_reason(self) -> bool {
+        matches!(
+            self,
+            EventType::PaymentDeclined
+                | EventType::PaymentFailed
+                | EventType::PaymentNeedsReview
+                | EventType::PaymentResolved
+                | EventType::PaymentActionRequired
+                | EventType::RefundDeclined
+                | EventType::RefundFailed
+                | EventType::RefundNeedsReview
+                | EventType::CommandRejected
+        )
+    }
+}
+
+/// The fields every event starts with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub event_id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub schema_version: u32,
+    /// The payment's gap-free sequence number (payment and refund events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<i64>,
+    pub occurred_at: Timestamp,
+}
+
+impl Envelope {
+    /// A new event's envelope: a fresh time-ordered id, now.
+    pub fn new(event_type: EventType, sequence: Option<i64>) -> Self {
+        Envelope {
+            event_id: Uuid::now_v7(),
+            event_type,
+            schema_version: SCHEMA_VERSION,
+            sequence,
+            occurred_at: Timestamp::now(),
+        }
+    }
+}
+
+/// The customer's next step (`action` on `payment.action_required`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// humm: send the customer to the provider (the provider's redirect data, or the Payment
+    /// Page URL).
+    Redirect { method: String, url: String, body: Value },
+    /// valU: the customer types the SMS code and picks a plan.
+    Otp {
+        plans: Vec<Plan>,
+        attempts_left: u32,
+        expires_at: Timestamp,
+    },
+}
+
+/// One valU plan on offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub tenure_months: u32,
+    pub monthly_minor: i64,
+    pub fees_minor: i64,
+}
+
+/// Why: `{code, message}`, with the provider's own code and message on provider decisions, and
+/// the attempts left after a wrong OTP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
+}
+
+impl Reason {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Reason {
+            code: code.into(),
+            message: message.into(),
+            provider_code: None,
+            provider_message: None,
+            attempts_left: None,
+        }
+    }
+
+    /// A provider's decision: our `code`, the provider's code and message (the message repeated
+    /// as ours, or our code when the provider gave none).
+    pub fn from_provider(code: &str, provider_code: &str, provider_message: &str) -> Self {
+        let message = if provider_message.is_empty() {
+            code
+        } else {
+            provider_message
+        };
+        Reason {
+            provider_code: Some(provider_code.to_owned()),
+            provider_message: Some(provider_message.to_owned()),
+            ..Reason::new(code, message)
+        }
+    }
+}
+
+/// A `reason` as events carry it: coded, or an operator's words (`payment.resolved`, a refund
+/// released by an operator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EventReason {
+    Coded(Reason),
+    Operator(String),
+}
+
+/// An operator's resolution of a payment (`payment.resolved`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    pub from: PaymentStatus,
+    pub to: PaymentStatus,
+    pub resolved_by: String,
+}
+
+/// A payment event (`payment.*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentEvent {
+    #[serde(flatten)]
+    pub envelope: Envelope,
+    pub payment_id: String,
+    pub provider: Provider,
+    pub account: String,
+    /// humm only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<Flow>,
+    pub status: PaymentStatus,
+    pub amount: Money,
+    pub action: Option<Action>,
+    pub provider_reference: Option<String>,
+    pub reason: Option<EventReason>,
+    /// The merchant's own data from `purchase.create`, echoed on every event of the payment.
+    pub metadata: Value,
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+}
+
+/// A refund event (`refund.*`), numbered in its payment's sequence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefundEvent {
+    #[serde(flatten)]
+    pub envelope: Envelope,
+    pub refund_id: String,
+    pub payment_id: String,
+    pub status: RefundStatus,
+    pub amount: Money,
+    /// The payment's succeeded refunds after this event, in minor units.
+    pub refunded_total_minor: i64,
+    pub position: i64,
+    pub queue: String,
+    pub requested_by: String,
+    pub provider_reference: Option<String>,
+    pub reason: Option<EventReason>,
+    /// The operator who recorded the outcome of a released head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+}
+
+/// `command.rejected`: a command not taken, with why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandRejected {
+    #[serde(flatten)]
+    pub envelope: Envelope,
+    pub command_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
+    pub reason: Reason,
+}
+
+/// Any event, as the outbox stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Event {
+    Payment(Box<PaymentEvent>),
+    Refund(Box<RefundEvent>),
+    CommandRejected(Box<CommandRejected>),
+}
+
+impl Event {
+    pub fn envelope(&self) -> &Envelope {
+        match self {
+            Event::Payment(event) => &event.envelope,
+            Event::Refund(event) => &event.envelope,
+            Event::CommandRejected(event) => &event.envelope,
+        }
+    }
+
+    /// The body as stored and published.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+#[cfg(test)]
+#[path = "events_tests.rs"]
+mod tests;

@@ -1,0 +1,78 @@
+//! `POST /callbacks/aps` (valU): direct and notification transaction feedback, form-encoded or
+//! JSON. APS signs with the merchant's response phrase; the merchant (identifier and access code)
+//! must be the payment's.
+
+use super::{check_now, refunds, refused, Delivery, Reply, Signer};
+use crate::domain::payment_state::PaymentEvent;
+use crate::domain::Provider;
+use crate::flows::{settle, Services};
+use crate::ledger::Change;
+use crate::providers::aps::notification;
+use crate::providers::outcome::Expected;
+use crate::providers::CallbackError;
+use crate::store::payments;
+use serde_json::Value;
+
+/// Who applied a change, in the audit log.
+const ACTOR: &str = "callback:aps";
+
+/// `sender_blocked`: as for ecommpay.
+pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> Result<Reply, sqlx::Error> {
+    let account = notification::decode(body).ok().and_then(|params| {
+        let text = |name: &str| params.get(name).and_then(Value::as_str).map(str::to_owned);
+        let merchant = text("merchant_identifier")?;
+        services
+            .accounts
+            .valu_by_merchant(&merchant, text("access_code").as_deref())
+    });
+    let Some(account) = account else {
+        return refused(services, "aps", body, Reply::Forged, sender_blocked).await;
+    };
+    let parsed = match notification::verify_and_parse(body, &account.aps.response_phrase, account.aps.sha_type) {
+        Ok(parsed) => parsed,
+        Err(CallbackError::BadSignature) => return refused(services, "aps", body, Reply::Forged, sender_blocked).await,
+        Err(CallbackError::Malformed(_)) => {
+            return refused(services, "aps", body, Reply::Malformed, sender_blocked).await
+        }
+    };
+    let delivery = Delivery {
+        provider: "aps",
+        signer: Signer {
+            provider: Provider::Valu,
+            account: &account.name,
+        },
+        body,
+    };
+    let mut conn = services.pool.acquire().await?;
+    let Some(row) = payments::get(&mut conn, &parsed.merchant_reference).await? else {
+        return delivery.unknown(&mut conn, &parsed.merchant_reference).await;
+    };
+    if !delivery.signer.owns(&row) {
+        return delivery.mismatch(&mut conn, &row).await;
+    }
+    let outcome = if let Some(refund_id) = parsed.maintenance_reference.clone() {
+        refunds::aps(&mut conn, &row, &parsed, &refund_id, ACTOR).await?
+    } else {
+        let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
+        match parsed.purchase_state(&expected) {
+            Err(reason) => {
+                let change = Change {
+                    note: Some(reason),
+                    ..Change::by(ACTOR)
+                };
+                delivery
+                    .apply(&mut conn, &row, PaymentEvent::Contradiction, change)
+                    .await?
+                    .0
+            }
+            Ok(state) => match settle::event_for(&state, ACTOR) {
+                Some((event, mut change)) => {
+                    change.provider_reference = parsed.fort_id.clone();
+                    delivery.apply(&mut conn, &row, event, change).await?.0
+                }
+                None => check_now(&mut conn, &row).await?,
+            },
+        }
+    };
+    delivery.finish(&mut conn, &row.payment_id, outcome).await
+}

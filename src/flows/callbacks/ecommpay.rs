@@ -1,0 +1,115 @@
+//! `POST /callbacks/ecommpay` (humm): a redirect, a sale result, a refund result, or something we
+//! did not ask about. ecommpay signs with the project's key; the project must be the payment's.
+
+use super::{check_now, refunds, refused, Delivery, Reply, Signer};
+use crate::domain::events::Action;
+use crate::domain::payment_state::PaymentEvent;
+use crate::domain::{PaymentStatus, Provider};
+use crate::flows::{settle, Services};
+use crate::ledger::Change;
+use crate::providers::ecommpay::callback::{self, CallbackEvent};
+use crate::providers::outcome::Expected;
+use crate::providers::CallbackError;
+use crate::store::payments;
+use serde_json::Value;
+
+/// Who applied a change, in the audit log.
+const ACTOR: &str = "callback:ecommpay";
+
+/// `sender_blocked`: the sender has spent its quota of refused callbacks; a callback that
+/// verifies is applied all the same, one that does not is not stored.
+pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> Result<Reply, sqlx::Error> {
+    let project_id = serde_json::from_slice::<Value>(body).ok().and_then(|json| {
+        json.get("project_id")
+            .or_else(|| json.pointer("/general/project_id"))
+            .and_then(Value::as_u64)
+    });
+    let Some(account) = project_id.and_then(|id| services.accounts.humm_by_project(id)) else {
+        return refused(services, "ecommpay", body, Reply::Forged, sender_blocked).await;
+    };
+    let parsed = match callback::verify_and_parse(body, &account.ecommpay.secret_key) {
+        Ok(parsed) => parsed,
+        Err(CallbackError::BadSignature) => {
+            return refused(services, "ecommpay", body, Reply::Forged, sender_blocked).await
+        }
+        Err(CallbackError::Malformed(_)) => {
+            return refused(services, "ecommpay", body, Reply::Malformed, sender_blocked).await
+        }
+    };
+    let delivery = Delivery {
+        provider: "ecommpay",
+        signer: Signer {
+            provider: Provider::Humm,
+            account: &account.name,
+        },
+        body,
+    };
+    let mut conn = services.pool.acquire().await?;
+    let Some(mut row) = payments::get(&mut conn, &parsed.payment_id).await? else {
+        return delivery.unknown(&mut conn, &parsed.payment_id).await;
+    };
+    if !delivery.signer.owns(&row) {
+        return delivery.mismatch(&mut conn, &row).await;
+    }
+    if row.flow == "gate" && row.status() == PaymentStatus::Accepted {
+        // Any verified callback proves ecommpay registered the sale, even when the sale's own
+        // answer has not been processed yet (they race): announce `pending` first, so events keep
+        // the contract's order accepted → pending → action_required → final.
+        let change = Change {
+            note: Some("registration implied by a callback".to_owned()),
+            ..Change::by(ACTOR)
+        };
+        row = delivery
+            .apply_implied(&mut conn, &row, PaymentEvent::Registered, change)
+            .await?;
+    }
+    let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
+    let outcome = match parsed.event() {
+        CallbackEvent::Redirect(redirect) => {
+            let change = Change {
+                action: Some(redirect_action(redirect)),
+                ..Change::by(ACTOR)
+            };
+            delivery
+                .apply(&mut conn, &row, PaymentEvent::ActionRequired, change)
+                .await?
+                .0
+        }
+        CallbackEvent::Sale(operation) => match parsed.sale_state(&expected) {
+            Err(reason) => {
+                let change = Change {
+                    note: Some(reason),
+                    ..Change::by(ACTOR)
+                };
+                delivery
+                    .apply(&mut conn, &row, PaymentEvent::Contradiction, change)
+                    .await?
+                    .0
+            }
+            Ok(state) => match settle::event_for(&state, ACTOR) {
+                Some((event, mut change)) => {
+                    change.provider_reference = sale_reference(operation);
+                    delivery.apply(&mut conn, &row, event, change).await?.0
+                }
+                None => check_now(&mut conn, &row).await?,
+            },
+        },
+        CallbackEvent::Refund(_) => refunds::ecommpay(&mut conn, &row, &parsed, ACTOR).await?,
+        CallbackEvent::Unexpected => check_now(&mut conn, &row).await?,
+    };
+    delivery.finish(&mut conn, &row.payment_id, outcome).await
+}
+
+/// The customer's next step (contract §3 `action`) that an intermediate callback carries.
+fn redirect_action(redirect: &callback::RedirectData) -> Action {
+    Action::Redirect {
+        method: redirect.method.clone(),
+        url: redirect.url.clone(),
+        body: redirect.body.clone(),
+    }
+}
+
+/// ecommpay's own id for the sale, as a sale callback reports it.
+fn sale_reference(operation: &callback::Operation) -> Option<String> {
+    operation.provider_payment_id.clone().or_else(|| operation.id.clone())
+}

@@ -1,0 +1,208 @@
+//! Applying provider callbacks (design §1 "Callbacks are hints"): verify the signature in
+//! constant time, bind the callback to the account that signed it, then hand the change to the
+//! ledger, which stores the raw body with the change it causes.
+//!
+//! A callback that fails verification is refused (400), stored truncated, counted and changes
+//! nothing. One that verifies but is about another account's or provider's payment is refused
+//! (400) as `account_mismatch`. One that verifies but says nothing definite (still pending, an
+//! operation we did not send) brings the status check forward. Stale and duplicate callbacks, and
+//! callbacks about payments we never created, are stored and answered 200 so the provider stops
+//! retrying.
+//!
+//! - [`ecommpay`]: `POST /callbacks/ecommpay` (humm);
+//! - [`aps`]: `POST /callbacks/aps` (valU);
+//! - [`refunds`]: refund results, for both.
+
+pub mod aps;
+pub mod ecommpay;
+mod refunds;
+
+use super::{schedule, Services};
+use crate::domain::payment_state::PaymentEvent;
+use crate::domain::Provider;
+use crate::ledger::payment::{self, Applied, Change, Extras, Outcome, RawCallback};
+use crate::store::inbound_callbacks;
+use crate::store::payments::PaymentRow;
+use chrono::Utc;
+use sqlx::PgConnection;
+
+/// How to answer the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Stored (and applied, or recognised as stale, a duplicate, or about a payment we do not
+    /// have): 200.
+    Accepted,
+    /// Missing or wrong signature, or a sender we cannot verify: 400.
+    Forged,
+    /// Not the provider's format: 400.
+    Malformed,
+    /// Verified, but signed by another account or provider than the payment's: 400, stored as
+    /// `account_mismatch`, and not charged to the sender (a real provider sent it).
+    AccountMismatch,
+    /// Not verified, from a sender blocked for too many refused callbacks: 429, not stored.
+    Throttled,
+}
+
+/// Who signed a verified callback: it may touch only this provider's and account's payments
+/// (contract §7).
+#[derive(Debug, Clone, Copy)]
+pub struct Signer<'a> {
+    pub provider: Provider,
+    pub account: &'a str,
+}
+
+impl Signer<'_> {
+    /// True when the payment belongs to the signer.
+    fn owns(&self, row: &PaymentRow) -> bool {
+        row.provider == self.provider.as_str() && row.account == self.account
+    }
+}
+
+/// A verified callback on its way to the ledger: who signed it and its raw body.
+struct Delivery<'a> {
+    provider: &'static str,
+    signer: Signer<'a>,
+    body: &'a [u8],
+}
+
+impl Delivery<'_> {
+    fn extras(&self, with_body: bool) -> Extras<'_> {
+        Extras {
+            owner: Some((self.signer.provider, self.signer.account)),
+            raw: with_body.then_some(RawCallback {
+                provider: self.provider,
+                body: self.body,
+            }),
+            ..Extras::default()
+        }
+    }
+
+    /// Applies `event` to `row` through the ledger; the raw body is stored with the change.
+    /// Returns the outcome's label and the payment as it is now.
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        row: &PaymentRow,
+        event: PaymentEvent,
+        change: Change,
+    ) -> Result<(&'static str, PaymentRow), sqlx::Error> {
+        self.apply_with(conn, row, event, change, true).await
+    }
+
+    /// [`Self::apply`] for a change the callback implies beside its own (the body is stored once,
+    /// with the callback's own change).
+    async fn apply_implied(
+        &self,
+        conn: &mut PgConnection,
+        row: &PaymentRow,
+        event: PaymentEvent,
+        change: Change,
+    ) -> Result<PaymentRow, sqlx::Error> {
+        Ok(self.apply_with(conn, row, event, change, false).await?.1)
+    }
+
+    async fn apply_with(
+        &self,
+        conn: &mut PgConnection,
+        row: &PaymentRow,
+        event: PaymentEvent,
+        change: Change,
+        with_body: bool,
+    ) -> Result<(&'static str, PaymentRow), sqlx::Error> {
+        let extras = self.extras(with_body);
+        let outcome = payment::apply(conn, &row.payment_id, Some(row), event, &change, extras).await?;
+        Ok(match outcome {
+            Outcome::Done { applied, row } => (label(&applied), *row),
+            Outcome::Mismatch { row, .. } => ("account_mismatch", *row),
+            Outcome::NotFound | Outcome::LeaseLost => ("stale", row.clone()),
+        })
+    }
+
+    /// Stores the body of a callback that caused no change, with what became of it.
+    async fn store(&self, conn: &mut PgConnection, payment_id: Option<&str>, outcome: &str) -> Result<(), sqlx::Error> {
+        inbound_callbacks::store_verified(conn, self.provider, self.body, payment_id, outcome).await
+    }
+
+    /// Counts the outcome, and stores the body when the ledger did not already (no change).
+    async fn finish(
+        &self,
+        conn: &mut PgConnection,
+        payment_id: &str,
+        outcome: &'static str,
+    ) -> Result<Reply, sqlx::Error> {
+        if !wrote(outcome) {
+            self.store(conn, Some(payment_id), outcome).await?;
+        }
+        metrics::counter!("bnpl_callbacks_total", "provider" => self.provider, "outcome" => outcome).increment(1);
+        Ok(Reply::Accepted)
+    }
+
+    /// A verified callback about a payment we never created: stored, answered 200 (contract §7).
+    async fn unknown(&self, conn: &mut PgConnection, payment_id: &str) -> Result<Reply, sqlx::Error> {
+        self.store(conn, Some(payment_id), "unknown_payment").await?;
+        metrics::counter!("bnpl_callbacks_total", "provider" => self.provider, "outcome" => "unknown_payment")
+            .increment(1);
+        Ok(Reply::Accepted)
+    }
+
+    /// A verified callback about a payment of another account or provider: stored as
+    /// `account_mismatch`, counted, and nothing else changes (contract §7).
+    async fn mismatch(&self, conn: &mut PgConnection, row: &PaymentRow) -> Result<Reply, sqlx::Error> {
+        let outcome = "account_mismatch";
+        tracing::warn!(
+            provider = self.provider,
+            payment_id = %row.payment_id,
+            payment_provider = %row.provider,
+            payment_account = %row.account,
+            "verified callback for a payment of another account: refused"
+        );
+        metrics::counter!("bnpl_callbacks_total", "provider" => self.provider, "outcome" => outcome).increment(1);
+        self.store(conn, Some(&row.payment_id), outcome).await?;
+        Ok(Reply::AccountMismatch)
+    }
+}
+
+/// Whether the ledger wrote the change (and the raw body with it).
+fn wrote(outcome: &str) -> bool {
+    matches!(outcome, "applied" | "repeated" | "review")
+}
+
+/// Stores a refused callback (in its own commit, its body truncated) and counts it; it changes
+/// nothing else. From a blocked sender it is only counted: storing every forgery of a flood is
+/// the cost the throttle exists to cap.
+async fn refused(
+    services: &Services,
+    provider: &'static str,
+    body: &[u8],
+    reply: Reply,
+    sender_blocked: bool,
+) -> Result<Reply, sqlx::Error> {
+    let outcome = if reply == Reply::Forged { "forged" } else { "malformed" };
+    metrics::counter!("bnpl_callbacks_total", "provider" => provider, "outcome" => outcome).increment(1);
+    if sender_blocked {
+        return Ok(Reply::Throttled);
+    }
+    tracing::warn!(provider, outcome, "callback refused");
+    let mut conn = services.pool.acquire().await?;
+    inbound_callbacks::store_unverified(&mut conn, provider, body, outcome).await?;
+    Ok(reply)
+}
+
+/// A verified callback that says nothing definite: bring the status check forward.
+async fn check_now(conn: &mut PgConnection, row: &PaymentRow) -> Result<&'static str, sqlx::Error> {
+    if !row.status().is_final() {
+        schedule::status_check(conn, &row.payment_id, Utc::now(), 0).await?;
+    }
+    Ok("status_check")
+}
+
+fn label(applied: &Applied) -> &'static str {
+    match applied {
+        Applied::Moved { .. } => "applied",
+        Applied::Repeated(_) => "repeated",
+        Applied::Flagged(_) => "review",
+        Applied::Ignored(status) if status.is_final() => "stale",
+        Applied::Ignored(_) => "duplicate",
+        Applied::Refused(_) => "refused",
+    }
+}

@@ -1,0 +1,96 @@
+//! Typed events from the rows the writer is about to store (contract §3). The only place an
+//! event body is put together; the hygiene rules are applied here: an `action` only on
+//! `action_required`, a `reason` only where [`EventType::may_carry_reason`] allows it and only
+//! when this change brings one, `flow` only for humm.
+
+use crate::domain::events::{
+    Action, CommandRejected, Envelope, EventReason, EventType, PaymentEvent, Reason, RefundEvent, Resolution,
+};
+use crate::domain::{Currency, Flow, Money, PaymentStatus, Provider, RefundStatus};
+use crate::store::payments::PaymentRow;
+use crate::store::refunds::RefundRow;
+
+fn money(minor: i64, currency: &str) -> Money {
+    Money::new(minor, currency.trim().parse().unwrap_or(Currency::GBP))
+}
+
+/// The event announcing `row` as it is after a change. `flagged`: the status stays and the
+/// payment is flagged for review (`payment.needs_review`).
+pub fn payment(
+    row: &PaymentRow,
+    flagged: bool,
+    action: Option<Action>,
+    reason: Option<EventReason>,
+    resolution: Option<Resolution>,
+) -> PaymentEvent {
+    let status: PaymentStatus = row.status();
+    let event_type = match (&resolution, flagged) {
+        (Some(_), _) => EventType::PaymentResolved,
+        (None, true) => EventType::PaymentNeedsReview,
+        (None, false) => EventType::of_payment(status),
+    };
+    let provider: Provider = row.provider.parse().unwrap_or(Provider::Humm);
+    let flow = match provider {
+        Provider::Humm => row.flow.parse::<Flow>().ok(),
+        Provider::Valu => None,
+    };
+    PaymentEvent {
+        envelope: Envelope::new(event_type, Some(row.last_sequence)),
+        payment_id: row.payment_id.clone(),
+        provider,
+        account: row.account.clone(),
+        flow,
+        status,
+        amount: money(row.amount_minor, &row.currency),
+        action: action.filter(|_| event_type == EventType::PaymentActionRequired),
+        provider_reference: row.provider_reference.clone(),
+        reason: reason.filter(|_| event_type.may_carry_reason()),
+        metadata: row.metadata.clone(),
+        resolution,
+    }
+}
+
+/// The event announcing `refund` as it is after a change, numbered `sequence` in its payment,
+/// with the payment's refunded total after it. `flagged`: its status stays and it is flagged for
+/// review (`refund.needs_review`).
+pub fn refund(
+    refund: &RefundRow,
+    sequence: i64,
+    refunded_total_minor: i64,
+    flagged: bool,
+    reason: Option<EventReason>,
+    resolved_by: Option<String>,
+) -> RefundEvent {
+    let status: RefundStatus = refund.status();
+    let event_type = if flagged {
+        EventType::RefundNeedsReview
+    } else {
+        EventType::of_refund(status)
+    };
+    RefundEvent {
+        envelope: Envelope::new(event_type, Some(sequence)),
+        refund_id: refund.refund_id.clone(),
+        payment_id: refund.payment_id.clone(),
+        status,
+        amount: money(refund.amount_minor, &refund.currency),
+        refunded_total_minor,
+        position: refund.position,
+        queue: refund.queue_key.clone(),
+        requested_by: refund.requested_by.clone(),
+        provider_reference: refund.provider_reference.clone(),
+        reason: reason.filter(|_| event_type.may_carry_reason()),
+        resolved_by,
+    }
+}
+
+/// `command.rejected`: the command type, its subject when it named one, and why.
+pub fn rejected(command_type: &str, subject: Option<&str>, reason: Reason) -> CommandRejected {
+    let refund = command_type.starts_with("refund.");
+    CommandRejected {
+        envelope: Envelope::new(EventType::CommandRejected, None),
+        command_type: command_type.to_owned(),
+        payment_id: subject.filter(|_| !refund).map(str::to_owned),
+        refund_id: subject.filter(|_| refund).map(str::to_owned),
+        reason,
+    }
+}

@@ -1,0 +1,159 @@
+//! The statements that change a payment: each change is one compare-and-set statement with its
+//! audit row, its typed event, the callback that caused it, the job it completes and the relay's
+//! wake-up. One round trip per change is what keeps the write path close to the bare I/O.
+
+use super::payment::{Applied, Change, Extras, Plan};
+use crate::domain::events::Event;
+use crate::domain::payment_state::PaymentEvent;
+use crate::store::outbox;
+use crate::store::payments::{NewPayment, PaymentRow};
+use serde_json::json;
+use sqlx::PgConnection;
+
+/// What the compare-and-set did.
+pub(super) enum Written {
+    Yes,
+    /// The payment is no longer what the plan was decided from.
+    Stale,
+    /// The job's lease was lost.
+    LeaseLost,
+}
+
+/// Writes `plan`, decided from `before`.
+pub(super) async fn write(
+    conn: &mut PgConnection,
+    before: &PaymentRow,
+    plan: &Plan,
+    event: &PaymentEvent,
+    change: &Change,
+    extras: &Extras<'_>,
+) -> Result<Written, sqlx::Error> {
+    let after = &plan.row;
+    let announced = Event::Payment(Box::new(plan.event.clone()));
+    let audit_kind = if matches!(event, PaymentEvent::Resolve { .. }) {
+        "resolution"
+    } else {
+        "transition"
+    };
+    let raw = extras.raw;
+    let job = extras.job;
+    let (written, leased, _woken): (bool, bool, i64) = sqlx::query_as(
+        "WITH lease AS (
+             SELECT id FROM jobs WHERE id = $19 AND lease_token = $20 AND state = 'running'),
+         updated AS (
+             UPDATE payments p SET status = $3, last_sequence = $4, updated_at = now(),
+                 final_at = CASE WHEN $5 THEN clock_timestamp() ELSE p.final_at END,
+                 review_reason = $6, action = $7, reason = $8, provider_reference = $9,
+                 provider_request_id = $10, provider_state = $11
+             WHERE p.payment_id = $1 AND p.status = $2 AND p.last_sequence = $4 - 1
+               AND ($19::bigint IS NULL OR EXISTS (SELECT 1 FROM lease))
+             RETURNING p.payment_id),
+         completed AS (
+             UPDATE jobs SET state = 'done', lease_token = NULL, updated_at = now()
+             WHERE id = $19 AND EXISTS (SELECT 1 FROM updated)),
+         audited AS (
+             INSERT INTO audit_log (payment_id, kind, actor, from_status, to_status, reason, detail)
+             SELECT payment_id, $12, $13, $2, $3, $14, $15 FROM updated),
+         announced AS (
+             INSERT INTO outbox (event_id, event_type, payment_id, sequence, body)
+             SELECT $16, $17, payment_id, $4, $18 FROM updated),
+         stored AS (
+             INSERT INTO inbound_callbacks (provider, verified, payment_id, outcome, body, body_length)
+             SELECT $21, true, payment_id, $24, $22, octet_length($22) FROM updated WHERE $22 IS NOT NULL)
+         SELECT EXISTS (SELECT 1 FROM updated),
+                ($19::bigint IS NULL OR EXISTS (SELECT 1 FROM lease)),
+                (SELECT count(pg_notify($23, '')::text) FROM updated)",
+    )
+    .bind(&before.payment_id)
+    .bind(&before.status)
+    .bind(&after.status)
+    .bind(after.last_sequence)
+    .bind(after.status().is_final() && after.status != before.status)
+    .bind(&after.review_reason)
+    .bind(&after.action)
+    .bind(&after.reason)
+    .bind(&after.provider_reference)
+    .bind(&after.provider_request_id)
+    .bind(&after.provider_state)
+    .bind(audit_kind)
+    .bind(&change.actor)
+    .bind(
+        plan.review_reason
+            .map(|reason| reason.as_str().to_owned())
+            .or(change.note.clone()),
+    )
+    .bind(json!({ "event": format!("{event:?}"), "note": change.note }))
+    .bind(plan.event.envelope.event_id)
+    .bind(plan.event.envelope.event_type.as_str())
+    .bind(announced.to_json())
+    .bind(job.map(|job| job.id))
+    .bind(job.map(|job| job.lease_token))
+    .bind(raw.map(|raw| raw.provider))
+    .bind(raw.map(|raw| raw.body))
+    .bind(outbox::NOTIFY_CHANNEL)
+    .bind(stored_outcome(&plan.applied))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(match (written, leased) {
+        (true, _) => Written::Yes,
+        (false, false) => Written::LeaseLost,
+        (false, true) => Written::Stale,
+    })
+}
+
+/// What a callback stored with its change became (`inbound_callbacks.outcome`).
+fn stored_outcome(applied: &Applied) -> &'static str {
+    match applied {
+        Applied::Repeated(_) => "repeated",
+        Applied::Flagged(_) => "review",
+        _ => "applied",
+    }
+}
+
+/// Inserts a new payment in `accepted` with sequence 1, its audit row and `payment.accepted`;
+/// None when the id exists already.
+pub(super) async fn create(
+    conn: &mut PgConnection,
+    new: &NewPayment<'_>,
+    event: &Event,
+    reply_to: Option<&str>,
+    correlation_id: Option<&str>,
+) -> Result<Option<PaymentRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "WITH updated AS (
+             INSERT INTO payments (payment_id, provider, account, flow, amount_minor, currency, down_payment_minor,
+                 status, command_hash, customer, items, description, return_url, metadata, threshold_at, last_sequence)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'accepted', $8, $9, $10, $11, $12, $13, $14, 1)
+             ON CONFLICT (payment_id) DO NOTHING
+             RETURNING {columns}),
+         audited AS (
+             INSERT INTO audit_log (payment_id, kind, actor, to_status, reason, detail)
+             SELECT payment_id, 'transition', 'intake', 'accepted', 'purchase.create', '{{}}'::jsonb FROM updated),
+         announced AS (
+             INSERT INTO outbox (event_id, event_type, payment_id, sequence, reply_to, correlation_id, body)
+             SELECT $15, 'payment.accepted', payment_id, 1, $16, $17, $18 FROM updated)
+         SELECT updated.*, pg_notify($19, '')::text AS woken FROM updated",
+        columns = crate::store::payments::COLUMNS,
+    ))
+    .bind(new.payment_id)
+    .bind(new.provider)
+    .bind(new.account)
+    .bind(new.flow)
+    .bind(new.amount_minor)
+    .bind(new.currency)
+    .bind(new.down_payment_minor)
+    .bind(new.command_hash)
+    .bind(&new.customer)
+    .bind(&new.items)
+    .bind(new.description)
+    .bind(new.return_url)
+    .bind(&new.metadata)
+    .bind(new.threshold_at)
+    .bind(event.envelope().event_id)
+    .bind(reply_to)
+    .bind(correlation_id)
+    .bind(event.to_json())
+    .bind(outbox::NOTIFY_CHANNEL)
+    .fetch_optional(&mut *conn)
+    .await
+}

@@ -1,0 +1,222 @@
+//! Refund changes: enqueueing, every status change, the promotion of a queue's head, and an
+//! operator's release or cancel, each announced with its payment's next sequence.
+//!
+//! Invariants (design §1): a refund event is numbered in its payment's sequence, so each change
+//! is a compare-and-set on the refund's status *and* the payment's sequence, taking the payment's
+//! row lock before the refund's (one lock order everywhere, no deadlocks); the payment's
+//! `refunded_minor` moves with the change that makes a refund succeed; a change that makes a refund
+//! final wakes the refund dispatchers (`NOTIFY bnpl_refunds`); at most one refund per queue is in
+//! flight (the promote checks it, the unique index enforces it).
+
+use super::{announce, refund_sql};
+use crate::domain::events::{EventReason, Reason};
+use crate::domain::refund_state::{self, RefundEvent, RefundRefusal, RefundTransition};
+use crate::domain::{RefundStatus, ReviewReason};
+use crate::store::jobs::ClaimedJob;
+use crate::store::payments::{self, PaymentRow};
+use crate::store::refunds::{self, NewRefund, RefundRow};
+use chrono::Utc;
+use sqlx::{PgConnection, PgPool};
+use std::time::Duration;
+
+const MAX_ROUNDS: usize = 8;
+
+/// What a refund change brings along.
+#[derive(Debug, Clone, Default)]
+pub struct RefundChange {
+    pub actor: String,
+    pub note: Option<String>,
+    pub provider_request_id: Option<String>,
+    pub provider_reference: Option<String>,
+    /// The provider's refusal, on declines and failures.
+    pub decline: Option<Reason>,
+    /// An operator's words, on a release or cancel (announced as the event's `reason`, with
+    /// `resolved_by` the actor).
+    pub operator_reason: Option<String>,
+}
+
+impl RefundChange {
+    pub fn by(actor: impl Into<String>) -> Self {
+        RefundChange {
+            actor: actor.into(),
+            ..RefundChange::default()
+        }
+    }
+}
+
+/// What the state machine made of the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundApplied {
+    Moved {
+        from: RefundStatus,
+        to: RefundStatus,
+    },
+    /// Still in flight; what the provider said was kept (its request id).
+    Stayed,
+    Flagged(ReviewReason),
+    Ignored,
+    Refused(RefundRefusal),
+}
+
+/// Enqueues a new refund at the next position of its queue, announced `refund.queued`. The
+/// caller holds `payment`'s row lock (taken for the balance check) in its transaction.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    new: &NewRefund<'_>,
+    payment: &PaymentRow,
+    reply: (Option<&str>, Option<&str>),
+) -> Result<RefundRow, sqlx::Error> {
+    let position = refunds::take_position(conn, new.queue_key, new.provider, new.account).await?;
+    let refund = RefundRow {
+        refund_id: new.refund_id.to_owned(),
+        payment_id: new.payment_id.to_owned(),
+        queue_key: new.queue_key.to_owned(),
+        position,
+        amount_minor: new.amount_minor,
+        currency: new.currency.to_owned(),
+        status: RefundStatus::Queued.as_str().to_owned(),
+        review_reason: None,
+        reason: new.reason.map(str::to_owned),
+        requested_by: new.requested_by.to_owned(),
+        provider_request_id: None,
+        provider_reference: None,
+        attempts: 0,
+        created_at: Utc::now(),
+        submitted_at: None,
+    };
+    let sequence = payment.last_sequence + 1;
+    let event = announce::refund(&refund, sequence, payment.refunded_minor, false, None, None);
+    refund_sql::enqueue(conn, &refund, payment, &event, reply).await?;
+    Ok(refund)
+}
+
+/// Applies `event` to `refund`; the refund as it is now comes back with what happened.
+pub async fn apply(
+    conn: &mut PgConnection,
+    refund: &RefundRow,
+    event: RefundEvent,
+    change: &RefundChange,
+) -> Result<(RefundApplied, RefundRow), sqlx::Error> {
+    let mut current = refund.clone();
+    for _ in 0..MAX_ROUNDS {
+        let from = current.status();
+        let (to, flagged) = match refund_state::transition(from, &event) {
+            RefundTransition::Move(to) => (to, None),
+            RefundTransition::FlagReview { reason } => (from, Some(reason)),
+            RefundTransition::Stay => {
+                refunds::record_provider_ids(conn, &current, &change.provider_request_id, &change.provider_reference)
+                    .await?;
+                return Ok((RefundApplied::Stayed, current));
+            }
+            RefundTransition::Ignore => return Ok((RefundApplied::Ignored, current)),
+            RefundTransition::Refuse(refusal) => return Ok((RefundApplied::Refused(refusal), current)),
+        };
+        let Some(payment) = payments::get(conn, &current.payment_id).await? else {
+            return Ok((RefundApplied::Ignored, current));
+        };
+        let review =
+            flagged.or(matches!(event, RefundEvent::NoDefiniteAnswer).then_some(ReviewReason::NoDefiniteAnswer));
+        let mut after = current.clone();
+        after.status = to.as_str().to_owned();
+        if let Some(review) = review {
+            after.review_reason = Some(review.as_str().to_owned());
+        }
+        if matches!(event, RefundEvent::Release { .. }) {
+            after.review_reason = None;
+        }
+        after.provider_request_id = change.provider_request_id.clone().or(after.provider_request_id);
+        after.provider_reference = change.provider_reference.clone().or(after.provider_reference);
+        let newly_succeeded = to == RefundStatus::Succeeded && from != RefundStatus::Succeeded;
+        let refunded = payment.refunded_minor + if newly_succeeded { after.amount_minor } else { 0 };
+        let reason = match (&change.operator_reason, review) {
+            (Some(words), _) => Some(EventReason::Operator(words.clone())),
+            (None, Some(review)) => Some(EventReason::Coded(Reason::new(
+                review.as_str(),
+                change.note.clone().unwrap_or_else(|| review.as_str().to_owned()),
+            ))),
+            (None, None) => change.decline.clone().map(EventReason::Coded),
+        };
+        let resolved_by = change.operator_reason.as_ref().map(|_| change.actor.clone());
+        let sequence = payment.last_sequence + 1;
+        let flagged_same = review.is_some() && to == from;
+        let announced = announce::refund(&after, sequence, refunded, flagged_same, reason, resolved_by);
+        let written = refund_sql::change(
+            conn,
+            refund_sql::Write {
+                before: &current,
+                after: &after,
+                payment: &payment,
+                refunded_minor: refunded,
+                change,
+                event: &event,
+                review,
+                announced: &announced,
+            },
+        )
+        .await?;
+        if written {
+            let applied = match (flagged, to == from) {
+                (Some(reason), _) => RefundApplied::Flagged(reason),
+                (None, _) => RefundApplied::Moved { from, to },
+            };
+            return Ok((applied, after));
+        }
+        // The refund or its payment moved meanwhile: decide again from what they are now.
+        match refunds::get(conn, &current.refund_id).await? {
+            Some(fresh) => current = fresh,
+            None => return Ok((RefundApplied::Ignored, current)),
+        }
+    }
+    Err(sqlx::Error::Protocol(format!(
+        "refund {}: changed under {MAX_ROUNDS} attempts in a row",
+        refund.refund_id
+    )))
+}
+
+/// A promoted refund, its payment (as it was before the promotion) and its send job, claimed
+/// under the caller's lease.
+pub struct Promoted {
+    pub refund: RefundRow,
+    pub payment: PaymentRow,
+    pub send_job: ClaimedJob,
+}
+
+/// Promotes the head of `queue_key` to in flight when nothing of its queue is in flight or in
+/// review: the move, its audit row, `refund.submitted` and its send job (inserted claimed), in one
+/// statement after one read.
+pub async fn promote(
+    pool: &PgPool,
+    queue_key: &str,
+    actor: &str,
+    send_kind: &str,
+    lease: Duration,
+) -> Result<Option<Promoted>, sqlx::Error> {
+    for _ in 0..MAX_ROUNDS {
+        let Some((head, payment)) = refunds::free_head(pool, queue_key).await? else {
+            return Ok(None);
+        };
+        let mut after = head.clone();
+        after.status = RefundStatus::InFlight.as_str().to_owned();
+        after.submitted_at = Some(Utc::now());
+        let announced = announce::refund(
+            &after,
+            payment.last_sequence + 1,
+            payment.refunded_minor,
+            false,
+            None,
+            None,
+        );
+        match refund_sql::promote(pool, &head, &payment, &announced, actor, send_kind, lease).await? {
+            Some(send_job) => {
+                return Ok(Some(Promoted {
+                    refund: after,
+                    payment,
+                    send_job,
+                }))
+            }
+            // Another promoter, or a change of the payment, got there first: look again.
+            None => continue,
+        }
+    }
+    Ok(None)
+}
