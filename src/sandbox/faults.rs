@@ -35,11 +35,14 @@ pub enum Fault {
     BadSignatureCallback,
     /// Every response is delayed by `slow_response_ms`.
     Slow,
+    /// The provider ends the sale or refund in `error` (a technical failure, not a decline: no
+    /// money moved), ecommpay only.
+    ProviderError,
 }
 
 impl Fault {
     /// Every fault, in marker order.
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 10] = [
         Fault::Decline,
         Fault::ServerError,
         Fault::RegisterThenServerError,
@@ -49,6 +52,7 @@ impl Fault {
         Fault::ReorderCallbacks,
         Fault::BadSignatureCallback,
         Fault::Slow,
+        Fault::ProviderError,
     ];
 
     /// The magic marker that triggers the fault.
@@ -63,6 +67,7 @@ impl Fault {
             Fault::ReorderCallbacks => "fault-reorder-callbacks",
             Fault::BadSignatureCallback => "fault-bad-signature-callback",
             Fault::Slow => "fault-slow",
+            Fault::ProviderError => "fault-provider-error",
         }
     }
 
@@ -167,6 +172,7 @@ pub struct FaultRates {
     pub bad_signature_callback: f64,
     /// Responses delayed.
     pub slow: f64,
+    pub provider_error: f64,
 }
 
 impl FaultRates {
@@ -181,6 +187,7 @@ impl FaultRates {
             Fault::ReorderCallbacks => self.reorder_callbacks,
             Fault::BadSignatureCallback => self.bad_signature_callback,
             Fault::Slow => self.slow,
+            Fault::ProviderError => self.provider_error,
         };
         if p.is_finite() {
             p.max(0.0)

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// Payment markers, handed out in turn to every third payment so each kind occurs at any size.
-const PAYMENT_MARKERS: [&str; 9] = [
+const PAYMENT_MARKERS: [&str; 10] = [
     "fault-decline",
     "fault-5xx",
     "fault-register-500",
@@ -24,8 +24,9 @@ const PAYMENT_MARKERS: [&str; 9] = [
     "fault-reorder-callbacks",
     "fault-bad-signature-callback",
     "fault-slow",
+    "fault-provider-error",
 ];
-pub const REFUND_MARKERS: [&str; 7] = [
+pub const REFUND_MARKERS: [&str; 8] = [
     "fault-decline",
     "fault-5xx",
     "fault-register-500",
@@ -33,6 +34,7 @@ pub const REFUND_MARKERS: [&str; 7] = [
     "fault-lost-callback",
     "fault-duplicate-callback",
     "fault-bad-signature-callback",
+    "fault-provider-error",
 ];
 /// How long a payment may take to reach the state the traffic waits for.
 pub const FOLLOW_DEADLINE: Duration = Duration::from_secs(60);

@@ -205,6 +205,7 @@ fn rates() -> FaultRates {
         reorder_callbacks: 0.05,
         bad_signature_callback: 0.05,
         slow: 0.02,
+        provider_error: 0.01,
     }
 }
 

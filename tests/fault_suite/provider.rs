@@ -46,6 +46,7 @@ async fn humm_status(run: &Run, id: &str) -> Option<String> {
     Some(match sale.as_str() {
         "success" => "succeeded".into(),
         "decline" => "declined".into(),
+        "error" => "failed".into(),
         _ => "open".into(),
     })
 }

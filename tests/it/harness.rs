@@ -295,6 +295,17 @@ impl Sandboxed {
         }
     }
 
+    /// Every event seen so far, de-duplicated by `event_id`.
+    pub fn all_events(&self) -> Vec<Value> {
+        let mut ids = std::collections::HashSet::new();
+        self.seen
+            .values()
+            .flatten()
+            .filter(|event| ids.insert(event["event_id"].to_string()))
+            .cloned()
+            .collect()
+    }
+
     /// Events seen for a payment, de-duplicated by `event_id`, in arrival order.
     pub fn events_of(&self, payment_id: &str) -> Vec<Value> {
         let mut unique: Vec<Value> = Vec::new();

@@ -10,6 +10,7 @@ mod broker_faults;
 #[cfg(feature = "failpoints")]
 mod crash;
 mod database_faults;
+mod events;
 mod foundation;
 mod harness;
 mod helpers;

@@ -72,10 +72,17 @@ async fn apply_match(
     };
     let (event, change) = match matched {
         RefundMatch::Ours(PaymentState::Succeeded) => (RefundEvent::Succeeded, RefundChange::by(actor)),
-        RefundMatch::Ours(PaymentState::Declined { code, message })
-        | RefundMatch::Ours(PaymentState::Failed { code, message }) => {
+        RefundMatch::Ours(PaymentState::Declined { code, message }) => {
             (RefundEvent::Declined, declined(&code, &message))
         }
+        // A technical failure at the provider, not a refusal: no money moved (`refund.failed`).
+        RefundMatch::Ours(PaymentState::Failed { code, message }) => (
+            RefundEvent::Failed,
+            RefundChange {
+                decline: Some(settle::provider_reason("provider_error", &code, &message)),
+                ..RefundChange::by(actor)
+            },
+        ),
         RefundMatch::Ours(_) => return Ok("pending"),
         // A signed decline of this payment's refund with our amount, before we recorded the
         // request id (the answer and the callback raced): the status query reports refunded totals

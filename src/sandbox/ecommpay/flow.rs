@@ -87,6 +87,11 @@ pub(crate) async fn finish(shared: &Arc<Shared>, key: &EcKey, outcome: Outcome) 
                 payment.abandoned = true;
                 return Ok(payment.payment_status());
             }
+            Outcome::Success if shared.applies(payment.faults, Fault::ProviderError) => {
+                payment.status = SaleStatus::Error;
+                payment.code = "502";
+                payment.message = "Internal error";
+            }
             Outcome::Success if !declined_by_fault => {
                 payment.status = SaleStatus::Success;
                 payment.code = "0";

@@ -15,6 +15,8 @@ pub(crate) enum SaleStatus {
     AwaitingRedirect,
     Success,
     Decline,
+    /// A technical failure (the `provider-error` fault): no money moved.
+    Error,
 }
 
 /// A refund operation's state.
@@ -23,6 +25,8 @@ pub(crate) enum RefundStatus {
     Processing,
     Success,
     Decline,
+    /// A technical failure (the `provider-error` fault): no money moved.
+    Error,
 }
 
 /// One refund operation of a payment.
@@ -95,6 +99,7 @@ impl EcPayment {
         match self.status {
             SaleStatus::AwaitingRedirect => "awaiting redirect result",
             SaleStatus::Decline => "decline",
+            SaleStatus::Error => "error",
             SaleStatus::Success => match self.refunded() {
                 0 => "success",
                 r if r >= self.amount => "refunded",
@@ -130,6 +135,7 @@ impl EcPayment {
             SaleStatus::AwaitingRedirect => "awaiting redirect result",
             SaleStatus::Success => "success",
             SaleStatus::Decline => "decline",
+            SaleStatus::Error => "error",
         };
         json!({
             "sum_initial": self.sum(self.amount),
@@ -152,6 +158,7 @@ impl EcPayment {
             RefundStatus::Processing => ("processing", "", ""),
             RefundStatus::Success => ("success", "0", "Success"),
             RefundStatus::Decline => ("decline", "20000", "General decline"),
+            RefundStatus::Error => ("error", "502", "Internal error"),
         };
         json!({
             "sum_initial": self.sum(refund.amount),

@@ -135,15 +135,17 @@ fn schedule(shared: &Arc<Shared>, key: EcKey, index: usize) {
             let Some(refund) = payment.refunds.get_mut(index) else {
                 return;
             };
-            let declined = shared.applies(refund.faults, Fault::Decline);
-            refund.status = if declined {
-                RefundStatus::Decline
+            let (status, outcome) = if shared.applies(refund.faults, Fault::ProviderError) {
+                (RefundStatus::Error, "error")
+            } else if shared.applies(refund.faults, Fault::Decline) {
+                (RefundStatus::Decline, "declined")
             } else {
-                RefundStatus::Success
+                (RefundStatus::Success, "succeeded")
             };
+            refund.status = status;
             refund.finished = Some(Utc::now());
             let (faults, seq, refund_id) = (refund.faults, refund.ledger_seq, refund.merchant_refund_id.clone());
-            let status = if declined { "declined" } else { "succeeded" };
+            let status = outcome;
             store
                 .ledger
                 .refund_final(seq, &format!("ecommpay:{}", key.0), &refund_id, status);
