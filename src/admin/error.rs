@@ -5,7 +5,7 @@
 //! caller's own request carry a specific message.
 
 use crate::admin::actions::ActionError;
-use crate::store::admin_refunds::RefundActionError;
+use crate::admin::read::refunds::RefundActionError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;

@@ -10,8 +10,8 @@
 //! scrape still answers with the last values (and `bnpl_database_up` says why).
 
 use super::ops;
+use crate::admin::read::refunds as admin_refunds;
 use crate::messaging::Broker;
-use crate::store::admin_refunds;
 use sqlx::{PgPool, Row as _};
 use std::time::Duration;
 

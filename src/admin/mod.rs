@@ -7,6 +7,7 @@
 //! - [`dashboard`]: server-rendered pages behind a sign-in with the same tokens.
 //! - [`actions`]: an operator's actions on a payment (resolve, force a status check, replay).
 //! - [`ops`]: actions shared by the API and the CLI that need the broker.
+//! - [`read`]: the read models behind the API, the dashboard and the CLI.
 //! - [`metrics`]: database-derived gauges, refreshed at scrape time.
 //! - [`cli`]: `bnpl admin …`.
 //!
@@ -22,6 +23,7 @@ pub mod error;
 pub mod filters;
 pub mod metrics;
 pub mod ops;
+pub mod read;
 
 use crate::messaging::{Broker, Publisher};
 use axum::extract::DefaultBodyLimit;

@@ -13,9 +13,9 @@
 //!   thus still passes the refund allow-list as its original sender (or fails it);
 //! - who replayed it is named in `x-bnpl-replayed-by` and in the audit log.
 
+use crate::admin::read::dead_letters as admin_dead_letters;
 use crate::intake::envelope::{self, CommandType};
 use crate::messaging::{Broker, PublishError, Publisher};
-use crate::store::admin_dead_letters;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;

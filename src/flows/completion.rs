@@ -8,7 +8,7 @@ use crate::domain::PaymentStatus;
 use crate::jobs::{backoff, JobHandler, JobResult};
 use crate::ledger::payment::{self, Change, Extras, Outcome};
 use crate::store::jobs::{self, ClaimedJob};
-use crate::store::payments::{self, PaymentRow};
+use crate::store::payments::PaymentRow;
 use sqlx::{Postgres, Transaction};
 use std::time::Duration;
 
@@ -98,7 +98,9 @@ pub async fn payment_in(
         return Ok(None);
     };
     let mut conn = services.pool.acquire().await?;
-    let row = payments::get(&mut conn, payment_id).await?;
+    // Read fresh, never from the ledger's cache: a job skips work on a status it sees here, and
+    // another process may have moved the payment since this one last wrote it.
+    let row = crate::ledger::rows::reload(&mut conn, payment_id).await?;
     Ok(row.filter(|row| statuses.contains(&row.status())))
 }
 

@@ -215,7 +215,10 @@ async fn finish(
     job: &ClaimedJob,
     settle: Option<(PaymentRow, PaymentEvent, Change)>,
 ) -> Result<JobResult, sqlx::Error> {
-    completion::settle(services, job, None, settle.map(|(_, event, change)| (event, change))).await
+    match settle {
+        Some((row, event, change)) => completion::settle(services, job, Some(&row), Some((event, change))).await,
+        None => completion::settle(services, job, None, None).await,
+    }
 }
 
 fn outcome_name<T>(outcome: &CreateOutcome<T>) -> &'static str {

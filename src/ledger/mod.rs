@@ -10,6 +10,7 @@
 //! - [`refund`]: enqueue, refund changes, the promotion of a queue's head; [`refund_sql`].
 //! - [`journal`]: audit notes, `command.rejected`, event replays; [`journal_sql`].
 //! - [`announce`]: the typed events, built from the rows about to be stored.
+//! - [`rows`]: the payments this process wrote last, so the next change needs no read.
 
 pub mod announce;
 pub mod journal;
@@ -18,6 +19,7 @@ pub mod payment;
 mod payment_sql;
 pub mod refund;
 mod refund_sql;
+pub mod rows;
 
 pub use payment::{Applied, Change, Extras, Outcome, RawCallback, ReportedMoney};
 pub use refund::{RefundApplied, RefundChange};

@@ -12,12 +12,12 @@
 //! account that signed it (`Extras::owner`); a job's effect is written only while the job's lease
 //! holds, and completes the job in the same statement (fencing).
 
-use super::{announce, payment_sql};
+use super::{announce, payment_sql, rows};
 use crate::domain::events::{Action, EventReason, Reason, Resolution};
 use crate::domain::payment_state::{self, PaymentEvent, PaymentRefusal, Transition};
 use crate::domain::{PaymentStatus, Provider, ReviewReason};
 use crate::store::jobs::{self, ClaimedJob};
-use crate::store::payments::{self, NewPayment, PaymentRow};
+use crate::store::payments::{NewPayment, PaymentRow};
 use serde_json::Value;
 use sqlx::PgConnection;
 
@@ -123,7 +123,8 @@ impl Outcome {
 }
 
 /// Applies `event` with `change` to payment `payment_id`. `known` is the caller's copy of the row
-/// when it has one (it saves a read; a stale copy only costs one more round).
+/// when it has one; without one the writer starts from the row it last wrote or read itself
+/// ([`rows`]). Either only saves a read: a stale copy costs one more round, never a wrong write.
 pub async fn apply(
     conn: &mut PgConnection,
     payment_id: &str,
@@ -134,7 +135,7 @@ pub async fn apply(
 ) -> Result<Outcome, sqlx::Error> {
     let mut current = match known {
         Some(row) => Some(row.clone()),
-        None => payments::get(conn, payment_id).await?,
+        None => rows::load(conn, payment_id).await?,
     };
     for _ in 0..MAX_ROUNDS {
         let Some(row) = current.take() else {
@@ -155,14 +156,15 @@ pub async fn apply(
         };
         match payment_sql::write(conn, &row, &plan, &event, change, &extras).await? {
             payment_sql::Written::Yes => {
+                rows::remember(&plan.row);
                 return Ok(Outcome::Done {
                     applied: plan.applied,
                     row: Box::new(plan.row),
-                })
+                });
             }
             payment_sql::Written::LeaseLost => return Ok(Outcome::LeaseLost),
             // Someone else moved it first: decide again from what it is now.
-            payment_sql::Written::Stale => current = payments::get(conn, payment_id).await?,
+            payment_sql::Written::Stale => current = rows::reload(conn, payment_id).await?,
         }
     }
     Err(sqlx::Error::Protocol(format!(
@@ -204,7 +206,11 @@ pub async fn create(
         threshold_at: new.threshold_at,
     };
     let event = crate::domain::events::Event::Payment(Box::new(announce::payment(&row, false, None, None, None)));
-    payment_sql::create(conn, new, &event, reply.0, reply.1).await
+    let created = payment_sql::create(conn, new, &event, reply.0, reply.1).await?;
+    if let Some(created) = &created {
+        rows::remember(created);
+    }
+    Ok(created)
 }
 
 /// A change that writes nothing still completes its job (when the lease holds).

@@ -9,15 +9,9 @@
 //! - [`inbound_callbacks`]: every callback received.
 //! - [`outbox`]: what the relay publishes (the ledger writes it).
 //! - [`tokens`]: admin API tokens and dashboard sessions (hashed).
-//! - [`admin_payments`], [`admin_history`], [`admin_refunds`],
-//!   [`admin_dead_letters`]: what the admin API, dashboard and CLI read and do.
 //! - [`reports`]: the reconciliation report; [`retention`]: purging personal data past its age.
 //! - [`sqlstate`]: whether a failed statement refused the command's values or met an outage.
 
-pub mod admin_dead_letters;
-pub mod admin_history;
-pub mod admin_payments;
-pub mod admin_refunds;
 pub mod commands;
 pub mod health;
 pub mod inbound_callbacks;

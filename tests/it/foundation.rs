@@ -167,24 +167,39 @@ async fn serve_without_providers_or_with_both_exits_2_at_once() {
     let _ = std::fs::remove_file(config);
 }
 
-/// With the sandbox on, ops can tell: `/readyz` says so and the gauge is 1.
+/// With the sandbox on, ops can tell: `/readyz` says so and the gauge is 1 (a process of its own:
+/// the in-process tests share one metrics recorder).
 #[tokio::test]
 async fn the_sandbox_shows_on_readyz_and_in_metrics() {
-    let mut app = spawn_app().await;
-    let ready: serde_json::Value = app
-        .http
-        .get(app.url("/readyz"))
-        .send()
+    let db = TestDb::create().await;
+    let prefix = TestPrefix::new();
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bnpl"))
+        .args(["serve", "--sandbox"])
+        .env("BNPL_DATABASE_URL", &db.url)
+        .env("BNPL_AMQP_PREFIX", &prefix.prefix)
+        .env("BNPL_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("BNPL_SANDBOX_ADDR", "127.0.0.1:0")
+        .env_remove("BNPL_CONFIG")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    eventually(Duration::from_secs(30), "binary ready", || async {
+        reqwest::get(format!("{base}/readyz"))
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    })
+    .await;
+    let ready: serde_json::Value = reqwest::get(format!("{base}/readyz"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(ready["sandbox"], true, "{ready}");
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
+    let metrics = reqwest::get(format!("{base}/metrics"))
         .await
         .unwrap()
         .text()
@@ -194,7 +209,7 @@ async fn the_sandbox_shows_on_readyz_and_in_metrics() {
         metrics.lines().any(|line| line == "bnpl_sandbox_enabled 1"),
         "{metrics}"
     );
-    app.stop().await.unwrap();
+    let _ = child.kill().await;
 }
 
 fn free_port() -> u16 {

@@ -4,9 +4,9 @@
 use crate::admin::auth::{Caller, Scope};
 use crate::admin::error::{ApiError, ErrorBody};
 use crate::admin::ops::{self, DeadLetterFix, QueueDepth, ReplayError, Replayed};
+use crate::admin::read::dead_letters::{self as admin_dead_letters, DeadLetter};
+use crate::admin::read::history::JobEntry;
 use crate::admin::AdminState;
-use crate::store::admin_dead_letters::{self, DeadLetter};
-use crate::store::admin_history::JobEntry;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Json;

@@ -3,10 +3,10 @@
 
 use crate::admin::auth::{Caller, Scope};
 use crate::admin::error::{ApiError, ErrorBody};
+use crate::admin::read::history::RefundEntry;
+use crate::admin::read::payments::{self as admin_payments, PaymentDetail, PaymentFilter, PaymentSummary};
+use crate::admin::read::refunds as admin_refunds;
 use crate::admin::{filters, AdminState};
-use crate::store::admin_history::RefundEntry;
-use crate::store::admin_payments::{self, PaymentDetail, PaymentFilter, PaymentSummary};
-use crate::store::admin_refunds;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;

@@ -4,10 +4,10 @@
 use super::actions::required_reason;
 use crate::admin::auth::{Caller, Scope};
 use crate::admin::error::{ApiError, ErrorBody};
+use crate::admin::read::history::RefundEntry;
+use crate::admin::read::refunds::{self as admin_refunds, QueueView, RefundChange};
 use crate::admin::{filters, AdminState};
 use crate::domain::{RefundEvent, ReleaseOutcome};
-use crate::store::admin_history::RefundEntry;
-use crate::store::admin_refunds::{self, QueueView, RefundChange};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Json;

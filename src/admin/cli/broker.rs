@@ -4,9 +4,9 @@
 use super::args::DeadLetterCommand;
 use super::table::{opt, render};
 use crate::admin::ops::{self, DeadLetterFix};
+use crate::admin::read::dead_letters as admin_dead_letters;
 use crate::config::Config;
 use crate::messaging::{Broker, Publisher, Topology};
-use crate::store::admin_dead_letters;
 use anyhow::{bail, Context as _};
 use sqlx::PgPool;
 use std::time::Duration;

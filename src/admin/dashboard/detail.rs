@@ -4,8 +4,8 @@
 
 use super::html::{self, maybe_time, money, table, text, time};
 use super::session::Viewer;
+use crate::admin::read::payments::{self as admin_payments, PaymentDetail};
 use crate::admin::AdminState;
-use crate::store::admin_payments::{self, PaymentDetail};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -5,9 +5,9 @@
 use super::html::{self, maybe_time, money, payment_link, table, text, time};
 use super::session::Viewer;
 use crate::admin::ops;
+use crate::admin::read::payments::{self as admin_payments, PaymentSummary};
+use crate::admin::read::{dead_letters as admin_dead_letters, refunds as admin_refunds};
 use crate::admin::AdminState;
-use crate::store::admin_payments::{self, PaymentSummary};
-use crate::store::{admin_dead_letters, admin_refunds};
 use axum::extract::State;
 use axum::response::Response;
 use sqlx::Row as _;

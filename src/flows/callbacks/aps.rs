@@ -6,11 +6,10 @@ use super::{check_now, refunds, refused, Delivery, Reply, Signer};
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::Provider;
 use crate::flows::{settle, Services};
-use crate::ledger::Change;
+use crate::ledger::{self, Change};
 use crate::providers::aps::notification;
 use crate::providers::outcome::Expected;
 use crate::providers::CallbackError;
-use crate::store::payments;
 use serde_json::Value;
 
 /// Who applied a change, in the audit log.
@@ -44,7 +43,7 @@ pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> R
         body,
     };
     let mut conn = services.pool.acquire().await?;
-    let Some(row) = payments::get(&mut conn, &parsed.merchant_reference).await? else {
+    let Some(row) = ledger::rows::load(&mut conn, &parsed.merchant_reference).await? else {
         return delivery.unknown(&mut conn, &parsed.merchant_reference).await;
     };
     if !delivery.signer.owns(&row) {

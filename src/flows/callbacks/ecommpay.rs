@@ -6,11 +6,10 @@ use crate::domain::events::Action;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::{PaymentStatus, Provider};
 use crate::flows::{settle, Services};
-use crate::ledger::Change;
+use crate::ledger::{self, Change};
 use crate::providers::ecommpay::callback::{self, CallbackEvent};
 use crate::providers::outcome::Expected;
 use crate::providers::CallbackError;
-use crate::store::payments;
 use serde_json::Value;
 
 /// Who applied a change, in the audit log.
@@ -45,7 +44,7 @@ pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> R
         body,
     };
     let mut conn = services.pool.acquire().await?;
-    let Some(mut row) = payments::get(&mut conn, &parsed.payment_id).await? else {
+    let Some(mut row) = ledger::rows::load(&mut conn, &parsed.payment_id).await? else {
         return delivery.unknown(&mut conn, &parsed.payment_id).await;
     };
     if !delivery.signer.owns(&row) {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqlx::{FromRow, PgPool, Row as _};
 use utoipa::ToSchema;
 
-use super::admin_payments::{PaymentSummary, SUMMARY_COLUMNS};
+use super::payments::{PaymentSummary, SUMMARY_COLUMNS};
 
 /// A payment and everything recorded about it.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -126,4 +126,4 @@ pub async fn counts_by_status(pool: &PgPool) -> Result<Vec<StatusCount>, sqlx::E
     .await
 }
 
-pub use super::admin_history::{detail, AuditEntry, CallbackEntry, EventEntry, JobEntry, PaymentDetail, RefundEntry};
+pub use super::history::{detail, AuditEntry, CallbackEntry, EventEntry, JobEntry, PaymentDetail, RefundEntry};

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqlx::{PgPool, Row as _};
 use utoipa::ToSchema;
 
-use super::admin_history::{JobEntry, JOB_COLUMNS};
+use super::history::{JobEntry, JOB_COLUMNS};
 
 /// A command that could not be processed, with its reason.
 #[derive(Debug, Clone, Serialize, ToSchema)]

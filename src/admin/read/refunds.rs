@@ -13,7 +13,7 @@ use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 use utoipa::ToSchema;
 
-use super::admin_history::{RefundEntry, REFUND_COLUMNS};
+use super::history::{RefundEntry, REFUND_COLUMNS};
 
 /// A refund queue: its head (the refund that blocks it, or the next to go) and depth.
 #[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
