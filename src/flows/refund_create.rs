@@ -14,11 +14,14 @@ use serde::Deserialize;
 use sqlx::PgConnection;
 
 /// The `refund.create` body.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "refund.create")]
 pub struct RefundCreate {
     pub refund_id: RefundId,
+    #[schemars(with = "crate::domain::PaymentId")]
     pub payment_id: String,
     pub amount: Money,
+    #[schemars(length(max = 500))]
     pub reason: Option<String>,
 }
 
@@ -124,8 +127,22 @@ pub async fn store(
     Ok(Stored::Queued(Box::new(refund)))
 }
 
+/// What `refund.cancel` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The queued refund is cancelled now.
+    Now,
+    /// It was cancelled before (a redelivered or repeated cancel, or ops cancelled it): nothing
+    /// changes and nothing is announced again.
+    Already,
+}
+
 /// `refund.cancel`: only a refund still queued (never sent) can be cancelled.
-pub async fn cancel(conn: &mut PgConnection, refund_id: &str, by: &str) -> Result<Result<(), Refusal>, sqlx::Error> {
+pub async fn cancel(
+    conn: &mut PgConnection,
+    refund_id: &str,
+    by: &str,
+) -> Result<Result<Cancelled, Refusal>, sqlx::Error> {
     let Some(refund) = refunds::get(conn, refund_id).await? else {
         return Ok(Err(Refusal {
             code: "unknown_refund",
@@ -149,8 +166,8 @@ pub async fn cancel(conn: &mut PgConnection, refund_id: &str, by: &str) -> Resul
             .await?
             .0
         {
-            RefundApplied::Moved { .. } => Ok(()),
-            RefundApplied::Ignored if refund.status() == RefundStatus::Cancelled => Ok(()),
+            RefundApplied::Moved { .. } => Ok(Cancelled::Now),
+            RefundApplied::Ignored if refund.status() == RefundStatus::Cancelled => Ok(Cancelled::Already),
             _ => Err(Refusal {
                 code: "not_cancellable",
                 message: format!("the refund is {}; only a queued refund can be cancelled", refund.status),

@@ -5,7 +5,7 @@
 use super::dead_letter;
 use super::envelope::{Envelope, ParsedCommand};
 use super::{invalid, schema, Outcome};
-use crate::flows::refund_create::{self, RefundCreate, Stored};
+use crate::flows::refund_create::{self, Cancelled, RefundCreate, Stored};
 use crate::flows::Services;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
 
@@ -53,9 +53,15 @@ pub async fn cancel(
     };
     let mut tx = services.pool.begin().await?;
     let outcome = match refund_create::cancel(&mut tx, &command.subject_id, user).await? {
-        Ok(()) => {
+        Ok(Cancelled::Now) => {
             record(&mut tx, envelope, command, CommandOutcome::Applied).await?;
             Outcome::Applied
+        }
+        // A duplicate, not a second application: the applied-once index would refuse a second
+        // `applied` row for the same body, forever (a redelivery after a crash before the ack).
+        Ok(Cancelled::Already) => {
+            record(&mut tx, envelope, command, CommandOutcome::Duplicate).await?;
+            Outcome::Duplicate
         }
         Err(refusal) => {
             dead_letter::refuse_in(&mut tx, envelope, command, refusal.code, &refusal.message).await?;
@@ -64,6 +70,13 @@ pub async fn cancel(
     };
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// The `refund.cancel` body.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[schemars(title = "refund.cancel")]
+pub struct RefundCancel {
+    pub refund_id: crate::domain::RefundId,
 }
 
 /// Who may refund (contract §1 "Who may refund").

@@ -138,6 +138,29 @@ async fn a_queued_refund_can_be_cancelled_and_a_sent_one_cannot() {
     );
     let cancelled = env.wait_for_event("rf-pay-4", "refund.cancelled", WAIT).await;
     assert_eq!(cancelled["refund_id"], "rf-4b");
+    // The same cancel again (a redelivery after a crash before the ack looks the same): a
+    // duplicate, once, not a unique violation retried until the broker dead-letters it.
+    env.publish("refund.cancel", &json!({"refund_id": "rf-4b"})).await;
+    let pool = env.app.db.pool().await;
+    let outcome_of_repeat = async {
+        loop {
+            let outcomes: Vec<String> = sqlx::query_scalar(
+                "SELECT outcome FROM commands WHERE command_type = 'refund.cancel' AND subject_id = 'rf-4b' ORDER BY id",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            if outcomes.len() >= 2 {
+                return outcomes;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let outcomes = tokio::time::timeout(WAIT, outcome_of_repeat)
+        .await
+        .expect("the repeated cancel was never recorded");
+    assert_eq!(outcomes, ["applied", "duplicate"]);
+    pool.close().await;
     env.publish("refund.cancel", &json!({"refund_id": "rf-4a"})).await;
     let refused = env.wait_for_event("rf-4a", "command.rejected", WAIT).await;
     assert_eq!(refused["reason"]["code"], "not_cancellable");
