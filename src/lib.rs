@@ -8,6 +8,7 @@
 //! - [`accounts`]: the provider accounts in use (configured, or the in-process sandbox's).
 //! - [`flows`]: purchase flows: intake, provider calls, status checks, callbacks.
 //! - [`config`]: environment and TOML configuration (contract §6).
+//! - [`contract`]: JSON Schemas, examples and the AsyncAPI document, generated from the types.
 //! - [`domain`]: pure types: money, ids, payment and refund state machines, refund balance.
 //! - [`providers`]: pure protocol code per provider (signatures, requests, parsing).
 //! - [`sandbox`]: the provider sandbox: a real HTTP server playing ecommpay Gate and APS (tests, demo).
@@ -28,6 +29,7 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod domain;
 pub mod failpoint;
 pub mod flows;

@@ -1,6 +1,8 @@
 //! The `bnpl` binary: a thin command line over the library (zero2prod's lib + thin binary split).
 
 use anyhow::Context as _;
+use bnpl::cli::outcome::Exit;
+use bnpl::cli::settings::{BrokerArgs, ConfigFileArgs, DatabaseArgs, LogArgs, ServerArgs, Settings};
 use bnpl::config::Config;
 use bnpl::workers::Role;
 use clap::{Parser, Subcommand};
@@ -18,8 +20,33 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "bnpl", version, about, long_about = None)]
 struct Cli {
+    #[command(flatten)]
+    log: LogArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// What `serve` and `worker` read: everything.
+#[derive(clap::Args)]
+struct ServiceSettings {
+    #[command(flatten)]
+    config_file: ConfigFileArgs,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    broker: BrokerArgs,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+impl ServiceSettings {
+    fn settings(&self) -> Settings {
+        Settings::new()
+            .config_file(&self.config_file)
+            .database(&self.database)
+            .broker(&self.broker)
+            .server(&self.server)
+    }
 }
 
 #[derive(Subcommand)]
@@ -29,6 +56,8 @@ enum Command {
     Serve {
         #[command(flatten)]
         providers: Providers,
+        #[command(flatten)]
+        settings: ServiceSettings,
     },
     /// Run one worker role alone, to scale roles out separately.
     Worker {
@@ -37,12 +66,22 @@ enum Command {
         role: Role,
         #[command(flatten)]
         providers: Providers,
+        #[command(flatten)]
+        settings: ServiceSettings,
     },
-    /// Apply the database migrations, or revert them with --down-to.
+    /// Apply the database migrations (creating the database if missing), revert them with
+    /// --down-to, or list applied and pending ones with --status.
     Migrate {
         /// Revert every migration newer than this version (0 reverts them all).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "status")]
         down_to: Option<i64>,
+        /// Print the applied and pending versions and change nothing.
+        #[arg(long)]
+        status: bool,
+        #[command(flatten)]
+        config_file: ConfigFileArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
     /// Run the provider sandbox alone: a fake ecommpay Gate and Amazon Payment Services.
     Sandbox {
@@ -54,20 +93,41 @@ enum Command {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
-    /// Publish a command from a JSON file and print the events that follow.
+    /// Publish a command from a JSON file and print the events that follow, then a summary line.
+    ///
+    /// Exit codes: 0 succeeded (or the first action_required where the customer acts next, or
+    /// refund.cancelled after refund.cancel); 1 usage or connection error; 2 command.rejected;
+    /// 3 declined, failed, expired or cancelled; 4 needs_review; 5 nothing final within --wait.
     Publish {
-        /// The command type, e.g. purchase.create, purchase.confirm, refund.create.
+        /// The command type: purchase.create, purchase.confirm, purchase.resend_otp,
+        /// refund.create or refund.cancel.
         command_type: String,
         /// The JSON body.
         file: std::path::PathBuf,
         /// How long to wait for events, in seconds.
         #[arg(long, default_value_t = 30)]
         wait: u64,
+        #[command(flatten)]
+        config_file: ConfigFileArgs,
+        #[command(flatten)]
+        broker: BrokerArgs,
     },
     /// Operate from a terminal: payments, refunds, queues, dead letters, tokens, reports. Talks
     /// to PostgreSQL (and RabbitMQ) directly with the same BNPL_* configuration.
-    #[command(subcommand)]
-    Admin(bnpl::admin::cli::AdminCommand),
+    Admin(AdminCommandArgs),
+}
+
+/// `bnpl admin`'s settings and subcommand.
+#[derive(clap::Args)]
+struct AdminCommandArgs {
+    #[command(flatten)]
+    config_file: ConfigFileArgs,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    broker: BrokerArgs,
+    #[command(flatten)]
+    admin: bnpl::admin::cli::AdminArgs,
 }
 
 /// Where provider calls go (contract §6): the accounts of BNPL_CONFIG, or the built-in sandbox.
@@ -82,32 +142,84 @@ struct Providers {
 /// Exit code of a provider set-up that cannot run (contract §6).
 const EXIT_NO_PROVIDER: i32 = 2;
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // `--help` and `--version` are not errors; a usage error exits 1 (contract §5), not
+            // clap's default 2, which `bnpl publish` uses for a rejected command.
+            let _ = error.print();
+            std::process::exit(if error.use_stderr() { 1 } else { 0 });
+        }
+    };
+    let filter = cli.log.log_filter.as_deref();
     match cli.command {
-        // The admin CLI prints tables and CSV on stdout: its logs go to stderr.
-        Command::Admin(_) => bnpl::admin::cli::init_logging(),
-        _ => bnpl::telemetry::init_logging(),
+        // The admin CLI prints tables, CSV and JSON on stdout: its logs go to stderr.
+        Command::Admin(_) => bnpl::admin::cli::init_logging(filter),
+        _ => bnpl::telemetry::init_logging(filter, cli.log.log_format.as_deref() == Some("json")),
     }
     bnpl::failpoint::setup();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run(cli.command))
+    let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => match runtime.block_on(run(cli.command)) {
+            Ok(exit) => exit.code(),
+            Err(error) => {
+                eprintln!("Error: {error:?}");
+                Exit::UsageOrConnection.code()
+            }
+        },
+        Err(error) => {
+            eprintln!("Error: starting the runtime: {error}");
+            Exit::UsageOrConnection.code()
+        }
+    };
+    std::process::exit(code);
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
-    let config = Config::from_env()?;
+/// Runs `command`; its `Ok` is the exit code (always 0 but for `publish`), an `Err` exits 1.
+async fn run(command: Command) -> anyhow::Result<Exit> {
     match command {
-        Command::Serve { providers } => serve(config, providers, &Role::ALL).await,
-        Command::Worker { role, providers } => serve(config, providers, &[role]).await,
-        Command::Migrate { down_to } => migrate(config, down_to).await,
-        Command::Sandbox { addr, config: file } => sandbox(addr, file).await,
+        Command::Serve { providers, settings } => {
+            serve(settings.settings().load()?, providers, &Role::ALL).await?;
+        }
+        Command::Worker {
+            role,
+            providers,
+            settings,
+        } => serve(settings.settings().load()?, providers, &[role]).await?,
+        Command::Migrate {
+            down_to,
+            status,
+            config_file,
+            database,
+        } => {
+            let config = Settings::new().config_file(&config_file).database(&database).load()?;
+            if status {
+                migration_status(config).await?;
+            } else {
+                migrate(config, down_to).await?;
+            }
+        }
+        Command::Sandbox { addr, config: file } => sandbox(addr, file).await?,
         Command::Publish {
             command_type,
             file,
             wait,
-        } => bnpl::cli::publish::run(&config, &command_type, &file, Duration::from_secs(wait)).await,
-        Command::Admin(command) => bnpl::admin::cli::run(config, command).await,
+            config_file,
+            broker,
+        } => {
+            let config = Settings::new().config_file(&config_file).broker(&broker).load()?;
+            return bnpl::cli::publish::run(&config, &command_type, &file, Duration::from_secs(wait)).await;
+        }
+        Command::Admin(args) => {
+            let config = Settings::new()
+                .config_file(&args.config_file)
+                .database(&args.database)
+                .broker(&args.broker)
+                .load()?;
+            bnpl::admin::cli::run(config, args.admin).await?;
+        }
     }
+    Ok(Exit::Succeeded)
 }
 
 async fn serve(mut config: Config, providers: Providers, roles: &[Role]) -> anyhow::Result<()> {
@@ -155,5 +267,35 @@ async fn migrate(config: Config, down_to: Option<i64>) -> anyhow::Result<()> {
             .context("reverting migrations")?,
     }
     tracing::info!("migrations done");
+    Ok(())
+}
+
+/// `bnpl migrate --status`: every version with `applied` or `pending`, and a total line. It never
+/// creates the database: a missing one has every migration pending.
+async fn migration_status(config: Config) -> anyhow::Result<()> {
+    let status = if bnpl::store::pool::database_exists(&config.database_url)
+        .await
+        .context("BNPL_DATABASE_URL: reaching PostgreSQL")?
+    {
+        let pool = bnpl::store::connect(&config.database_url, 1)?;
+        let status = bnpl::store::pool::schema_status(&pool).await;
+        pool.close().await;
+        status.context("reading the applied migrations")?
+    } else {
+        println!("the database does not exist yet (bnpl migrate creates it)");
+        bnpl::store::pool::SchemaStatus::nothing_applied()
+    };
+    for migration in bnpl::store::MIGRATOR
+        .iter()
+        .filter(|migration| !migration.migration_type.is_down_migration())
+    {
+        let state = if status.applied.contains(&migration.version) {
+            "applied"
+        } else {
+            "pending"
+        };
+        println!("{state:<8} {}  {}", migration.version, migration.description);
+    }
+    println!("{} applied, {} pending", status.applied.len(), status.pending.len());
     Ok(())
 }

@@ -8,10 +8,12 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the tracing subscriber (a no-op if one is already installed).
-pub fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("BNPL_LOG_FORMAT").is_ok_and(|format| format == "json");
+/// Installs the tracing subscriber (a no-op if one is already installed): `filter` in
+/// `RUST_LOG` syntax (default `info`), JSON lines when `json`.
+pub fn init_logging(filter: Option<&str>, json: bool) {
+    let filter = filter
+        .and_then(|filter| EnvFilter::try_new(filter).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let _ = if json {
         builder.json().try_init()

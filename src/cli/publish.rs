@@ -1,8 +1,11 @@
 //! `bnpl publish TYPE FILE.json`: publishes one command to `PREFIX.commands` (with publisher
 //! confirms and the AMQP `user_id` of the connection's user, as finance tools must for refunds)
-//! and prints the events about its subject until a final one or the wait runs out.
+//! and prints the events about its subject until one ends the wait ([`super::outcome`]), then a
+//! one-line summary. The exit code tells scripts how it ended (contract §5).
 
+use super::outcome::{self, Exit, Subject};
 use crate::config::Config;
+use crate::intake::envelope::CommandType;
 use crate::messaging::Topology;
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
@@ -16,29 +19,15 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
-/// Event types after which nothing more is expected for the subject.
-const FINAL_EVENTS: &[&str] = &[
-    "payment.succeeded",
-    "payment.declined",
-    "payment.failed",
-    "payment.expired",
-    "payment.needs_review",
-    "refund.succeeded",
-    "refund.declined",
-    "refund.failed",
-    "refund.cancelled",
-    "refund.needs_review",
-    "command.rejected",
-];
-
-pub async fn run(config: &Config, command_type: &str, file: &Path, wait: Duration) -> anyhow::Result<()> {
+/// Publishes the command and waits; `Err` is a usage or connection error (exit 1).
+pub async fn run(config: &Config, command_type: &str, file: &Path, wait: Duration) -> anyhow::Result<Exit> {
+    let command = CommandType::parse(command_type).with_context(|| {
+        let known: Vec<&str> = CommandType::ALL.iter().map(|command| command.as_str()).collect();
+        format!("unknown command type {command_type:?}; one of {}", known.join(", "))
+    })?;
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let body: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
-    // Events about the command's payment or refund (a refund's events carry both ids).
-    let ids: Vec<(&str, String)> = ["refund_id", "payment_id"]
-        .iter()
-        .filter_map(|key| body.get(*key).and_then(Value::as_str).map(|id| (*key, id.to_owned())))
-        .collect();
+    let subject = Subject::of(command, &body);
     let topology = Topology::new(config.amqp_prefix.clone(), config.intake.delivery_limit);
     let properties = ConnectionProperties::default()
         .with_executor(tokio_executor_trait::Tokio::current())
@@ -96,21 +85,22 @@ pub async fn run(config: &Config, command_type: &str, file: &Path, wait: Duratio
         .await?;
     println!("published {command_type} to {}", topology.commands());
     let deadline = tokio::time::Instant::now() + wait;
+    let mut last_event: Option<String> = None;
+    let mut exit = Exit::TimedOut;
     while let Ok(Some(Ok(delivery))) = tokio::time::timeout_at(deadline, events.next()).await {
         let event: Value = serde_json::from_slice(&delivery.data).unwrap_or(Value::Null);
-        let about_subject = ids.is_empty()
-            || ids
-                .iter()
-                .any(|(key, id)| event.get(*key).and_then(Value::as_str) == Some(id.as_str()));
-        if !about_subject {
+        if !subject.matches(&event) {
             continue;
         }
         println!("{}", serde_json::to_string_pretty(&event)?);
         let kind = event.get("type").and_then(Value::as_str).unwrap_or_default();
-        if FINAL_EVENTS.contains(&kind) {
+        last_event = Some(kind.to_owned());
+        if let Some(ending) = outcome::exit_for(command_type, &event) {
+            exit = ending;
             break;
         }
     }
     let _ = connection.close(200, "done").await;
-    Ok(())
+    println!("{}", outcome::summary(&subject, last_event.as_deref(), exit));
+    Ok(exit)
 }

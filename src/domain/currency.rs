@@ -87,3 +87,17 @@ impl fmt::Debug for Currency {
         write!(f, "Currency({})", self.as_str())
     }
 }
+
+impl schemars::JsonSchema for Currency {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Currency".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "An ISO-4217 code of three uppercase letters (humm: GBP, valU: EGP).",
+            "pattern": "^[A-Z]{3}$"
+        })
+    }
+}

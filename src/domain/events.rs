@@ -9,6 +9,7 @@
 
 use super::{Flow, Money, PaymentStatus, Provider, RefundStatus};
 use chrono::{DateTime, SecondsFormat, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
@@ -32,6 +33,21 @@ impl Serialize for Timestamp {
     }
 }
 
+impl JsonSchema for Timestamp {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339, UTC, with milliseconds: 2026-11-23T10:00:00.123Z",
+            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$"
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -44,7 +60,7 @@ impl<'de> Deserialize<'de> for Timestamp {
 macro_rules! event_types {
     ($($variant:ident => $name:literal),+ $(,)?) => {
         /// Every event type (the routing key on `bnpl.events`).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
         pub enum EventType {
             $(#[serde(rename = $name)] $variant,)+
         }
@@ -56,6 +72,11 @@ macro_rules! event_types {
                 match self {
                     $(EventType::$variant => $name,)+
                 }
+            }
+
+            /// The type named `name` (a routing key on `bnpl.events`).
+            pub fn parse(name: &str) -> Option<EventType> {
+                Self::ALL.iter().copied().find(|event_type| event_type.as_str() == name)
             }
         }
     };
@@ -128,7 +149,7 @@ impl EventType {
 }
 
 /// The fields every event starts with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Envelope {
     pub event_id: Uuid,
     #[serde(rename = "type")]
@@ -154,7 +175,7 @@ impl Envelope {
 }
 
 /// The customer's next step (`action` on `payment.action_required`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
     /// humm: send the customer to the provider (the provider's redirect data, or the Payment
@@ -169,7 +190,7 @@ pub enum Action {
 }
 
 /// One valU plan on offer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
     pub tenure_months: u32,
     pub monthly_minor: i64,
@@ -178,7 +199,7 @@ pub struct Plan {
 
 /// Why: `{code, message}`, with the provider's own code and message on provider decisions, and
 /// the attempts left after a wrong OTP.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Reason {
     pub code: String,
     pub message: String,
@@ -219,7 +240,7 @@ impl Reason {
 
 /// A `reason` as events carry it: coded, or an operator's words (`payment.resolved`, a refund
 /// released by an operator).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum EventReason {
     Coded(Reason),
@@ -227,7 +248,7 @@ pub enum EventReason {
 }
 
 /// An operator's resolution of a payment (`payment.resolved`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Resolution {
     pub from: PaymentStatus,
     pub to: PaymentStatus,
@@ -235,7 +256,7 @@ pub struct Resolution {
 }
 
 /// A payment event (`payment.*`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PaymentEvent {
     #[serde(flatten)]
     pub envelope: Envelope,
@@ -257,7 +278,7 @@ pub struct PaymentEvent {
 }
 
 /// A refund event (`refund.*`), numbered in its payment's sequence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RefundEvent {
     #[serde(flatten)]
     pub envelope: Envelope,
@@ -278,7 +299,7 @@ pub struct RefundEvent {
 }
 
 /// `command.rejected`: a command not taken, with why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CommandRejected {
     #[serde(flatten)]
     pub envelope: Envelope,
@@ -291,7 +312,7 @@ pub struct CommandRejected {
 }
 
 /// Any event, as the outbox stores it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Event {
     Payment(Box<PaymentEvent>),

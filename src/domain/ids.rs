@@ -93,6 +93,26 @@ macro_rules! validated_id {
             }
         }
 
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let pattern = match $what {
+                    "account" => "^[A-Za-z0-9_-]+$",
+                    _ => "^[A-Za-z0-9._-]+$",
+                };
+                schemars::json_schema!({
+                    "type": "string",
+                    "description": $rule,
+                    "minLength": 1,
+                    "maxLength": $max,
+                    "pattern": pattern
+                })
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)

@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 use super::Currency;
 
 /// An amount in integer minor units of one currency: `{"minor": 15000, "currency": "GBP"}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Money {
-    /// The amount in minor units (e.g. pence); may be negative only as an intermediate result.
+    /// The amount in minor units (e.g. pence); may be negative only as an intermediate result
+    /// (every amount a command or event carries is at least 1).
+    #[schemars(range(min = 1))]
     pub minor: i64,
     /// The currency the minor units belong to.
     pub currency: Currency,

@@ -10,7 +10,20 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// Where a payment stands. Serde and database text are the snake_case names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     /// Stored; the provider has not been called yet (or the call's result is not in).

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::Currency;
 
 /// A BNPL provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Provider {
     /// humm, reached through ecommpay (Gate or Payment Page).
@@ -73,7 +73,7 @@ impl FromStr for Provider {
 }
 
 /// How a humm payment reaches the customer (contract §2 `flow`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Flow {
     /// Server-to-server sale; redirect data arrives in the intermediate callback.

@@ -12,7 +12,20 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// Where a refund stands. Serde and database text are the snake_case names (`in_flight`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundStatus {
     /// Accepted and waiting for its turn in the account's sequential refund queue.

@@ -16,6 +16,7 @@ use crate::ledger::{self, Change, Extras};
 use crate::providers::ecommpay::payment_page::{payment_page_url, PaymentPageRequest};
 use crate::store::jobs::ClaimedJob;
 use crate::store::payments::{self, NewPayment, PaymentRow};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -25,43 +26,71 @@ use sqlx::PgConnection;
 const HUMM_MIN_MINOR: i64 = 100;
 const HUMM_MAX_MINOR: i64 = 3_000_000;
 
-/// The command body (contract §2). Unknown fields are ignored.
-#[derive(Debug, Clone, Deserialize)]
+/// The `purchase.create` body (contract §2). Unknown fields are ignored. The schema attributes are
+/// the limits of contract §7 that JSON Schema can say (`docs/schema/commands/`); `intake::bounds`
+/// checks them all.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(title = "purchase.create")]
 pub struct PurchaseCreate {
     pub payment_id: PaymentId,
+    /// `humm` or `valu` (another name is refused as `unknown_provider`).
+    #[schemars(with = "Provider")]
     pub provider: String,
+    /// A configured account of the provider; optional when it has one.
+    #[schemars(with = "Option<crate::domain::AccountName>")]
     pub account: Option<String>,
+    /// humm only: `gate` (default) or `payment_page`.
+    #[schemars(with = "Option<Flow>")]
     pub flow: Option<String>,
     pub amount: Money,
+    /// valU: feeds the plans on offer.
     #[serde(default)]
+    #[schemars(range(min = 0))]
     pub down_payment_minor: i64,
     #[serde(default)]
     pub customer: Customer,
     #[serde(default)]
+    #[schemars(length(max = 100))]
     pub items: Vec<Item>,
+    #[schemars(length(max = 1000))]
     pub description: Option<String>,
+    /// `https`, or `http` on a loopback host.
+    #[schemars(length(max = 2048), url)]
     pub return_url: Option<String>,
+    /// Echoed on every event of the payment; no personal data; at most 4 KiB and 8 levels deep.
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     pub metadata: Option<Value>,
 }
 
-/// The customer; which fields are required depends on the provider.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The customer; which fields are required depends on the provider (humm: names, and the IP
+/// address on `gate`; valU: the phone).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Customer {
+    #[schemars(length(max = 100))]
     pub id: Option<String>,
+    #[schemars(length(max = 100))]
     pub first_name: Option<String>,
+    #[schemars(length(max = 100))]
     pub last_name: Option<String>,
+    #[schemars(length(max = 45))]
     pub ip_address: Option<String>,
+    #[schemars(length(max = 32))]
     pub phone: Option<String>,
+    #[schemars(length(max = 254))]
     pub email: Option<String>,
 }
 
 /// One order line.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Item {
+    #[schemars(length(min = 0, max = 100))]
     pub name: String,
+    #[schemars(length(max = 100))]
     pub category: Option<String>,
+    #[schemars(range(min = 0))]
     pub unit_price_minor: i64,
+    #[schemars(range(min = 1, max = 10000))]
     pub quantity: i64,
 }
 

@@ -1,4 +1,5 @@
-//! The HTTP surface (axum): provider callbacks, health, readiness and metrics; the admin API joins
+//! The HTTP surface (axum): provider callbacks, health, readiness, metrics and the AsyncAPI
+//! document; the admin API joins
 //! the same router. Handlers never leak internals in error bodies.
 
 pub mod callback_guard;
@@ -33,12 +34,19 @@ pub struct HttpState {
 
 const CALLBACK_BODY_LIMIT: usize = 256 * 1024;
 
+/// `GET /asyncapi.json` (no auth, contract §4): the broker interface, schemas inlined. Built once.
+async fn asyncapi() -> axum::Json<serde_json::Value> {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    axum::Json(DOCUMENT.get_or_init(crate::contract::asyncapi::self_contained).clone())
+}
+
 /// The orchestrator's router.
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/asyncapi.json", get(asyncapi))
         .route("/callbacks/ecommpay", post(callbacks::ecommpay))
         .route("/callbacks/aps", post(callbacks::aps))
         // Provider callbacks are a few kilobytes; anything far larger is not one.

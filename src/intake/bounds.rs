@@ -103,6 +103,18 @@ impl CommandBody for RefundCreate {
     }
 }
 
+impl CommandBody for super::confirm::ResendOtp {
+    fn check_limits(&self) -> Result<(), FieldError> {
+        Ok(())
+    }
+}
+
+impl CommandBody for super::refund::RefundCancel {
+    fn check_limits(&self) -> Result<(), FieldError> {
+        Ok(())
+    }
+}
+
 impl CommandBody for Confirm {
     fn check_limits(&self) -> Result<(), FieldError> {
         limits::text("/otp", &self.otp, limits::OTP_MAX, false)?;

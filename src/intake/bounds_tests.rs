@@ -91,8 +91,8 @@ fn refunds_and_confirms_are_bounded() {
     );
 
     assert!(parse::<Confirm>(&json!({"payment_id": "p", "otp": "123456", "tenure_months": 6})).is_ok());
-    let error = parse::<Confirm>(&json!({"otp": "1\u{0}", "tenure_months": 6})).unwrap_err();
+    let error = parse::<Confirm>(&json!({"payment_id": "p", "otp": "1\u{0}", "tenure_months": 6})).unwrap_err();
     assert_eq!(error.pointer, "/otp");
-    let error = parse::<Confirm>(&json!({"otp": "1", "tenure_months": 0})).unwrap_err();
+    let error = parse::<Confirm>(&json!({"payment_id": "p", "otp": "1", "tenure_months": 0})).unwrap_err();
     assert_eq!(error.pointer, "/tenure_months");
 }

@@ -15,11 +15,24 @@ use crate::store::payments;
 use serde::Deserialize;
 use serde_json::json;
 
-/// The `purchase.confirm` body beyond its `payment_id` (limits: `super::bounds`).
-#[derive(Debug, Deserialize)]
-pub(crate) struct Confirm {
+/// The `purchase.confirm` body (limits: `super::bounds`).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "purchase.confirm")]
+pub struct Confirm {
+    pub payment_id: crate::domain::PaymentId,
+    /// The code valU sent the customer by SMS.
+    #[schemars(length(min = 1, max = 12))]
     pub otp: String,
+    /// A plan from the `action_required` event's `plans`.
+    #[schemars(range(min = 1, max = 120))]
     pub tenure_months: u32,
+}
+
+/// The `purchase.resend_otp` body.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "purchase.resend_otp")]
+pub struct ResendOtp {
+    pub payment_id: crate::domain::PaymentId,
 }
 
 pub async fn confirm(

@@ -7,36 +7,42 @@ use lapin::message::Delivery;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The command types of contract §2; the routing key is the type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommandType {
-    PurchaseCreate,
-    PurchaseConfirm,
-    PurchaseResendOtp,
-    RefundCreate,
-    RefundCancel,
+macro_rules! command_types {
+    ($($variant:ident => $name:literal),+ $(,)?) => {
+        /// The command types of contract §2; the routing key is the type.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum CommandType {
+            $($variant,)+
+        }
+
+        impl CommandType {
+            /// Every command type, in contract order: generated with the enum, so a type added
+            /// later is in every list (schemas, examples, AsyncAPI) at once.
+            pub const ALL: &'static [CommandType] = &[$(CommandType::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+command_types! {
+    PurchaseCreate => "purchase.create",
+    PurchaseConfirm => "purchase.confirm",
+    PurchaseResendOtp => "purchase.resend_otp",
+    RefundCreate => "refund.create",
+    RefundCancel => "refund.cancel",
 }
 
 impl CommandType {
     pub fn parse(routing_key: &str) -> Option<Self> {
-        Some(match routing_key {
-            "purchase.create" => Self::PurchaseCreate,
-            "purchase.confirm" => Self::PurchaseConfirm,
-            "purchase.resend_otp" => Self::PurchaseResendOtp,
-            "refund.create" => Self::RefundCreate,
-            "refund.cancel" => Self::RefundCancel,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PurchaseCreate => "purchase.create",
-            Self::PurchaseConfirm => "purchase.confirm",
-            Self::PurchaseResendOtp => "purchase.resend_otp",
-            Self::RefundCreate => "refund.create",
-            Self::RefundCancel => "refund.cancel",
-        }
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|command| command.as_str() == routing_key)
     }
 
     /// The body field that names what the command is about.

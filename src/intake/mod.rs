@@ -148,7 +148,8 @@ pub fn check_command(routing_key: &str, body: &[u8]) -> Result<CommandType, Stri
         CommandType::PurchaseCreate => schema::parse::<PurchaseCreate>(&command.body).map(drop),
         CommandType::RefundCreate => schema::parse::<RefundCreate>(&command.body).map(drop),
         CommandType::PurchaseConfirm => schema::parse::<confirm::Confirm>(&command.body).map(drop),
-        CommandType::PurchaseResendOtp | CommandType::RefundCancel => Ok(()),
+        CommandType::PurchaseResendOtp => schema::parse::<confirm::ResendOtp>(&command.body).map(drop),
+        CommandType::RefundCancel => schema::parse::<refund::RefundCancel>(&command.body).map(drop),
     };
     checked
         .map(|()| command.command_type)

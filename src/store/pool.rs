@@ -76,6 +76,23 @@ pub struct SchemaStatus {
     pub pending: Vec<i64>,
 }
 
+impl SchemaStatus {
+    /// A database without any migration: every one of this binary is pending.
+    pub fn nothing_applied() -> Self {
+        let pending = MIGRATOR
+            .iter()
+            .filter(|migration| !migration.migration_type.is_down_migration())
+            .map(|migration| migration.version)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        SchemaStatus {
+            applied: Vec::new(),
+            pending,
+        }
+    }
+}
+
 /// Reads the migrations applied to the database behind `pool` (none when it has no migration
 /// table yet), compared with the ones embedded in this binary. Changes nothing.
 pub async fn schema_status(pool: &PgPool) -> Result<SchemaStatus, sqlx::Error> {
@@ -90,13 +107,10 @@ pub async fn schema_status(pool: &PgPool) -> Result<SchemaStatus, sqlx::Error> {
         }
         None => Vec::new(),
     };
-    let pending = MIGRATOR
-        .iter()
-        .filter(|migration| !migration.migration_type.is_down_migration())
-        .map(|migration| migration.version)
-        .filter(|version| !applied.contains(version))
-        .collect::<std::collections::BTreeSet<_>>()
+    let pending = SchemaStatus::nothing_applied()
+        .pending
         .into_iter()
+        .filter(|version| !applied.contains(version))
         .collect();
     Ok(SchemaStatus { applied, pending })
 }

@@ -27,7 +27,7 @@ pub const HEADER: [&str; 12] = [
 ];
 
 /// A payment or refund row of the report.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct Line {
     pub record_type: String,
     pub id: String,

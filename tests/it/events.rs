@@ -154,6 +154,9 @@ async fn every_event_type_is_announced_with_its_contract_hygiene() {
     env.publish("purchase.create", &valu_purchase("ev-valu", 300_000, "01011110042"))
         .await;
     env.wait_for_event("ev-valu", "payment.action_required", WAIT).await;
+    env.publish("purchase.resend_otp", &json!({"payment_id": "ev-valu"}))
+        .await;
+    env.wait_for_events("ev-valu", "payment.action_required", 2, WAIT).await;
     let otp = env.otp_for("01011110042").await;
     let wrong_otp = if otp == "000000" { "111111" } else { "000000" };
     env.publish(
@@ -161,7 +164,7 @@ async fn every_event_type_is_announced_with_its_contract_hygiene() {
         &json!({"payment_id": "ev-valu", "otp": wrong_otp, "tenure_months": 6}),
     )
     .await;
-    env.wait_for_events("ev-valu", "payment.action_required", 2, WAIT).await;
+    env.wait_for_events("ev-valu", "payment.action_required", 3, WAIT).await;
     env.publish(
         "purchase.confirm",
         &json!({"payment_id": "ev-valu", "otp": otp, "tenure_months": 6}),
@@ -172,7 +175,12 @@ async fn every_event_type_is_announced_with_its_contract_hygiene() {
         .await;
     env.wait_for_event("ev-valu", "refund.needs_review", WAIT).await;
 
-    // A command refused, and a page never opened expiring at its threshold.
+    // An over-refund is refused; so is a command without its fields; a page never opened
+    // expires at its threshold.
+    env.publish("refund.create", &refund("ev-rf-over", "ev-ok", 1_000_000, "GBP"))
+        .await;
+    let over = env.wait_for_event("ev-rf-over", "command.rejected", WAIT).await;
+    assert_eq!(over["reason"]["code"], "over_refund");
     env.publish("purchase.create", &json!({"payment_id": "ev-bad", "provider": "humm"}))
         .await;
     env.wait_for_event("ev-bad", "command.rejected", WAIT).await;
@@ -180,7 +188,9 @@ async fn every_event_type_is_announced_with_its_contract_hygiene() {
     env.drain(Duration::from_millis(300)).await;
 
     let events = env.all_events();
-    let problems: Vec<String> = events.iter().flat_map(hygiene).collect();
+    let mut problems: Vec<String> = events.iter().flat_map(hygiene).collect();
+    // Every event also validates against its published JSON Schema (docs/schema/events/).
+    problems.extend(events.iter().flat_map(crate::contract::event_problems));
     assert!(problems.is_empty(), "{problems:#?}");
     let observed: BTreeSet<String> = events
         .iter()

@@ -7,6 +7,7 @@
 
 mod admin;
 mod broker_faults;
+mod contract;
 #[cfg(feature = "failpoints")]
 mod crash;
 mod database_faults;
@@ -18,6 +19,7 @@ mod hostile;
 mod intake;
 mod job_leases;
 mod processes;
+mod publish_cli;
 mod purchases_humm;
 mod purchases_valu;
 mod refunds;

@@ -23,9 +23,11 @@ const MAX_LIMIT: i64 = 500;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PaymentQuery {
-    /// A payment status, e.g. `needs_review`.
+    /// A payment status; another value is answered 400 with the allowed ones.
+    #[param(value_type = Option<crate::domain::PaymentStatus>, inline)]
     pub status: Option<String>,
-    /// `humm` or `valu`.
+    /// A provider; another value is answered 400 with the allowed ones.
+    #[param(value_type = Option<crate::domain::Provider>, inline)]
     pub provider: Option<String>,
     /// A provider account name.
     pub account: Option<String>,

@@ -18,7 +18,8 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RefundQuery {
-    /// A refund status, e.g. `queued` or `needs_review`.
+    /// A refund status; another value is answered 400 with the allowed ones.
+    #[param(value_type = Option<crate::domain::RefundStatus>, inline)]
     pub status: Option<String>,
     /// At most this many (1–1000, default 100).
     pub limit: Option<i64>,

@@ -2,6 +2,16 @@
 
 use clap::Subcommand;
 
+/// `bnpl admin [--json] …`: options every admin subcommand takes, then the subcommand.
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    /// Print lists and records as JSON instead of tables, for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
 /// `bnpl admin …`.
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -62,10 +72,14 @@ pub enum TokenCommand {
 pub enum PaymentCommand {
     /// Search payments, newest first.
     List {
+        /// accepted, pending, action_required, succeeded, declined, failed, expired or
+        /// needs_review.
         #[arg(long)]
         status: Option<String>,
+        /// humm or valu.
         #[arg(long)]
         provider: Option<String>,
+        /// A provider account name.
         #[arg(long)]
         account: Option<String>,
         /// Created at or after (YYYY-MM-DD or RFC 3339).
@@ -98,6 +112,7 @@ pub enum PaymentCommand {
 pub enum RefundCommand {
     /// Refunds, newest first.
     List {
+        /// queued, in_flight, succeeded, declined, failed, cancelled or needs_review.
         #[arg(long)]
         status: Option<String>,
         #[arg(long, default_value_t = 100)]

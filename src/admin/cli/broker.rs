@@ -2,7 +2,7 @@
 //! short-lived supervised connection of their own.
 
 use super::args::DeadLetterCommand;
-use super::table::{opt, render};
+use super::table::{json as to_json, opt, render};
 use crate::admin::ops::{self, DeadLetterFix};
 use crate::admin::read::dead_letters as admin_dead_letters;
 use crate::config::Config;
@@ -18,11 +18,15 @@ pub(super) async fn dead_letters(
     pool: &PgPool,
     command: DeadLetterCommand,
     actor: &str,
+    json: bool,
 ) -> anyhow::Result<String> {
     Ok(match command {
         DeadLetterCommand::List { all } => {
-            let rows: Vec<Vec<String>> = admin_dead_letters::list(pool, all, 1000)
-                .await?
+            let letters = admin_dead_letters::list(pool, all, 1000).await?;
+            if json {
+                return to_json(&letters);
+            }
+            let rows: Vec<Vec<String>> = letters
                 .into_iter()
                 .map(|d| {
                     vec![

@@ -2,7 +2,7 @@
 //! for those that publish).
 
 use super::args::{AdminCommand, PaymentCommand, RefundCommand, TokenCommand};
-use super::table::{opt, render};
+use super::table::{json as to_json, opt, render};
 use crate::admin::actions as admin_actions;
 use crate::admin::api::reports::period;
 use crate::admin::auth::Scope;
@@ -17,15 +17,19 @@ use anyhow::{bail, Context as _};
 use sqlx::PgPool;
 use std::io::Write as _;
 
-pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminCommand) -> anyhow::Result<()> {
+/// Runs `command`; `json` prints lists and records as JSON instead of tables.
+pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminCommand, json: bool) -> anyhow::Result<()> {
     let actor = super::actor();
     let out = match command {
-        AdminCommand::Token(command) => token(pool, command).await?,
-        AdminCommand::Payments(command) => payments(pool, command, &actor).await?,
-        AdminCommand::Refunds(command) => refunds(pool, command, &actor).await?,
+        AdminCommand::Token(command) => token(pool, command, json).await?,
+        AdminCommand::Payments(command) => payments(pool, command, &actor, json).await?,
+        AdminCommand::Refunds(command) => refunds(pool, command, &actor, json).await?,
         AdminCommand::Queues => {
-            let rows: Vec<Vec<String>> = admin_refunds::queues(pool)
-                .await?
+            let queues = admin_refunds::queues(pool).await?;
+            if json {
+                return print(to_json(&queues)?);
+            }
+            let rows: Vec<Vec<String>> = queues
                 .into_iter()
                 .map(|q| {
                     vec![
@@ -39,10 +43,13 @@ pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminComman
                 .collect();
             render(&["queue", "depth", "head", "head status", "head age"], &rows)
         }
-        AdminCommand::DeadLetters(command) => super::broker::dead_letters(config, pool, command, &actor).await?,
+        AdminCommand::DeadLetters(command) => super::broker::dead_letters(config, pool, command, &actor, json).await?,
         AdminCommand::Jobs => {
-            let rows: Vec<Vec<String>> = admin_dead_letters::exhausted_jobs(pool, 500)
-                .await?
+            let jobs = admin_dead_letters::exhausted_jobs(pool, 500).await?;
+            if json {
+                return print(to_json(&jobs)?);
+            }
+            let rows: Vec<Vec<String>> = jobs
                 .into_iter()
                 .map(|j| {
                     vec![
@@ -62,16 +69,22 @@ pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminComman
             )
         }
         AdminCommand::Reviews => {
-            let mut out = payment_table(&admin_payments::in_review(pool).await?);
+            let payments = admin_payments::in_review(pool).await?;
+            let refunds = admin_refunds::list(pool, Some(crate::domain::RefundStatus::NeedsReview), 1000).await?;
+            if json {
+                return print(to_json(&serde_json::json!({"payments": payments, "refunds": refunds}))?);
+            }
+            let mut out = payment_table(&payments);
             out.push('\n');
-            out.push_str(&refund_table(
-                &admin_refunds::list(pool, Some(crate::domain::RefundStatus::NeedsReview), 1000).await?,
-            ));
+            out.push_str(&refund_table(&refunds));
             out
         }
         AdminCommand::Report { from, to, provider } => {
             let period = period(&from, &to, provider).map_err(anyhow::Error::msg)?;
             let lines = reports::reconciliation(pool, &period).await?;
+            if json {
+                return print(to_json(&lines)?);
+            }
             String::from_utf8(reports::to_csv(&lines)?)?
         }
         AdminCommand::Retention => {
@@ -84,11 +97,15 @@ pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminComman
             format!("{}\n", serde_json::to_string_pretty(&purged)?)
         }
     };
+    print(out)
+}
+
+fn print(out: String) -> anyhow::Result<()> {
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(())
 }
 
-async fn token(pool: &PgPool, command: TokenCommand) -> anyhow::Result<String> {
+async fn token(pool: &PgPool, command: TokenCommand, json: bool) -> anyhow::Result<String> {
     Ok(match command {
         TokenCommand::Create { name, scope } => {
             let scopes: Vec<String> = scope.iter().map(|s| s.trim().to_owned()).collect();
@@ -105,8 +122,11 @@ async fn token(pool: &PgPool, command: TokenCommand) -> anyhow::Result<String> {
             format!("{token}\n")
         }
         TokenCommand::List => {
-            let rows: Vec<Vec<String>> = tokens::list(pool)
-                .await?
+            let tokens = tokens::list(pool).await?;
+            if json {
+                return to_json(&tokens);
+            }
+            let rows: Vec<Vec<String>> = tokens
                 .into_iter()
                 .map(|t| {
                     vec![
@@ -129,7 +149,7 @@ async fn token(pool: &PgPool, command: TokenCommand) -> anyhow::Result<String> {
     })
 }
 
-async fn payments(pool: &PgPool, command: PaymentCommand, actor: &str) -> anyhow::Result<String> {
+async fn payments(pool: &PgPool, command: PaymentCommand, actor: &str, json: bool) -> anyhow::Result<String> {
     let instant = |text: Option<String>, what: &str| -> anyhow::Result<_> {
         text.map(|t| {
             crate::admin::api::reports::parse_instant(&t)
@@ -155,10 +175,15 @@ async fn payments(pool: &PgPool, command: PaymentCommand, actor: &str) -> anyhow
                 before: None,
                 limit: limit.clamp(1, 10_000),
             };
-            payment_table(&admin_payments::list(pool, &filter).await?)
+            let payments = admin_payments::list(pool, &filter).await?;
+            if json {
+                return to_json(&payments);
+            }
+            payment_table(&payments)
         }
         PaymentCommand::Show { payment_id } => match admin_payments::detail(pool, &payment_id).await? {
-            Some(detail) => format!("{}\n", serde_json::to_string_pretty(&detail)?),
+            // A payment with its history is a nested record: JSON either way.
+            Some(detail) => to_json(&detail)?,
             None => bail!("no payment {payment_id:?}"),
         },
         PaymentCommand::Resolve { payment_id, to, reason } => {
@@ -186,10 +211,14 @@ async fn payments(pool: &PgPool, command: PaymentCommand, actor: &str) -> anyhow
     })
 }
 
-async fn refunds(pool: &PgPool, command: RefundCommand, actor: &str) -> anyhow::Result<String> {
+async fn refunds(pool: &PgPool, command: RefundCommand, actor: &str, json: bool) -> anyhow::Result<String> {
     Ok(match command {
         RefundCommand::List { status, limit } => {
-            refund_table(&admin_refunds::list(pool, filters::refund_status(status)?, limit.clamp(1, 10_000)).await?)
+            let refunds = admin_refunds::list(pool, filters::refund_status(status)?, limit.clamp(1, 10_000)).await?;
+            if json {
+                return to_json(&refunds);
+            }
+            refund_table(&refunds)
         }
         RefundCommand::Release {
             refund_id,

@@ -11,7 +11,7 @@ mod broker;
 mod commands;
 pub mod table;
 
-pub use args::{AdminCommand, DeadLetterCommand, PaymentCommand, RefundCommand, TokenCommand};
+pub use args::{AdminArgs, AdminCommand, DeadLetterCommand, PaymentCommand, RefundCommand, TokenCommand};
 
 use crate::config::Config;
 use anyhow::{bail, Context as _};
@@ -19,7 +19,7 @@ use anyhow::{bail, Context as _};
 /// Runs one admin command and prints its result on stdout. It never creates or migrates a
 /// database: a mistyped `BNPL_DATABASE_URL` must be an error, not a new empty database that then
 /// answers every question with "nothing".
-pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
+pub async fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
     let exists = crate::store::pool::database_exists(&config.database_url)
         .await
         .context("BNPL_DATABASE_URL: reaching PostgreSQL")?;
@@ -41,16 +41,17 @@ pub async fn run(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             schema.pending
         );
     }
-    let result = commands::execute(&config, &pool, command).await;
+    let result = commands::execute(&config, &pool, args.command, args.json).await;
     pool.close().await;
     result
 }
 
-/// Logs for the CLI: warnings and errors (or `RUST_LOG`) on stderr, so stdout carries only the
-/// command's output (tables, CSV) and can be redirected to a file.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+/// Logs for the CLI: warnings and errors (or `filter`, `RUST_LOG` syntax) on stderr, so stdout
+/// carries only the command's output (tables, CSV, JSON) and can be redirected to a file.
+pub fn init_logging(filter: Option<&str>) {
+    let filter = filter
+        .and_then(|filter| tracing_subscriber::EnvFilter::try_new(filter).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

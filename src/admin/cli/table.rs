@@ -1,4 +1,10 @@
-//! Plain-text tables for the terminal: columns padded to their widest cell.
+//! What `bnpl admin` prints: plain-text tables for the terminal (columns padded to their widest
+//! cell), or the same records as JSON with `--json`.
+
+/// `value` as pretty JSON with a final newline (`--json`).
+pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<String> {
+    Ok(format!("{}\n", serde_json::to_string_pretty(value)?))
+}
 
 /// Renders `rows` under `headers`, columns separated by two spaces.
 pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {

@@ -61,6 +61,27 @@ async fn the_openapi_document_validates_and_lists_every_route() {
         assert!(document.pointer(pointer).is_some(), "dangling {reference}");
     }
 
+    // The filters list their allowed values (the API answers 400 to any other: holes.rs).
+    let enum_of = |path: &str, name: &str| -> Vec<String> {
+        let parameters = document["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let parameter = parameters.iter().find(|p| p["name"] == name).unwrap();
+        let mut schema = parameter["schema"].clone();
+        // An optional enum is `oneOf [null, {enum}]` or a plain `enum` with null beside.
+        let mut found = Vec::new();
+        collect_enum(&mut schema, &mut found);
+        found
+    };
+    let statuses = enum_of("/admin/v1/payments", "status");
+    for status in ["accepted", "pending", "action_required", "succeeded", "needs_review"] {
+        assert!(
+            statuses.iter().any(|s| s == status),
+            "payments ?status lacks {status}: {statuses:?}"
+        );
+    }
+    assert_eq!(enum_of("/admin/v1/payments", "provider"), ["humm", "valu"]);
+    let refund_statuses = enum_of("/admin/v1/refunds", "status");
+    assert!(refund_statuses.iter().any(|s| s == "queued"), "{refund_statuses:?}");
+
     // And every documented route is really served (it answers 401 without a token, not 404).
     for (method, _, concrete, _) in ENDPOINTS {
         let request = match *method {
@@ -70,6 +91,19 @@ async fn the_openapi_document_validates_and_lists_every_route() {
         assert_eq!(request.send().await.unwrap().status(), 401, "{method} {concrete}");
     }
     app.stop().await.unwrap();
+}
+
+fn collect_enum(value: &mut Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(values)) = map.get("enum") {
+                out.extend(values.iter().filter_map(Value::as_str).map(str::to_owned));
+            }
+            map.values_mut().for_each(|v| collect_enum(v, out));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| collect_enum(item, out)),
+        _ => {}
+    }
 }
 
 fn collect_refs(value: &Value, out: &mut Vec<String>) {
