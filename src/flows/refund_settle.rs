@@ -65,14 +65,36 @@ pub async fn ask_provider(
     };
     let reported = match outcome {
         StatusOutcome::Known(status) => {
-            if let Some(declined) = declined_by_provider(&status, refund) {
+            // Without our request id (an uncertain send), an operation can only be ours if no
+            // other refund of the payment holds its request id.
+            let others = if refund.provider_request_id.is_none() && !status.declined_refunds.is_empty() {
+                let mut conn = match services.pool.acquire().await {
+                    Ok(conn) => conn,
+                    Err(error) => return Verdict::Unknown(error.to_string()),
+                };
+                match refunds::request_ids_of_others(&mut conn, &payment.payment_id, &refund.refund_id).await {
+                    Ok(ids) => ids,
+                    Err(error) => return Verdict::Unknown(error.to_string()),
+                }
+            } else {
+                Vec::new()
+            };
+            if let Some(ended) = declined_by_provider(&status, refund, &others) {
+                let (event, code, note) = match ended.failed {
+                    true => (
+                        RefundEvent::Failed,
+                        "provider_error",
+                        "failed at the provider, by status query",
+                    ),
+                    false => (RefundEvent::Declined, "declined", "declined, by status query"),
+                };
                 let change = RefundChange {
                     actor: actor.to_owned(),
-                    note: Some("declined, by status query".into()),
-                    decline: Some(provider_reason("declined", &declined.code, &declined.message)),
+                    note: Some(note.into()),
+                    decline: Some(provider_reason(code, &ended.code, &ended.message)),
                     ..RefundChange::default()
                 };
-                return Verdict::Settle(RefundEvent::Declined, Box::new(change));
+                return Verdict::Settle(event, Box::new(change));
             }
             status.refunded_minor.unwrap_or(0)
         }
@@ -98,15 +120,32 @@ pub async fn ask_provider(
     decide(reported, ours, refund.amount_minor, actor)
 }
 
-/// A definite decline: the provider lists a declined refund operation under the request id its
-/// answer to our refund gave (ecommpay's status lists operations; totals alone can never show
-/// a decline, so without this a refund whose decline callback was lost would end in review).
-pub fn declined_by_provider<'a>(status: &'a ProviderStatus, refund: &RefundRow) -> Option<&'a DeclinedRefund> {
-    let ours = refund.provider_request_id.as_deref()?;
-    status
-        .declined_refunds
-        .iter()
-        .find(|declined| declined.request_id == ours)
+/// A definite decline or failure: the provider lists a refund operation that ended without money
+/// moving under the request id its answer to our refund gave (ecommpay's status lists operations;
+/// totals alone can never show a decline, so without this a refund whose decline callback was
+/// lost would end in review).
+///
+/// When the send's answer was lost we hold no request id. Only one refund per account is ever in
+/// flight (providers.md §1.5), so the one such operation for our amount whose request id no other
+/// refund of the payment (`others`) holds is ours; with two candidates it stays undecided.
+pub fn declined_by_provider<'a>(
+    status: &'a ProviderStatus,
+    refund: &RefundRow,
+    others: &[String],
+) -> Option<&'a DeclinedRefund> {
+    if let Some(ours) = refund.provider_request_id.as_deref() {
+        return status
+            .declined_refunds
+            .iter()
+            .find(|declined| declined.request_id == ours);
+    }
+    let mut candidates = status.declined_refunds.iter().filter(|declined| {
+        declined.amount_minor == Some(refund.amount_minor) && !others.contains(&declined.request_id)
+    });
+    match (candidates.next(), candidates.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
 }
 
 /// The rule itself, pure.
@@ -209,6 +248,8 @@ mod tests {
             request_id: request_id.into(),
             code: "20000".into(),
             message: "General decline".into(),
+            amount_minor: Some(1000),
+            failed: false,
         };
         let status = ProviderStatus {
             state: crate::providers::outcome::PaymentState::Succeeded,
@@ -216,15 +257,40 @@ mod tests {
             provider_reference: None,
             declined_refunds: vec![declined("req-1"), declined("req-2")],
         };
-        let found = declined_by_provider(&status, &refund_sent_as(Some("req-2")));
+        let found = declined_by_provider(&status, &refund_sent_as(Some("req-2")), &[]);
         assert_eq!(found.map(|d| d.request_id.as_str()), Some("req-2"));
         assert!(
-            declined_by_provider(&status, &refund_sent_as(Some("req-3"))).is_none(),
+            declined_by_provider(&status, &refund_sent_as(Some("req-3")), &[]).is_none(),
             "another refund's decline"
         );
+        // Without our request id: two candidates are undecided; once the other is known to be
+        // another refund's, the remaining one is ours.
         assert!(
-            declined_by_provider(&status, &refund_sent_as(None)).is_none(),
-            "no request id, no match"
+            declined_by_provider(&status, &refund_sent_as(None), &[]).is_none(),
+            "two candidates, no match"
         );
+        let ours = declined_by_provider(&status, &refund_sent_as(None), &["req-1".to_owned()]);
+        assert_eq!(ours.map(|d| d.request_id.as_str()), Some("req-2"));
+    }
+
+    #[test]
+    fn without_our_request_id_only_an_operation_for_our_amount_can_be_ours() {
+        let failed = DeclinedRefund {
+            request_id: "req-5".into(),
+            code: "502".into(),
+            message: "Internal error".into(),
+            amount_minor: Some(999),
+            failed: true,
+        };
+        let mut status = ProviderStatus {
+            state: crate::providers::outcome::PaymentState::Succeeded,
+            refunded_minor: Some(0),
+            provider_reference: None,
+            declined_refunds: vec![failed],
+        };
+        assert!(declined_by_provider(&status, &refund_sent_as(None), &[]).is_none());
+        status.declined_refunds[0].amount_minor = Some(1000);
+        let ours = declined_by_provider(&status, &refund_sent_as(None), &[]);
+        assert!(ours.is_some_and(|d| d.failed));
     }
 }

@@ -56,18 +56,23 @@ pub struct ProviderStatus {
     pub refunded_minor: Option<i64>,
     /// The provider's own id for the payment (ecommpay `operation.id`/provider id, APS `fort_id`).
     pub provider_reference: Option<String>,
-    /// Refund operations the provider reports declined, by the request id its refund answer gave
-    /// (ecommpay lists every operation of a payment; APS reports totals only: always empty).
+    /// Refund operations the provider reports declined or failed, by the request id its refund
+    /// answer gave (ecommpay lists every operation of a payment; APS reports totals only: always
+    /// empty).
     pub declined_refunds: Vec<DeclinedRefund>,
 }
 
-/// A refund operation a provider reports declined: a definite answer for the refund we sent
-/// under that request id.
+/// A refund operation a provider reports ended without money moving: a definite answer for the
+/// refund we sent under that request id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeclinedRefund {
     pub request_id: String,
     pub code: String,
     pub message: String,
+    /// The refunded amount the operation was for, when the answer says.
+    pub amount_minor: Option<i64>,
+    /// A technical failure (`error`), not a refusal (`decline`): `refund.failed`.
+    pub failed: bool,
 }
 
 /// The state of a purchase (or of a refund operation) as a provider reports it.

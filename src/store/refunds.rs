@@ -185,6 +185,23 @@ pub async fn succeeded_total(conn: &mut PgConnection, payment_id: &str) -> Resul
     .await
 }
 
+/// The provider request ids of the other refunds of a payment (to tell which reported operation
+/// can be a refund whose own request id we never learned).
+pub async fn request_ids_of_others(
+    conn: &mut PgConnection,
+    payment_id: &str,
+    refund_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT provider_request_id FROM refunds
+         WHERE payment_id = $1 AND refund_id <> $2 AND provider_request_id IS NOT NULL",
+    )
+    .bind(payment_id)
+    .bind(refund_id)
+    .fetch_all(conn)
+    .await
+}
+
 /// Queues that have refunds waiting (the dispatcher's fallback poll).
 pub async fn queues_with_waiting(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT DISTINCT queue_key FROM refunds WHERE status = 'queued'")

@@ -302,3 +302,44 @@ async fn a_declined_refund_frees_its_queue_for_the_next() {
         .all(|e| e["type"] != "refund.needs_review"));
     env.app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_refund_that_failed_at_the_provider_is_settled_by_status_query_without_its_request_id() {
+    // The send registers the refund but its answer is lost (500: no request id for us), the
+    // provider ends it in `error`, and its callback never comes: only the status query can tell,
+    // and it must tie the failed operation to our refund instead of resending until review.
+    let mut env = spawn_sandboxed(fast_timing(), auto_success).await;
+    succeeded_humm(&mut env, "rf-pay-10", 10000).await;
+    let rates = json!({"decline": 0.0, "server_error": 0.0, "register_then_server_error": 0.0,
+        "timeout_after_register": 0.0, "lost_callback": 1.0, "duplicate_callback": 0.0,
+        "reorder_callbacks": 0.0, "bad_signature_callback": 0.0, "slow": 0.0, "provider_error": 0.0});
+    let set = env
+        .http
+        .post(env.sandbox.url("/sandbox/faults"))
+        .json(&rates)
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success());
+    let id = "fault-register-500-fault-provider-error";
+    env.publish("refund.create", &refund(id, "rf-pay-10", 2500, "GBP"))
+        .await;
+    // The queue is not blocked behind it: the next refund goes through.
+    env.wait_for_event("rf-pay-10", "refund.queued", WAIT).await;
+    env.publish("refund.create", &refund("rf-10b", "rf-pay-10", 1000, "GBP"))
+        .await;
+    let failed = env.wait_for_event("rf-pay-10", "refund.failed", WAIT).await;
+    assert_eq!(failed["refund_id"], id);
+    assert_eq!(failed["reason"]["code"], "provider_error");
+    assert_eq!(failed["refunded_total_minor"], 0);
+    let next = env.wait_for_event("rf-pay-10", "refund.succeeded", WAIT).await;
+    assert_eq!(next["refund_id"], "rf-10b");
+    assert!(
+        env.events_of("rf-pay-10")
+            .iter()
+            .all(|e| e["type"] != "refund.needs_review"),
+        "{:?}",
+        env.events_of("rf-pay-10")
+    );
+    env.app.stop().await.unwrap();
+}

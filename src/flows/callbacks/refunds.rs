@@ -72,11 +72,17 @@ async fn apply_match(
     };
     let (event, change) = match matched {
         RefundMatch::Ours(PaymentState::Succeeded) => (RefundEvent::Succeeded, RefundChange::by(actor)),
-        RefundMatch::Ours(PaymentState::Declined { code, message }) => {
+        // A signed decline of this payment's refund with our amount is taken even before we
+        // recorded the request id (the answer and the callback raced, or the answer was lost):
+        // only one refund per account is in flight. A success is never taken on trust: that one
+        // waits for the status query below.
+        RefundMatch::Ours(PaymentState::Declined { code, message })
+        | RefundMatch::Unconfirmed(PaymentState::Declined { code, message }) => {
             (RefundEvent::Declined, declined(&code, &message))
         }
         // A technical failure at the provider, not a refusal: no money moved (`refund.failed`).
-        RefundMatch::Ours(PaymentState::Failed { code, message }) => (
+        RefundMatch::Ours(PaymentState::Failed { code, message })
+        | RefundMatch::Unconfirmed(PaymentState::Failed { code, message }) => (
             RefundEvent::Failed,
             RefundChange {
                 decline: Some(settle::provider_reason("provider_error", &code, &message)),
@@ -84,14 +90,6 @@ async fn apply_match(
             },
         ),
         RefundMatch::Ours(_) => return Ok("pending"),
-        // A signed decline of this payment's refund with our amount, before we recorded the
-        // request id (the answer and the callback raced): the status query reports refunded totals
-        // only and could never confirm a decline, so apply it. A success is never taken on trust:
-        // that one waits for the status query below.
-        RefundMatch::Unconfirmed(PaymentState::Declined { code, message })
-        | RefundMatch::Unconfirmed(PaymentState::Failed { code, message }) => {
-            (RefundEvent::Declined, declined(&code, &message))
-        }
         // Figures agree but we cannot tie it to our request: let the status query confirm it.
         RefundMatch::Unconfirmed(_) => {
             schedule::refund_check(conn, refund, Utc::now()).await?;

@@ -196,16 +196,24 @@ fn refunded_total(status: &PaymentStatus, operations: &[OperationSummary]) -> Op
         .try_fold(0i64, |total, op| total.checked_add(op.amount_minor?))
 }
 
-/// Refund operations reported declined, with the request id that ties each to our refund.
+/// Refund operations reported declined or failed (no money moved), with the request id that ties
+/// each to our refund.
 fn declined_refunds(operations: &[OperationSummary]) -> Vec<DeclinedRefund> {
     operations
         .iter()
-        .filter(|op| op.kind == OperationType::Refund && op.status == OperationStatus::Decline)
+        .filter(|op| op.kind == OperationType::Refund)
         .filter_map(|op| {
+            let failed = match op.status {
+                OperationStatus::Decline | OperationStatus::Expired => false,
+                OperationStatus::Error | OperationStatus::InternalError => true,
+                _ => return None,
+            };
             Some(DeclinedRefund {
                 request_id: op.request_id.clone()?,
                 code: op.code.clone(),
                 message: op.message.clone(),
+                amount_minor: op.amount_minor,
+                failed,
             })
         })
         .collect()

@@ -213,7 +213,30 @@ fn status_lists_declined_refund_operations_by_request_id() {
             request_id: "req-7".into(),
             code: "20000".into(),
             message: "General decline".into(),
+            amount_minor: Some(1000),
+            failed: false,
         }]
     );
     assert_eq!(status.refunded_minor, Some(2000));
+}
+
+#[test]
+fn status_lists_failed_refund_operations_as_failed() {
+    let expected = Expected::money("ord-1", 15000, "GBP");
+    let error = json!({"type": "refund", "status": "error", "code": "502", "message": "Internal error",
+                       "request_id": "req-9", "sum_initial": {"amount": 700, "currency": "GBP"}});
+    let ops = json!([sale_op("success", "0"), error]);
+    let StatusOutcome::Known(status) = parse_status(&raw(200, status_body("success", ops)), &expected) else {
+        panic!("a known status");
+    };
+    assert_eq!(
+        status.declined_refunds,
+        vec![DeclinedRefund {
+            request_id: "req-9".into(),
+            code: "502".into(),
+            message: "Internal error".into(),
+            amount_minor: Some(700),
+            failed: true,
+        }]
+    );
 }
