@@ -74,7 +74,14 @@ pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) 
     let accounts = match config.provider_mode()? {
         ProviderMode::Configured => Accounts::from_config(&config, &public_url)?,
         ProviderMode::InProcessSandbox => {
-            start_sandbox(config.sandbox_addr, &public_url, &infrastructure, &infrastructure_stop).await?
+            start_sandbox(
+                config.sandbox_addr,
+                config.sandbox_public_url.as_ref(),
+                &public_url,
+                &infrastructure,
+                &infrastructure_stop,
+            )
+            .await?
         }
     };
     // Ops must be able to tell a demo from a deployment at a glance (contract §6).
@@ -178,6 +185,7 @@ fn effective_public_url(configured: &Url, listener: Option<&tokio::net::TcpListe
 /// auto-customer, so one command shows the whole flow without credentials (contract §6).
 async fn start_sandbox(
     addr: std::net::SocketAddr,
+    customer_url: Option<&Url>,
     public_url: &Url,
     tracker: &TaskTracker,
     stop: &CancellationToken,
@@ -185,15 +193,25 @@ async fn start_sandbox(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding BNPL_SANDBOX_ADDR {addr}"))?;
-    let sandbox_url = Url::parse(&format!("http://{}/", listener.local_addr()?))?;
+    // Bound to every interface (`0.0.0.0`, as in a container): we call it on loopback, and
+    // customers at BNPL_SANDBOX_PUBLIC_URL; never advertise `0.0.0.0`, which no browser reaches.
+    let mut local = listener.local_addr()?;
+    if local.ip().is_unspecified() {
+        local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let sandbox_url = Url::parse(&format!("http://{local}/"))?;
+    let customer_url = customer_url.cloned().unwrap_or_else(|| sandbox_url.clone());
     let mut sandbox = SandboxConfig::demo();
     sandbox.auto_customer.enabled = true;
+    sandbox.public_url = Some(customer_url.as_str().trim_end_matches('/').to_owned());
     for merchant in &mut sandbox.aps_merchants {
         merchant.notification_url = Some(public_url.join("callbacks/aps")?.to_string());
     }
-    let accounts = Accounts::from_sandbox(&sandbox, &sandbox_url, public_url)?;
+    let mut accounts = Accounts::from_sandbox(&sandbox, &sandbox_url, public_url)?;
+    accounts.set_payment_page_base(&customer_url)?;
     tracing::warn!(
         %sandbox_url,
+        %customer_url,
         "SANDBOX MODE: payments go to the built-in provider sandbox, not to ecommpay or APS; never run this in production"
     );
     let stop = stop.clone();

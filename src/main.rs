@@ -92,6 +92,10 @@ enum Command {
         /// with the auto-customer when omitted.
         #[arg(long)]
         config: Option<std::path::PathBuf>,
+        /// Where customers' browsers and the orchestrator reach this sandbox (its redirect and
+        /// Payment Page URLs); default: the address it listens on (loopback for 0.0.0.0).
+        #[arg(long, env = "BNPL_SANDBOX_PUBLIC_URL", value_name = "URL")]
+        public_url: Option<String>,
     },
     /// Publish a command from a JSON file and print the events that follow, then a summary line.
     ///
@@ -154,8 +158,9 @@ fn main() {
     };
     let filter = cli.log.log_filter.as_deref();
     match cli.command {
-        // The admin CLI prints tables, CSV and JSON on stdout: its logs go to stderr.
-        Command::Admin(_) => bnpl::admin::cli::init_logging(filter),
+        // The command-line tools print their results on stdout (tables, CSV, JSON, events and a
+        // summary line): their logs go to stderr, warnings only unless RUST_LOG says otherwise.
+        Command::Admin(_) | Command::Publish { .. } => bnpl::admin::cli::init_logging(filter),
         _ => bnpl::telemetry::init_logging(filter, cli.log.log_format.as_deref() == Some("json")),
     }
     bnpl::failpoint::setup();
@@ -199,7 +204,11 @@ async fn run(command: Command) -> anyhow::Result<Exit> {
                 migrate(config, down_to).await?;
             }
         }
-        Command::Sandbox { addr, config: file } => sandbox(addr, file).await?,
+        Command::Sandbox {
+            addr,
+            config: file,
+            public_url,
+        } => sandbox(addr, file, public_url).await?,
         Command::Publish {
             command_type,
             file,
@@ -236,8 +245,12 @@ async fn serve(mut config: Config, providers: Providers, roles: &[Role]) -> anyh
     running.wait().await
 }
 
-async fn sandbox(addr: std::net::SocketAddr, file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
-    let config = match file {
+async fn sandbox(
+    addr: std::net::SocketAddr,
+    file: Option<std::path::PathBuf>,
+    public_url: Option<String>,
+) -> anyhow::Result<()> {
+    let mut config: bnpl::sandbox::SandboxConfig = match file {
         Some(path) => {
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
@@ -248,6 +261,9 @@ async fn sandbox(addr: std::net::SocketAddr, file: Option<std::path::PathBuf>) -
             demo
         }
     };
+    if public_url.is_some() {
+        config.public_url = public_url;
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;

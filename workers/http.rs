@@ -1,4 +1,5 @@
-//! Role `http`: serves the router on the bound listener until shutdown.
+//! Role `http`: serves the router on the bound listener until shutdown, and keeps the metrics'
+//! database snapshot fresh.
 
 use super::WorkerContext;
 use crate::http::{router, HttpState};
@@ -13,11 +14,20 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     let addr = listener.local_addr()?;
+    let snapshot = crate::admin::metrics::Snapshot::default();
+    tracker.spawn(crate::admin::metrics::refresh_every(
+        snapshot.clone(),
+        context.pool.clone(),
+        context.broker.clone(),
+        context.config.http.metrics_refresh,
+        shutdown.clone(),
+    ));
     let app = router(HttpState {
         pool: context.pool.clone(),
         database: context.database.clone(),
         broker: context.broker.clone(),
         metrics: context.metrics.clone(),
+        snapshot,
         services: context.services.clone(),
         callback_guard: crate::http::callback_guard::CallbackGuard::new(context.config.http.trusted_proxies.clone()),
         sandbox: context.config.sandbox,

@@ -16,7 +16,16 @@ pub fn spawn(context: &WorkerContext, tracker: &TaskTracker, shutdown: Cancellat
     tracker.spawn(async move {
         loop {
             match purge_expired_personal_data(&pool, retention.raw_callbacks, retention.personal_data).await {
-                Ok(purged) => tracing::info!(?purged, "retention: personal data past its age purged"),
+                // Only a run that changed something is news (the first run at start, and
+                // every hour, mostly purge nothing).
+                Ok(purged) if purged.is_empty() => tracing::debug!("retention: nothing past its age"),
+                Ok(purged) => tracing::info!(
+                    callbacks = purged.callbacks,
+                    payments = purged.payments,
+                    commands = purged.commands,
+                    dead_letters = purged.dead_letters,
+                    "retention: personal data past its age purged"
+                ),
                 Err(error) => tracing::warn!(%error, "retention run failed; the next one retries"),
             }
             tokio::select! {

@@ -10,12 +10,15 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
-/// The bounds of one provider account; cheap to share.
+/// The bounds of one provider account; cheap to share. It also labels the account's call metrics.
 #[derive(Clone)]
 pub struct CallLimiter {
     concurrent: Arc<Semaphore>,
     rate: Arc<DefaultDirectRateLimiter>,
+    provider: &'static str,
+    account: Arc<str>,
 }
 
 impl std::fmt::Debug for CallLimiter {
@@ -27,12 +30,15 @@ impl std::fmt::Debug for CallLimiter {
 }
 
 impl CallLimiter {
-    pub fn new(limits: &CallLimits) -> Self {
+    /// The limiter of `provider`'s (`humm` or `valu`) account `account`.
+    pub fn new(limits: &CallLimits, provider: &'static str, account: &str) -> Self {
         let per_second = NonZeroU32::new(limits.calls_per_second).unwrap_or(NonZeroU32::MIN);
         let concurrent = usize::try_from(limits.max_concurrent_calls).unwrap_or(1).max(1);
         Self {
             concurrent: Arc::new(Semaphore::new(concurrent)),
             rate: Arc::new(RateLimiter::direct(Quota::per_second(per_second))),
+            provider,
+            account: Arc::from(account),
         }
     }
 
@@ -42,6 +48,20 @@ impl CallLimiter {
         executor: &Executor,
         request: &ProviderRequest,
         timeout: Duration,
+    ) -> Result<RawResponse, TransportError> {
+        let operation = operation_of(request);
+        let span = tracing::info_span!("provider_call", provider = self.provider, account = %self.account, operation);
+        self.send_in_span(executor, request, timeout, operation)
+            .instrument(span)
+            .await
+    }
+
+    async fn send_in_span(
+        &self,
+        executor: &Executor,
+        request: &ProviderRequest,
+        timeout: Duration,
+        operation: &'static str,
     ) -> Result<RawResponse, TransportError> {
         // The semaphore is never closed, so acquiring can only wait, not fail.
         let _slot = self.concurrent.acquire().await;
@@ -53,8 +73,80 @@ impl CallLimiter {
             Ok(_) => "answered",
             Err(_) => "transport_error",
         };
-        metrics::counter!("bnpl_provider_calls_total", "outcome" => outcome).increment(1);
-        metrics::histogram!("bnpl_provider_call_duration_seconds").record(started.elapsed().as_secs_f64());
+        let elapsed = started.elapsed();
+        // A transport failure is logged by the executor, which knows what kind it was.
+        if let Ok(raw) = &result {
+            tracing::info!(
+                status = raw.status,
+                elapsed_ms = elapsed.as_millis() as u64,
+                "provider answered"
+            );
+        }
+        let (provider, account) = (self.provider, self.account.to_string());
+        metrics::counter!("bnpl_provider_calls_total", "provider" => provider, "account" => account.clone(),
+            "operation" => operation, "outcome" => outcome)
+        .increment(1);
+        metrics::histogram!("bnpl_provider_call_duration_seconds", "provider" => provider, "account" => account,
+            "operation" => operation)
+        .record(elapsed.as_secs_f64());
         result
+    }
+}
+
+/// The operation a request performs, from a fixed set (bounded label values): ecommpay's by the
+/// path's last segment (`…/sale`, `…/refund`, `…/status`), APS's by its `command` or
+/// `service_command` (providers.md §2).
+pub fn operation_of(request: &ProviderRequest) -> &'static str {
+    let command = ["service_command", "command"]
+        .iter()
+        .find_map(|key| request.body.get(*key).and_then(serde_json::Value::as_str));
+    if let Some(command) = command {
+        return match command {
+            "CUSTOMER_VERIFY" => "customer_verify",
+            "OTP_GENERATE" => "otp_generate",
+            "OTP_VERIFY" => "otp_verify",
+            "PURCHASE" => "purchase",
+            "REFUND" => "refund",
+            "CHECK_STATUS" => "status",
+            _ => "other",
+        };
+    }
+    match request.url.path().rsplit('/').next() {
+        Some("sale") => "sale",
+        Some("refund") => "refund",
+        Some("status") => "status",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(url: &str, body: serde_json::Value) -> ProviderRequest {
+        ProviderRequest {
+            url: url::Url::parse(url).unwrap(),
+            body,
+        }
+    }
+
+    #[test]
+    fn operations_come_from_a_fixed_set() {
+        let ecommpay = |path: &str| operation_of(&request(&format!("https://api.ecommpay.com{path}"), json!({})));
+        assert_eq!(ecommpay("/v2/payment/bnpl/humm/sale"), "sale");
+        assert_eq!(ecommpay("/v2/payment/bnpl/humm/refund"), "refund");
+        assert_eq!(ecommpay("/v2/payment/status"), "status");
+        assert_eq!(ecommpay("/v2/anything/else"), "other");
+        let aps = |key: &str, command: &str| {
+            operation_of(&request(
+                "https://paymentservices.amazon.com/FortAPI/paymentApi",
+                json!({key: command}),
+            ))
+        };
+        assert_eq!(aps("service_command", "OTP_GENERATE"), "otp_generate");
+        assert_eq!(aps("command", "PURCHASE"), "purchase");
+        assert_eq!(aps("command", "CHECK_STATUS"), "status");
+        assert_eq!(aps("command", "SOMETHING_NEW"), "other");
     }
 }

@@ -84,7 +84,7 @@ impl Accounts {
                     ecommpay,
                     timing: settings.timing.clone(),
                     limits: settings.limits.clone(),
-                    limiter: CallLimiter::new(&settings.limits),
+                    limiter: CallLimiter::new(&settings.limits, "humm", name),
                 }),
             );
         }
@@ -107,7 +107,7 @@ impl Accounts {
                     max_amount_minor: settings.max_amount_minor,
                     timing: settings.timing.clone(),
                     limits: settings.limits.clone(),
-                    limiter: CallLimiter::new(&settings.limits),
+                    limiter: CallLimiter::new(&settings.limits, "valu", name),
                 }),
             );
         }
@@ -115,6 +115,20 @@ impl Accounts {
     }
 
     /// The sandbox's demo accounts, reached at `sandbox_base`.
+    /// Points every humm account's Payment Page at `base` (`…/payment`): the sandbox's address as
+    /// customers' browsers reach it, which may differ from the one we call it on.
+    pub fn set_payment_page_base(&mut self, base: &Url) -> Result<(), AccountError> {
+        let page = base.join("payment").map_err(|error| AccountError {
+            account: "sandbox".to_owned(),
+            problem: error.to_string(),
+        })?;
+        // Called while building the accounts, before any is shared.
+        for account in self.humm.values_mut().filter_map(Arc::get_mut) {
+            account.ecommpay.payment_page_url = page.clone();
+        }
+        Ok(())
+    }
+
     pub fn from_sandbox(sandbox: &SandboxConfig, sandbox_base: &Url, public_url: &Url) -> Result<Self, AccountError> {
         let mut accounts = Accounts::default();
         let sandbox_error = |problem: String| AccountError {
@@ -137,7 +151,7 @@ impl Accounts {
                     ecommpay,
                     timing: AccountTiming::default(),
                     limits: CallLimits::default(),
-                    limiter: CallLimiter::new(&CallLimits::default()),
+                    limiter: CallLimiter::new(&CallLimits::default(), "humm", SANDBOX_ACCOUNT),
                 }),
             );
         }
@@ -162,7 +176,7 @@ impl Accounts {
                     max_amount_minor: crate::domain::limits::DEFAULT_MAX_AMOUNT_MINOR,
                     timing: AccountTiming::default(),
                     limits: CallLimits::default(),
-                    limiter: CallLimiter::new(&CallLimits::default()),
+                    limiter: CallLimiter::new(&CallLimits::default(), "valu", SANDBOX_ACCOUNT),
                 }),
             );
         }

@@ -1,46 +1,155 @@
-//! Gauges computed from PostgreSQL and the broker, refreshed when Prometheus scrapes `/metrics`
-//! (the collector pattern: always current, no background task to keep alive).
+//! Gauges computed from PostgreSQL and the broker: a snapshot refreshed on a timer by the `http`
+//! role ([`refresh_every`], `[http] metrics_refresh`), rendered beside the recorder's families on every scrape. A scrape
+//! never scans a table: with many scrapers or a slow database it still answers at once.
 //!
-//! Names: `bnpl_status_checks_due`, `bnpl_status_checks_overdue`, `bnpl_refund_queue_depth`,
-//! `bnpl_refund_queue_head_age_seconds` (per queue), `bnpl_dead_letters` (not purged),
-//! `bnpl_payments_needs_review`, `bnpl_outbox_unpublished`, `bnpl_outbox_lag_seconds` (age of the
-//! oldest unpublished event), `bnpl_broker_queue_messages` and `bnpl_broker_queue_consumers`.
+//! Families (`telemetry::catalog`, with their HELP text): status checks due and overdue, dead
+//! letters, payments and refunds in review, the outbox's backlog and lag, each refund queue's
+//! depth and head age (no head-age sample for a queue without a head), each broker queue's
+//! messages and consumers, and the snapshot's own age.
 //!
-//! Invariant: a refresh is bounded by [`REFRESH_TIMEOUT`]; when the database is slow or down the
-//! scrape still answers with the last values (and `bnpl_database_up` says why).
+//! Invariant: a refresh is bounded by [`REFRESH_TIMEOUT`]; when it fails the last snapshot stays
+//! (its age says how old), and `bnpl_database_up` says why.
 
 use super::ops;
 use crate::admin::read::refunds as admin_refunds;
 use crate::messaging::Broker;
+use crate::telemetry::catalog;
 use sqlx::{PgPool, Row as _};
-use std::time::Duration;
+use std::fmt::Write as _;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
-/// The longest a scrape waits for the gauges.
-pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest one refresh may take.
+pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How late a due status check must be to count as overdue.
 const OVERDUE_AFTER_SECONDS: f64 = 60.0;
 
-/// Refreshes every gauge; errors are logged, never returned (a scrape must not fail).
-pub async fn refresh(pool: &PgPool, broker: &Broker) {
-    let work = async {
-        if let Err(error) = refresh_database(pool).await {
-            tracing::warn!(%error, "metrics: database gauges not refreshed");
+/// One reading of the database and the broker.
+#[derive(Debug, Clone, Default)]
+struct Reading {
+    due: i64,
+    overdue: i64,
+    dead_letters: i64,
+    payments_in_review: i64,
+    refunds_in_review: i64,
+    unpublished: i64,
+    outbox_lag: f64,
+    /// (queue, depth, head age when it has a head)
+    refund_queues: Vec<(String, i64, Option<f64>)>,
+    /// (queue, messages, consumers)
+    broker_queues: Vec<(String, u32, u32)>,
+}
+
+/// The latest snapshot, shared by the refresher and the scrapes.
+#[derive(Clone, Default)]
+pub struct Snapshot {
+    latest: Arc<RwLock<Option<(Instant, Reading)>>>,
+}
+
+impl Snapshot {
+    /// Reads the database and the broker now, keeping the last reading when that fails.
+    pub async fn refresh(&self, pool: &PgPool, broker: &Broker) {
+        match tokio::time::timeout(REFRESH_TIMEOUT, read(pool, broker)).await {
+            Ok(Ok(reading)) => {
+                if let Ok(mut latest) = self.latest.write() {
+                    *latest = Some((Instant::now(), reading));
+                }
+            }
+            Ok(Err(error)) => tracing::warn!(%error, "metrics: database snapshot not refreshed"),
+            Err(_) => tracing::warn!("metrics: database snapshot timed out"),
         }
-        if let Some(depths) = ops::queue_depths(broker).await {
-            for depth in depths {
-                metrics::gauge!("bnpl_broker_queue_messages", "queue" => depth.queue.clone())
-                    .set(f64::from(depth.messages));
-                metrics::gauge!("bnpl_broker_queue_consumers", "queue" => depth.queue).set(f64::from(depth.consumers));
+    }
+
+    /// The snapshot in Prometheus text format (nothing before the first reading).
+    pub fn render(&self) -> String {
+        let Ok(latest) = self.latest.read() else {
+            return String::new();
+        };
+        let Some((at, reading)) = latest.as_ref() else {
+            return String::new();
+        };
+        let mut out = String::new();
+        let plain: [(&str, f64); 7] = [
+            ("bnpl_status_checks_due", reading.due as f64),
+            ("bnpl_status_checks_overdue", reading.overdue as f64),
+            ("bnpl_dead_letters", reading.dead_letters as f64),
+            ("bnpl_payments_needs_review", reading.payments_in_review as f64),
+            ("bnpl_refunds_needs_review", reading.refunds_in_review as f64),
+            ("bnpl_outbox_unpublished", reading.unpublished as f64),
+            ("bnpl_outbox_lag_seconds", reading.outbox_lag),
+        ];
+        for (name, value) in plain {
+            header(&mut out, name);
+            let _ = writeln!(out, "{name} {value}");
+        }
+        header(&mut out, "bnpl_refund_queue_depth");
+        for (queue, depth, _) in &reading.refund_queues {
+            let _ = writeln!(out, "bnpl_refund_queue_depth{{queue=\"{}\"}} {depth}", escape(queue));
+        }
+        header(&mut out, "bnpl_refund_queue_head_age_seconds");
+        for (queue, _, age) in &reading.refund_queues {
+            if let Some(age) = age {
+                let _ = writeln!(
+                    out,
+                    "bnpl_refund_queue_head_age_seconds{{queue=\"{}\"}} {age}",
+                    escape(queue)
+                );
             }
         }
-    };
-    if tokio::time::timeout(REFRESH_TIMEOUT, work).await.is_err() {
-        tracing::warn!("metrics: gauge refresh timed out");
+        header(&mut out, "bnpl_broker_queue_messages");
+        for (queue, messages, _) in &reading.broker_queues {
+            let _ = writeln!(
+                out,
+                "bnpl_broker_queue_messages{{queue=\"{}\"}} {messages}",
+                escape(queue)
+            );
+        }
+        header(&mut out, "bnpl_broker_queue_consumers");
+        for (queue, _, consumers) in &reading.broker_queues {
+            let _ = writeln!(
+                out,
+                "bnpl_broker_queue_consumers{{queue=\"{}\"}} {consumers}",
+                escape(queue)
+            );
+        }
+        header(&mut out, "bnpl_metrics_snapshot_age_seconds");
+        let _ = writeln!(out, "bnpl_metrics_snapshot_age_seconds {}", at.elapsed().as_secs_f64());
+        out
     }
 }
 
-async fn refresh_database(pool: &PgPool) -> Result<(), sqlx::Error> {
+/// Refreshes `snapshot` now and then every `interval` (`[http] metrics_refresh`, 15 s: about
+/// Prometheus's usual scrape interval) until `stop`.
+pub async fn refresh_every(
+    snapshot: Snapshot,
+    pool: PgPool,
+    broker: Broker,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        snapshot.refresh(&pool, &broker).await;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+fn header(out: &mut String, name: &str) {
+    let help = catalog::find(name).map_or("", |family| family.help);
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+}
+
+/// A label value in the text format: backslash, double quote and newline escaped.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+async fn read(pool: &PgPool, broker: &Broker) -> Result<Reading, sqlx::Error> {
     let row = sqlx::query(
         "SELECT
            (SELECT count(*) FROM jobs WHERE kind = 'status_check' AND state = 'scheduled'
@@ -48,7 +157,8 @@ async fn refresh_database(pool: &PgPool) -> Result<(), sqlx::Error> {
            (SELECT count(*) FROM jobs WHERE kind = 'status_check' AND state = 'scheduled'
               AND available_at <= now() - make_interval(secs => $1)) AS overdue,
            (SELECT count(*) FROM dead_letters WHERE purged_at IS NULL) AS dead_letters,
-           (SELECT count(*) FROM payments WHERE status = 'needs_review') AS needs_review,
+           (SELECT count(*) FROM payments WHERE status = 'needs_review') AS payments_in_review,
+           (SELECT count(*) FROM refunds WHERE status = 'needs_review') AS refunds_in_review,
            (SELECT count(*) FROM outbox WHERE published_at IS NULL) AS unpublished,
            (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
               FROM outbox WHERE published_at IS NULL) AS outbox_lag",
@@ -56,17 +166,47 @@ async fn refresh_database(pool: &PgPool) -> Result<(), sqlx::Error> {
     .bind(OVERDUE_AFTER_SECONDS)
     .fetch_one(pool)
     .await?;
-    let count = |name: &str| row.try_get::<i64, _>(name).map(|n| n as f64);
-    metrics::gauge!("bnpl_status_checks_due").set(count("due")?);
-    metrics::gauge!("bnpl_status_checks_overdue").set(count("overdue")?);
-    metrics::gauge!("bnpl_dead_letters").set(count("dead_letters")?);
-    metrics::gauge!("bnpl_payments_needs_review").set(count("needs_review")?);
-    metrics::gauge!("bnpl_outbox_unpublished").set(count("unpublished")?);
-    metrics::gauge!("bnpl_outbox_lag_seconds").set(row.try_get::<f64, _>("outbox_lag")?);
-    for queue in admin_refunds::queues(pool).await? {
-        metrics::gauge!("bnpl_refund_queue_depth", "queue" => queue.queue_key.clone()).set(queue.depth as f64);
-        metrics::gauge!("bnpl_refund_queue_head_age_seconds", "queue" => queue.queue_key)
-            .set(queue.head_age_seconds.unwrap_or(0.0));
+    let refund_queues = admin_refunds::queues(pool)
+        .await?
+        .into_iter()
+        .map(|queue| (queue.queue_key, queue.depth, queue.head_age_seconds))
+        .collect();
+    let broker_queues = ops::queue_depths(broker)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|depth| (depth.queue, depth.messages, depth.consumers))
+        .collect();
+    Ok(Reading {
+        due: row.try_get("due")?,
+        overdue: row.try_get("overdue")?,
+        dead_letters: row.try_get("dead_letters")?,
+        payments_in_review: row.try_get("payments_in_review")?,
+        refunds_in_review: row.try_get("refunds_in_review")?,
+        unpublished: row.try_get("unpublished")?,
+        outbox_lag: row.try_get("outbox_lag")?,
+        refund_queues,
+        broker_queues,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_without_a_head_has_no_head_age_sample() {
+        let snapshot = Snapshot::default();
+        assert_eq!(snapshot.render(), "", "nothing before the first reading");
+        let reading = Reading {
+            refund_queues: vec![("humm:a".into(), 2, Some(12.5)), ("valu:b".into(), 0, None)],
+            ..Reading::default()
+        };
+        *snapshot.latest.write().unwrap() = Some((Instant::now(), reading));
+        let text = snapshot.render();
+        assert!(text.contains("bnpl_refund_queue_head_age_seconds{queue=\"humm:a\"} 12.5"));
+        assert!(!text.contains("bnpl_refund_queue_head_age_seconds{queue=\"valu:b\"}"));
+        assert!(text.contains("bnpl_refund_queue_depth{queue=\"valu:b\"} 0"));
+        assert!(text.contains("# HELP bnpl_refunds_needs_review Refunds waiting"));
     }
-    Ok(())
 }

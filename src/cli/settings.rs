@@ -58,6 +58,9 @@ pub struct ServerArgs {
     /// Where the in-process sandbox listens with --sandbox (default 127.0.0.1:8090).
     #[arg(long, env = "BNPL_SANDBOX_ADDR", value_name = "ADDR")]
     pub sandbox_addr: Option<String>,
+    /// Where customers' browsers reach that sandbox (default: its address; loopback for 0.0.0.0).
+    #[arg(long, env = "BNPL_SANDBOX_PUBLIC_URL", value_name = "URL")]
+    pub sandbox_public_url: Option<String>,
     /// Comma-separated AMQP users allowed to publish refund commands (replaces the file's list).
     #[arg(long, env = "BNPL_REFUND_USERS", value_name = "USERS")]
     pub refund_users: Option<String>,
@@ -109,6 +112,7 @@ impl Settings {
         self.with("BNPL_HTTP_ADDR", &args.http_addr)
             .with("BNPL_PUBLIC_URL", &args.public_url)
             .with("BNPL_SANDBOX_ADDR", &args.sandbox_addr)
+            .with("BNPL_SANDBOX_PUBLIC_URL", &args.sandbox_public_url)
             .with("BNPL_REFUND_USERS", &args.refund_users)
     }
 

@@ -142,8 +142,8 @@ impl Default for RetentionConfig {
     }
 }
 
-/// The HTTP server's view of the network in front of it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// The HTTP server's view of the network in front of it, and its metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Load balancers and proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is
@@ -153,4 +153,17 @@ pub struct HttpConfig {
     /// Whether the dashboard's session cookie is `Secure`. Unset: when `BNPL_PUBLIC_URL` is
     /// `https`. A browser drops a `Secure` cookie set over plain HTTP (except on loopback).
     pub secure_cookie: Option<bool>,
+    /// How often `/metrics`' database snapshot is refreshed (a scrape never queries the tables).
+    #[serde(with = "humantime_serde")]
+    pub metrics_refresh: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            secure_cookie: None,
+            metrics_refresh: Duration::from_secs(15),
+        }
+    }
 }

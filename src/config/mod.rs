@@ -50,6 +50,9 @@ pub struct Config {
     pub public_url: Url,
     /// `BNPL_SANDBOX_ADDR`: where the in-process sandbox listens (with `--sandbox`).
     pub sandbox_addr: SocketAddr,
+    /// `BNPL_SANDBOX_PUBLIC_URL`: where customers' browsers reach that sandbox (its Payment Page
+    /// and redirect URLs). Default: the address it listens on (loopback for `0.0.0.0`).
+    pub sandbox_public_url: Option<Url>,
     /// How long shutdown waits for in-flight work before giving up.
     pub shutdown_deadline: Duration,
     pub intake: IntakeConfig,
@@ -124,6 +127,13 @@ impl Config {
             name: "BNPL_SANDBOX_ADDR",
             problem: format!("{sandbox_text:?} is not a socket address: {err}"),
         })?;
+        let sandbox_public_url = match env("BNPL_SANDBOX_PUBLIC_URL").filter(|url| !url.trim().is_empty()) {
+            Some(text) => Some(Url::parse(text.trim()).map_err(|err| ConfigError::Env {
+                name: "BNPL_SANDBOX_PUBLIC_URL",
+                problem: format!("{text:?} is not a URL: {err}"),
+            })?),
+            None => None,
+        };
         let amqp_prefix = text("BNPL_AMQP_PREFIX", file.amqp_prefix.clone(), DEFAULT_PREFIX);
         validate_prefix(&amqp_prefix)?;
         let config = Config {
@@ -137,6 +147,7 @@ impl Config {
             http_addr,
             public_url,
             sandbox_addr,
+            sandbox_public_url,
             shutdown_deadline: file.shutdown_deadline,
             intake: file.intake,
             refunds: file.refunds,

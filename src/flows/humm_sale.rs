@@ -91,7 +91,7 @@ impl HummSale {
             Err(transport) => transport.for_create(),
         };
         crate::failpoint::crash_if_armed(crate::failpoint::HUMM_SALE_AFTER_SEND);
-        tracing::info!(payment_id, outcome = ?outcome_name(&outcome), "humm sale sent");
+        tracing::info!(payment_id, outcome = outcome.name(), "humm sale sent");
         let settle = match outcome {
             CreateOutcome::Accepted(registered) => {
                 let change = Change {
@@ -218,18 +218,5 @@ async fn finish(
     match settle {
         Some((row, event, change)) => completion::settle(services, job, Some(&row), Some((event, change))).await,
         None => completion::settle(services, job, None, None).await,
-    }
-}
-
-fn outcome_name<T>(outcome: &CreateOutcome<T>) -> &'static str {
-    match outcome {
-        CreateOutcome::Accepted(_) => "accepted",
-        CreateOutcome::NotSent { .. } => "not_sent",
-        CreateOutcome::Uncertain { .. } => "uncertain",
-        CreateOutcome::Exists { .. } => "exists",
-        CreateOutcome::Processing { .. } => "processing",
-        CreateOutcome::RetryLater { .. } => "retry_later",
-        CreateOutcome::Terminal { .. } => "terminal",
-        CreateOutcome::Mismatch { .. } => "mismatch",
     }
 }

@@ -254,7 +254,7 @@ pub async fn store(
     services: &Services,
     validated: &Validated,
     command_hash: &str,
-    reply: (Option<&str>, Option<&str>),
+    origin: ledger::Origin<'_>,
 ) -> Result<Stored, sqlx::Error> {
     let command = &validated.command;
     let (timing, threshold) = match validated.provider {
@@ -297,7 +297,7 @@ pub async fn store(
             .unwrap_or_else(|| json!({})),
         threshold_at: chrono::Utc::now() + schedule::to_chrono(threshold),
     };
-    let Some(row) = ledger::payment::create(conn, &new, reply).await? else {
+    let Some(row) = ledger::payment::create(conn, &new, origin).await? else {
         let existing = payments::get(conn, command.payment_id.as_str()).await?;
         return Ok(match existing {
             Some(existing) if existing.command_hash == command_hash => Stored::Duplicate,

@@ -45,7 +45,7 @@ pub async fn store(
     services: &Services,
     command: &RefundCreate,
     requested_by: &str,
-    reply: (Option<&str>, Option<&str>),
+    origin: ledger::Origin<'_>,
 ) -> Result<Stored, sqlx::Error> {
     let refund_id = command.refund_id.as_str();
     let payment = payments::lock(conn, &command.payment_id).await?;
@@ -118,7 +118,7 @@ pub async fn store(
         reason: command.reason.as_deref(),
         requested_by,
     };
-    let refund = ledger::refund::enqueue(conn, &new, &payment, reply).await?;
+    let refund = ledger::refund::enqueue(conn, &new, &payment, origin).await?;
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(refunds::NOTIFY_CHANNEL)
         .bind(&queue_key)

@@ -126,7 +126,7 @@ impl RefundSend {
             },
         };
         crate::failpoint::crash_if_armed(crate::failpoint::REFUND_AFTER_SEND);
-        tracing::info!(refund_id, payment_id = %payment.payment_id, outcome = ?outcome, "refund sent");
+        tracing::info!(refund_id, payment_id = %payment.payment_id, outcome = outcome.name(), "refund sent");
         let after = match outcome {
             CreateOutcome::Accepted(RefundAck::Registered { request_id }) => After::Wait {
                 request_id,

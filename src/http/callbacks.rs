@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use std::net::{IpAddr, SocketAddr};
+use tracing::Instrument as _;
 
 pub async fn ecommpay(
     State(state): State<HttpState>,
@@ -21,7 +22,10 @@ pub async fn ecommpay(
 ) -> (StatusCode, &'static str) {
     let sender = state.callback_guard.client(peer.ip(), &headers);
     let blocked = state.callback_guard.is_blocked(sender);
-    let result = callbacks::ecommpay::handle(&state.services, &body, blocked).await;
+    let span = callback_span("humm");
+    let result = callbacks::ecommpay::handle(&state.services, &body, blocked)
+        .instrument(span)
+        .await;
     charge(&state, sender, &result);
     answer(result)
 }
@@ -34,9 +38,22 @@ pub async fn aps(
 ) -> (StatusCode, &'static str) {
     let sender = state.callback_guard.client(peer.ip(), &headers);
     let blocked = state.callback_guard.is_blocked(sender);
-    let result = callbacks::aps::handle(&state.services, &body, blocked).await;
+    let span = callback_span("valu");
+    let result = callbacks::aps::handle(&state.services, &body, blocked)
+        .instrument(span)
+        .await;
     charge(&state, sender, &result);
     answer(result)
+}
+
+/// The span of one callback: its account and payment are recorded once it verifies.
+fn callback_span(provider: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "callback",
+        provider,
+        account = tracing::field::Empty,
+        payment_id = tracing::field::Empty
+    )
 }
 
 /// Callbacks that failed verification count against their sender (see `callback_guard`).

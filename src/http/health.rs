@@ -33,10 +33,8 @@ pub async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
-    // Database-derived gauges are computed at scrape time (bounded by a timeout).
-    crate::admin::metrics::refresh(&state.pool, &state.broker).await;
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    // The recorder's families, then the database snapshot (refreshed on a timer, never here).
+    let mut text = state.metrics.render();
+    text.push_str(&state.snapshot.render());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -23,6 +23,8 @@ pub struct HttpState {
     pub database: DatabaseMonitor,
     pub broker: Broker,
     pub metrics: PrometheusHandle,
+    /// The database-derived gauges, refreshed on a timer (`admin::metrics`).
+    pub snapshot: crate::admin::metrics::Snapshot,
     pub services: Arc<Services>,
     /// Throttles senders whose callbacks keep failing verification.
     pub callback_guard: callback_guard::CallbackGuard,
@@ -57,4 +59,6 @@ pub fn router(state: HttpState) -> Router {
             state.broker,
             state.web,
         )))
+        // Last, so it wraps every route of the merged router (and sees its matched template).
+        .layer(axum::middleware::from_fn(crate::telemetry::http::record))
 }

@@ -125,9 +125,8 @@ async fn rejected_event(
     code: &str,
     message: &str,
 ) -> Result<(), sqlx::Error> {
-    let reply = (envelope.reply_to.as_deref(), envelope.correlation_id.as_deref());
     let reason = Reason::new(code, message);
-    journal::rejected(tx, &envelope.routing_key, subject_id, reason, reply).await
+    journal::rejected(tx, &envelope.routing_key, subject_id, reason, envelope.origin()).await
 }
 
 /// The field that names a command's subject (an unknown command is assumed to be about a payment).

@@ -70,6 +70,8 @@ pub struct Envelope {
     /// the original command (`x-bnpl-replayed-user-id`). Believed only when the orchestrator's own
     /// broker user published the message (see `intake::refund`).
     pub replay: Option<Replay>,
+    /// The W3C `traceparent` header, when it is a well-formed one (carried onto the events).
+    pub traceparent: Option<String>,
 }
 
 /// What a replayed dead letter says about its original.
@@ -87,6 +89,28 @@ pub const REPLAYED_USER_ID: &str = "x-bnpl-replayed-user-id";
 pub const REPLAYED_BY: &str = "x-bnpl-replayed-by";
 
 /// The replay headers, when present and printable.
+/// The `traceparent` header when it is W3C trace context version 00 exactly
+/// (`00-<32 hex>-<16 hex>-<2 hex>`, all-zero ids invalid): anything else is dropped, never stored.
+fn traceparent_of(headers: Option<&lapin::types::FieldTable>) -> Option<String> {
+    let value = match headers?.inner().get("traceparent")? {
+        lapin::types::AMQPValue::LongString(value) => value.to_string(),
+        lapin::types::AMQPValue::ShortString(value) => value.to_string(),
+        _ => return None,
+    };
+    is_traceparent(&value).then_some(value)
+}
+
+/// Whether `value` is a valid W3C `traceparent` of version 00.
+pub fn is_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let hex = |part: &str, len: usize| {
+        part.len() == len && part.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let nonzero = |part: &str| part.bytes().any(|b| b != b'0');
+    matches!(parts.as_slice(), [version, trace, parent, flags]
+        if *version == "00" && hex(trace, 32) && nonzero(trace) && hex(parent, 16) && nonzero(parent) && hex(flags, 2))
+}
+
 fn replay_of(headers: Option<&lapin::types::FieldTable>) -> Option<Replay> {
     let headers = headers?.inner();
     let text = |name: &str| {
@@ -137,6 +161,15 @@ impl Decoded {
 }
 
 impl Envelope {
+    /// Where the command came from, for the events it causes.
+    pub fn origin(&self) -> crate::ledger::Origin<'_> {
+        crate::ledger::Origin {
+            reply_to: self.reply_to.as_deref(),
+            correlation_id: self.correlation_id.as_deref(),
+            traceparent: self.traceparent.as_deref(),
+        }
+    }
+
     /// Copies a delivery's parts. AMQP short strings may hold any character: a property with a
     /// control character (which PostgreSQL's `text` cannot store, and no real queue name or id
     /// holds) is dropped, and the routing key's are replaced, so recording the command can never
@@ -164,6 +197,7 @@ impl Envelope {
             content_type: text(properties.content_type().as_ref()),
             redelivered: delivery.redelivered,
             replay: replay_of(properties.headers().as_ref()),
+            traceparent: traceparent_of(properties.headers().as_ref()),
         }
     }
 
@@ -180,6 +214,7 @@ impl Envelope {
             content_type: None,
             redelivered: false,
             replay: None,
+            traceparent: None,
         }
     }
 
@@ -245,6 +280,24 @@ impl Envelope {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_well_formed_traceparent_is_kept() {
+        assert!(is_traceparent(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        ));
+        for bad in [
+            "",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+        ] {
+            assert!(!is_traceparent(bad), "{bad:?}");
+        }
+    }
+
     use super::*;
 
     fn envelope(routing_key: &str, body: &str) -> Envelope {
@@ -258,6 +311,7 @@ mod tests {
             content_type: None,
             redelivered: false,
             replay: None,
+            traceparent: None,
         }
     }
 

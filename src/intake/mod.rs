@@ -27,6 +27,7 @@ use envelope::{CommandType, Decoded, Envelope, Malformed};
 use lapin::message::Delivery;
 use std::sync::Arc;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 /// The intake consumers' handler.
 pub struct IntakeHandler {
@@ -77,7 +78,23 @@ impl Outcome {
 impl DeliveryHandler for IntakeHandler {
     async fn handle(&self, delivery: &Delivery) -> Result<(), Transient> {
         let envelope = Envelope::from_delivery(delivery);
-        let outcome = match self.process(&envelope).await {
+        // Every line logged while the command is handled names it (its ids are recorded once
+        // decoded); the routing key is a label only when it is one of ours.
+        let span = tracing::info_span!(
+            "command",
+            command = CommandType::parse(&envelope.routing_key).map_or("unknown", CommandType::as_str),
+            message_id = envelope.message_id.as_deref(),
+            payment_id = tracing::field::Empty,
+            refund_id = tracing::field::Empty,
+            provider = tracing::field::Empty
+        );
+        self.handle_in_span(&envelope).instrument(span).await
+    }
+}
+
+impl IntakeHandler {
+    async fn handle_in_span(&self, envelope: &Envelope) -> Result<(), Transient> {
+        let outcome = match self.process(envelope).await {
             Ok(outcome) => outcome,
             // The database refused the command's own values: a bad command, rejected at once,
             // never retried as an outage (contract §7). A unique violation is a race with a
@@ -89,7 +106,7 @@ impl DeliveryHandler for IntakeHandler {
                         detail: reason,
                         subject_id: envelope.decode().subject_id(),
                     };
-                    dead(&self.services.pool, &envelope, &malformed)
+                    dead(&self.services.pool, envelope, &malformed)
                         .await
                         .map_err(|error| Transient(error.into()))?
                 }
@@ -99,18 +116,27 @@ impl DeliveryHandler for IntakeHandler {
         // Only the five command types label the metric: any other routing key is `unknown`, so a
         // sender cannot grow the label's cardinality.
         let command = CommandType::parse(&envelope.routing_key).map_or("unknown", CommandType::as_str);
+        tracing::info!(outcome = outcome.label(), "command handled");
         metrics::counter!("bnpl_commands_total", "command" => command, "outcome" => outcome.label()).increment(1);
         Ok(())
     }
-}
 
-impl IntakeHandler {
     async fn process(&self, envelope: &Envelope) -> Result<Outcome, sqlx::Error> {
         let pool = &self.services.pool;
         let command = match envelope.decode() {
             Decoded::Malformed(malformed) => return dead(pool, envelope, &malformed).await,
             Decoded::Command(command) => command,
         };
+        let span = tracing::Span::current();
+        span.record(command.command_type.subject_field(), command.subject_id.as_str());
+        if let Some(provider) = command
+            .body
+            .get("provider")
+            .and_then(serde_json::Value::as_str)
+            .filter(|provider| matches!(*provider, "humm" | "valu"))
+        {
+            span.record("provider", provider);
+        }
         match command.command_type {
             CommandType::PurchaseCreate => {
                 let (outcome, sale) = purchase::create(&self.services, envelope, &command).await?;

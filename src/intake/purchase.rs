@@ -32,9 +32,8 @@ pub async fn create(
     };
     let hash = purchase_create::canonical_hash(&command.body);
     let mut tx = services.pool.begin().await?;
-    let reply = (envelope.reply_to.as_deref(), envelope.correlation_id.as_deref());
     let mut inline = None;
-    let stored = purchase_create::store(&mut tx, services, &validated, &hash, reply).await?;
+    let stored = purchase_create::store(&mut tx, services, &validated, &hash, envelope.origin()).await?;
     let (outcome, recorded) = match stored {
         Stored::Created(payment, job) => {
             inline = job.map(|job| (job, *payment));

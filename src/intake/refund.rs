@@ -23,8 +23,7 @@ pub async fn create(
         return forbid(services, envelope, command).await;
     };
     let mut tx = services.pool.begin().await?;
-    let reply = (envelope.reply_to.as_deref(), envelope.correlation_id.as_deref());
-    let outcome = match refund_create::store(&mut tx, services, &body, user, reply).await? {
+    let outcome = match refund_create::store(&mut tx, services, &body, user, envelope.origin()).await? {
         Stored::Queued(_) => {
             record(&mut tx, envelope, command, CommandOutcome::Applied).await?;
             Outcome::Applied

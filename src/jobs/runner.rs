@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 /// The channel a transaction notifies when it schedules a job that is due at once.
 pub const NOTIFY_CHANNEL: &str = "bnpl_jobs";
@@ -160,6 +161,18 @@ async fn execute(pool: &PgPool, registry: &Registry, job: ClaimedJob, leases: &L
 /// Runs one claimed job with `handler` and reschedules it on failure; also used to run a job
 /// inline right after the transaction that created it claimed ([`jobs::insert_claimed`]).
 pub async fn execute_claimed(pool: &PgPool, handler: &dyn JobHandler, job: &ClaimedJob, leases: &LeaseKeeper) {
+    // Every line logged while the job runs (provider calls included) names it and its subject.
+    let span = tracing::info_span!(
+        "job",
+        job = %job.kind,
+        job_id = job.id,
+        payment_id = job.payment_id.as_deref(),
+        refund_id = job.refund_id.as_deref()
+    );
+    execute_in_span(pool, handler, job, leases).instrument(span).await;
+}
+
+async fn execute_in_span(pool: &PgPool, handler: &dyn JobHandler, job: &ClaimedJob, leases: &LeaseKeeper) {
     let held = leases.hold(job);
     let outcome = match tokio::time::timeout(MAX_RUN, handler.run(job)).await {
         Ok(outcome) => outcome,

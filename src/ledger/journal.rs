@@ -39,10 +39,10 @@ pub async fn rejected(
     command_type: &str,
     subject: Option<&str>,
     reason: Reason,
-    reply: (Option<&str>, Option<&str>),
+    origin: super::Origin<'_>,
 ) -> Result<(), sqlx::Error> {
     let event = Event::CommandRejected(Box::new(announce::rejected(command_type, subject, reason)));
-    journal_sql::rejected(conn, &event, reply).await
+    journal_sql::rejected(conn, &event, origin).await
 }
 
 /// Publishes a payment's stored events again, unchanged (same ids and sequences), with a note.

@@ -24,22 +24,23 @@ pub(super) async fn note(conn: &mut PgConnection, note: &Note<'_>) -> Result<(),
 pub(super) async fn rejected(
     conn: &mut PgConnection,
     event: &Event,
-    reply: (Option<&str>, Option<&str>),
+    origin: super::Origin<'_>,
 ) -> Result<(), sqlx::Error> {
     let envelope = event.envelope();
     sqlx::query(
         "WITH inserted AS (
-             INSERT INTO outbox (event_id, event_type, reply_to, correlation_id, body)
-             VALUES ($1, $2, $3, $4, $5)
+             INSERT INTO outbox (event_id, event_type, reply_to, correlation_id, body, traceparent)
+             VALUES ($1, $2, $3, $4, $5, $7)
              RETURNING id)
          SELECT pg_notify($6, '') FROM inserted",
     )
     .bind(envelope.event_id)
     .bind(envelope.event_type.as_str())
-    .bind(reply.0)
-    .bind(reply.1)
+    .bind(origin.reply_to)
+    .bind(origin.correlation_id)
     .bind(event.to_json())
     .bind(outbox::NOTIFY_CHANNEL)
+    .bind(origin.traceparent)
     .execute(conn)
     .await?;
     Ok(())

@@ -22,4 +22,14 @@ mod refund_sql;
 pub mod rows;
 
 pub use payment::{Applied, Change, Extras, Outcome, RawCallback, ReportedMoney};
+
+/// Where the command behind a new payment, refund or rejection came from, for its events: the
+/// AMQP `reply_to` and `correlation_id` of its first event (contract §1), and the W3C
+/// `traceparent` every event about it carries (stored with the payment or refund).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    pub reply_to: Option<&'a str>,
+    pub correlation_id: Option<&'a str>,
+    pub traceparent: Option<&'a str>,
+}
 pub use refund::{RefundApplied, RefundChange};

@@ -177,7 +177,7 @@ pub async fn apply(
 pub async fn create(
     conn: &mut PgConnection,
     new: &NewPayment<'_>,
-    reply: (Option<&str>, Option<&str>),
+    origin: super::Origin<'_>,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
     let row = PaymentRow {
         payment_id: new.payment_id.to_owned(),
@@ -206,7 +206,7 @@ pub async fn create(
         threshold_at: new.threshold_at,
     };
     let event = crate::domain::events::Event::Payment(Box::new(announce::payment(&row, false, None, None, None)));
-    let created = payment_sql::create(conn, new, &event, reply.0, reply.1).await?;
+    let created = payment_sql::create(conn, new, &event, origin).await?;
     if let Some(created) = &created {
         rows::remember(created);
     }

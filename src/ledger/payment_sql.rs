@@ -3,6 +3,7 @@
 //! wake-up. One round trip per change is what keeps the write path close to the bare I/O.
 
 use super::payment::{Applied, Change, Extras, Plan};
+use super::Origin;
 use crate::domain::events::Event;
 use crate::domain::payment_state::PaymentEvent;
 use crate::store::outbox;
@@ -47,7 +48,7 @@ pub(super) async fn write(
                  provider_request_id = $10, provider_state = $11
              WHERE p.payment_id = $1 AND p.status = $2 AND p.last_sequence = $4 - 1
                AND ($19::bigint IS NULL OR EXISTS (SELECT 1 FROM lease))
-             RETURNING p.payment_id),
+             RETURNING p.payment_id, p.traceparent),
          completed AS (
              UPDATE jobs SET state = 'done', lease_token = NULL, updated_at = now()
              WHERE id = $19 AND EXISTS (SELECT 1 FROM updated)),
@@ -55,8 +56,8 @@ pub(super) async fn write(
              INSERT INTO audit_log (payment_id, kind, actor, from_status, to_status, reason, detail)
              SELECT payment_id, $12, $13, $2, $3, $14, $15 FROM updated),
          announced AS (
-             INSERT INTO outbox (event_id, event_type, payment_id, sequence, body)
-             SELECT $16, $17, payment_id, $4, $18 FROM updated),
+             INSERT INTO outbox (event_id, event_type, payment_id, sequence, body, traceparent)
+             SELECT $16, $17, payment_id, $4, $18, traceparent FROM updated),
          stored AS (
              INSERT INTO inbound_callbacks (provider, verified, payment_id, outcome, body, body_length)
              SELECT $21, true, payment_id, $24, $22, octet_length($22) FROM updated WHERE $22 IS NOT NULL)
@@ -116,22 +117,23 @@ pub(super) async fn create(
     conn: &mut PgConnection,
     new: &NewPayment<'_>,
     event: &Event,
-    reply_to: Option<&str>,
-    correlation_id: Option<&str>,
+    origin: Origin<'_>,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "WITH updated AS (
              INSERT INTO payments (payment_id, provider, account, flow, amount_minor, currency, down_payment_minor,
-                 status, command_hash, customer, items, description, return_url, metadata, threshold_at, last_sequence)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'accepted', $8, $9, $10, $11, $12, $13, $14, 1)
+                 status, command_hash, customer, items, description, return_url, metadata, threshold_at, last_sequence,
+                 traceparent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'accepted', $8, $9, $10, $11, $12, $13, $14, 1, $20)
              ON CONFLICT (payment_id) DO NOTHING
              RETURNING {columns}),
          audited AS (
              INSERT INTO audit_log (payment_id, kind, actor, to_status, reason, detail)
              SELECT payment_id, 'transition', 'intake', 'accepted', 'purchase.create', '{{}}'::jsonb FROM updated),
          announced AS (
-             INSERT INTO outbox (event_id, event_type, payment_id, sequence, reply_to, correlation_id, body)
-             SELECT $15, 'payment.accepted', payment_id, 1, $16, $17, $18 FROM updated)
+             INSERT INTO outbox (event_id, event_type, payment_id, sequence, reply_to, correlation_id, body,
+                                 traceparent)
+             SELECT $15, 'payment.accepted', payment_id, 1, $16, $17, $18, $20 FROM updated)
          SELECT updated.*, pg_notify($19, '')::text AS woken FROM updated",
         columns = crate::store::payments::COLUMNS,
     ))
@@ -150,10 +152,11 @@ pub(super) async fn create(
     .bind(&new.metadata)
     .bind(new.threshold_at)
     .bind(event.envelope().event_id)
-    .bind(reply_to)
-    .bind(correlation_id)
+    .bind(origin.reply_to)
+    .bind(origin.correlation_id)
     .bind(event.to_json())
     .bind(outbox::NOTIFY_CHANNEL)
+    .bind(origin.traceparent)
     .fetch_optional(&mut *conn)
     .await
 }

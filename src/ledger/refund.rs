@@ -64,7 +64,7 @@ pub async fn enqueue(
     conn: &mut PgConnection,
     new: &NewRefund<'_>,
     payment: &PaymentRow,
-    reply: (Option<&str>, Option<&str>),
+    origin: super::Origin<'_>,
 ) -> Result<RefundRow, sqlx::Error> {
     let position = refunds::take_position(conn, new.queue_key, new.provider, new.account).await?;
     let refund = RefundRow {
@@ -86,7 +86,7 @@ pub async fn enqueue(
     };
     let sequence = payment.last_sequence + 1;
     let event = announce::refund(&refund, sequence, payment.refunded_minor, false, None, None);
-    refund_sql::enqueue(conn, &refund, payment, &event, reply).await?;
+    refund_sql::enqueue(conn, &refund, payment, &event, origin).await?;
     Ok(refund)
 }
 

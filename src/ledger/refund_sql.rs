@@ -23,14 +23,14 @@ pub(super) async fn enqueue(
     refund: &RefundRow,
     payment: &PaymentRow,
     announced: &Announced,
-    reply: (Option<&str>, Option<&str>),
+    origin: super::Origin<'_>,
 ) -> Result<(), sqlx::Error> {
     let event = Event::Refund(Box::new(announced.clone()));
     sqlx::query(
         "WITH inserted AS (
              INSERT INTO refunds (refund_id, payment_id, queue_key, position, amount_minor, currency, status,
-                                  reason, requested_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9)
+                                  reason, requested_by, created_at, traceparent)
+             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $16)
              RETURNING refund_id, payment_id),
          sequenced AS (
              UPDATE payments SET last_sequence = $10, updated_at = now()
@@ -41,8 +41,9 @@ pub(super) async fn enqueue(
              SELECT $2, $1, 'transition', 'intake', 'queued', 'refund.create', jsonb_build_object('position', $4::bigint)
              FROM sequenced),
          announced AS (
-             INSERT INTO outbox (event_id, event_type, payment_id, refund_id, sequence, reply_to, correlation_id, body)
-             SELECT $11, 'refund.queued', $2, $1, $10, $12, $13, $14 FROM sequenced)
+             INSERT INTO outbox (event_id, event_type, payment_id, refund_id, sequence, reply_to, correlation_id, body,
+                                 traceparent)
+             SELECT $11, 'refund.queued', $2, $1, $10, $12, $13, $14, $16 FROM sequenced)
          SELECT count(pg_notify($15, '')::text) FROM sequenced",
     )
     .bind(&refund.refund_id)
@@ -56,10 +57,11 @@ pub(super) async fn enqueue(
     .bind(refund.created_at)
     .bind(payment.last_sequence + 1)
     .bind(announced.envelope.event_id)
-    .bind(reply.0)
-    .bind(reply.1)
+    .bind(origin.reply_to)
+    .bind(origin.correlation_id)
     .bind(event.to_json())
     .bind(outbox::NOTIFY_CHANNEL)
+    .bind(origin.traceparent)
     .execute(conn)
     .await?;
     Ok(())
@@ -109,7 +111,7 @@ pub(super) async fn change(conn: &mut PgConnection, write: Write<'_>) -> Result<
                  review_reason = $7, provider_request_id = $8, provider_reference = $9,
                  decline = COALESCE($10, decline)
              WHERE refund_id IN (SELECT refund_id FROM refund)
-             RETURNING refund_id, queue_key),
+             RETURNING refund_id, queue_key, traceparent),
          sequenced AS (
              UPDATE payments SET last_sequence = $3, refunded_minor = $11, updated_at = now()
              WHERE payment_id = $2 AND EXISTS (SELECT 1 FROM updated)),
@@ -117,8 +119,8 @@ pub(super) async fn change(conn: &mut PgConnection, write: Write<'_>) -> Result<
              INSERT INTO audit_log (payment_id, refund_id, kind, actor, from_status, to_status, reason, detail)
              SELECT $2, refund_id, $12, $13, $4, $5, $14, $15 FROM updated),
          announced AS (
-             INSERT INTO outbox (event_id, event_type, payment_id, refund_id, sequence, body)
-             SELECT $16, $17, $2, refund_id, $3, $18 FROM updated)
+             INSERT INTO outbox (event_id, event_type, payment_id, refund_id, sequence, body, traceparent)
+             SELECT $16, $17, $2, refund_id, $3, $18, traceparent FROM updated)
          SELECT true, pg_notify($19, '')::text, CASE WHEN $6 THEN pg_notify($20, queue_key)::text END
          FROM updated",
     )
@@ -182,7 +184,7 @@ pub(super) async fn promote(
          updated AS (
              UPDATE refunds SET status = 'in_flight', submitted_at = now(), updated_at = now()
              WHERE refund_id IN (SELECT refund_id FROM refund)
-             RETURNING refund_id, payment_id, queue_key, position),
+             RETURNING refund_id, payment_id, queue_key, position, traceparent),
          sequenced AS (
              UPDATE payments SET last_sequence = $3, updated_at = now()
              WHERE payment_id = $2 AND EXISTS (SELECT 1 FROM updated)),
@@ -192,8 +194,8 @@ pub(super) async fn promote(
                     jsonb_build_object('queue', queue_key, 'position', position)
              FROM updated),
          announced AS (
-             INSERT INTO outbox (event_id, event_type, payment_id, refund_id, sequence, body)
-             SELECT $6, 'refund.submitted', payment_id, refund_id, $3, $7 FROM updated),
+             INSERT INTO outbox (event_id, event_type, payment_id, refund_id, sequence, body, traceparent)
+             SELECT $6, 'refund.submitted', payment_id, refund_id, $3, $7, traceparent FROM updated),
          claimed AS (
              INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts,
                                state, attempts, lease_token)

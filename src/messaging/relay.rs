@@ -174,10 +174,19 @@ async fn relay_events(
         .into_iter()
         .map(|event| {
             let bytes = serde_json::to_vec(&event.body).unwrap_or_default();
-            let properties = BasicProperties::default()
+            let mut properties = BasicProperties::default()
                 .with_content_type(ShortString::from("application/json"))
                 .with_message_id(ShortString::from(event.event_id.to_string()))
                 .with_type(ShortString::from(event.event_type.clone()));
+            // The trace of the command behind the event continues in whoever consumes it.
+            if let Some(traceparent) = event.traceparent {
+                let mut headers = FieldTable::default();
+                headers.insert(
+                    ShortString::from("traceparent"),
+                    AMQPValue::LongString(traceparent.into()),
+                );
+                properties = properties.with_headers(headers);
+            }
             let mut messages = vec![Outgoing {
                 exchange: exchange.to_owned(),
                 routing_key: event.event_type,

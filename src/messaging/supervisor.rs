@@ -117,6 +117,7 @@ async fn supervise(
     let mut generation = 0_u64;
     // Exposed from the start, so "never lost" reads as 0 rather than as no sample.
     metrics::counter!("bnpl_broker_connections_lost_total").increment(0);
+    metrics::gauge!("bnpl_broker_up").set(0.0);
     while !close.is_cancelled() {
         match connect(&url, &topology, &connection_name).await {
             Ok(connection) => {
@@ -135,6 +136,7 @@ async fn supervise(
                     "broker connected, topology declared"
                 );
                 metrics::counter!("bnpl_broker_connections_total").increment(1);
+                metrics::gauge!("bnpl_broker_up").set(1.0);
                 sender.send_replace(Some(BrokerSession {
                     connection: Arc::clone(&connection),
                     generation,
@@ -143,6 +145,7 @@ async fn supervise(
                     () = lost.notified() => {
                         // Every loss, whatever its cause: a healthy process keeps this at 0.
                         metrics::counter!("bnpl_broker_connections_lost_total").increment(1);
+                        metrics::gauge!("bnpl_broker_up").set(0.0);
                         sender.send_replace(None);
                     }
                     () = close.cancelled() => {

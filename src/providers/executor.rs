@@ -172,7 +172,11 @@ pub fn classify(error: &reqwest::Error) -> TransportError {
         "request"
     };
     let message = format!("{kind}: {}", DisplayChain(error));
-    tracing::warn!(kind, ?delivery, error = %message, "provider transport error");
+    let sent = match delivery {
+        Delivery::NotSent => "not_sent",
+        Delivery::Unknown => "maybe_sent",
+    };
+    tracing::warn!(kind, sent, error = %message, "provider transport error");
     TransportError { delivery, message }
 }
 

@@ -134,6 +134,20 @@ pub enum StateClass {
 }
 
 impl<T> CreateOutcome<T> {
+    /// The outcome's name, for logs (its display form; never the `Debug` dump of its fields).
+    pub fn name(&self) -> &'static str {
+        match self {
+            CreateOutcome::Accepted(_) => "accepted",
+            CreateOutcome::NotSent { .. } => "not_sent",
+            CreateOutcome::Uncertain { .. } => "uncertain",
+            CreateOutcome::Exists { .. } => "exists",
+            CreateOutcome::Processing { .. } => "processing",
+            CreateOutcome::RetryLater { .. } => "retry_later",
+            CreateOutcome::Terminal { .. } => "terminal",
+            CreateOutcome::Mismatch { .. } => "mismatch",
+        }
+    }
+
     /// Builds the outcome for a code class; `accepted` is called only for [`CodeClass::Success`].
     /// A `NotFound` answer to a create call is not a refusal of the payment: it is treated as
     /// uncertain so that a status query decides.

@@ -47,10 +47,15 @@ use state::Shared;
 /// tasks (callback retries, timers) to stop.
 pub async fn serve(config: SandboxConfig, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
+    // Never advertise `0.0.0.0` (a container's bind address): no browser reaches it.
+    let mut reachable = address;
+    if reachable.ip().is_unspecified() {
+        reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
     let base_url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{address}"))
+        .unwrap_or_else(|| format!("http://{reachable}"))
         .trim_end_matches('/')
         .to_owned();
     let shared = Shared::new(config, base_url, shutdown.clone())?;

@@ -38,6 +38,8 @@ pub struct PendingEvent {
     pub body: Value,
     pub reply_to: Option<String>,
     pub correlation_id: Option<String>,
+    /// The W3C trace context of the command behind the event.
+    pub traceparent: Option<String>,
 }
 
 /// A dead letter waiting to be published to the dead-letter exchange.
@@ -53,7 +55,7 @@ pub struct PendingDeadLetter {
 /// The oldest unpublished events, in commit order; parked rows are skipped.
 pub async fn pending_events(pool: &sqlx::PgPool, limit: i64) -> Result<Vec<PendingEvent>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, event_id, event_type, body, reply_to, correlation_id
+        "SELECT id, event_id, event_type, body, reply_to, correlation_id, traceparent
          FROM outbox WHERE published_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT $1",
     )
     .bind(limit)

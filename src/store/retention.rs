@@ -35,6 +35,13 @@ pub struct Purged {
     pub dead_letters: u64,
 }
 
+impl Purged {
+    /// Whether the run purged nothing.
+    pub fn is_empty(&self) -> bool {
+        self.callbacks + self.payments + self.commands + self.dead_letters == 0
+    }
+}
+
 /// One masking statement: over at most [`BATCH`] rows of `table` (key `key`) older than the
 /// age bound to `$1` that `pending` selects, sets `assignments`.
 struct Masking {

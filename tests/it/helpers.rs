@@ -165,6 +165,8 @@ pub fn test_config(db: &TestDb, prefix: &TestPrefix, extra: &[(&str, &str)]) -> 
     config.shutdown_deadline = Duration::from_secs(10);
     // Small pools: many tests share the server's 100 connections.
     config.intake.concurrency = 4;
+    // Tests read /metrics right after changing the database: a fresh snapshot within moments.
+    config.http.metrics_refresh = Duration::from_millis(200);
     config
 }
 

@@ -136,7 +136,10 @@ async fn pending_payment(pool: &PgPool, payment_id: &str) {
         metadata: serde_json::json!({}),
         threshold_at: chrono::Utc::now() + chrono::Duration::hours(24),
     };
-    let row = payment::create(&mut conn, &new, (None, None)).await.unwrap().unwrap();
+    let row = payment::create(&mut conn, &new, bnpl::ledger::Origin::default())
+        .await
+        .unwrap()
+        .unwrap();
     payment::apply(
         &mut conn,
         payment_id,

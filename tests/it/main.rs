@@ -18,6 +18,8 @@ mod helpers;
 mod hostile;
 mod intake;
 mod job_leases;
+mod metrics;
+mod observability;
 mod processes;
 mod publish_cli;
 mod purchases_humm;

@@ -49,12 +49,12 @@ pub async fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
 /// Logs for the CLI: warnings and errors (or `filter`, `RUST_LOG` syntax) on stderr, so stdout
 /// carries only the command's output (tables, CSV, JSON) and can be redirected to a file.
 pub fn init_logging(filter: Option<&str>) {
-    let filter = filter
-        .and_then(|filter| tracing_subscriber::EnvFilter::try_new(filter).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
+    use std::io::IsTerminal as _;
+    let filter = crate::telemetry::env_filter(filter, "warn");
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

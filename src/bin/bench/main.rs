@@ -15,6 +15,7 @@ mod memory;
 mod orch;
 mod purchases;
 mod report;
+mod statements;
 mod timers;
 
 use clap::Parser;

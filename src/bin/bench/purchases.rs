@@ -25,6 +25,8 @@ pub struct PurchaseReport {
     pub callbacks_per_payment: f64,
     pub status_queries_per_payment: f64,
     pub events_per_payment: f64,
+    /// pg_stat_statements of the run, per payment (None without the extension).
+    pub statements: Option<super::statements::Statements>,
 }
 
 impl PurchaseReport {
@@ -55,6 +57,7 @@ pub async fn run(
     tokio::time::sleep(settle).await;
     let c1 = servers.commits(db).await?;
     let idle_rate = (c1 - c0) as f64 / settle.as_secs_f64();
+    let counting = super::statements::reset(servers).await;
     let status_before = orch::metric("bnpl_jobs_run_total", &["kind=\"status_check\""])
         + orch::metric("bnpl_jobs_run_total", &["kind=\"humm_sale\"", "outcome=\"retry\""]);
     let cpu0 = env::process_cpu_secs();
@@ -72,6 +75,10 @@ pub async fn run(
     // Let late events (none expected) and statistics arrive.
     tokio::time::sleep(STATS_LAG).await;
     let c2 = servers.commits(db).await?;
+    let statements = match counting {
+        true => Some(super::statements::read(servers, db, n).await?),
+        false => None,
+    };
     let ledger: Value = http
         .get(format!("{sandbox_url}/sandbox/ledger?lists=false"))
         .send()
@@ -106,6 +113,7 @@ pub async fn run(
         callbacks_per_payment: per(callbacks as f64),
         status_queries_per_payment: per(status_after - status_before),
         events_per_payment: per(probe.consumed.load(std::sync::atomic::Ordering::Relaxed) as f64),
+        statements,
     };
     let succeeded: Vec<String> = ids.into_iter().filter(|id| done.contains_key(id)).collect();
     Ok((report, succeeded))

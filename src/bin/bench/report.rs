@@ -63,6 +63,10 @@ pub fn purchases(label: &str, r: &PurchaseReport) {
         r.status_queries_per_payment,
         r.events_per_payment
     );
+    match &r.statements {
+        Some(statements) => print!("{}", super::statements::render(label, "payment", statements)),
+        None => println!("  statements by query: pg_stat_statements is not loaded (scripts/services loads it)"),
+    }
 }
 
 pub fn handoff(r: &HandoffReport) {

@@ -34,6 +34,7 @@ pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> R
             return refused(services, "aps", body, Reply::Malformed, sender_blocked).await
         }
     };
+    super::identify(&account.name, &parsed.merchant_reference);
     let delivery = Delivery {
         provider: "aps",
         signer: Signer {

@@ -35,6 +35,7 @@ pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> R
             return refused(services, "ecommpay", body, Reply::Malformed, sender_blocked).await
         }
     };
+    super::identify(&account.name, &parsed.payment_id);
     let delivery = Delivery {
         provider: "ecommpay",
         signer: Signer {

@@ -133,6 +133,7 @@ impl Delivery<'_> {
         if !wrote(outcome) {
             self.store(conn, Some(payment_id), outcome).await?;
         }
+        tracing::info!(outcome, "callback handled");
         metrics::counter!("bnpl_callbacks_total", "provider" => self.provider, "outcome" => outcome).increment(1);
         Ok(Reply::Accepted)
     }
@@ -160,6 +161,14 @@ impl Delivery<'_> {
         self.store(conn, Some(&row.payment_id), outcome).await?;
         Ok(Reply::AccountMismatch)
     }
+}
+
+/// Names the verified callback's account and payment on the current `callback` span (opened by
+/// the HTTP handler), so every line logged while it is applied carries them.
+fn identify(account: &str, payment_id: &str) {
+    let span = tracing::Span::current();
+    span.record("account", account);
+    span.record("payment_id", payment_id);
 }
 
 /// Whether the ledger wrote the change (and the raw body with it).
