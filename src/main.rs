@@ -177,6 +177,9 @@ fn main() {
             Exit::UsageOrConnection.code()
         }
     };
+    // Spans still buffered for the OTLP collector go out before the process does.
+    #[cfg(feature = "otel")]
+    bnpl::telemetry::otel::shutdown();
     std::process::exit(code);
 }
 

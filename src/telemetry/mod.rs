@@ -1,11 +1,15 @@
-//! Logs and metrics set-up, once per process.
+//! Logs, traces and metrics set-up, once per process.
 //!
 //! Logs are structured `tracing` events (JSON when `BNPL_LOG_FORMAT=json`), filtered by
-//! `RUST_LOG` (default `info`). Metrics go to one process-wide Prometheus recorder, rendered by
-//! `GET /metrics`; installing it is idempotent so several in-process apps (tests) share it.
+//! `RUST_LOG` (default `info`), inside spans per command, callback, job and provider call. With
+//! the cargo feature `otel` and `BNPL_OTLP_ENDPOINT` set, the spans are also exported over OTLP
+//! ([`otel`]). Metrics go to one process-wide Prometheus recorder, rendered by `GET /metrics`;
+//! installing it is idempotent so several in-process apps (tests) share it.
 
 pub mod catalog;
 pub mod http;
+#[cfg(feature = "otel")]
+pub mod otel;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::io::IsTerminal as _;
@@ -16,15 +20,27 @@ use tracing_subscriber::EnvFilter;
 /// `RUST_LOG` syntax (default `info`), JSON lines when `json`. Colours only on a terminal, so a
 /// log redirected to a file or a collector carries no escape codes.
 pub fn init_logging(filter: Option<&str>, json: bool) {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(env_filter(filter, "info"))
-        .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal());
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let ansi = std::io::stdout().is_terminal();
+    let text = (!json).then(|| tracing_subscriber::fmt::layer().with_target(false).with_ansi(ansi));
+    let json = json.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_target(false)
+            .with_ansi(false)
+    });
+    let registry = tracing_subscriber::registry()
+        .with(env_filter(filter, "info"))
+        .with(text)
+        .with(json);
+    #[cfg(feature = "otel")]
+    let registry = registry.with(otel::layer());
+    #[cfg(not(feature = "otel"))]
+    if std::env::var_os("BNPL_OTLP_ENDPOINT").is_some() {
+        eprintln!("bnpl: BNPL_OTLP_ENDPOINT is set, but this build has no OTLP exporter (cargo feature `otel`)");
+    }
+    let _ = registry.try_init();
 }
 
 /// `filter` (`RUST_LOG` syntax), or `default`; PostgreSQL's NOTICEs (which sqlx logs at INFO:
