@@ -100,6 +100,18 @@ impl From<RefundActionError> for ApiError {
     }
 }
 
+impl From<crate::admin::jobs::JobActionError> for ApiError {
+    fn from(error: crate::admin::jobs::JobActionError) -> Self {
+        use crate::admin::jobs::JobActionError;
+        match error {
+            JobActionError::NotFound => ApiError::NotFound("job"),
+            JobActionError::NotExhausted => ApiError::Conflict("not_exhausted", error.to_string()),
+            JobActionError::LiveTwin => ApiError::Conflict("live_twin", error.to_string()),
+            JobActionError::Database(error) => error.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = match self {

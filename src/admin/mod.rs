@@ -21,6 +21,7 @@ pub mod cli;
 pub mod dashboard;
 pub mod error;
 pub mod filters;
+pub mod jobs;
 pub mod metrics;
 pub mod ops;
 pub mod read;

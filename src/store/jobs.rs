@@ -213,3 +213,52 @@ pub async fn wake(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         .await?;
     Ok(())
 }
+
+/// What an operator's decision about an exhausted job touched.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReopenedJob {
+    pub id: i64,
+    pub kind: String,
+    pub payment_id: Option<String>,
+    pub refund_id: Option<String>,
+}
+
+/// Gives an exhausted job a fresh attempt budget, due now; None when it is not exhausted. A unique
+/// violation (23505) means a live job of the same key exists (the caller refuses with 409).
+pub async fn reopen_exhausted(conn: &mut PgConnection, id: i64) -> Result<Option<ReopenedJob>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE jobs SET state = 'scheduled', attempts = 0, available_at = now(), lease_token = NULL,
+                         updated_at = now()
+         WHERE id = $1 AND state = 'exhausted'
+         RETURNING id, kind, payment_id, refund_id",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Closes an exhausted job for good (`cancelled`, with the operator's reason as its last error);
+/// None when it is not exhausted.
+pub async fn discard_exhausted(
+    conn: &mut PgConnection,
+    id: i64,
+    reason: &str,
+) -> Result<Option<ReopenedJob>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE jobs SET state = 'cancelled', last_error = 'discarded: ' || $2, lease_token = NULL, updated_at = now()
+         WHERE id = $1 AND state = 'exhausted'
+         RETURNING id, kind, payment_id, refund_id",
+    )
+    .bind(id)
+    .bind(reason)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Whether job `id` exists.
+pub async fn exists(conn: &mut PgConnection, id: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1)")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}

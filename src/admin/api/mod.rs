@@ -12,6 +12,7 @@
 
 pub mod actions;
 pub mod dead_letters;
+pub mod jobs;
 pub mod payments;
 pub mod refunds;
 pub mod reports;
@@ -77,6 +78,8 @@ pub fn routes() -> (Router<AdminState>, OpenApiDocument) {
         .routes(routes!(dead_letters::replay_dead_letter))
         .routes(routes!(dead_letters::purge_dead_letter))
         .routes(routes!(dead_letters::exhausted_jobs))
+        .routes(routes!(jobs::retry_job))
+        .routes(routes!(jobs::discard_job))
         .routes(routes!(dead_letters::broker_queues))
         .routes(routes!(reports::reconciliation));
     OpenApiRouter::with_openapi(ApiDoc::openapi())

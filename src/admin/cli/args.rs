@@ -29,8 +29,11 @@ pub enum AdminCommand {
     /// Dead letters: list, replay (optionally fixed), purge.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLetterCommand),
-    /// Jobs that exhausted their retries.
-    Jobs,
+    /// Jobs that exhausted their retries: list them (no subcommand), retry or discard one.
+    Jobs {
+        #[command(subcommand)]
+        action: Option<JobCommand>,
+    },
     /// Payments and refunds waiting for an operator.
     Reviews,
     /// The reconciliation report of a period, as CSV on stdout.
@@ -155,4 +158,20 @@ pub enum DeadLetterCommand {
     },
     /// Purge a dead letter (it leaves the lists).
     Purge { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Retry an exhausted job now, with a fresh attempt budget (audited).
+    Retry {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Discard an exhausted job for good (audited).
+    Discard {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
 }

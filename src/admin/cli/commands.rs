@@ -1,7 +1,7 @@
 //! What each `bnpl admin` subcommand does and prints (database-only ones; see [`super::broker`]
 //! for those that publish).
 
-use super::args::{AdminCommand, PaymentCommand, RefundCommand, TokenCommand};
+use super::args::{AdminCommand, JobCommand, PaymentCommand, RefundCommand, TokenCommand};
 use super::table::{json as to_json, opt, render};
 use crate::admin::actions as admin_actions;
 use crate::admin::api::reports::period;
@@ -44,7 +44,8 @@ pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminComman
             render(&["queue", "depth", "head", "head status", "head age"], &rows)
         }
         AdminCommand::DeadLetters(command) => super::broker::dead_letters(config, pool, command, &actor, json).await?,
-        AdminCommand::Jobs => {
+        AdminCommand::Jobs { action: Some(action) } => job_decision(pool, action, &actor, json).await?,
+        AdminCommand::Jobs { action: None } => {
             let jobs = admin_dead_letters::exhausted_jobs(pool, 500).await?;
             if json {
                 return print(to_json(&jobs)?);
@@ -98,6 +99,27 @@ pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminComman
         }
     };
     print(out)
+}
+
+/// `bnpl admin jobs retry|discard ID --reason …`.
+async fn job_decision(pool: &PgPool, action: JobCommand, actor: &str, json: bool) -> anyhow::Result<String> {
+    use crate::admin::jobs::{decide, Decision};
+    let (id, reason, decision) = match action {
+        JobCommand::Retry { id, reason } => (id, reason, Decision::Retry),
+        JobCommand::Discard { id, reason } => (id, reason, Decision::Discard),
+    };
+    if reason.trim().is_empty() {
+        bail!("--reason must not be empty");
+    }
+    let job = decide(pool, id, decision, reason.trim(), actor).await?;
+    let state = match decision {
+        Decision::Retry => "scheduled",
+        Decision::Discard => "cancelled",
+    };
+    if json {
+        return to_json(&serde_json::json!({"job_id": job.id, "kind": job.kind, "state": state}));
+    }
+    Ok(format!("job {} ({}) -> {state}\n", job.id, job.kind))
 }
 
 fn print(out: String) -> anyhow::Result<()> {

@@ -61,6 +61,13 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str)] = &[
         "operate",
     ),
     ("GET", "/admin/v1/jobs/exhausted", "/admin/v1/jobs/exhausted", "read"),
+    ("POST", "/admin/v1/jobs/{id}/retry", "/admin/v1/jobs/1/retry", "operate"),
+    (
+        "POST",
+        "/admin/v1/jobs/{id}/discard",
+        "/admin/v1/jobs/1/discard",
+        "operate",
+    ),
     ("GET", "/admin/v1/broker/queues", "/admin/v1/broker/queues", "read"),
     (
         "GET",

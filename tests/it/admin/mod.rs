@@ -10,6 +10,7 @@ mod browser_signin;
 mod cli;
 mod dead_letters;
 mod holes;
+mod jobs;
 mod openapi;
 mod reports;
 

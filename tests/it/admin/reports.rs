@@ -20,7 +20,9 @@ async fn seed_finance_data(pool: &sqlx::PgPool) {
         seed_payment(pool, &seed).await;
     }
     seed_refund(pool, "rf-a", "p-a", "succeeded", 4_000).await;
-    seed_refund(pool, "rf-b", "p-a", "queued", 1_000).await;
+    // Declined, not queued: a queued refund would be sent by the running app's dispatcher while
+    // a test compares two reports (it was, once, under CI load).
+    seed_refund(pool, "rf-b", "p-a", "declined", 1_000).await;
     sqlx::query(
         "INSERT INTO inbound_callbacks (provider, verified, payment_id, outcome, body, received_at)
          VALUES ('ecommpay', true, 'p-a', 'applied', 'old {\"email\":\"jane@example.com\"}', now() - interval '100 days'),
