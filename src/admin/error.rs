@@ -112,6 +112,17 @@ impl From<crate::admin::jobs::JobActionError> for ApiError {
     }
 }
 
+impl From<crate::admin::refund_evidence::EvidenceError> for ApiError {
+    fn from(error: crate::admin::refund_evidence::EvidenceError) -> Self {
+        use crate::admin::refund_evidence::EvidenceError;
+        match error {
+            EvidenceError::Refund(error) => error.into(),
+            EvidenceError::NotStuck(_) => ApiError::Conflict("not_stuck", error.to_string()),
+            EvidenceError::Unsupported(message) => ApiError::Conflict("no_supporting_answer", message),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = match self {

@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod ops;
 pub mod read;
+pub mod refund_evidence;
 
 use crate::messaging::{Broker, Publisher};
 use axum::extract::DefaultBodyLimit;
@@ -44,6 +45,8 @@ pub struct AdminState {
     /// Confirmed publishing, for replaying dead letters to the command exchange.
     pub publisher: Arc<Publisher>,
     pub web: WebSettings,
+    /// Provider accounts and calls, for the status queries an operator asks for.
+    pub services: Arc<crate::flows::Services>,
 }
 
 /// How the dashboard meets browsers.
@@ -70,13 +73,14 @@ impl WebSettings {
 
 impl AdminState {
     /// Admin state over the application's pool and broker connection (its own confirm channel).
-    pub fn new(pool: PgPool, broker: Broker, web: WebSettings) -> Self {
+    pub fn new(pool: PgPool, broker: Broker, web: WebSettings, services: Arc<crate::flows::Services>) -> Self {
         let publisher = Arc::new(Publisher::new(broker.clone()));
         Self {
             pool,
             broker,
             publisher,
             web,
+            services,
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::providers::outcome::{DeclinedRefund, Expected, ProviderStatus, Status
 use crate::providers::Connector;
 use crate::store::payments::PaymentRow;
 use crate::store::refunds::{self, RefundRow};
+use serde_json::json;
 
 /// What the provider's figures say about the refund in flight.
 pub enum Verdict {
@@ -26,12 +27,27 @@ pub enum Verdict {
     Unknown(String),
 }
 
+/// What the provider answered, as stored for an operator (`provider_answers`).
+pub type AnswerSummary = serde_json::Value;
+
+/// Asks the provider about `refund` and decides; the verdict only.
 pub async fn ask_provider(
     services: &Services,
     payment: &PaymentRow,
     refund: &RefundRow,
     actor: &'static str,
 ) -> Verdict {
+    ask(services, payment, refund, actor).await.0
+}
+
+/// Asks the provider about `refund` and decides: the verdict, and a summary of the answer it rests
+/// on (what an operator's release of the refund must point to).
+pub async fn ask(
+    services: &Services,
+    payment: &PaymentRow,
+    refund: &RefundRow,
+    actor: &'static str,
+) -> (Verdict, AnswerSummary) {
     let expected = Expected::money(&payment.payment_id, payment.amount_minor, &payment.currency);
     let outcome = match payment.provider.as_str() {
         "humm" => match services.accounts.humm(Some(&payment.account)) {
@@ -46,7 +62,7 @@ pub async fn ask_provider(
                 )
                 .await
             }
-            None => return Verdict::Unknown("humm account not configured".to_owned()),
+            None => return unknown("humm account not configured".to_owned()),
         },
         _ => match services.accounts.valu(Some(&payment.account)) {
             Some(account) => {
@@ -60,7 +76,7 @@ pub async fn ask_provider(
                 )
                 .await
             }
-            None => return Verdict::Unknown("valu account not configured".to_owned()),
+            None => return unknown("valu account not configured".to_owned()),
         },
     };
     let reported = match outcome {
@@ -70,11 +86,11 @@ pub async fn ask_provider(
             let others = if refund.provider_request_id.is_none() && !status.declined_refunds.is_empty() {
                 let mut conn = match services.pool.acquire().await {
                     Ok(conn) => conn,
-                    Err(error) => return Verdict::Unknown(error.to_string()),
+                    Err(error) => return unknown(error.to_string()),
                 };
                 match refunds::request_ids_of_others(&mut conn, &payment.payment_id, &refund.refund_id).await {
                     Ok(ids) => ids,
-                    Err(error) => return Verdict::Unknown(error.to_string()),
+                    Err(error) => return unknown(error.to_string()),
                 }
             } else {
                 Vec::new()
@@ -94,30 +110,62 @@ pub async fn ask_provider(
                     decline: Some(provider_reason(code, &ended.code, &ended.message)),
                     ..RefundChange::default()
                 };
-                return Verdict::Settle(event, Box::new(change));
+                let summary = json!({
+                    "outcome": if ended.failed { "failed" } else { "declined" },
+                    "request_id": ended.request_id, "code": ended.code, "message": ended.message,
+                    "amount_minor": ended.amount_minor,
+                });
+                return (Verdict::Settle(event, Box::new(change)), summary);
             }
             status.refunded_minor.unwrap_or(0)
         }
-        StatusOutcome::NotFound => return Verdict::Unknown("the provider does not know the payment".to_owned()),
-        StatusOutcome::Retryable { reason } => return Verdict::Unknown(reason),
+        StatusOutcome::NotFound => return unknown("the provider does not know the payment".to_owned()),
+        StatusOutcome::Retryable { reason } => return unknown(reason),
         StatusOutcome::Mismatch { reason } => {
+            let summary = json!({"outcome": "mismatch", "reason": reason});
             let change = RefundChange {
                 actor: actor.to_owned(),
                 note: Some(reason),
                 ..RefundChange::default()
             };
-            return Verdict::Settle(RefundEvent::NoDefiniteAnswer, Box::new(change));
+            return (
+                Verdict::Settle(RefundEvent::NoDefiniteAnswer, Box::new(change)),
+                summary,
+            );
         }
     };
     let mut conn = match services.pool.acquire().await {
         Ok(conn) => conn,
-        Err(error) => return Verdict::Unknown(error.to_string()),
+        Err(error) => return unknown(error.to_string()),
     };
     let ours = match refunds::succeeded_total(&mut conn, &payment.payment_id).await {
         Ok(total) => total,
-        Err(error) => return Verdict::Unknown(error.to_string()),
+        Err(error) => return unknown(error.to_string()),
     };
-    decide(reported, ours, refund.amount_minor, actor)
+    let summary = json!({
+        "outcome": "refunded_total",
+        "provider_refunded_minor": reported,
+        "our_succeeded_minor": ours,
+        "in_flight_minor": refund.amount_minor,
+    });
+    (decide(reported, ours, refund.amount_minor, actor), summary)
+}
+
+/// No usable answer: the verdict and its summary.
+fn unknown(reason: String) -> (Verdict, AnswerSummary) {
+    let summary = json!({"outcome": "no_answer", "reason": reason});
+    (Verdict::Unknown(reason), summary)
+}
+
+/// What a verdict supports, for an operator's release (contract §4): `succeeded`, `declined` (a
+/// decline or a technical failure: no money moved), `pending` (not applied yet) or `unknown`.
+pub fn supports(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Settle(RefundEvent::Succeeded, _) => "succeeded",
+        Verdict::Settle(RefundEvent::Declined | RefundEvent::Failed, _) => "declined",
+        Verdict::NotApplied => "pending",
+        _ => "unknown",
+    }
 }
 
 /// A definite decline or failure: the provider lists a refund operation that ended without money

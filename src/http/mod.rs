@@ -58,6 +58,7 @@ pub fn router(state: HttpState) -> Router {
             state.pool,
             state.broker,
             state.web,
+            state.services,
         )))
         // Last, so it wraps every route of the merged router (and sees its matched template).
         .layer(axum::middleware::from_fn(crate::telemetry::http::record))

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod outbox;
 pub mod payments;
 pub mod pool;
+pub mod provider_answers;
 pub mod refunds;
 pub mod reports;
 pub mod retention;

@@ -4,7 +4,6 @@
 //! refund final), cancelling refunds that wait in their queue, and replaying dead letters with a
 //! fixed body. Nothing an operator does may break an invariant.
 
-use crate::quiesce::ledger;
 use crate::refunds::ADMIN_CANCEL;
 use crate::Run;
 use serde_json::{json, Value};
@@ -94,8 +93,9 @@ async fn cancel_waiting(run: &Run) {
     }
 }
 
-/// A head in flight whose refund the provider has already settled (its ledger says so): the
-/// operator records that outcome, as the API allows. The orchestrator may settle it first (409).
+/// A head in flight: the operator asks the provider (`status-check`, a stored answer) and, when the
+/// answer supports an outcome, records it with that answer as evidence, as contract §4 requires.
+/// The orchestrator may settle it first (409).
 async fn release_settled_heads(run: &Run) {
     let Some((200, in_flight)) = call(run, reqwest::Method::GET, "/refunds?status=in_flight&limit=1000", None).await
     else {
@@ -107,25 +107,21 @@ async fn release_settled_heads(run: &Run) {
         .flatten()
         .filter_map(|r| r["refund_id"].as_str().map(str::to_owned))
         .collect();
-    if heads.is_empty() {
-        return;
-    }
-    let Ok(ledger) = ledger(run).await else {
-        return;
-    };
-    let entries = ledger["refunds"]["entries"].as_array().cloned().unwrap_or_default();
     for id in heads {
-        let at_provider = entries
-            .iter()
-            .rfind(|e| e["refund_id"] == id.as_str())
-            .and_then(|e| e["status"].as_str());
-        let outcome = match at_provider {
-            Some("succeeded") => "succeeded",
-            Some("declined") => "declined",
+        let Some((200, answer)) = call(run, reqwest::Method::POST, &format!("/refunds/{id}/status-check"), None).await
+        else {
+            continue;
+        };
+        let outcome = match answer["supports"].as_str() {
+            Some(outcome @ ("succeeded" | "declined")) => outcome.to_owned(),
             _ => continue,
         };
         run.tally.admin_release_attempts.fetch_add(1, Ordering::Relaxed);
-        let body = json!({"outcome": outcome, "reason": format!("the provider's ledger shows the refund {outcome}")});
+        let body = json!({
+            "outcome": outcome,
+            "answer_id": answer["answer_id"],
+            "reason": format!("the provider's status answer shows the refund {outcome}"),
+        });
         match call(
             run,
             reqwest::Method::POST,

@@ -6,12 +6,13 @@ use crate::admin::auth::{Caller, Scope};
 use crate::admin::error::{ApiError, ErrorBody};
 use crate::admin::read::history::RefundEntry;
 use crate::admin::read::refunds::{self as admin_refunds, QueueView, RefundChange};
+use crate::admin::refund_evidence;
 use crate::admin::{filters, AdminState};
 use crate::domain::{RefundEvent, ReleaseOutcome};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 /// Criteria of `GET /refunds`.
@@ -78,8 +79,11 @@ impl From<Outcome> for ReleaseOutcome {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReleaseRequest {
     pub outcome: Outcome,
-    /// What supports the outcome (e.g. the provider's status answer); recorded and announced.
+    /// What supports the outcome, in words; recorded and announced.
     pub reason: String,
+    /// The id of a stored provider answer about this refund that supports `outcome`
+    /// (`POST /refunds/{refund_id}/status-check`). Without one the release is refused (409).
+    pub answer_id: Option<i64>,
 }
 
 /// Release a stuck refund (in flight or in review) by recording its outcome.
@@ -92,7 +96,7 @@ pub struct ReleaseRequest {
         (status = 401, description = "No or bad token", body = ErrorBody),
         (status = 403, description = "Scope operate missing", body = ErrorBody),
         (status = 404, description = "No such refund", body = ErrorBody),
-        (status = 409, description = "Not sent yet, already final, or changed meanwhile", body = ErrorBody)))]
+        (status = 409, description = "Not sent yet, already final, changed meanwhile, or no stored answer supports the outcome (`no_supporting_answer`)", body = ErrorBody)))]
 pub async fn release_refund(
     caller: Caller,
     State(state): State<AdminState>,
@@ -102,11 +106,54 @@ pub async fn release_refund(
     caller.require(Scope::Operate)?;
     let Json(request) = body?;
     let reason = required_reason(&request.reason)?;
-    let event = RefundEvent::Release {
-        outcome: request.outcome.into(),
-    };
-    let change = admin_refunds::apply(&state.pool, &refund_id, event, reason, caller.name()).await?;
+    let outcome = request.outcome.into();
+    let change = refund_evidence::release(
+        &state.pool,
+        &refund_id,
+        outcome,
+        request.answer_id,
+        reason,
+        caller.name(),
+    )
+    .await?;
     Ok(Json(change))
+}
+
+/// A stored provider answer about a refund, and what it supports.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusCheckAnswer {
+    /// Pass as `answer_id` to release the refund with the outcome it supports.
+    pub answer_id: i64,
+    pub refund_id: String,
+    /// What the provider said, summarised.
+    #[schema(value_type = Object)]
+    pub provider_answer: serde_json::Value,
+    /// `succeeded`, `declined`, `pending` or `unknown`.
+    pub supports: String,
+}
+
+/// Ask the provider about a refund in flight or in review now; the answer is stored with an id.
+#[utoipa::path(post, path = "/refunds/{refund_id}/status-check", tag = "refunds",
+    params(("refund_id" = String, Path, description = "The refund id")),
+    responses(
+        (status = 200, description = "The provider's answer, stored", body = StatusCheckAnswer),
+        (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "Scope operate missing", body = ErrorBody),
+        (status = 404, description = "No such refund", body = ErrorBody),
+        (status = 409, description = "The refund is not in flight or in review (`not_stuck`)", body = ErrorBody)))]
+pub async fn refund_status_check(
+    caller: Caller,
+    State(state): State<AdminState>,
+    Path(refund_id): Path<String>,
+) -> Result<Json<StatusCheckAnswer>, ApiError> {
+    caller.require(Scope::Operate)?;
+    let answer = refund_evidence::status_check(&state.services, &refund_id, caller.name()).await?;
+    Ok(Json(StatusCheckAnswer {
+        answer_id: answer.id,
+        refund_id: answer.refund_id,
+        provider_answer: answer.answer,
+        supports: answer.supports,
+    }))
 }
 
 /// Why a queued refund is cancelled.

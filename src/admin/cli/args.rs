@@ -121,12 +121,19 @@ pub enum RefundCommand {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
-    /// Record the outcome of a stuck refund (in flight or in review).
+    /// Ask the provider about a refund in flight or in review now; prints the stored answer's id
+    /// and what it supports (accounts of BNPL_CONFIG; with `serve --sandbox`, use the API).
+    StatusCheck { refund_id: String },
+    /// Record the outcome of a stuck refund (in flight or in review), on the evidence of a stored
+    /// provider answer that supports it.
     Release {
         refund_id: String,
         /// succeeded or declined.
         #[arg(long)]
         outcome: String,
+        /// The id of the stored answer (from `status-check`) that supports the outcome.
+        #[arg(long)]
+        answer: i64,
         #[arg(long)]
         reason: String,
     },

@@ -23,7 +23,7 @@ pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminComman
     let out = match command {
         AdminCommand::Token(command) => token(pool, command, json).await?,
         AdminCommand::Payments(command) => payments(pool, command, &actor, json).await?,
-        AdminCommand::Refunds(command) => refunds(pool, command, &actor, json).await?,
+        AdminCommand::Refunds(command) => refunds(config, pool, command, &actor, json).await?,
         AdminCommand::Queues => {
             let queues = admin_refunds::queues(pool).await?;
             if json {
@@ -233,7 +233,13 @@ async fn payments(pool: &PgPool, command: PaymentCommand, actor: &str, json: boo
     })
 }
 
-async fn refunds(pool: &PgPool, command: RefundCommand, actor: &str, json: bool) -> anyhow::Result<String> {
+async fn refunds(
+    config: &Config,
+    pool: &PgPool,
+    command: RefundCommand,
+    actor: &str,
+    json: bool,
+) -> anyhow::Result<String> {
     Ok(match command {
         RefundCommand::List { status, limit } => {
             let refunds = admin_refunds::list(pool, filters::refund_status(status)?, limit.clamp(1, 10_000)).await?;
@@ -242,9 +248,24 @@ async fn refunds(pool: &PgPool, command: RefundCommand, actor: &str, json: bool)
             }
             refund_table(&refunds)
         }
+        RefundCommand::StatusCheck { refund_id } => {
+            let services = crate::admin::refund_evidence::cli_services(config, pool.clone())?;
+            let answer = crate::admin::refund_evidence::status_check(&services, &refund_id, actor).await?;
+            if json {
+                return to_json(&answer);
+            }
+            format!(
+                "answer {} about {}: supports {}\n{}\n",
+                answer.id,
+                answer.refund_id,
+                answer.supports,
+                serde_json::to_string_pretty(&answer.answer)?
+            )
+        }
         RefundCommand::Release {
             refund_id,
             outcome,
+            answer,
             reason,
         } => {
             let outcome = match outcome.as_str() {
@@ -256,7 +277,8 @@ async fn refunds(pool: &PgPool, command: RefundCommand, actor: &str, json: bool)
                 bail!("--reason must not be empty");
             }
             let change =
-                admin_refunds::apply(pool, &refund_id, RefundEvent::Release { outcome }, reason.trim(), actor).await?;
+                crate::admin::refund_evidence::release(pool, &refund_id, outcome, Some(answer), reason.trim(), actor)
+                    .await?;
             format!("{} {} -> {}\n", change.refund_id, change.from, change.to)
         }
         RefundCommand::Cancel { refund_id, reason } => {

@@ -43,6 +43,12 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/admin/v1/refunds/{refund_id}/status-check",
+        "/admin/v1/refunds/nope/status-check",
+        "operate",
+    ),
+    (
+        "POST",
         "/admin/v1/refunds/{refund_id}/cancel",
         "/admin/v1/refunds/nope/cancel",
         "finance",

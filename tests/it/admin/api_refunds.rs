@@ -59,11 +59,50 @@ async fn a_stuck_head_is_released_by_its_outcome_and_a_queued_refund_cancelled()
     let (status, body) = post(&app, "/admin/v1/refunds/rf-1/cancel", &finance, json!({"reason": "x"})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("not_cancellable")));
 
-    let (status, change) = post(
+    // Evidence first: a release needs a stored provider answer that supports its outcome.
+    let (status, body) = post(
         &app,
         "/admin/v1/refunds/rf-1/release",
         &operate,
         json!({"outcome": "succeeded", "reason": "ecommpay status: refund success"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("no_supporting_answer"))
+    );
+    // The built-in sandbox never saw this seeded payment: its answer supports nothing.
+    let (status, answer) = post(&app, "/admin/v1/refunds/rf-1/status-check", &operate, json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["refund_id"], "rf-1");
+    assert_eq!(answer["supports"], "unknown");
+    let (status, body) = post(
+        &app,
+        "/admin/v1/refunds/rf-1/release",
+        &operate,
+        json!({"outcome": "succeeded", "reason": "x", "answer_id": answer["answer_id"]}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("no_supporting_answer"))
+    );
+    let (status, _) = post(&app, "/admin/v1/refunds/rf-2/status-check", &operate, json!({})).await;
+    assert_eq!(status, 409, "a queued refund has no outcome to establish");
+    // An answer that does support it (as the provider would have given: see
+    // refund_evidence.rs for the whole loop against the sandbox).
+    let supporting: i64 = sqlx::query_scalar(
+        "INSERT INTO provider_answers (refund_id, payment_id, supports, answer, asked_by)
+         VALUES ('rf-1', 'ord-r', 'succeeded', '{\"outcome\": \"refunded_total\"}', 'bob-ops') RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let (status, change) = post(
+        &app,
+        "/admin/v1/refunds/rf-1/release",
+        &operate,
+        json!({"outcome": "succeeded", "reason": "ecommpay status: refund success", "answer_id": supporting}),
     )
     .await;
     assert_eq!(status, 200, "{change}");
@@ -144,7 +183,7 @@ async fn a_stuck_head_is_released_by_its_outcome_and_a_queued_refund_cancelled()
                 "rf-1".into(),
                 "bob-ops".into(),
                 "succeeded".into(),
-                "ecommpay status: refund success".into()
+                format!("ecommpay status: refund success (provider answer {supporting})")
             ),
             (
                 "rf-3".into(),

@@ -12,6 +12,7 @@ mod dead_letters;
 mod holes;
 mod jobs;
 mod openapi;
+mod refund_evidence;
 mod reports;
 
 use crate::helpers::TestApp;
