@@ -94,6 +94,12 @@ pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) 
     });
     // Infrastructure, not a worker: leases must keep being renewed while workers drain at shutdown.
     infrastructure.spawn(services.leases.clone().run(pool.clone(), infrastructure_stop.clone()));
+    // Paused accounts and open circuits, as every process stores them: no call goes out for them.
+    infrastructure.spawn(crate::accounts::gate::watch(
+        pool.clone(),
+        services.accounts.clone(),
+        infrastructure_stop.clone(),
+    ));
     let context = WorkerContext {
         config: Arc::clone(&config),
         pool: pool.clone(),

@@ -26,26 +26,38 @@ struct Cli {
     command: Command,
 }
 
-/// What `serve` and `worker` read: everything.
+/// What every command that reaches PostgreSQL and RabbitMQ reads.
 #[derive(clap::Args)]
-struct ServiceSettings {
+struct StoreSettings {
     #[command(flatten)]
     config_file: ConfigFileArgs,
     #[command(flatten)]
     database: DatabaseArgs,
     #[command(flatten)]
     broker: BrokerArgs,
+}
+
+impl StoreSettings {
+    fn settings(&self) -> Settings {
+        Settings::new()
+            .config_file(&self.config_file)
+            .database(&self.database)
+            .broker(&self.broker)
+    }
+}
+
+/// What `serve` and `worker` read: everything.
+#[derive(clap::Args)]
+struct ServiceSettings {
+    #[command(flatten)]
+    store: StoreSettings,
     #[command(flatten)]
     server: ServerArgs,
 }
 
 impl ServiceSettings {
     fn settings(&self) -> Settings {
-        Settings::new()
-            .config_file(&self.config_file)
-            .database(&self.database)
-            .broker(&self.broker)
-            .server(&self.server)
+        self.store.settings().server(&self.server)
     }
 }
 
@@ -125,11 +137,7 @@ enum Command {
 #[derive(clap::Args)]
 struct AdminCommandArgs {
     #[command(flatten)]
-    config_file: ConfigFileArgs,
-    #[command(flatten)]
-    database: DatabaseArgs,
-    #[command(flatten)]
-    broker: BrokerArgs,
+    store: StoreSettings,
     #[command(flatten)]
     admin: bnpl::admin::cli::AdminArgs,
 }
@@ -223,11 +231,7 @@ async fn run(command: Command) -> anyhow::Result<Exit> {
             return bnpl::cli::publish::run(&config, &command_type, &file, Duration::from_secs(wait)).await;
         }
         Command::Admin(args) => {
-            let config = Settings::new()
-                .config_file(&args.config_file)
-                .database(&args.database)
-                .broker(&args.broker)
-                .load()?;
+            let config = args.store.settings().load()?;
             bnpl::admin::cli::run(config, args.admin).await?;
         }
     }

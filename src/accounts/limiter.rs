@@ -19,6 +19,8 @@ pub struct CallLimiter {
     rate: Arc<DefaultDirectRateLimiter>,
     provider: &'static str,
     account: Arc<str>,
+    /// Whether the account may be called now (paused, or its circuit open).
+    gate: super::Gate,
 }
 
 impl std::fmt::Debug for CallLimiter {
@@ -39,16 +41,32 @@ impl CallLimiter {
             rate: Arc::new(RateLimiter::direct(Quota::per_second(per_second))),
             provider,
             account: Arc::from(account),
+            gate: super::Gate::default(),
         }
     }
 
-    /// Sends `request` once a concurrency slot and a rate token are free.
+    /// The account's gate (shared by every clone of this limiter).
+    pub fn gate(&self) -> super::Gate {
+        self.gate.clone()
+    }
+
+    /// Sends `request` once a concurrency slot and a rate token are free. While the account is
+    /// paused or its circuit open nothing is sent: the call fails at once as not sent, so its caller
+    /// retries later and nothing can have reached the provider.
     pub async fn send(
         &self,
         executor: &Executor,
         request: &ProviderRequest,
         timeout: Duration,
     ) -> Result<RawResponse, TransportError> {
+        if !self.gate.allows_calls() {
+            return Err(TransportError::not_sent(format!(
+                "account {}:{} is {}: no call goes out",
+                self.provider,
+                self.account,
+                self.gate.state().as_str()
+            )));
+        }
         let operation = operation_of(request);
         let span = tracing::info_span!("provider_call", provider = self.provider, account = %self.account, operation);
         self.send_in_span(executor, request, timeout, operation)

@@ -5,8 +5,10 @@
 //! call limits. Look-ups by name serve commands; look-ups by project id / merchant identifier
 //! serve callbacks, which name the account that signed them.
 
+pub mod gate;
 mod limiter;
 
+pub use gate::{AccountState, Gate};
 pub use limiter::CallLimiter;
 
 use crate::config::{AccountTiming, CallLimits, Config};
@@ -127,6 +129,40 @@ impl Accounts {
             account.ecommpay.payment_page_url = page.clone();
         }
         Ok(())
+    }
+
+    /// Every account as `(provider, name, its gate)`.
+    pub fn gates(&self) -> Vec<(crate::domain::Provider, &str, Gate)> {
+        let humm = self
+            .humm
+            .values()
+            .map(|a| (crate::domain::Provider::Humm, a.name.as_str(), a.limiter.gate()));
+        let valu = self
+            .valu
+            .values()
+            .map(|a| (crate::domain::Provider::Valu, a.name.as_str(), a.limiter.gate()));
+        humm.chain(valu).collect()
+    }
+
+    /// The gate of `provider`'s account `name`, if it is one of ours.
+    pub fn gate(&self, provider: crate::domain::Provider, name: &str) -> Option<Gate> {
+        match provider {
+            crate::domain::Provider::Humm => self.humm.get(name).map(|a| a.limiter.gate()),
+            crate::domain::Provider::Valu => self.valu.get(name).map(|a| a.limiter.gate()),
+        }
+    }
+
+    /// Sets every gate from the stored states (an account without a row is active).
+    pub fn apply_states(&self, states: &[crate::store::account_states::StateRow]) {
+        for (provider, name, gate) in self.gates() {
+            let key = format!("{}:{name}", provider.as_str());
+            let state = states
+                .iter()
+                .find(|row| row.account_key == key)
+                .and_then(|row| AccountState::parse(&row.state))
+                .unwrap_or(AccountState::Active);
+            gate.set(state);
+        }
     }
 
     pub fn from_sandbox(sandbox: &SandboxConfig, sandbox_base: &Url, public_url: &Url) -> Result<Self, AccountError> {

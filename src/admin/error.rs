@@ -119,6 +119,7 @@ impl From<crate::admin::refund_evidence::EvidenceError> for ApiError {
             EvidenceError::Refund(error) => error.into(),
             EvidenceError::NotStuck(_) => ApiError::Conflict("not_stuck", error.to_string()),
             EvidenceError::Unsupported(message) => ApiError::Conflict("no_supporting_answer", message),
+            EvidenceError::AccountUnavailable(_) => ApiError::Unavailable,
         }
     }
 }

@@ -40,6 +40,8 @@ struct Reading {
     refund_queues: Vec<(String, i64, Option<f64>)>,
     /// (queue, messages, consumers)
     broker_queues: Vec<(String, u32, u32)>,
+    /// (provider, account, state) of every account with a stored state.
+    accounts: Vec<(String, String, String)>,
 }
 
 /// The latest snapshot, shared by the refresher and the scrapes.
@@ -114,6 +116,16 @@ impl Snapshot {
                 escape(queue)
             );
         }
+        header(&mut out, "bnpl_account_state");
+        for (provider, account, state) in &reading.accounts {
+            let _ = writeln!(
+                out,
+                "bnpl_account_state{{provider=\"{}\",account=\"{}\",state=\"{}\"}} 1",
+                escape(provider),
+                escape(account),
+                escape(state)
+            );
+        }
         header(&mut out, "bnpl_metrics_snapshot_age_seconds");
         let _ = writeln!(out, "bnpl_metrics_snapshot_age_seconds {}", at.elapsed().as_secs_f64());
         out
@@ -177,7 +189,13 @@ async fn read(pool: &PgPool, broker: &Broker) -> Result<Reading, sqlx::Error> {
         .into_iter()
         .map(|depth| (depth.queue, depth.messages, depth.consumers))
         .collect();
+    let accounts = crate::store::account_states::all(pool)
+        .await?
+        .into_iter()
+        .map(|row| (row.provider, row.account, row.state))
+        .collect();
     Ok(Reading {
+        accounts,
         due: row.try_get("due")?,
         overdue: row.try_get("overdue")?,
         dead_letters: row.try_get("dead_letters")?,

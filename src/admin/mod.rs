@@ -14,6 +14,7 @@
 //! Invariant: every admin route has a request body limit ([`BODY_LIMIT`]), and every admin and
 //! dashboard route needs a live token (only the sign-in page and the OpenAPI document do not).
 
+pub mod accounts;
 pub mod actions;
 pub mod api;
 pub mod auth;

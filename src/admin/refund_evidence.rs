@@ -29,6 +29,9 @@ pub enum EvidenceError {
     /// No stored answer about this refund supports the outcome.
     #[error("{0}")]
     Unsupported(String),
+    /// The refund's account is paused or its circuit open: no call goes out (503).
+    #[error("the refund's provider account is {0}")]
+    AccountUnavailable(&'static str),
 }
 
 impl From<sqlx::Error> for EvidenceError {
@@ -50,6 +53,16 @@ pub async fn status_check(services: &Services, refund_id: &str, actor: &str) -> 
         .await?
         .ok_or(RefundActionError::NotFound)?;
     drop(conn);
+    if let Some(gate) = payment
+        .provider
+        .parse()
+        .ok()
+        .and_then(|provider| services.accounts.gate(provider, &payment.account))
+    {
+        if !gate.allows_calls() {
+            return Err(EvidenceError::AccountUnavailable(gate.state().as_str()));
+        }
+    }
     let (supports, answer) =
         match tokio::time::timeout(ASK_TIMEOUT, refund_settle::ask(services, &payment, &refund, ACTOR)).await {
             Ok((verdict, answer)) => (refund_settle::supports(&verdict), answer),

@@ -244,6 +244,21 @@ pub fn event(event_type: EventType) -> Value {
             review("no_definite_answer"),
             None,
         ))),
+        T::AccountPaused | T::AccountResumed => Event::Account(Box::new(announce::account(
+            crate::domain::Provider::Humm,
+            "default",
+            if event_type == T::AccountPaused {
+                "paused"
+            } else {
+                "active"
+            },
+            Some(if event_type == T::AccountPaused {
+                "ecommpay maintenance window 02:00-03:00"
+            } else {
+                "maintenance over"
+            }),
+            "alice-ops",
+        ))),
         T::CommandRejected => Event::CommandRejected(Box::new(announce::rejected(
             "refund.create",
             Some("rf-1001-9"),
@@ -262,11 +277,5 @@ pub fn event(event_type: EventType) -> Value {
 
 /// `(relative path, example)` of every file under `examples/`.
 pub fn all() -> Vec<(String, Value)> {
-    let commands = CommandType::ALL
-        .iter()
-        .map(|command| (format!("commands/{}.json", command.as_str()), self::command(*command)));
-    let events = EventType::ALL
-        .iter()
-        .map(|event_type| (format!("events/{}.json", event_type.as_str()), event(*event_type)));
-    commands.chain(events).collect()
+    super::per_type(command, event)
 }

@@ -9,7 +9,21 @@ pub mod examples;
 pub mod schemas;
 pub mod yaml;
 
+use crate::domain::events::EventType;
+use crate::intake::envelope::CommandType;
 use serde_json::Value;
+
+/// `(commands/<type>.json, command(type))` for every command type, then the same for every event
+/// type: one file per type, so a type added to either enum gets its file.
+fn per_type(command: impl Fn(CommandType) -> Value, event: impl Fn(EventType) -> Value) -> Vec<(String, Value)> {
+    let commands = CommandType::ALL
+        .iter()
+        .map(|c| (format!("commands/{}.json", c.as_str()), command(*c)));
+    let events = EventType::ALL
+        .iter()
+        .map(|e| (format!("events/{}.json", e.as_str()), event(*e)));
+    commands.chain(events).collect()
+}
 
 /// Every generated file: `(path from the repository's root, content)`.
 pub fn files() -> Vec<(String, String)> {

@@ -6,7 +6,7 @@
 //! (`docs/schema/events/<type>.json`); an event type's schema is its body's schema with `type`
 //! fixed to that type.
 
-use crate::domain::events::{CommandRejected, EventType, PaymentEvent, RefundEvent};
+use crate::domain::events::{AccountEvent, CommandRejected, EventType, PaymentEvent, RefundEvent};
 use crate::flows::purchase_create::PurchaseCreate;
 use crate::flows::refund_create::RefundCreate;
 use crate::intake::confirm::{Confirm, ResendOtp};
@@ -46,6 +46,8 @@ pub fn event(event_type: EventType) -> Value {
         schema_of::<PaymentEvent>()
     } else if name.starts_with("refund.") {
         schema_of::<RefundEvent>()
+    } else if name.starts_with("account.") {
+        schema_of::<AccountEvent>()
     } else {
         schema_of::<CommandRejected>()
     };
@@ -64,11 +66,5 @@ pub fn event(event_type: EventType) -> Value {
 
 /// `(relative path, schema)` of every file under `docs/schema/`.
 pub fn all() -> Vec<(String, Value)> {
-    let commands = CommandType::ALL
-        .iter()
-        .map(|command| (format!("commands/{}.json", command.as_str()), self::command(*command)));
-    let events = EventType::ALL
-        .iter()
-        .map(|event_type| (format!("events/{}.json", event_type.as_str()), event(*event_type)));
-    commands.chain(events).collect()
+    super::per_type(command, event)
 }

@@ -100,6 +100,8 @@ event_types! {
     RefundCancelled => "refund.cancelled",
     RefundNeedsReview => "refund.needs_review",
     CommandRejected => "command.rejected",
+    AccountPaused => "account.paused",
+    AccountResumed => "account.resumed",
 }
 
 impl EventType {
@@ -311,6 +313,24 @@ pub struct CommandRejected {
     pub reason: Reason,
 }
 
+/// `account.*`: a provider account paused or resumed by an operator (contract §4, added
+/// 2026-11-29). While an account is paused no call goes to its provider; commands and callbacks
+/// are still taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountEvent {
+    #[serde(flatten)]
+    pub envelope: Envelope,
+    /// `humm` or `valu`.
+    pub provider: Provider,
+    pub account: String,
+    /// The account's state now: `active`, `paused`, `open` or `half_open`.
+    pub state: String,
+    /// Why, in the operator's words.
+    pub reason: Option<String>,
+    /// Who changed it.
+    pub changed_by: String,
+}
+
 /// Any event, as the outbox stores it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
@@ -318,6 +338,7 @@ pub enum Event {
     Payment(Box<PaymentEvent>),
     Refund(Box<RefundEvent>),
     CommandRejected(Box<CommandRejected>),
+    Account(Box<AccountEvent>),
 }
 
 impl Event {
@@ -326,6 +347,7 @@ impl Event {
             Event::Payment(event) => &event.envelope,
             Event::Refund(event) => &event.envelope,
             Event::CommandRejected(event) => &event.envelope,
+            Event::Account(event) => &event.envelope,
         }
     }
 

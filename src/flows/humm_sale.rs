@@ -70,6 +70,11 @@ impl HummSale {
         let Some(account) = services.accounts.humm(Some(&row.account)) else {
             return Ok(retry(job, format!("humm account {:?} is not configured", row.account)));
         };
+        // A paused account (or an open circuit) gets no sale: the job waits, attempt unspent, and
+        // is not claimed again until the account is active.
+        if !account.limiter.gate().allows_calls() {
+            return Ok(JobResult::Deferred);
+        }
         if job.attempts > 1 {
             match self.ask_first(&account, &row).await {
                 Asked::Settle(event, change) => return finish(services, job, Some((row, event, *change))).await,

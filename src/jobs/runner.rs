@@ -35,6 +35,9 @@ pub enum JobResult {
     Retry { after: Duration, error: String },
     /// The lease was lost; the handler rolled back and another worker owns the job.
     LeaseLost,
+    /// Not run at all (its provider account is paused or its circuit open): back to scheduled,
+    /// due now, with its attempt given back; it is claimed again once the account is active.
+    Deferred,
 }
 
 /// One job kind's logic.
@@ -187,6 +190,13 @@ async fn execute_in_span(pool: &PgPool, handler: &dyn JobHandler, job: &ClaimedJ
     drop(held);
     metrics::counter!("bnpl_jobs_run_total", "kind" => job.kind.clone(), "outcome" => outcome_label(&outcome))
         .increment(1);
+    if let JobResult::Deferred = outcome {
+        if let Err(db_error) = jobs::defer(pool, job).await {
+            // The lease expires by itself and the job is claimed again: nothing is lost.
+            tracing::warn!(%db_error, job = job.id, "could not defer job");
+        }
+        return;
+    }
     if let JobResult::Retry { after, error } = outcome {
         tracing::info!(job = job.id, kind = %job.kind, payment_id = job.payment_id.as_deref(), attempt = job.attempts, %error, "job will be retried");
         if let Err(db_error) = jobs::retry(pool, job, after, &error).await {
@@ -201,6 +211,7 @@ fn outcome_label(outcome: &JobResult) -> &'static str {
         JobResult::Completed => "completed",
         JobResult::Retry { .. } => "retry",
         JobResult::LeaseLost => "lease_lost",
+        JobResult::Deferred => "deferred",
     }
 }
 

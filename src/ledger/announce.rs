@@ -94,3 +94,27 @@ pub fn rejected(command_type: &str, subject: Option<&str>, reason: Reason) -> Co
         reason,
     }
 }
+
+/// `account.paused` / `account.resumed`: an account's state changed to `state` (`active` is a
+/// resume).
+pub fn account(
+    provider: crate::domain::Provider,
+    account: &str,
+    state: &str,
+    reason: Option<&str>,
+    changed_by: &str,
+) -> crate::domain::events::AccountEvent {
+    let event_type = if state == "active" {
+        EventType::AccountResumed
+    } else {
+        EventType::AccountPaused
+    };
+    crate::domain::events::AccountEvent {
+        envelope: Envelope::new(event_type, None),
+        provider,
+        account: account.to_owned(),
+        state: state.to_owned(),
+        reason: reason.map(str::to_owned),
+        changed_by: changed_by.to_owned(),
+    }
+}

@@ -42,7 +42,33 @@ pub async fn rejected(
     origin: super::Origin<'_>,
 ) -> Result<(), sqlx::Error> {
     let event = Event::CommandRejected(Box::new(announce::rejected(command_type, subject, reason)));
-    journal_sql::rejected(conn, &event, origin).await
+    journal_sql::unsequenced(conn, &event, origin).await
+}
+
+/// Announces an account's new state (`account.paused`, `account.resumed`) with an audit note, in
+/// the caller's transaction.
+pub async fn account_changed(
+    conn: &mut PgConnection,
+    provider: crate::domain::Provider,
+    account: &str,
+    state: &str,
+    reason: Option<&str>,
+    actor: &str,
+) -> Result<(), sqlx::Error> {
+    let event = Event::Account(Box::new(announce::account(provider, account, state, reason, actor)));
+    journal_sql::unsequenced(conn, &event, super::Origin::default()).await?;
+    let detail = serde_json::json!({"action": "account_state", "account": format!("{}:{account}", provider.as_str()), "state": state});
+    journal_sql::note(
+        conn,
+        &Note {
+            payment_id: None,
+            refund_id: None,
+            actor,
+            reason,
+            detail,
+        },
+    )
+    .await
 }
 
 /// Publishes a payment's stored events again, unchanged (same ids and sequences), with a note.

@@ -21,7 +21,8 @@ pub(super) async fn note(conn: &mut PgConnection, note: &Note<'_>) -> Result<(),
     Ok(())
 }
 
-pub(super) async fn rejected(
+/// Stores an event that belongs to no payment (no sequence): `command.rejected`, `account.*`.
+pub(super) async fn unsequenced(
     conn: &mut PgConnection,
     event: &Event,
     origin: super::Origin<'_>,

@@ -198,9 +198,10 @@ pub(super) async fn promote(
              SELECT $6, 'refund.submitted', payment_id, refund_id, $3, $7, traceparent FROM updated),
          claimed AS (
              INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts,
-                               state, attempts, lease_token)
+                               state, attempts, lease_token, account_key)
              SELECT $8, payment_id, refund_id, $8 || ':' || refund_id, '{}'::jsonb, now() + $9, 1000,
-                    'running', 1, gen_random_uuid()
+                    'running', 1, gen_random_uuid(),
+                    (SELECT p.provider || ':' || p.account FROM payments p WHERE p.payment_id = updated.payment_id)
              FROM updated
              RETURNING id, kind, payload, attempts, max_attempts, lease_token)
          SELECT claimed.*, pg_notify($10, '')::text AS woken FROM claimed",

@@ -41,6 +41,14 @@ pub struct TransportError {
 }
 
 impl TransportError {
+    /// A call refused before anything was written (e.g. its account is paused).
+    pub fn not_sent(message: String) -> Self {
+        TransportError {
+            delivery: Delivery::NotSent,
+            message,
+        }
+    }
+
     /// The outcome of a create call that failed this way.
     pub fn for_create<T>(&self) -> CreateOutcome<T> {
         match self.delivery {

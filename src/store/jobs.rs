@@ -50,8 +50,8 @@ pub struct LeaseLost(pub i64);
 /// two (a running one is left alone). Returns the new job's id, if one was inserted.
 pub async fn schedule(conn: &mut PgConnection, job: &NewJob<'_>) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
-        "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts, account_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT provider || ':' || account FROM payments WHERE payment_id = $2))
          ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('scheduled', 'running')
          DO UPDATE SET available_at = LEAST(jobs.available_at, EXCLUDED.available_at), updated_at = now()
              -- A running job's available_at is its lease expiry: never shorten a lease.
@@ -79,8 +79,9 @@ pub async fn insert_claimed(
 ) -> Result<ClaimedJob, sqlx::Error> {
     sqlx::query_as(
         "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts,
-                           state, attempts, lease_token)
-         VALUES ($1, $2, $3, $4, $5, now() + $6, $7, 'running', 1, gen_random_uuid())
+                           state, attempts, lease_token, account_key)
+         VALUES ($1, $2, $3, $4, $5, now() + $6, $7, 'running', 1, gen_random_uuid(),
+                 (SELECT provider || ':' || account FROM payments WHERE payment_id = $2))
          RETURNING id, kind, payment_id, refund_id, payload, attempts, max_attempts, lease_token",
     )
     .bind(job.kind)
@@ -102,6 +103,9 @@ pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> Result<Vec<Cla
          WHERE id IN (
              SELECT id FROM jobs
              WHERE state IN ('scheduled', 'running') AND available_at <= now()
+               -- Not the jobs of a paused or open account: they wait, keeping their attempts.
+               AND (account_key IS NULL OR account_key NOT IN (
+                   SELECT account_key FROM account_states WHERE state IN ('paused', 'open', 'half_open')))
              ORDER BY available_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
@@ -211,6 +215,21 @@ pub async fn wake(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         .bind(crate::jobs::runner::NOTIFY_CHANNEL)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Puts a claimed job back, due now, with the attempt its claim counted given back (it did not
+/// run: its account is paused); only while the caller still holds its lease.
+pub async fn defer(pool: &PgPool, job: &ClaimedJob) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE jobs SET state = 'scheduled', attempts = GREATEST(attempts - 1, 0), lease_token = NULL,
+                         available_at = now(), updated_at = now()
+         WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+    )
+    .bind(job.id)
+    .bind(job.lease_token)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 //! - [`reports`]: the reconciliation report; [`retention`]: purging personal data past its age.
 //! - [`sqlstate`]: whether a failed statement refused the command's values or met an outage.
 
+pub mod account_states;
 pub mod commands;
 pub mod health;
 pub mod inbound_callbacks;

@@ -152,6 +152,10 @@ pub const FAMILIES: &[Family] = &[
         "Consumers of each of our RabbitMQ queues (snapshot).",
     ),
     snapshot(
+        "bnpl_account_state",
+        "1 for the state a provider account is in (active, paused, open, half_open), by provider and account; accounts never paused or opened have no sample (database snapshot).",
+    ),
+    snapshot(
         "bnpl_metrics_snapshot_age_seconds",
         "Age of the database snapshot the gauges above come from.",
     ),

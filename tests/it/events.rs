@@ -79,6 +79,14 @@ fn hygiene(event: &Value) -> Vec<String> {
             "no reason on this type",
         );
         expect(event["sequence"].is_i64(), "a sequence");
+    } else if kind.starts_with("account.") {
+        expect(event.get("sequence").is_none(), "no sequence (no payment)");
+        let state_fits = (kind == "account.paused") == (event["state"] == "paused");
+        expect(
+            state_fits && event["changed_by"].is_string(),
+            "the new state and who changed it",
+        );
+        expect(reason.is_some_and(Value::is_string), "the operator's reason");
     } else {
         expect(reason.is_some_and(|r| r["code"].is_string()), "a coded reason");
     }
@@ -185,6 +193,21 @@ async fn every_event_type_is_announced_with_its_contract_hygiene() {
         .await;
     env.wait_for_event("ev-bad", "command.rejected", WAIT).await;
     env.wait_for_event("ev-page", "payment.expired", WAIT).await;
+
+    // An operator pauses an account and resumes it.
+    for action in ["pause", "resume"] {
+        let answer = env
+            .http
+            .post(env.app.url(&format!("/admin/v1/accounts/humm/default/{action}")))
+            .bearer_auth(&operator)
+            .json(&json!({"reason": "provider maintenance"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    env.wait_for_event("account:humm:default", "account.resumed", WAIT)
+        .await;
     env.drain(Duration::from_millis(300)).await;
 
     let events = env.all_events();

@@ -275,11 +275,15 @@ impl Sandboxed {
 
     fn record(&mut self, delivery: &lapin::message::Delivery) {
         let event = json_body(delivery);
-        let key = event["payment_id"]
-            .as_str()
-            .or(event["refund_id"].as_str())
-            .unwrap_or_default()
-            .to_owned();
+        // Payment and refund events by their ids; account events as `account:PROVIDER:NAME`.
+        let key = match (
+            event["payment_id"].as_str().or(event["refund_id"].as_str()),
+            event["account"].as_str(),
+        ) {
+            (Some(id), _) => id.to_owned(),
+            (None, Some(account)) => format!("account:{}:{account}", event["provider"].as_str().unwrap_or_default()),
+            (None, None) => String::new(),
+        };
         self.seen.entry(key).or_default().push(event);
     }
 

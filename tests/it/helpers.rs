@@ -217,6 +217,12 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     pub async fn readyz_status(&self) -> u16 {
         match self
             .http

@@ -5,6 +5,7 @@
 // Helpers outside #[test] functions fail loudly too: a broken fixture must stop the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod accounts;
 mod admin;
 mod broker_faults;
 mod contract;

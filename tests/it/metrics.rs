@@ -49,6 +49,23 @@ async fn promtool_accepts_the_live_metrics_and_every_family_has_samples() {
     env.wait_for_event("met-1", "refund.submitted", WAIT).await;
     let forged = ecommpay_sale_callback("met-1", 15000, "success", "not-the-secret");
     assert_eq!(env.post_ecommpay_callback(&forged).await, 400);
+    // An account paused and resumed: its state has a sample from then on.
+    let pool = env.app.db.pool().await;
+    let operator = bnpl::store::tokens::create(&pool, "met-ops", &["operate".to_owned()])
+        .await
+        .unwrap();
+    for action in ["pause", "resume"] {
+        let answer = env
+            .http
+            .post(env.app.url(&format!("/admin/v1/accounts/valu/default/{action}")))
+            .bearer_auth(&operator)
+            .json(&json!({"reason": "metrics test"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    pool.close().await;
 
     let families: Vec<&str> = catalog::FAMILIES.iter().map(|f| f.name).collect();
     let has_sample = |text: &str, family: &str| {
@@ -61,16 +78,7 @@ async fn promtool_accepts_the_live_metrics_and_every_family_has_samples() {
     // The database snapshot is refreshed on a timer: wait until every family has a sample.
     let deadline = tokio::time::Instant::now() + WAIT;
     let text = loop {
-        let text = env
-            .app
-            .http
-            .get(env.app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = env.app.metrics_text().await;
         let missing: Vec<&&str> = families.iter().filter(|f| !has_sample(&text, f)).collect();
         if missing.is_empty() {
             break text;

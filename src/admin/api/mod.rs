@@ -10,6 +10,7 @@
 //! - [`dead_letters`]: list, replay (optionally fixed), purge; exhausted jobs; broker queues.
 //! - [`reports`]: the reconciliation CSV.
 
+pub mod accounts;
 pub mod actions;
 pub mod dead_letters;
 pub mod jobs;
@@ -79,6 +80,9 @@ pub fn routes() -> (Router<AdminState>, OpenApiDocument) {
         .routes(routes!(dead_letters::replay_dead_letter))
         .routes(routes!(dead_letters::purge_dead_letter))
         .routes(routes!(dead_letters::exhausted_jobs))
+        .routes(routes!(accounts::list_accounts))
+        .routes(routes!(accounts::pause_account))
+        .routes(routes!(accounts::resume_account))
         .routes(routes!(jobs::retry_job))
         .routes(routes!(jobs::discard_job))
         .routes(routes!(dead_letters::broker_queues))

@@ -26,6 +26,12 @@ pub enum AdminCommand {
     Refunds(RefundCommand),
     /// Refund queues with head, depth and age of the head.
     Queues,
+    /// Provider accounts (those of BNPL_CONFIG) and their states: list (no subcommand), pause or
+    /// resume one. Running `bnpl serve` processes follow at once.
+    Accounts {
+        #[command(subcommand)]
+        action: Option<AccountCommand>,
+    },
     /// Dead letters: list, replay (optionally fixed), purge.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLetterCommand),
@@ -178,6 +184,25 @@ pub enum JobCommand {
     /// Discard an exhausted job for good (audited).
     Discard {
         id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Pause an account: no call goes to its provider until it is resumed (audited, announced).
+    Pause {
+        /// humm or valu.
+        provider: String,
+        account: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Resume an account (also closes an open circuit).
+    Resume {
+        provider: String,
+        account: String,
         #[arg(long)]
         reason: String,
     },

@@ -1,7 +1,7 @@
 //! What each `bnpl admin` subcommand does and prints (database-only ones; see [`super::broker`]
 //! for those that publish).
 
-use super::args::{AdminCommand, JobCommand, PaymentCommand, RefundCommand, TokenCommand};
+use super::args::{AccountCommand, AdminCommand, JobCommand, PaymentCommand, RefundCommand, TokenCommand};
 use super::table::{json as to_json, opt, render};
 use crate::admin::actions as admin_actions;
 use crate::admin::api::reports::period;
@@ -44,6 +44,7 @@ pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminComman
             render(&["queue", "depth", "head", "head status", "head age"], &rows)
         }
         AdminCommand::DeadLetters(command) => super::broker::dead_letters(config, pool, command, &actor, json).await?,
+        AdminCommand::Accounts { action } => accounts(config, pool, action, &actor, json).await?,
         AdminCommand::Jobs { action: Some(action) } => job_decision(pool, action, &actor, json).await?,
         AdminCommand::Jobs { action: None } => {
             let jobs = admin_dead_letters::exhausted_jobs(pool, 500).await?;
@@ -99,6 +100,70 @@ pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminComman
         }
     };
     print(out)
+}
+
+/// `bnpl admin accounts [pause|resume PROVIDER ACCOUNT --reason …]`.
+async fn accounts(
+    config: &Config,
+    pool: &PgPool,
+    action: Option<AccountCommand>,
+    actor: &str,
+    json: bool,
+) -> anyhow::Result<String> {
+    use crate::accounts::{AccountState, Accounts};
+    let known = Accounts::from_config(config, &config.public_url)?;
+    let (provider, account, reason, to) = match action {
+        None => {
+            let list = crate::admin::accounts::list(pool, &known).await?;
+            if json {
+                return to_json(&list);
+            }
+            let rows: Vec<Vec<String>> = list
+                .into_iter()
+                .map(|a| {
+                    vec![
+                        a.provider.as_str().to_owned(),
+                        a.account,
+                        a.state,
+                        opt(a.reason),
+                        opt(a.since.map(|at| at.to_rfc3339())),
+                    ]
+                })
+                .collect();
+            return Ok(render(&["provider", "account", "state", "reason", "since"], &rows));
+        }
+        Some(AccountCommand::Pause {
+            provider,
+            account,
+            reason,
+        }) => (provider, account, reason, AccountState::Paused),
+        Some(AccountCommand::Resume {
+            provider,
+            account,
+            reason,
+        }) => (provider, account, reason, AccountState::Active),
+    };
+    if reason.trim().is_empty() {
+        bail!("--reason must not be empty");
+    }
+    let provider = provider.parse().map_err(anyhow::Error::msg)?;
+    let view = crate::admin::accounts::set(pool, &known, provider, &account, to, reason.trim(), actor)
+        .await
+        .with_context(|| {
+            format!(
+                "{provider}:{account} (accounts of BNPL_CONFIG)",
+                provider = provider.as_str()
+            )
+        })?;
+    if json {
+        return to_json(&view);
+    }
+    Ok(format!(
+        "{}:{} is {}\n",
+        view.provider.as_str(),
+        view.account,
+        view.state
+    ))
 }
 
 /// `bnpl admin jobs retry|discard ID --reason …`.

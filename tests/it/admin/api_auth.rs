@@ -67,6 +67,19 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str)] = &[
         "operate",
     ),
     ("GET", "/admin/v1/jobs/exhausted", "/admin/v1/jobs/exhausted", "read"),
+    ("GET", "/admin/v1/accounts", "/admin/v1/accounts", "read"),
+    (
+        "POST",
+        "/admin/v1/accounts/{provider}/{account}/pause",
+        "/admin/v1/accounts/humm/nope/pause",
+        "operate",
+    ),
+    (
+        "POST",
+        "/admin/v1/accounts/{provider}/{account}/resume",
+        "/admin/v1/accounts/humm/nope/resume",
+        "operate",
+    ),
     ("POST", "/admin/v1/jobs/{id}/retry", "/admin/v1/jobs/1/retry", "operate"),
     (
         "POST",

@@ -3,7 +3,8 @@
 use super::{get, seed_dead_letter, seed_payment, Seed};
 use crate::helpers::*;
 
-fn bnpl(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+/// Runs `bnpl admin ARGS` against the app's database: (success, stdout, stderr).
+pub(super) fn bnpl(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_bnpl"))
         .arg("admin")
         .args(args)

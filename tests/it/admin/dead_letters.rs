@@ -191,18 +191,8 @@ async fn exhausted_jobs_broker_queues_and_gauges() {
         "bnpl_broker_queue_messages{queue=",
     ];
     // The database gauges come from a snapshot refreshed on a timer (200 ms in tests).
-    let metrics = || async {
-        app.http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
     eventually(Duration::from_secs(10), "the snapshot gauges", || async {
-        let text = metrics().await;
+        let text = app.metrics_text().await;
         expected.iter().all(|name| text.contains(name))
     })
     .await;

@@ -25,15 +25,7 @@ async fn unknown_routing_keys_are_one_metric_label() {
             == 1
     })
     .await;
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(!metrics.contains(&key), "a sender-chosen key never becomes a label");
     assert!(
         metrics

@@ -118,15 +118,8 @@ async fn an_exhausted_job_is_retried_or_discarded_with_a_reason_and_audited() {
 
     // The CLI does the same.
     let cli = exhausted_job(&pool, "ord-jr", "otp_expiry").await;
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bnpl"))
-        .args(["admin", "jobs", "discard", &cli.to_string(), "--reason", "obsolete"])
-        .env("BNPL_DATABASE_URL", &app.db.url)
-        .env("BNPL_AMQP_PREFIX", &app.prefix.prefix)
-        .env("USER", "tester")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let (ok, _, stderr) = super::cli::bnpl(&app, &["jobs", "discard", &cli.to_string(), "--reason", "obsolete"]);
+    assert!(ok, "{stderr}");
     assert_eq!(job(&pool, cli).await.0, "cancelled");
     pool.close().await;
     app.stop().await.unwrap();

@@ -202,32 +202,24 @@ impl Hostile {
         assert!(response.status().is_success(), "{}", response.status());
     }
 
+    /// The text of the process's `/metrics` (empty when it does not answer).
+    async fn metrics_text(&self) -> String {
+        match self.http.get(self.url("/metrics")).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
     /// One sample of a metric without labels, from `/metrics`.
     pub async fn metric(&self, name: &str) -> Option<f64> {
-        let text = self
-            .http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+        let text = self.metrics_text().await;
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
     /// The sum of a labelled counter's samples whose labels contain every one of `labels`.
     pub async fn metric_with(&self, name: &str, labels: &[&str]) -> f64 {
-        let text = self
-            .http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = self.metrics_text().await;
         text.lines()
             .filter(|line| line.starts_with(&format!("{name}{{")))
             .filter(|line| labels.iter().all(|label| line.contains(label)))
