@@ -115,6 +115,9 @@ pub enum RefundMatch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeClass {
     Success,
+    /// The provider refused the request unread (a signature it did not accept): nothing was
+    /// registered, so it is not sent, never a decline; resend once the cause is fixed.
+    Refused,
     Uncertain,
     Exists,
     Processing,
@@ -155,6 +158,9 @@ impl<T> CreateOutcome<T> {
         let (code, message) = (code.to_owned(), message.to_owned());
         match class {
             CodeClass::Success => accepted(),
+            CodeClass::Refused => CreateOutcome::NotSent {
+                reason: format!("provider refused the request unread: {code} {message}"),
+            },
             CodeClass::Uncertain | CodeClass::NotFound => CreateOutcome::Uncertain {
                 reason: format!("provider answered {code} {message}"),
             },

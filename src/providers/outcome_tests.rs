@@ -42,6 +42,7 @@ fn every_class_maps_to_its_outcome() {
     assert!(matches!(of(CodeClass::Processing), CreateOutcome::Processing { .. }));
     assert!(matches!(of(CodeClass::RetryLater), CreateOutcome::RetryLater { .. }));
     assert!(matches!(of(CodeClass::Terminal), CreateOutcome::Terminal { .. }));
+    assert!(matches!(of(CodeClass::Refused), CreateOutcome::NotSent { .. }));
 }
 
 #[test]

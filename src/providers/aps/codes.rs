@@ -112,6 +112,8 @@ pub fn code_class(command: &Command, code: &ResponseCode) -> CodeClass {
         // Duplicate order number, merchant reference exists, order already processed.
         (_, "007" | "066" | "047") => CodeClass::Exists,
         (_, "784") => CodeClass::Processing,
+        // "Signature mismatch" (xx008): refused unread, nothing registered; not a decline.
+        (_, "008") => CodeClass::Refused,
         // "Technical problem": aps-woo keeps such orders on hold and polls (§2.3).
         (_, "006") => CodeClass::Uncertain,
         // Incomplete.

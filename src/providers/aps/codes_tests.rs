@@ -62,7 +62,6 @@ fn definite_failures_are_terminal() {
     let cases = [
         (Command::Purchase, "13666"),
         (Command::Purchase, "00072"),
-        (Command::Purchase, "00008"),
         (Command::Purchase, "00001"),
         (Command::Purchase, "00002"),
         (Command::Refund, "07000"),
@@ -71,10 +70,21 @@ fn definite_failures_are_terminal() {
         (Command::OtpGenerate, "89000"),
         (Command::OtpVerify, "93000"),
         (Command::OtpVerify, "93123"),
-        (Command::CheckStatus, "11008"),
     ];
     for (command, code) in cases {
         assert_eq!(class(command.clone(), code), CodeClass::Terminal, "{command:?} {code}");
+    }
+}
+
+#[test]
+fn a_signature_mismatch_is_a_refusal_unread_never_a_decline() {
+    for (command, code) in [
+        (Command::Purchase, "00008"),
+        (Command::Refund, "07008"),
+        (Command::CheckStatus, "11008"),
+        (Command::OtpGenerate, "89008"),
+    ] {
+        assert_eq!(class(command.clone(), code), CodeClass::Refused, "{command:?} {code}");
     }
 }
 

@@ -17,11 +17,14 @@ pub fn code_class(code: &str) -> CodeClass {
         // Refund too soon after the previous one; provider unavailable; try again / network.
         "3285" | "314" | "601" | "602" => CodeClass::RetryLater,
         "3061" => CodeClass::NotFound,
+        // Invalid or empty signature: the request was refused unread, nothing is registered. Not
+        // a decline: a key mix-up (a rotation) must not fail every payment.
+        "3261" | "3262" => CodeClass::Refused,
         // Internal error: the platform may or may not have registered the request.
         "501" => CodeClass::Uncertain,
         // General decline, validation, auto decline, invalid JSON, missing field, status forbids
-        // the action, bad/empty signature, refund above the initial amount.
-        "100" | "502" | "603" | "2003" | "2004" | "3060" | "3261" | "3262" | "3283" => CodeClass::Terminal,
+        // the action, refund above the initial amount.
+        "100" | "502" | "603" | "2003" | "2004" | "3060" | "3283" => CodeClass::Terminal,
         other => {
             tracing::warn!(code = other, "unknown ecommpay code; treated as uncertain");
             CodeClass::Uncertain

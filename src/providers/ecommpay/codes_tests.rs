@@ -22,8 +22,8 @@ fn every_listed_code_has_its_class() {
         ("2003", CodeClass::Terminal),
         ("2004", CodeClass::Terminal),
         ("3060", CodeClass::Terminal),
-        ("3261", CodeClass::Terminal),
-        ("3262", CodeClass::Terminal),
+        ("3261", CodeClass::Refused),
+        ("3262", CodeClass::Refused),
         ("3283", CodeClass::Terminal),
     ];
     for (code, class) in cases {

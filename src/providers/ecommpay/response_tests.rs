@@ -240,3 +240,22 @@ fn status_lists_failed_refund_operations_as_failed() {
         }]
     );
 }
+
+#[test]
+fn a_refused_signature_is_not_sent_never_a_decline() {
+    // A key mix-up (a rotation half done) must not decline every payment: nothing was registered.
+    for code in ["3261", "3262"] {
+        let body = json!({"status": "error", "code": code, "message": "Invalid signature"});
+        assert!(
+            matches!(
+                parse_sale(&raw(400, body.clone()), "ord-1"),
+                CreateOutcome::NotSent { .. }
+            ),
+            "{code}"
+        );
+        assert!(
+            matches!(parse_refund(&raw(400, body), "ord-1"), CreateOutcome::NotSent { .. }),
+            "{code}"
+        );
+    }
+}
