@@ -100,6 +100,13 @@ pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) 
         services.accounts.clone(),
         infrastructure_stop.clone(),
     ));
+    // The circuit breaker's shared half: trips written, open circuits probed after the cool-down.
+    infrastructure.spawn(crate::accounts::circuit::supervise(
+        pool.clone(),
+        services.accounts.clone(),
+        services.executor.clone(),
+        infrastructure_stop.clone(),
+    ));
     let context = WorkerContext {
         config: Arc::clone(&config),
         pool: pool.clone(),

@@ -21,6 +21,8 @@ pub struct CallLimiter {
     account: Arc<str>,
     /// Whether the account may be called now (paused, or its circuit open).
     gate: super::Gate,
+    /// How this process's calls to the account went; trips the circuit.
+    breaker: super::Breaker,
 }
 
 impl std::fmt::Debug for CallLimiter {
@@ -33,7 +35,7 @@ impl std::fmt::Debug for CallLimiter {
 
 impl CallLimiter {
     /// The limiter of `provider`'s (`humm` or `valu`) account `account`.
-    pub fn new(limits: &CallLimits, provider: &'static str, account: &str) -> Self {
+    pub fn new(limits: &CallLimits, provider: &'static str, account: &str, wake: &Arc<tokio::sync::Notify>) -> Self {
         let per_second = NonZeroU32::new(limits.calls_per_second).unwrap_or(NonZeroU32::MIN);
         let concurrent = usize::try_from(limits.max_concurrent_calls).unwrap_or(1).max(1);
         Self {
@@ -42,6 +44,35 @@ impl CallLimiter {
             provider,
             account: Arc::from(account),
             gate: super::Gate::default(),
+            breaker: super::Breaker::new(&limits.breaker, Arc::clone(wake)),
+        }
+    }
+
+    /// The account's breaker (shared by every clone of this limiter).
+    pub fn breaker(&self) -> &super::Breaker {
+        &self.breaker
+    }
+
+    /// The half-open probe: sends `request` although the circuit is not closed, and tells whether
+    /// the provider answered as a working provider does (issue 19: one status query per
+    /// half-open, never a create call).
+    pub async fn probe(&self, executor: &Executor, request: &ProviderRequest, timeout: Duration) -> bool {
+        let operation = operation_of(request);
+        let span = tracing::info_span!("provider_call", provider = self.provider, account = %self.account, operation, probe = true);
+        let result = self
+            .send_in_span(executor, request, timeout, operation)
+            .instrument(span)
+            .await;
+        !self.is_provider_failure(&result)
+    }
+
+    /// Whether a call's result is the provider failing (what the breaker counts): no answer at
+    /// all, a 5xx, or an answer the provider's table calls unavailability or a refused signature.
+    fn is_provider_failure(&self, result: &Result<RawResponse, TransportError>) -> bool {
+        match result {
+            Err(_) => true,
+            Ok(raw) if self.provider == "valu" => crate::providers::aps::response::is_provider_failure(raw),
+            Ok(raw) => crate::providers::ecommpay::response::is_provider_failure(raw),
         }
     }
 
@@ -69,9 +100,19 @@ impl CallLimiter {
         }
         let operation = operation_of(request);
         let span = tracing::info_span!("provider_call", provider = self.provider, account = %self.account, operation);
-        self.send_in_span(executor, request, timeout, operation)
+        let result = self
+            .send_in_span(executor, request, timeout, operation)
             .instrument(span)
-            .await
+            .await;
+        // Only calls made while the circuit was closed count: one finishing after it opened says
+        // nothing new, and the probe decides alone while it is half open.
+        if self.gate.allows_calls() && self.breaker.record(self.is_provider_failure(&result)) {
+            // Stop calling from this process at once; the supervisor makes it hold everywhere.
+            self.gate.set(super::AccountState::Open);
+            tracing::warn!(provider = self.provider, account = %self.account, summary = %self.breaker.summary(),
+                "provider failing: circuit opens");
+        }
+        result
     }
 
     async fn send_in_span(
@@ -113,9 +154,9 @@ impl CallLimiter {
 
 /// The operation a request performs, from a fixed set (bounded label values): ecommpay's by the
 /// path's last segment (`…/sale`, `…/refund`, `…/status`), APS's by its `command` or
-/// `service_command` (providers.md §2).
+/// `service_command` or `query_command` (providers.md §2).
 pub fn operation_of(request: &ProviderRequest) -> &'static str {
-    let command = ["service_command", "command"]
+    let command = ["service_command", "query_command", "command"]
         .iter()
         .find_map(|key| request.body.get(*key).and_then(serde_json::Value::as_str));
     if let Some(command) = command {
@@ -164,7 +205,7 @@ mod tests {
         };
         assert_eq!(aps("service_command", "OTP_GENERATE"), "otp_generate");
         assert_eq!(aps("command", "PURCHASE"), "purchase");
-        assert_eq!(aps("command", "CHECK_STATUS"), "status");
+        assert_eq!(aps("query_command", "CHECK_STATUS"), "status");
         assert_eq!(aps("command", "SOMETHING_NEW"), "other");
     }
 }

@@ -5,9 +5,12 @@
 //! call limits. Look-ups by name serve commands; look-ups by project id / merchant identifier
 //! serve callbacks, which name the account that signed them.
 
+mod breaker;
+pub mod circuit;
 pub mod gate;
 mod limiter;
 
+pub use breaker::Breaker;
 pub use gate::{AccountState, Gate};
 pub use limiter::CallLimiter;
 
@@ -51,6 +54,8 @@ pub struct ValuAccount {
 pub struct Accounts {
     humm: BTreeMap<String, Arc<HummAccount>>,
     valu: BTreeMap<String, Arc<ValuAccount>>,
+    /// Wakes the circuit supervisor when any account's breaker trips.
+    breaker_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Why accounts could not be built.
@@ -86,7 +91,7 @@ impl Accounts {
                     ecommpay,
                     timing: settings.timing.clone(),
                     limits: settings.limits.clone(),
-                    limiter: CallLimiter::new(&settings.limits, "humm", name),
+                    limiter: CallLimiter::new(&settings.limits, "humm", name, &accounts.breaker_wake),
                 }),
             );
         }
@@ -109,7 +114,7 @@ impl Accounts {
                     max_amount_minor: settings.max_amount_minor,
                     timing: settings.timing.clone(),
                     limits: settings.limits.clone(),
-                    limiter: CallLimiter::new(&settings.limits, "valu", name),
+                    limiter: CallLimiter::new(&settings.limits, "valu", name, &accounts.breaker_wake),
                 }),
             );
         }
@@ -152,7 +157,8 @@ impl Accounts {
         }
     }
 
-    /// Sets every gate from the stored states (an account without a row is active).
+    /// Sets every gate from the stored states (an account without a row is active). A breaker
+    /// starts counting afresh when its account becomes active again.
     pub fn apply_states(&self, states: &[crate::store::account_states::StateRow]) {
         for (provider, name, gate) in self.gates() {
             let key = format!("{}:{name}", provider.as_str());
@@ -161,8 +167,31 @@ impl Accounts {
                 .find(|row| row.account_key == key)
                 .and_then(|row| AccountState::parse(&row.state))
                 .unwrap_or(AccountState::Active);
+            let breaker = self.limiter(provider, name).map(CallLimiter::breaker);
+            // A trip not yet written stays in force here until the supervisor has written it.
+            if state == AccountState::Active && breaker.is_some_and(Breaker::has_pending_trip) {
+                continue;
+            }
+            if state == AccountState::Active && gate.state() != AccountState::Active {
+                if let Some(breaker) = breaker {
+                    breaker.reset();
+                }
+            }
             gate.set(state);
         }
+    }
+
+    /// The call limiter of `provider`'s account `name`.
+    pub fn limiter(&self, provider: crate::domain::Provider, name: &str) -> Option<&CallLimiter> {
+        match provider {
+            crate::domain::Provider::Humm => self.humm.get(name).map(|a| &a.limiter),
+            crate::domain::Provider::Valu => self.valu.get(name).map(|a| &a.limiter),
+        }
+    }
+
+    /// What wakes the circuit supervisor.
+    pub fn breaker_wake(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.breaker_wake)
     }
 
     pub fn from_sandbox(sandbox: &SandboxConfig, sandbox_base: &Url, public_url: &Url) -> Result<Self, AccountError> {
@@ -187,7 +216,7 @@ impl Accounts {
                     ecommpay,
                     timing: AccountTiming::default(),
                     limits: CallLimits::default(),
-                    limiter: CallLimiter::new(&CallLimits::default(), "humm", SANDBOX_ACCOUNT),
+                    limiter: CallLimiter::new(&CallLimits::default(), "humm", SANDBOX_ACCOUNT, &accounts.breaker_wake),
                 }),
             );
         }
@@ -212,7 +241,7 @@ impl Accounts {
                     max_amount_minor: crate::domain::limits::DEFAULT_MAX_AMOUNT_MINOR,
                     timing: AccountTiming::default(),
                     limits: CallLimits::default(),
-                    limiter: CallLimiter::new(&CallLimits::default(), "valu", SANDBOX_ACCOUNT),
+                    limiter: CallLimiter::new(&CallLimits::default(), "valu", SANDBOX_ACCOUNT, &accounts.breaker_wake),
                 }),
             );
         }

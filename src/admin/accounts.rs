@@ -6,6 +6,7 @@
 //! `account.resumed`) and audited in one transaction; repeating one changes nothing (idempotent).
 
 use crate::accounts::{AccountState, Accounts};
+use crate::domain::events::EventType;
 use crate::domain::Provider;
 use crate::ledger::journal;
 use crate::store::account_states::{self, StateRow};
@@ -77,7 +78,11 @@ pub async fn set(
     let changed =
         account_states::change(&mut tx, provider.as_str(), name, from, to.as_str(), Some(reason), actor).await?;
     if changed.is_some() {
-        journal::account_changed(&mut tx, provider, name, to.as_str(), Some(reason), actor).await?;
+        let event_type = match to {
+            AccountState::Paused => EventType::AccountPaused,
+            _ => EventType::AccountResumed,
+        };
+        journal::account_changed(&mut tx, event_type, provider, name, to.as_str(), Some(reason), actor).await?;
     }
     tx.commit().await?;
     if changed.is_some() {

@@ -113,7 +113,7 @@ impl Default for AccountTiming {
 }
 
 /// Bounds on provider calls per account, so a burst of due checks cannot hammer the provider.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallLimits {
     pub max_concurrent_calls: u32,
@@ -123,6 +123,37 @@ pub struct CallLimits {
     /// Total time one provider call may take; after it the answer is uncertain (design §1).
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// When the account's circuit opens, and for how long (issue 19).
+    pub breaker: BreakerSettings,
+}
+
+/// The circuit breaker of one account: it opens when at least `failure_ratio` of the account's
+/// calls (and at least `min_calls` of them) failed for the provider's reasons within `window`,
+/// and probes with one status query after `cool_down`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerSettings {
+    pub enabled: bool,
+    pub failure_ratio: f64,
+    pub min_calls: u32,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    #[serde(with = "humantime_serde")]
+    pub cool_down: Duration,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        // Half the calls failing over a minute, with 20 calls at least, is an outage rather than a
+        // few unlucky payments; 30 s is short enough that a recovered provider is back quickly.
+        Self {
+            enabled: true,
+            failure_ratio: 0.5,
+            min_calls: 20,
+            window: Duration::from_secs(60),
+            cool_down: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for CallLimits {
@@ -134,6 +165,7 @@ impl Default for CallLimits {
             // ecommpay's plugins wait 5 s, APS's 60 s; 15 s covers a slow answer without holding
             // a call slot for a minute.
             request_timeout: Duration::from_secs(15),
+            breaker: BreakerSettings::default(),
         }
     }
 }

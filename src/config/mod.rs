@@ -12,7 +12,8 @@ mod file;
 mod secret;
 
 pub use accounts::{
-    AccountTiming, ApsAccountConfig, CallLimits, EcommpayAccountConfig, ProviderAccounts, RefundQueueScope,
+    AccountTiming, ApsAccountConfig, BreakerSettings, CallLimits, EcommpayAccountConfig, ProviderAccounts,
+    RefundQueueScope,
 };
 pub use file::{HttpConfig, IntakeConfig, JobsConfig, RefundPolicy, RetentionConfig};
 

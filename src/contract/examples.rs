@@ -244,21 +244,22 @@ pub fn event(event_type: EventType) -> Value {
             review("no_definite_answer"),
             None,
         ))),
-        T::AccountPaused | T::AccountResumed => Event::Account(Box::new(announce::account(
-            crate::domain::Provider::Humm,
-            "default",
-            if event_type == T::AccountPaused {
-                "paused"
-            } else {
-                "active"
-            },
-            Some(if event_type == T::AccountPaused {
-                "ecommpay maintenance window 02:00-03:00"
-            } else {
-                "maintenance over"
-            }),
-            "alice-ops",
-        ))),
+        T::AccountPaused | T::AccountResumed | T::AccountCircuitOpened | T::AccountCircuitClosed => {
+            let (state, reason, changed_by) = match event_type {
+                T::AccountPaused => ("paused", "ecommpay maintenance window 02:00-03:00", "alice-ops"),
+                T::AccountResumed => ("active", "maintenance over", "alice-ops"),
+                T::AccountCircuitOpened => ("open", "12 of 20 calls failed within 60 s", "breaker"),
+                _ => ("active", "probe answered: status query", "breaker"),
+            };
+            Event::Account(Box::new(announce::account(
+                event_type,
+                crate::domain::Provider::Humm,
+                "default",
+                state,
+                Some(reason),
+                changed_by,
+            )))
+        }
         T::CommandRejected => Event::CommandRejected(Box::new(announce::rejected(
             "refund.create",
             Some("rf-1001-9"),

@@ -102,6 +102,8 @@ event_types! {
     CommandRejected => "command.rejected",
     AccountPaused => "account.paused",
     AccountResumed => "account.resumed",
+    AccountCircuitOpened => "account.circuit_opened",
+    AccountCircuitClosed => "account.circuit_closed",
 }
 
 impl EventType {
@@ -313,9 +315,9 @@ pub struct CommandRejected {
     pub reason: Reason,
 }
 
-/// `account.*`: a provider account paused or resumed by an operator (contract §4, added
-/// 2026-11-29). While an account is paused no call goes to its provider; commands and callbacks
-/// are still taken.
+/// `account.*`: a provider account paused or resumed by an operator, or its circuit opened or
+/// closed by the breaker (contract §4, added 2026-11-29). While an account is paused or its circuit
+/// open no call goes to its provider; commands and callbacks are still taken.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AccountEvent {
     #[serde(flatten)]
@@ -325,9 +327,9 @@ pub struct AccountEvent {
     pub account: String,
     /// The account's state now: `active`, `paused`, `open` or `half_open`.
     pub state: String,
-    /// Why, in the operator's words.
+    /// Why, in the operator's words (or the breaker's: the failures it counted).
     pub reason: Option<String>,
-    /// Who changed it.
+    /// Who changed it (`breaker` for the circuit breaker).
     pub changed_by: String,
 }
 

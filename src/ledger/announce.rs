@@ -95,20 +95,16 @@ pub fn rejected(command_type: &str, subject: Option<&str>, reason: Reason) -> Co
     }
 }
 
-/// `account.paused` / `account.resumed`: an account's state changed to `state` (`active` is a
-/// resume).
+/// `account.*`: an account's state changed to `state`, announced as `event_type`
+/// (`account.paused`, `account.resumed`, `account.circuit_opened`, `account.circuit_closed`).
 pub fn account(
+    event_type: EventType,
     provider: crate::domain::Provider,
     account: &str,
     state: &str,
     reason: Option<&str>,
     changed_by: &str,
 ) -> crate::domain::events::AccountEvent {
-    let event_type = if state == "active" {
-        EventType::AccountResumed
-    } else {
-        EventType::AccountPaused
-    };
     crate::domain::events::AccountEvent {
         envelope: Envelope::new(event_type, None),
         provider,

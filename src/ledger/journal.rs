@@ -45,17 +45,21 @@ pub async fn rejected(
     journal_sql::unsequenced(conn, &event, origin).await
 }
 
-/// Announces an account's new state (`account.paused`, `account.resumed`) with an audit note, in
+/// Announces an account's new state (`account.paused`, `account.resumed`, the breaker's
+/// `account.circuit_opened` / `account.circuit_closed`) with an audit note, in
 /// the caller's transaction.
 pub async fn account_changed(
     conn: &mut PgConnection,
+    event_type: crate::domain::events::EventType,
     provider: crate::domain::Provider,
     account: &str,
     state: &str,
     reason: Option<&str>,
     actor: &str,
 ) -> Result<(), sqlx::Error> {
-    let event = Event::Account(Box::new(announce::account(provider, account, state, reason, actor)));
+    let event = Event::Account(Box::new(announce::account(
+        event_type, provider, account, state, reason, actor,
+    )));
     journal_sql::unsequenced(conn, &event, super::Origin::default()).await?;
     let detail = serde_json::json!({"action": "account_state", "account": format!("{}:{account}", provider.as_str()), "state": state});
     journal_sql::note(

@@ -8,6 +8,9 @@
 //! - `GET /sandbox/valu/otp/{phone}`: the last OTP "sent by SMS" to the phone.
 //! - `GET /sandbox/ledger[?lists=false]`, `GET|POST /sandbox/faults`,
 //!   `GET|POST /sandbox/auto-customer`, `POST /sandbox/reset`, `GET /sandbox/health`.
+//! - `GET|POST /sandbox/outage` (`{"account": "ecommpay:<project_id>", "down": true}`): every
+//!   API request of a switched-down account is answered 503; `GET /sandbox/requests`: each
+//!   account's request log, with the status each was answered ([`super::requests`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +41,11 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/sandbox/faults", get(get_faults).post(set_faults))
         .route("/sandbox/auto-customer", get(get_auto).post(set_auto))
         .route("/sandbox/reset", post(reset))
+        .route(
+            "/sandbox/outage",
+            get(super::requests::get_outage).post(super::requests::set_outage),
+        )
+        .route("/sandbox/requests", get(super::requests::list))
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -172,7 +180,8 @@ async fn set_auto(State(shared): State<Arc<Shared>>, Json(auto): Json<AutoCustom
     Json(auto)
 }
 
-/// Forgets every payment, order and ledger entry (runtime fault and auto-customer settings stay).
+/// Forgets every payment, order, ledger entry and request log (runtime fault, outage and
+/// auto-customer settings stay).
 async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
     let mut store = shared.store.lock().await;
     store.ecommpay.clear();
@@ -182,6 +191,7 @@ async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
     store.sms.clear();
     store.one_shot_used.clear();
     store.ledger = Ledger::new(shared.config.ledger_capacity);
+    store.requests.clear_logs();
     StatusCode::NO_CONTENT
 }
 

@@ -21,7 +21,7 @@ pub(crate) struct BoundedLog<T> {
 }
 
 impl<T> BoundedLog<T> {
-    fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         Self {
             entries: VecDeque::new(),
             first_seq: 0,
@@ -29,7 +29,7 @@ impl<T> BoundedLog<T> {
         }
     }
 
-    fn push(&mut self, entry: T) -> u64 {
+    pub(crate) fn push(&mut self, entry: T) -> u64 {
         if self.entries.len() == self.cap {
             self.entries.pop_front();
             self.first_seq += 1;
@@ -45,7 +45,7 @@ impl<T> BoundedLog<T> {
 }
 
 impl<T: Serialize> BoundedLog<T> {
-    fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({ "dropped": self.first_seq, "entries": self.entries.iter().collect::<Vec<_>>() })
     }
 }

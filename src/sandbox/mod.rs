@@ -27,6 +27,7 @@ mod delivery;
 mod ecommpay;
 pub mod faults;
 mod ledger;
+mod requests;
 mod respond;
 mod state;
 
@@ -73,11 +74,14 @@ pub async fn serve(config: SandboxConfig, listener: TcpListener, shutdown: Cance
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let provider_api = Router::new()
         .merge(ecommpay::routes())
         .merge(aps::routes())
-        .merge(control::routes())
-        .with_state(shared)
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            requests::gate,
+        ));
+    provider_api.merge(control::routes()).with_state(shared)
 }
 
 /// A sandbox running in the background on `127.0.0.1:<random port>`; stops on drop.

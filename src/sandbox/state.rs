@@ -49,6 +49,8 @@ pub(crate) struct Store {
     /// Marker-triggered one-shot request faults already used, by `op:account:id:marker`.
     pub one_shot_used: HashSet<String>,
     pub ledger: Ledger,
+    /// Every API request by account, and the accounts switched down.
+    pub requests: super::requests::Requests,
     pub faults: FaultRates,
     pub auto_customer: AutoCustomer,
 }
@@ -97,6 +99,7 @@ impl Shared {
             sms: HashMap::new(),
             one_shot_used: HashSet::new(),
             ledger: Ledger::new(config.ledger_capacity),
+            requests: super::requests::Requests::default(),
             faults: config.faults.clone(),
             auto_customer: config.auto_customer.clone(),
         };

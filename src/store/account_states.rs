@@ -64,3 +64,32 @@ pub async fn change(
     .fetch_optional(conn)
     .await
 }
+
+/// Takes the half-open probe of `provider:account`: moves it to `half_open` (since now) when it
+/// has been `open` for `cool_down`, or `half_open` for `stale_probe` (a process died probing). Only
+/// one process wins; the row as it is after, or None.
+pub async fn claim_probe(
+    pool: &PgPool,
+    provider: &str,
+    account: &str,
+    cool_down: std::time::Duration,
+    stale_probe: std::time::Duration,
+) -> Result<Option<StateRow>, sqlx::Error> {
+    let key = format!("{provider}:{account}");
+    let seconds = |duration: std::time::Duration| duration.as_secs_f64();
+    sqlx::query_as(
+        "WITH claimed AS (
+             UPDATE account_states SET state = 'half_open', changed_by = 'breaker', since = now()
+             WHERE account_key = $1
+               AND ((state = 'open' AND since <= now() - make_interval(secs => $2))
+                 OR (state = 'half_open' AND since <= now() - make_interval(secs => $3)))
+             RETURNING account_key, provider, account, state, reason, changed_by, since)
+         SELECT claimed.*, pg_notify($4, account_key)::text AS woken FROM claimed",
+    )
+    .bind(&key)
+    .bind(seconds(cool_down))
+    .bind(seconds(stale_probe))
+    .bind(crate::accounts::gate::NOTIFY_CHANNEL)
+    .fetch_optional(pool)
+    .await
+}

@@ -133,11 +133,18 @@ pub async fn renew(pool: &PgPool, ids: &[i64], tokens: &[Uuid], lease: Duration)
     Ok(renewed.rows_affected())
 }
 
-/// When the next job falls due, if any is scheduled or leased.
+/// When the next claimable job falls due, if any is scheduled or leased. Jobs of a paused or open
+/// account are left out, as [`claim`] leaves them out: they are due, but waiting on them would
+/// wake the runner in a loop.
 pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar("SELECT min(available_at) FROM jobs WHERE state IN ('scheduled', 'running')")
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT min(available_at) FROM jobs
+         WHERE state IN ('scheduled', 'running')
+           AND (account_key IS NULL OR account_key NOT IN (
+               SELECT account_key FROM account_states WHERE state IN ('paused', 'open', 'half_open')))",
+    )
+    .fetch_one(pool)
+    .await
 }
 
 /// Marks the job done inside the caller's transaction, which also holds the job's effect.
@@ -161,9 +168,19 @@ pub async fn complete(conn: &mut PgConnection, job: &ClaimedJob) -> Result<Resul
 /// left. Does nothing if the lease was lost.
 pub async fn retry(pool: &PgPool, job: &ClaimedJob, delay: Duration, error: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE jobs SET
-             state = CASE WHEN attempts >= max_attempts THEN 'exhausted' ELSE 'scheduled' END,
-             available_at = now() + $3, lease_token = NULL, last_error = $4, updated_at = now()
+        // A job whose account is paused or open now failed because of that (its call was refused
+        // before it went out, or its failure opened the circuit): it gets its attempt back and
+        // waits, unclaimed, like the account's other jobs, so an outage never exhausts a job.
+        "WITH account AS (
+             SELECT EXISTS (
+                 SELECT 1 FROM jobs j JOIN account_states s ON s.account_key = j.account_key
+                 WHERE j.id = $1 AND s.state IN ('paused', 'open', 'half_open')) AS closed)
+         UPDATE jobs SET
+             state = CASE WHEN NOT account.closed AND attempts >= max_attempts THEN 'exhausted' ELSE 'scheduled' END,
+             attempts = CASE WHEN account.closed THEN GREATEST(attempts - 1, 0) ELSE attempts END,
+             available_at = CASE WHEN account.closed THEN now() ELSE now() + $3 END,
+             lease_token = NULL, last_error = $4, updated_at = now()
+         FROM account
          WHERE id = $1 AND lease_token = $2 AND state = 'running'",
     )
     .bind(job.id)

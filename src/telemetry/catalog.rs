@@ -81,6 +81,11 @@ pub const FAMILIES: &[Family] = &[
         Histogram,
         "Duration of provider HTTP calls, by provider, account and operation.",
     ),
+    family(
+        "bnpl_circuit_transitions_total",
+        Counter,
+        "Circuit breaker changes this process wrote, by provider, account and new state (open, active).",
+    ),
     family("bnpl_jobs_run_total", Counter, "Job runs, by job kind and outcome."),
     family("bnpl_events_published_total", Counter, "Events published to the events exchange."),
     family(

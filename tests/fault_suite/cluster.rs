@@ -130,6 +130,14 @@ refund_path = "/v2/payment/bnpl/humm/refund"
 [accounts.humm.default.timing]
 {timing}
 
+# The account the provider-outage phase takes down (outage.rs): a breaker quick enough to open
+# within the outage and to probe several times.
+[accounts.humm.default.limits.breaker]
+failure_ratio = 0.5
+min_calls = 5
+window = "10s"
+cool_down = "2s"
+
 [accounts.valu.default]
 base_url = "{sandbox_url}/FortAPI/paymentApi"
 access_code = "{ACCESS_CODE}"

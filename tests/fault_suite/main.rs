@@ -10,7 +10,8 @@
 //! moments, closes their RabbitMQ connections, cuts their database, lets the sandbox inject
 //! provider faults (markers in ids plus random rates), posts forged callbacks and publishes a
 //! known number of malformed commands, while Payment Page purchases, wrong OTPs and resends and an
-//! operator working through the admin API run beside the plain flows. Then it waits for
+//! operator working through the admin API run beside the plain flows, and the sandbox plays a
+//! provider outage of one account (its circuit must open and close). Then it waits for
 //! quiescence and checks that nothing was lost or done twice, printing a table; any violation, a
 //! row below its floor (`coverage`), or a missed quiescence deadline fails the test.
 //!
@@ -37,6 +38,7 @@ mod forged;
 #[expect(dead_code, reason = "the suite uses only the database, prefix and broker helpers")]
 mod helpers;
 mod load;
+mod outage;
 mod provider;
 mod purchases;
 mod quiesce;
@@ -109,6 +111,8 @@ pub struct Tally {
     pub admin_cancel_attempts: AtomicU64,
     pub admin_cancelled: AtomicU64,
     pub admin_replayed: AtomicU64,
+    /// Provider outages the sandbox played (issue 19).
+    pub provider_outages: AtomicU64,
     pub markers: Mutex<BTreeMap<String, u64>>,
     pub notes: Mutex<Vec<String>>,
 }
@@ -319,12 +323,14 @@ async fn nothing_is_lost_or_done_twice_under_faults() {
         restarts,
     ));
     let traffic = tokio::spawn(load::drive(Arc::clone(&run), window, seed));
+    let provider_outage = tokio::spawn(outage::play(Arc::clone(&run), window));
     let admin_stop = CancellationToken::new();
     let operator = tokio::spawn(admin::operate(Arc::clone(&run), admin_stop.clone()));
     tokio::time::sleep(window).await;
     kill_stop.cancel();
     killer.await.unwrap();
     outages.await.unwrap();
+    provider_outage.await.unwrap();
     let traffic_done = tokio::time::timeout(Duration::from_secs(120), traffic).await.is_ok();
     if !traffic_done {
         tally.note("traffic follow-ups still running after 120 s".into());
@@ -356,6 +362,11 @@ async fn nothing_is_lost_or_done_twice_under_faults() {
     results.push(accounting::quiescent(&open, took, deadline));
     coverage::apply_floors(&mut results, scale);
     results.extend(coverage::rows(&run, &db.url, restarts).await);
+    {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        results.extend(outage::circuit_rows(&run, &pool).await);
+        pool.close().await;
+    }
 
     for node in nodes.iter() {
         node.lock().await.kill().await;

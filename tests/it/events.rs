@@ -99,10 +99,25 @@ fn refund(refund_id: &str, payment_id: &str, minor: i64, currency: &str) -> Valu
 
 #[tokio::test]
 async fn every_event_type_is_announced_with_its_contract_hygiene() {
-    let mut env = spawn_sandboxed(fast_timing(), |config| {
-        // A valU refund takes 20 s at the sandbox, past the 8 s refund threshold: review.
-        config.valu.refund_processing_secs = 200_000.0;
-    })
+    let mut env = spawn_sandboxed_configured(
+        fast_timing(),
+        |config| {
+            // A valU refund takes 20 s at the sandbox, past the 8 s refund threshold: review.
+            config.valu.refund_processing_secs = 200_000.0;
+        },
+        |config| {
+            // A breaker quick to trip on an outage, and only on one: 3 of 4 calls within 3 s.
+            if let Some(humm) = config.accounts.humm.get_mut("default") {
+                humm.limits.breaker = bnpl::config::BreakerSettings {
+                    enabled: true,
+                    failure_ratio: 0.75,
+                    min_calls: 3,
+                    window: Duration::from_secs(3),
+                    cool_down: Duration::from_secs(1),
+                };
+            }
+        },
+    )
     .await;
     let pool = env.app.db.pool().await;
     let operator = bnpl::store::tokens::create(&pool, "events-ops", &["operate".to_owned()])
@@ -207,6 +222,23 @@ async fn every_event_type_is_announced_with_its_contract_hygiene() {
         assert_eq!(answer.status(), 200);
     }
     env.wait_for_event("account:humm:default", "account.resumed", WAIT)
+        .await;
+
+    // The humm provider goes down: its circuit opens; it comes back: the probe closes it.
+    let (http, outage_url) = (env.http.clone(), env.sandbox.url("/sandbox/outage"));
+    let outage = |down: bool| {
+        http.post(&outage_url)
+            .json(&json!({"account": format!("ecommpay:{PROJECT}"), "down": down}))
+            .send()
+    };
+    assert!(outage(true).await.unwrap().status().is_success());
+    for id in ["ev-outage-1", "ev-outage-2", "ev-outage-3", "ev-outage-4"] {
+        env.publish("purchase.create", &humm_purchase(id, 15000)).await;
+    }
+    env.wait_for_event("account:humm:default", "account.circuit_opened", WAIT)
+        .await;
+    assert!(outage(false).await.unwrap().status().is_success());
+    env.wait_for_event("account:humm:default", "account.circuit_closed", WAIT)
         .await;
     env.drain(Duration::from_millis(300)).await;
 

@@ -76,6 +76,15 @@ pub struct Sandboxed {
 /// Starts a sandbox (shaped by `adjust`) and an orchestrator whose humm and valU accounts point
 /// at it, with `timing` on both accounts.
 pub async fn spawn_sandboxed(timing: AccountTiming, adjust: impl FnOnce(&mut SandboxConfig)) -> Sandboxed {
+    spawn_sandboxed_configured(timing, adjust, |_| {}).await
+}
+
+/// [`spawn_sandboxed`], with the orchestrator's configuration shaped by `configure` last.
+pub async fn spawn_sandboxed_configured(
+    timing: AccountTiming,
+    adjust: impl FnOnce(&mut SandboxConfig),
+    configure: impl FnOnce(&mut bnpl::config::Config),
+) -> Sandboxed {
     let port = free_port();
     let app_url = format!("http://127.0.0.1:{port}");
     let mut sandbox_settings = sandbox_config(&app_url);
@@ -123,6 +132,7 @@ pub async fn spawn_sandboxed(timing: AccountTiming, adjust: impl FnOnce(&mut San
     config.refunds.allowed_users = vec!["guest".to_owned()];
     // Accounts point at this test's own sandbox: the built-in one is not wanted.
     config.sandbox = false;
+    configure(&mut config);
     let probe_topology = prefix.topology();
     let app = spawn_app_with(db, prefix, config).await;
     let probe = BrokerProbe::new(probe_topology).await;

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod admin;
+mod breaker;
 mod broker_faults;
 mod contract;
 #[cfg(feature = "failpoints")]

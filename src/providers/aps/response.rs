@@ -197,6 +197,15 @@ fn create<T>(
 }
 
 /// The body as a parameter map (JSON object); `None` when it is not one.
+/// Whether an answer is the provider failing rather than the request (issue 19: what the circuit
+/// breaker counts): a 5xx, or a refused signature (`xx008`).
+pub fn is_provider_failure(raw: &RawResponse) -> bool {
+    raw.is_server_error()
+        || object(raw)
+            .and_then(|params| response_code(&params))
+            .is_some_and(|code| code.message == "008")
+}
+
 fn object(raw: &RawResponse) -> Option<Map<String, Value>> {
     match serde_json::from_slice::<Value>(&raw.body).ok()? {
         Value::Object(map) => Some(map),

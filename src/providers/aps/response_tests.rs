@@ -302,3 +302,18 @@ fn check_status_failures() {
         StatusOutcome::Mismatch { .. }
     ));
 }
+
+#[test]
+fn the_breaker_counts_server_errors_and_refused_signatures_only() {
+    let server_error = RawResponse {
+        status: 503,
+        body: vec![],
+    };
+    assert!(is_provider_failure(&server_error));
+    assert!(is_provider_failure(&raw(json!({"response_code": "00008"}))));
+    assert!(is_provider_failure(&raw(json!({"response_code": "12008"}))));
+    // A decline, a success and an unknown order are the provider working.
+    assert!(!is_provider_failure(&raw(json!({"response_code": "00016"}))));
+    assert!(!is_provider_failure(&raw(json!({"response_code": "14000"}))));
+    assert!(!is_provider_failure(&raw(json!({"response_code": "12036"}))));
+}

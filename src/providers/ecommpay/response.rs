@@ -81,6 +81,18 @@ fn registration<T>(
     }
 }
 
+/// Whether an answer is the provider failing rather than the request (issue 19: what the circuit
+/// breaker counts): a 5xx, "provider not available" (314), or a refused signature (3261/3262).
+pub fn is_provider_failure(raw: &RawResponse) -> bool {
+    if raw.is_server_error() {
+        return true;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&raw.body) else {
+        return false;
+    };
+    error_code(&body).is_some_and(|(code, _)| matches!(code.trim(), "314" | "3261" | "3262"))
+}
+
 /// A non-zero `code` (top level, or the first of `errors[]`) with its message.
 fn error_code(body: &Value) -> Option<(String, String)> {
     let (code, message) = match text_at(body, &["code"]) {

@@ -259,3 +259,33 @@ fn a_refused_signature_is_not_sent_never_a_decline() {
         );
     }
 }
+
+#[test]
+fn the_breaker_counts_server_errors_unavailability_and_refused_signatures_only() {
+    assert!(is_provider_failure(&raw(502, json!({}))));
+    assert!(is_provider_failure(&raw(
+        400,
+        json!({"code": "314", "message": "Provider not available"})
+    )));
+    assert!(is_provider_failure(&raw(
+        400,
+        json!({"code": 3261, "message": "Invalid signature"})
+    )));
+    assert!(is_provider_failure(&raw(
+        400,
+        json!({"errors": [{"code": "3262", "message": "Empty signature"}]})
+    )));
+    // A decline, an accepted request and an unknown payment are the provider working.
+    assert!(!is_provider_failure(&raw(
+        400,
+        json!({"code": "100", "message": "General decline"})
+    )));
+    assert!(!is_provider_failure(&raw(
+        200,
+        json!({"status": "success", "request_id": "r"})
+    )));
+    assert!(!is_provider_failure(&raw(
+        404,
+        json!({"code": "3061", "message": "Not found"})
+    )));
+}
