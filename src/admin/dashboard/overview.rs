@@ -1,5 +1,5 @@
 //! `GET /`: the operations overview: broker queue depths, recent activity, payments by status
-//! per provider, refund queues and their heads, payments to review, payments past their
+//! per provider, provider accounts (paused, circuit open), refund queues and their heads, payments to review, payments past their
 //! threshold, dead letters and exhausted jobs, each payment linking to its detail page.
 
 use super::html::{self, maybe_time, money, payment_link, table, text, time};
@@ -107,6 +107,30 @@ async fn render(state: &AdminState) -> Result<String, sqlx::Error> {
     body.push_str("</section>");
 
     body.push_str(&status_matrix(&counts));
+
+    // Paused accounts and open circuits: while an account is not active nothing goes to its
+    // provider, so it leads the page after the counts.
+    let accounts = crate::admin::accounts::list(pool, &state.services.accounts).await?;
+    let rows: Vec<Vec<String>> = accounts
+        .iter()
+        .map(|a| {
+            vec![
+                text(a.provider.as_str()),
+                text(&a.account),
+                text(&a.state),
+                a.reason.as_deref().map(text).unwrap_or_default(),
+                a.since.map(time).unwrap_or_else(|| "–".to_owned()),
+            ]
+        })
+        .collect();
+    body.push_str("<section><h2>Provider accounts</h2>");
+    body.push_str(&table(
+        "provider-accounts",
+        &["Provider", "Account", "State", "Reason", "Since"],
+        &rows,
+        "No provider accounts.",
+    ));
+    body.push_str("</section>");
 
     let rows: Vec<Vec<String>> = queues
         .iter()

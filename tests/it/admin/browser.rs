@@ -120,6 +120,14 @@ async fn an_operator_signs_in_and_reads_the_dashboard_in_a_real_browser() {
     seed_refund(&pool, "rf-next-2", "ord-ok-3", "queued", 1000).await;
     seed_dead_letter(&pool, "purchase.create", b"{not json").await;
     seed_dead_letter(&pool, "purchase.explode", b"{}").await;
+    // The breaker opened the humm account's circuit (the app's accounts are named `default`).
+    sqlx::query(
+        "INSERT INTO account_states (account_key, provider, account, state, reason, changed_by)
+         VALUES ('humm:default', 'humm', 'default', 'open', '9 of 12 calls failed within 60 s', 'breaker')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     sqlx::query("INSERT INTO audit_log (payment_id, kind, actor, from_status, to_status, reason)
                  VALUES ('ord-review-1', 'transition', 'status_check', 'pending', 'needs_review', 'no_definite_answer')")
         .execute(&pool).await.unwrap();
@@ -206,6 +214,11 @@ async fn an_operator_signs_in_and_reads_the_dashboard_in_a_real_browser() {
     assert!(
         queues.contains("rf-stuck-1") && queues.contains("in_flight"),
         "{queues}"
+    );
+    let accounts = text_of(&browser, "#provider-accounts").await;
+    assert!(
+        accounts.contains("open") && accounts.contains("9 of 12 calls failed"),
+        "{accounts}"
     );
     let dead = text_of(&browser, "#dead-letters").await;
     assert!(dead.contains("purchase.explode") && dead.contains("invalid"));
