@@ -29,6 +29,13 @@ const RELAY_LOCK_KEY: i64 = 0x626e_706c_7265_6c79;
 const BATCH: i64 = 500;
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// Group commit for the relay (design §1b): while events are flowing, a notification is held this
+/// long so the commits right behind it are read and confirmed in the same batch, instead of one
+/// read per commit.
+const LINGER: Duration = Duration::from_millis(1);
+/// Events are "flowing" when the last batch published something this recently; a lone event
+/// after a quiet spell is read at once, never delayed.
+const FLOWING: Duration = Duration::from_millis(20);
 
 /// Runs the relay until `shutdown`.
 pub async fn run(pool: PgPool, publisher: Arc<Publisher>, shutdown: CancellationToken) {
@@ -66,8 +73,12 @@ async fn lead(pool: &PgPool, publisher: &Publisher, shutdown: &CancellationToken
         // Dead letters are rare: look for them when one was announced, and on every poll.
         let mut check_dead = true;
         let (mut event_suspect, mut dead_suspect) = (Suspect::default(), Suspect::default());
+        let mut last_published: Option<tokio::time::Instant> = None;
         while !shutdown.is_cancelled() {
-            let events = relay_events(pool, publisher, &topology.events(), &mut event_suspect).await?;
+            let (events, published) = relay_events(pool, publisher, &topology.events(), &mut event_suspect).await?;
+            if published > 0 {
+                last_published = Some(tokio::time::Instant::now());
+            }
             let dead = if check_dead {
                 relay_dead_letters(pool, publisher, &topology.dead_letter_exchange(), &mut dead_suspect).await?
             } else {
@@ -81,6 +92,18 @@ async fn lead(pool: &PgPool, publisher: &Publisher, shutdown: &CancellationToken
             tokio::select! {
                 notification = listener.recv() => {
                     check_dead |= notification?.payload() == DEAD_LETTER_NOTICE;
+                    if last_published.is_some_and(|at| at.elapsed() < FLOWING) {
+                        // What arrives meanwhile is in this batch too (`recv` is dropped at the
+                        // deadline, as in the wait above).
+                        let deadline = tokio::time::sleep(LINGER);
+                        tokio::pin!(deadline);
+                        loop {
+                            tokio::select! {
+                                more = listener.recv() => check_dead |= more?.payload() == DEAD_LETTER_NOTICE,
+                                () = &mut deadline => break,
+                            }
+                        }
+                    }
                     // A burst of commits is one batch: take every notification already here.
                     while let Some(more) = listener.next_buffered() {
                         check_dead |= more.payload() == DEAD_LETTER_NOTICE;
@@ -167,7 +190,7 @@ async fn relay_events(
     publisher: &Publisher,
     exchange: &str,
     suspect: &mut Suspect,
-) -> Result<Progress, sqlx::Error> {
+) -> Result<(Progress, usize), sqlx::Error> {
     let pending = outbox::pending_events(pool, BATCH).await?;
     let fetched = pending.len();
     let rows = pending
@@ -211,7 +234,7 @@ async fn relay_events(
         .collect();
     let done = publish_rows(pool, publisher, RelayTable::Outbox, rows, suspect).await?;
     metrics::counter!("bnpl_events_published_total").increment(done as u64);
-    Ok(progress(fetched, done))
+    Ok((progress(fetched, done), done))
 }
 
 async fn relay_dead_letters(
