@@ -36,6 +36,14 @@ const TICK: Duration = Duration::from_millis(250);
 /// Runs until `stop`: takes trips, and probes open circuits whose cool-down is over.
 pub async fn supervise(pool: PgPool, accounts: Accounts, executor: Executor, stop: CancellationToken) {
     let wake = accounts.breaker_wake();
+    // Every account's series exist from the start, so `increase()` sees the first opening.
+    for (provider, name, _) in accounts.gates() {
+        for to in [AccountState::Open, AccountState::Active] {
+            metrics::counter!("bnpl_circuit_transitions_total", "provider" => provider.as_str(),
+                "account" => name.to_owned(), "to" => to.as_str())
+            .increment(0);
+        }
+    }
     loop {
         for (provider, name, _) in accounts.gates() {
             let Some(limiter) = accounts.limiter(provider, name) else {

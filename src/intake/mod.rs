@@ -22,12 +22,16 @@ use crate::flows::humm_sale::{HummSale, InlineSale};
 use crate::flows::Services;
 use crate::jobs::runner::execute_claimed;
 use crate::messaging::consumer::{DeliveryHandler, Transient};
+use crate::store::group_commit::GroupCommitter;
 use crate::store::sqlstate::{self, Verdict};
 use envelope::{CommandType, Decoded, Envelope, Malformed};
 use lapin::message::Delivery;
 use std::sync::Arc;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
+
+/// The most purchases one transaction stores.
+const MAX_BATCH: usize = 32;
 
 /// The intake consumers' handler.
 pub struct IntakeHandler {
@@ -38,6 +42,8 @@ pub struct IntakeHandler {
     /// claim round trip); tracked so shutdown waits for it.
     humm_sale: Arc<HummSale>,
     tracker: TaskTracker,
+    /// Purchases arriving together are stored in one transaction (design §1b).
+    committer: GroupCommitter,
 }
 
 impl IntakeHandler {
@@ -45,11 +51,14 @@ impl IntakeHandler {
         let humm_sale = Arc::new(HummSale {
             services: Arc::clone(&services),
         });
+        // Two committers: one batch commits while the next fills up, on this machine's two cores.
+        let committer = GroupCommitter::start(services.pool.clone(), 2, MAX_BATCH);
         Self {
             services,
             refunders,
             humm_sale,
             tracker,
+            committer,
         }
     }
 }
@@ -139,7 +148,7 @@ impl IntakeHandler {
         }
         match command.command_type {
             CommandType::PurchaseCreate => {
-                let (outcome, sale) = purchase::create(&self.services, envelope, &command).await?;
+                let (outcome, sale) = purchase::create(&self.services, &self.committer, envelope, &command).await?;
                 if let Some((job, payment)) = sale {
                     let services = Arc::clone(&self.services);
                     let sale = InlineSale {

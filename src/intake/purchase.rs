@@ -1,6 +1,7 @@
 //! `purchase.create` at intake: schema (dead letter when it fails), provider rules (business
 //! refusal), then one transaction that stores the command and the payment (or recognises a
-//! duplicate or a conflict).
+//! duplicate or a conflict), shared with the purchases that arrive at the same time (group
+//! commit, design §1b): the delivery is acked only after that transaction committed.
 
 use super::dead_letter;
 use super::envelope::{Envelope, ParsedCommand};
@@ -8,13 +9,19 @@ use super::{invalid, schema, Outcome};
 use crate::flows::purchase_create::{self, PurchaseCreate, Rejection, Stored};
 use crate::flows::Services;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
+use crate::store::group_commit::{GroupCommitter, GroupError, Unit};
 use crate::store::jobs::ClaimedJob;
 use crate::store::payments::PaymentRow;
+use futures_util::future::BoxFuture;
+use sqlx::PgConnection;
+use std::sync::Arc;
 
-/// Stores the command; returns its outcome and, for a humm Gate purchase, the sale job this
-/// transaction claimed (with the payment it created), to run right after the commit.
+/// Stores the command; returns its outcome and, for a humm Gate purchase, the sale job its
+/// transaction claimed (with the payment it created), to run right after the commit. The
+/// transaction is shared with the purchases that arrive together ([`GroupCommitter`]).
 pub async fn create(
-    services: &Services,
+    services: &Arc<Services>,
+    committer: &GroupCommitter,
     envelope: &Envelope,
     command: &ParsedCommand,
 ) -> Result<(Outcome, Option<(ClaimedJob, PaymentRow)>), sqlx::Error> {
@@ -30,36 +37,83 @@ pub async fn create(
             return Ok((Outcome::Rejected, None));
         }
     };
-    let hash = purchase_create::canonical_hash(&command.body);
-    let mut tx = services.pool.begin().await?;
-    let mut inline = None;
-    let stored = purchase_create::store(&mut tx, services, &validated, &hash, envelope.origin()).await?;
-    let (outcome, recorded) = match stored {
-        Stored::Created(payment, job) => {
-            inline = job.map(|job| (job, *payment));
-            (Outcome::Applied, CommandOutcome::Applied)
-        }
-        Stored::Duplicate => (Outcome::Duplicate, CommandOutcome::Duplicate),
-        Stored::Conflict => {
-            let message = "payment_id is already used by a different purchase";
-            dead_letter::refuse_in(&mut tx, envelope, command, "conflict", message).await?;
-            tx.commit().await?;
-            return Ok((Outcome::Rejected, None));
-        }
-    };
-    commands::insert(
-        &mut tx,
-        &NewCommand {
-            command_type: command.command_type.as_str(),
-            subject_id: Some(&command.subject_id),
-            envelope,
-            body_hash: &envelope.body_hash(),
-            outcome: recorded,
-            reason_code: None,
-            reason_message: None,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((outcome, inline))
+    let unit = Arc::new(StorePurchase {
+        services: Arc::clone(services),
+        hash: purchase_create::canonical_hash(&command.body),
+        validated,
+        envelope: envelope.clone(),
+        command: command.clone(),
+        result: std::sync::Mutex::new(None),
+    });
+    match committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await {
+        Ok(()) => {}
+        Err(GroupError::Database(error)) => return Err(error),
+        Err(GroupError::Stopped) => return Err(sqlx::Error::PoolClosed),
+    }
+    let stored = unit
+        .result
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    Ok(stored.unwrap_or((Outcome::Duplicate, None)))
+}
+
+/// One purchase's transaction body: the payment (or a duplicate, or a conflict refused) and the
+/// command row. Run again from the start when its batch is re-applied unit by unit.
+struct StorePurchase {
+    services: Arc<Services>,
+    hash: String,
+    validated: purchase_create::Validated,
+    envelope: Envelope,
+    command: ParsedCommand,
+    /// What the last run produced; read once the transaction committed.
+    #[expect(
+        clippy::type_complexity,
+        reason = "the outcome and the inline sale, as `create` returns them"
+    )]
+    result: std::sync::Mutex<Option<(Outcome, Option<(ClaimedJob, PaymentRow)>)>>,
+}
+
+impl Unit for StorePurchase {
+    fn key(&self) -> Option<&str> {
+        Some(self.validated.command.payment_id.as_str())
+    }
+
+    fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let (envelope, command) = (&self.envelope, &self.command);
+            let stored =
+                purchase_create::store(conn, &self.services, &self.validated, &self.hash, envelope.origin()).await?;
+            let (outcome, recorded, inline) = match stored {
+                Stored::Created(payment, job) => (
+                    Outcome::Applied,
+                    CommandOutcome::Applied,
+                    job.map(|job| (job, *payment)),
+                ),
+                Stored::Duplicate => (Outcome::Duplicate, CommandOutcome::Duplicate, None),
+                Stored::Conflict => {
+                    let message = "payment_id is already used by a different purchase";
+                    dead_letter::refuse_in(conn, envelope, command, "conflict", message).await?;
+                    *self.result.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Some((Outcome::Rejected, None));
+                    return Ok(());
+                }
+            };
+            commands::insert(
+                conn,
+                &NewCommand {
+                    command_type: command.command_type.as_str(),
+                    subject_id: Some(&command.subject_id),
+                    envelope,
+                    body_hash: &envelope.body_hash(),
+                    outcome: recorded,
+                    reason_code: None,
+                    reason_message: None,
+                },
+            )
+            .await?;
+            *self.result.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((outcome, inline));
+            Ok(())
+        })
+    }
 }

@@ -14,6 +14,7 @@
 
 pub mod account_states;
 pub mod commands;
+pub mod group_commit;
 pub mod health;
 pub mod inbound_callbacks;
 pub mod jobs;

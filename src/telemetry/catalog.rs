@@ -86,6 +86,16 @@ pub const FAMILIES: &[Family] = &[
         Counter,
         "Circuit breaker changes this process wrote, by provider, account and new state (open, active).",
     ),
+    family(
+        "bnpl_group_commit_batches_total",
+        Counter,
+        "Transactions the group committer ran for units of work that arrived together (intake purchases).",
+    ),
+    family(
+        "bnpl_group_commit_units_total",
+        Counter,
+        "Units of work in those transactions; divided by the batches, the mean batch size.",
+    ),
     family("bnpl_jobs_run_total", Counter, "Job runs, by job kind and outcome."),
     family("bnpl_events_published_total", Counter, "Events published to the events exchange."),
     family(
@@ -187,6 +197,9 @@ const ZERO_AT_START: &[&str] = &[
 pub fn describe_all() {
     for name in ZERO_AT_START {
         metrics::counter!(*name).increment(0);
+    }
+    for name in ["bnpl_group_commit_batches_total", "bnpl_group_commit_units_total"] {
+        metrics::counter!(name).increment(0);
     }
     for table in ["outbox", "dead_letters"] {
         metrics::counter!("bnpl_relay_parked_total", "table" => table).increment(0);

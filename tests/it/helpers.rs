@@ -417,3 +417,17 @@ pub fn header(delivery: &lapin::message::Delivery, name: &str) -> Option<String>
         _ => None,
     }
 }
+
+/// Ends the sessions of database `name` that are sleeping in `pg_sleep` (a batch held open on
+/// purpose); returns how many.
+pub async fn terminate_sessions_sleeping_in(name: &str) -> i64 {
+    let mut admin = admin().await;
+    sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE datname = $1 AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()",
+    )
+    .bind(name)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap()
+}

@@ -15,6 +15,7 @@ mod crash;
 mod database_faults;
 mod events;
 mod foundation;
+mod group_commit;
 mod harness;
 mod helpers;
 mod hostile;

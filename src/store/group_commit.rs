@@ -1,0 +1,144 @@
+//! Group commit (design §1b, issue 16): units of work that arrive together share one transaction,
+//! so the `BEGIN`, the `COMMIT` and its WAL flush are paid once per batch instead of once per
+//! unit.
+//!
+//! Invariants:
+//! - a unit's caller hears back only after the transaction holding the unit committed (or was
+//!   rolled back), so an AMQP delivery is acked only once its effect is durable;
+//! - a lone unit is never delayed: a batch is what is already queued when a committer is free,
+//!   with no lingering (while one batch commits, the next fills up by itself);
+//! - a batch that fails as a whole is rolled back and re-applied unit by unit, each in its own
+//!   transaction, so only the culprit meets the bad-command rules and its neighbours apply;
+//! - units run one after another inside the transaction, in key order (rows locked in one order,
+//!   so concurrent batches do not deadlock); a second unit about the same row sees
+//!   the first (a repeated command is a duplicate, as if it came in the next batch); a commit
+//!   that fails after the server may have applied it is answered as an error, and the retry finds
+//!   the unit's effect already there (intake's dedupe), so it is applied once.
+
+use futures_util::future::BoxFuture;
+use sqlx::{PgConnection, PgPool};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+/// A piece of work that can run inside a shared transaction, and again alone if its batch fails.
+/// It keeps its own result; the caller reads it after [`GroupCommitter::apply`] returned Ok.
+pub trait Unit: Send + Sync + 'static {
+    fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>>;
+
+    /// The row the unit changes (a payment id), if any: a batch runs its units in key order, so
+    /// two batches that touch the same rows lock them in the same order and never deadlock.
+    fn key(&self) -> Option<&str> {
+        None
+    }
+}
+
+struct Queued {
+    unit: Arc<dyn Unit>,
+    done: oneshot::Sender<Result<(), sqlx::Error>>,
+}
+
+/// Applies units in shared transactions; cheap to clone.
+#[derive(Clone)]
+pub struct GroupCommitter {
+    queue: mpsc::UnboundedSender<Queued>,
+}
+
+impl std::fmt::Debug for GroupCommitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommitter").finish_non_exhaustive()
+    }
+}
+
+/// Why a unit was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("the group committer stopped")]
+    Stopped,
+}
+
+impl GroupCommitter {
+    /// Starts `committers` tasks that take batches of at most `max_batch` units from one queue.
+    /// They end when every clone of the committer is dropped.
+    pub fn start(pool: PgPool, committers: usize, max_batch: usize) -> Self {
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..committers.max(1) {
+            tokio::spawn(commit_batches(pool.clone(), Arc::clone(&receiver), max_batch.max(1)));
+        }
+        Self { queue }
+    }
+
+    /// Applies `unit` in the next batch; returns once that batch committed (Ok) or the unit
+    /// failed alone (Err: its own error, never a neighbour's).
+    pub async fn apply(&self, unit: Arc<dyn Unit>) -> Result<(), GroupError> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .send(Queued { unit, done })
+            .map_err(|_| GroupError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| GroupError::Stopped)?
+            .map_err(GroupError::Database)
+    }
+}
+
+async fn commit_batches(pool: PgPool, receiver: Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>, max_batch: usize) {
+    loop {
+        let batch = {
+            let mut receiver = receiver.lock().await;
+            let Some(first) = receiver.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < max_batch {
+                match receiver.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        metrics::counter!("bnpl_group_commit_batches_total").increment(1);
+        metrics::counter!("bnpl_group_commit_units_total").increment(batch.len() as u64);
+        run(&pool, batch).await;
+    }
+}
+
+/// Applies `batch` in one transaction; on any failure, each unit alone.
+async fn run(pool: &PgPool, mut batch: Vec<Queued>) {
+    // Stable: units of one key keep their arrival order.
+    batch.sort_by(|a, b| a.unit.key().cmp(&b.unit.key()));
+    if batch.len() > 1 {
+        match together(pool, &batch).await {
+            Ok(()) => {
+                for queued in batch {
+                    let _ = queued.done.send(Ok(()));
+                }
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(%error, size = batch.len(), "batch failed; applying its units one by one");
+            }
+        }
+    }
+    for queued in batch {
+        let result = alone(pool, queued.unit.as_ref()).await;
+        let _ = queued.done.send(result);
+    }
+}
+
+async fn together(pool: &PgPool, batch: &[Queued]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for queued in batch {
+        queued.unit.apply(&mut tx).await?;
+    }
+    tx.commit().await
+}
+
+async fn alone(pool: &PgPool, unit: &dyn Unit) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    unit.apply(&mut tx).await?;
+    tx.commit().await
+}

@@ -1,0 +1,167 @@
+//! The group committer's rules (design §1b, issue 16), on real PostgreSQL: units that arrive
+//! together share one transaction; a poison unit fails alone and its neighbours apply; two
+//! changes to one row in one batch apply in arrival order; a batch whose connection dies before
+//! its commit is re-applied and every unit lands exactly once.
+
+use crate::helpers::TestDb;
+use bnpl::store::group_commit::{GroupCommitter, Unit};
+use futures_util::future::{join_all, BoxFuture};
+use sqlx::PgConnection;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Adds `delta` to the row `id` (creating it at 0), after sleeping `sleep_ms` in the database;
+/// remembers the transaction it ran in.
+struct Add {
+    id: &'static str,
+    delta: i32,
+    sleep_ms: u32,
+    txid: Mutex<Option<i64>>,
+}
+
+fn add(id: &'static str, delta: i32) -> Arc<Add> {
+    Arc::new(Add {
+        id,
+        delta,
+        sleep_ms: 0,
+        txid: Mutex::new(None),
+    })
+}
+
+impl Unit for Add {
+    fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            if self.sleep_ms > 0 {
+                sqlx::query("SELECT pg_sleep($1)")
+                    .bind(f64::from(self.sleep_ms) / 1000.0)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            // `n >= 0` is a CHECK: a negative total is the poison.
+            sqlx::query("INSERT INTO gc_rows (id, n) VALUES ($1, 0) ON CONFLICT (id) DO NOTHING")
+                .bind(self.id)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("UPDATE gc_rows SET n = n + $2 WHERE id = $1")
+                .bind(self.id)
+                .bind(self.delta)
+                .execute(&mut *conn)
+                .await?;
+            let txid: i64 = sqlx::query_scalar("SELECT txid_current()")
+                .fetch_one(&mut *conn)
+                .await?;
+            *self.txid.lock().unwrap() = Some(txid);
+            Ok(())
+        })
+    }
+
+    fn key(&self) -> Option<&str> {
+        Some(self.id)
+    }
+}
+
+async fn setup() -> (TestDb, sqlx::PgPool) {
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    sqlx::query("CREATE TABLE gc_rows (id text PRIMARY KEY, n int NOT NULL CHECK (n >= 0))")
+        .execute(&pool)
+        .await
+        .unwrap();
+    (db, pool)
+}
+
+async fn value(pool: &sqlx::PgPool, id: &str) -> Option<i32> {
+    sqlx::query_scalar("SELECT n FROM gc_rows WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+}
+
+/// Queues every unit before the committer runs (this test's runtime has one thread), so they form
+/// one batch; returns each unit's result.
+async fn apply_together(committer: &GroupCommitter, units: &[Arc<Add>]) -> Vec<bool> {
+    join_all(
+        units
+            .iter()
+            .map(|unit| committer.apply(Arc::clone(unit) as Arc<dyn Unit>)),
+    )
+    .await
+    .into_iter()
+    .map(|result| result.is_ok())
+    .collect()
+}
+
+fn txid(unit: &Add) -> Option<i64> {
+    *unit.txid.lock().unwrap()
+}
+
+#[tokio::test]
+async fn units_that_arrive_together_share_one_transaction() {
+    let (_db, pool) = setup().await;
+    let committer = GroupCommitter::start(pool.clone(), 1, 32);
+    let units: Vec<Arc<Add>> = ["a", "b", "c", "d", "e"].into_iter().map(|id| add(id, 1)).collect();
+    assert_eq!(apply_together(&committer, &units).await, vec![true; 5]);
+    let txids: std::collections::BTreeSet<Option<i64>> = units.iter().map(|u| txid(u)).collect();
+    assert_eq!(txids.len(), 1, "one transaction for the five: {txids:?}");
+    for id in ["a", "b", "c", "d", "e"] {
+        assert_eq!(value(&pool, id).await, Some(1));
+    }
+    // A lone unit goes at once, in a transaction of its own.
+    let lone = add("f", 1);
+    assert!(committer.apply(Arc::clone(&lone) as Arc<dyn Unit>).await.is_ok());
+    assert_ne!(txid(&lone), txid(&units[0]));
+}
+
+#[tokio::test]
+async fn a_poison_unit_fails_alone_and_its_neighbours_apply_once() {
+    let (_db, pool) = setup().await;
+    let committer = GroupCommitter::start(pool.clone(), 1, 32);
+    let units = vec![add("a", 1), add("b", 1), add("poison", -1), add("c", 1)];
+    let results = apply_together(&committer, &units).await;
+    assert_eq!(results, vec![true, true, false, true], "only the poison fails");
+    for id in ["a", "b", "c"] {
+        assert_eq!(value(&pool, id).await, Some(1), "{id} applied exactly once");
+    }
+    assert_eq!(value(&pool, "poison").await, None, "the poison changed nothing");
+}
+
+#[tokio::test]
+async fn two_changes_to_one_row_in_one_batch_apply_in_arrival_order() {
+    let (_db, pool) = setup().await;
+    let committer = GroupCommitter::start(pool.clone(), 1, 32);
+    // +2 then -1 is fine in this order; the other order would go below zero and fail.
+    let units = vec![add("z", 5), add("x", 2), add("x", -1)];
+    assert_eq!(apply_together(&committer, &units).await, vec![true; 3]);
+    assert_eq!(value(&pool, "x").await, Some(1));
+    assert_eq!(txid(&units[1]), txid(&units[2]), "both in the one batch");
+}
+
+#[tokio::test]
+async fn a_batch_whose_connection_dies_before_commit_lands_every_unit_once() {
+    let (db, pool) = setup().await;
+    let committer = GroupCommitter::start(pool.clone(), 1, 32);
+    let slow = Arc::new(Add {
+        id: "slow",
+        delta: 1,
+        sleep_ms: 1500,
+        txid: Mutex::new(None),
+    });
+    let units = vec![add("a", 1), Arc::clone(&slow), add("b", 1)];
+    let killer = {
+        let name = db.name.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            crate::helpers::terminate_sessions_sleeping_in(&name).await
+        })
+    };
+    let results = apply_together(&committer, &units).await;
+    assert!(
+        killer.await.unwrap() >= 1,
+        "the batch's connection was killed mid-batch"
+    );
+    assert_eq!(results, vec![true; 3], "re-applied unit by unit after the lost batch");
+    for id in ["a", "slow", "b"] {
+        assert_eq!(value(&pool, id).await, Some(1), "{id} landed exactly once");
+    }
+}
