@@ -5,7 +5,7 @@
 
 use crate::harness::*;
 use crate::helpers::*;
-use crate::processes::{write_config_with, Process};
+use crate::processes::{Process, TwoProcessSetup};
 use lapin::BasicProperties;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -24,14 +24,13 @@ async fn sales_of(sandbox: &bnpl::sandbox::SandboxHandle, payment_id: &str) -> u
 
 #[tokio::test]
 async fn a_paused_account_takes_purchases_but_calls_nobody_until_resumed() {
-    let (port_a, port_b) = (free_port(), free_port());
-    let mut sandbox_config = sandbox_config(&format!("http://127.0.0.1:{port_a}"));
-    sandbox_config.auto_customer.enabled = true;
-    sandbox_config.auto_customer.success_ratio = 1.0;
-    let sandbox = bnpl::sandbox::spawn(sandbox_config).await.unwrap();
-    let db = TestDb::create().await;
-    let prefix = TestPrefix::new();
-    let config = write_config_with(sandbox.base_url(), "30s", &[]);
+    let TwoProcessSetup {
+        ports: (port_a, port_b),
+        sandbox,
+        db,
+        prefix,
+        config,
+    } = TwoProcessSetup::new().await;
     let mut a = Process::start(&db, &prefix, &config, port_a, None).await;
     let mut b = Process::start(&db, &prefix, &config, port_b, None).await;
     let pool = db.pool().await;

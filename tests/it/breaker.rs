@@ -6,7 +6,7 @@
 
 use crate::harness::*;
 use crate::helpers::*;
-use crate::processes::{write_config_with, Process};
+use crate::processes::{Process, TwoProcessSetup};
 use chrono::{DateTime, Utc};
 use lapin::BasicProperties;
 use serde_json::{json, Value};
@@ -55,14 +55,13 @@ async fn humm_jobs(pool: &sqlx::PgPool) -> Vec<(i64, i32, String)> {
 
 #[tokio::test]
 async fn an_outage_opens_the_circuit_everywhere_probes_once_per_half_open_and_recovers() {
-    let (port_a, port_b) = (free_port(), free_port());
-    let mut sandbox_config = sandbox_config(&format!("http://127.0.0.1:{port_a}"));
-    sandbox_config.auto_customer.enabled = true;
-    sandbox_config.auto_customer.success_ratio = 1.0;
-    let sandbox = bnpl::sandbox::spawn(sandbox_config).await.unwrap();
-    let db = TestDb::create().await;
-    let prefix = TestPrefix::new();
-    let config = write_config_with(sandbox.base_url(), "30s", &[]);
+    let TwoProcessSetup {
+        ports: (port_a, port_b),
+        sandbox,
+        db,
+        prefix,
+        config,
+    } = TwoProcessSetup::new().await;
     // The outage must not outlast the payments: their threshold is far away here.
     let text = std::fs::read_to_string(&config)
         .unwrap()

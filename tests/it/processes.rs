@@ -142,3 +142,32 @@ impl Process {
         let _ = self.child.kill().await;
     }
 }
+
+/// What the two-process tests start from: two free ports (the sandbox calls back on the first), a
+/// sandbox whose customers finish every redirect with success, a fresh database and prefix, and a
+/// config file ([`write_config_with`]) that points at that sandbox.
+pub struct TwoProcessSetup {
+    pub ports: (u16, u16),
+    pub sandbox: bnpl::sandbox::SandboxHandle,
+    pub db: TestDb,
+    pub prefix: TestPrefix,
+    pub config: PathBuf,
+}
+
+impl TwoProcessSetup {
+    pub async fn new() -> Self {
+        let ports = (crate::harness::free_port(), crate::harness::free_port());
+        let mut sandbox_config = crate::harness::sandbox_config(&format!("http://127.0.0.1:{}", ports.0));
+        sandbox_config.auto_customer.enabled = true;
+        sandbox_config.auto_customer.success_ratio = 1.0;
+        let sandbox = bnpl::sandbox::spawn(sandbox_config).await.unwrap();
+        let config = write_config_with(sandbox.base_url(), "30s", &[]);
+        Self {
+            ports,
+            sandbox,
+            db: TestDb::create().await,
+            prefix: TestPrefix::new(),
+            config,
+        }
+    }
+}
