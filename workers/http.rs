@@ -30,6 +30,8 @@ pub fn spawn(
         snapshot,
         services: context.services.clone(),
         callback_guard: crate::http::callback_guard::CallbackGuard::new(context.config.http.trusted_proxies.clone()),
+        // Two committers: one batch commits while the next fills up.
+        callback_committer: crate::store::group_commit::GroupCommitter::start(context.pool.clone(), 2, 64),
         sandbox: context.config.sandbox,
         web: crate::admin::WebSettings::from_config(&context.config),
     });

@@ -23,7 +23,7 @@ pub async fn ecommpay(
     let sender = state.callback_guard.client(peer.ip(), &headers);
     let blocked = state.callback_guard.is_blocked(sender);
     let span = callback_span("humm");
-    let result = callbacks::ecommpay::handle(&state.services, &body, blocked)
+    let result = callbacks::ecommpay::handle(&state.services, &state.callback_committer, &body, blocked)
         .instrument(span)
         .await;
     charge(&state, sender, &result);
@@ -39,7 +39,7 @@ pub async fn aps(
     let sender = state.callback_guard.client(peer.ip(), &headers);
     let blocked = state.callback_guard.is_blocked(sender);
     let span = callback_span("valu");
-    let result = callbacks::aps::handle(&state.services, &body, blocked)
+    let result = callbacks::aps::handle(&state.services, &state.callback_committer, &body, blocked)
         .instrument(span)
         .await;
     charge(&state, sender, &result);

@@ -28,6 +28,8 @@ pub struct HttpState {
     pub services: Arc<Services>,
     /// Throttles senders whose callbacks keep failing verification.
     pub callback_guard: callback_guard::CallbackGuard,
+    /// Verified callbacks that arrive together are applied in one transaction.
+    pub callback_committer: crate::store::group_commit::GroupCommitter,
     /// The built-in provider sandbox plays the providers (shown on `/readyz`).
     pub sandbox: bool,
     /// How the dashboard meets browsers.

@@ -7,16 +7,25 @@ use crate::domain::payment_state::PaymentEvent;
 use crate::domain::Provider;
 use crate::flows::{settle, Services};
 use crate::ledger::{self, Change};
-use crate::providers::aps::notification;
+use crate::providers::aps::notification::{self, Notification};
 use crate::providers::outcome::Expected;
 use crate::providers::CallbackError;
+use crate::store::group_commit::{GroupCommitter, Unit};
+use futures_util::future::BoxFuture;
 use serde_json::Value;
+use sqlx::PgConnection;
+use std::sync::Arc;
 
 /// Who applied a change, in the audit log.
 const ACTOR: &str = "callback:aps";
 
 /// `sender_blocked`: as for ecommpay.
-pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> Result<Reply, sqlx::Error> {
+pub async fn handle(
+    services: &Services,
+    committer: &GroupCommitter,
+    body: &[u8],
+    sender_blocked: bool,
+) -> Result<Reply, sqlx::Error> {
     let account = notification::decode(body).ok().and_then(|params| {
         let text = |name: &str| params.get(name).and_then(Value::as_str).map(str::to_owned);
         let merchant = text("merchant_identifier")?;
@@ -35,23 +44,63 @@ pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> R
         }
     };
     super::identify(&account.name, &parsed.merchant_reference);
+    let unit = Arc::new(VerifiedAps {
+        key: parsed.merchant_reference.clone(),
+        account: account.name.clone(),
+        parsed,
+        body: body.to_vec(),
+        reply: super::ReplySlot::default(),
+    });
+    super::apply_in_batch(committer, unit.clone(), &unit.reply).await
+}
+
+/// A verified APS notification, applied in a transaction shared with the callbacks that arrive
+/// with it (group commit, design §1b); answered only after that transaction committed.
+struct VerifiedAps {
+    key: String,
+    account: String,
+    parsed: Notification,
+    body: Vec<u8>,
+    reply: super::ReplySlot,
+}
+
+impl Unit for VerifiedAps {
+    fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let reply = apply_verified(conn, &self.account, &self.parsed, &self.body).await?;
+            self.reply.set(reply);
+            Ok(())
+        })
+    }
+
+    fn key(&self) -> Option<&str> {
+        Some(&self.key)
+    }
+}
+
+/// Applies a notification `account` signed, on `conn`.
+async fn apply_verified(
+    conn: &mut PgConnection,
+    account: &str,
+    parsed: &Notification,
+    body: &[u8],
+) -> Result<Reply, sqlx::Error> {
     let delivery = Delivery {
         provider: "aps",
         signer: Signer {
             provider: Provider::Valu,
-            account: &account.name,
+            account,
         },
         body,
     };
-    let mut conn = services.pool.acquire().await?;
-    let Some(row) = ledger::rows::load(&mut conn, &parsed.merchant_reference).await? else {
-        return delivery.unknown(&mut conn, &parsed.merchant_reference).await;
+    let Some(row) = ledger::rows::load(conn, &parsed.merchant_reference).await? else {
+        return delivery.unknown(conn, &parsed.merchant_reference).await;
     };
     if !delivery.signer.owns(&row) {
-        return delivery.mismatch(&mut conn, &row).await;
+        return delivery.mismatch(conn, &row).await;
     }
     let outcome = if let Some(refund_id) = parsed.maintenance_reference.clone() {
-        refunds::aps(&mut conn, &row, &parsed, &refund_id, ACTOR).await?
+        refunds::aps(conn, &row, parsed, &refund_id, ACTOR).await?
     } else {
         let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
         match parsed.purchase_state(&expected) {
@@ -60,19 +109,16 @@ pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> R
                     note: Some(reason),
                     ..Change::by(ACTOR)
                 };
-                delivery
-                    .apply(&mut conn, &row, PaymentEvent::Contradiction, change)
-                    .await?
-                    .0
+                delivery.apply(conn, &row, PaymentEvent::Contradiction, change).await?.0
             }
             Ok(state) => match settle::event_for(&state, ACTOR) {
                 Some((event, mut change)) => {
                     change.provider_reference = parsed.fort_id.clone();
-                    delivery.apply(&mut conn, &row, event, change).await?.0
+                    delivery.apply(conn, &row, event, change).await?.0
                 }
-                None => check_now(&mut conn, &row).await?,
+                None => check_now(conn, &row).await?,
             },
         }
     };
-    delivery.finish(&mut conn, &row.payment_id, outcome).await
+    delivery.finish(conn, &row.payment_id, outcome).await
 }

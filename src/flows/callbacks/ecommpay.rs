@@ -7,17 +7,26 @@ use crate::domain::payment_state::PaymentEvent;
 use crate::domain::{PaymentStatus, Provider};
 use crate::flows::{settle, Services};
 use crate::ledger::{self, Change};
-use crate::providers::ecommpay::callback::{self, CallbackEvent};
+use crate::providers::ecommpay::callback::{self, Callback, CallbackEvent};
 use crate::providers::outcome::Expected;
 use crate::providers::CallbackError;
+use crate::store::group_commit::{GroupCommitter, Unit};
+use futures_util::future::BoxFuture;
 use serde_json::Value;
+use sqlx::PgConnection;
+use std::sync::Arc;
 
 /// Who applied a change, in the audit log.
 const ACTOR: &str = "callback:ecommpay";
 
 /// `sender_blocked`: the sender has spent its quota of refused callbacks; a callback that
 /// verifies is applied all the same, one that does not is not stored.
-pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> Result<Reply, sqlx::Error> {
+pub async fn handle(
+    services: &Services,
+    committer: &GroupCommitter,
+    body: &[u8],
+    sender_blocked: bool,
+) -> Result<Reply, sqlx::Error> {
     let project_id = serde_json::from_slice::<Value>(body).ok().and_then(|json| {
         json.get("project_id")
             .or_else(|| json.pointer("/general/project_id"))
@@ -36,20 +45,60 @@ pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> R
         }
     };
     super::identify(&account.name, &parsed.payment_id);
+    let unit = Arc::new(VerifiedEcommpay {
+        key: parsed.payment_id.clone(),
+        account: account.name.clone(),
+        parsed,
+        body: body.to_vec(),
+        reply: super::ReplySlot::default(),
+    });
+    super::apply_in_batch(committer, unit.clone(), &unit.reply).await
+}
+
+/// A verified ecommpay callback, applied in a transaction shared with the callbacks that arrive
+/// with it (group commit, design §1b); answered only after that transaction committed.
+struct VerifiedEcommpay {
+    key: String,
+    account: String,
+    parsed: Callback,
+    body: Vec<u8>,
+    reply: super::ReplySlot,
+}
+
+impl Unit for VerifiedEcommpay {
+    fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let reply = apply_verified(conn, &self.account, &self.parsed, &self.body).await?;
+            self.reply.set(reply);
+            Ok(())
+        })
+    }
+
+    fn key(&self) -> Option<&str> {
+        Some(&self.key)
+    }
+}
+
+/// Applies a callback `account` signed, on `conn`.
+async fn apply_verified(
+    conn: &mut PgConnection,
+    account: &str,
+    parsed: &Callback,
+    body: &[u8],
+) -> Result<Reply, sqlx::Error> {
     let delivery = Delivery {
         provider: "ecommpay",
         signer: Signer {
             provider: Provider::Humm,
-            account: &account.name,
+            account,
         },
         body,
     };
-    let mut conn = services.pool.acquire().await?;
-    let Some(mut row) = ledger::rows::load(&mut conn, &parsed.payment_id).await? else {
-        return delivery.unknown(&mut conn, &parsed.payment_id).await;
+    let Some(mut row) = ledger::rows::load(conn, &parsed.payment_id).await? else {
+        return delivery.unknown(conn, &parsed.payment_id).await;
     };
     if !delivery.signer.owns(&row) {
-        return delivery.mismatch(&mut conn, &row).await;
+        return delivery.mismatch(conn, &row).await;
     }
     if row.flow == "gate" && row.status() == PaymentStatus::Accepted {
         // Any verified callback proves ecommpay registered the sale, even when the sale's own
@@ -60,7 +109,7 @@ pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> R
             ..Change::by(ACTOR)
         };
         row = delivery
-            .apply_implied(&mut conn, &row, PaymentEvent::Registered, change)
+            .apply_implied(conn, &row, PaymentEvent::Registered, change)
             .await?;
     }
     let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
@@ -71,7 +120,7 @@ pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> R
                 ..Change::by(ACTOR)
             };
             delivery
-                .apply(&mut conn, &row, PaymentEvent::ActionRequired, change)
+                .apply(conn, &row, PaymentEvent::ActionRequired, change)
                 .await?
                 .0
         }
@@ -81,23 +130,20 @@ pub async fn handle(services: &Services, body: &[u8], sender_blocked: bool) -> R
                     note: Some(reason),
                     ..Change::by(ACTOR)
                 };
-                delivery
-                    .apply(&mut conn, &row, PaymentEvent::Contradiction, change)
-                    .await?
-                    .0
+                delivery.apply(conn, &row, PaymentEvent::Contradiction, change).await?.0
             }
             Ok(state) => match settle::event_for(&state, ACTOR) {
                 Some((event, mut change)) => {
                     change.provider_reference = sale_reference(operation);
-                    delivery.apply(&mut conn, &row, event, change).await?.0
+                    delivery.apply(conn, &row, event, change).await?.0
                 }
-                None => check_now(&mut conn, &row).await?,
+                None => check_now(conn, &row).await?,
             },
         },
-        CallbackEvent::Refund(_) => refunds::ecommpay(&mut conn, &row, &parsed, ACTOR).await?,
-        CallbackEvent::Unexpected => check_now(&mut conn, &row).await?,
+        CallbackEvent::Refund(_) => refunds::ecommpay(conn, &row, parsed, ACTOR).await?,
+        CallbackEvent::Unexpected => check_now(conn, &row).await?,
     };
-    delivery.finish(&mut conn, &row.payment_id, outcome).await
+    delivery.finish(conn, &row.payment_id, outcome).await
 }
 
 /// The customer's next step (contract §3 `action`) that an intermediate callback carries.

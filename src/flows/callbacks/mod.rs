@@ -1,6 +1,8 @@
 //! Applying provider callbacks (design §1 "Callbacks are hints"): verify the signature in
 //! constant time, bind the callback to the account that signed it, then hand the change to the
-//! ledger, which stores the raw body with the change it causes.
+//! ledger, which stores the raw body with the change it causes. Verified callbacks that arrive
+//! together are applied in one transaction (group commit, design §1b), and each is answered only
+//! after it committed.
 //!
 //! A callback that fails verification is refused (400), stored truncated, counted and changes
 //! nothing. One that verifies but is about another account's or provider's payment is refused
@@ -21,10 +23,39 @@ use super::{schedule, Services};
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::Provider;
 use crate::ledger::payment::{self, Applied, Change, Extras, Outcome, RawCallback};
+use crate::store::group_commit::{GroupCommitter, GroupError};
 use crate::store::inbound_callbacks;
 use crate::store::payments::PaymentRow;
 use chrono::Utc;
 use sqlx::PgConnection;
+
+/// Where a callback applied in a shared transaction leaves its answer.
+#[derive(Debug, Default)]
+struct ReplySlot(std::sync::Mutex<Option<Reply>>);
+
+impl ReplySlot {
+    fn set(&self, reply: Reply) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reply);
+    }
+
+    fn take(&self) -> Option<Reply> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+}
+
+/// Applies a verified callback in the committer's next batch and returns its answer once that
+/// batch committed: the provider hears 200 only for a stored callback.
+async fn apply_in_batch(
+    committer: &GroupCommitter,
+    unit: std::sync::Arc<dyn crate::store::group_commit::Unit>,
+    reply: &ReplySlot,
+) -> Result<Reply, sqlx::Error> {
+    match committer.apply(unit).await {
+        Ok(()) => Ok(reply.take().unwrap_or(Reply::Accepted)),
+        Err(GroupError::Database(error)) => Err(error),
+        Err(GroupError::Stopped) => Err(sqlx::Error::PoolClosed),
+    }
+}
 
 /// How to answer the provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
