@@ -89,7 +89,7 @@ pub const FAMILIES: &[Family] = &[
     family(
         "bnpl_group_commit_batches_total",
         Counter,
-        "Transactions the group committer ran for units of work that arrived together (intake purchases).",
+        "Transactions the group committers ran for units of work that arrived together (intake purchases, verified callbacks).",
     ),
     family(
         "bnpl_group_commit_units_total",
