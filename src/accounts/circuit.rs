@@ -51,7 +51,7 @@ pub async fn supervise(pool: PgPool, accounts: Accounts, executor: Executor, sto
             };
             if limiter.breaker().take_trip() {
                 let summary = limiter.breaker().summary();
-                if let Err(error) = open(&pool, provider, name, &summary).await {
+                if let Err(error) = open(&accounts, &pool, provider, name, &summary).await {
                     tracing::warn!(%error, provider = provider.as_str(), account = name,
                         "circuit not opened in the database; this process stops calling until the next state refresh");
                 }
@@ -72,9 +72,19 @@ pub async fn supervise(pool: PgPool, accounts: Accounts, executor: Executor, sto
     }
 }
 
-/// `active → open`, announced; nothing when another process opened it first or it is paused.
-async fn open(pool: &PgPool, provider: Provider, name: &str, summary: &str) -> Result<(), sqlx::Error> {
-    change(pool, provider, name, &["active"], AccountState::Open, summary).await
+/// `active → open`, announced, then this process's gate closed at once (the others close theirs
+/// on the notification); nothing when another process opened it first or it is paused.
+async fn open(
+    accounts: &Accounts,
+    pool: &PgPool,
+    provider: Provider,
+    name: &str,
+    summary: &str,
+) -> Result<(), sqlx::Error> {
+    change(pool, provider, name, &["active"], AccountState::Open, summary).await?;
+    let stored = account_states::all(pool).await?;
+    accounts.apply_states(&stored);
+    Ok(())
 }
 
 /// One compare-and-set with its event, in one transaction.

@@ -107,8 +107,9 @@ impl CallLimiter {
         // Only calls made while the circuit was closed count: one finishing after it opened says
         // nothing new, and the probe decides alone while it is half open.
         if self.gate.allows_calls() && self.breaker.record(self.is_provider_failure(&result)) {
-            // Stop calling from this process at once; the supervisor makes it hold everywhere.
-            self.gate.set(super::AccountState::Open);
+            // The supervisor writes the open state first and only then closes the gates: a job
+            // refused by a closed gate must find its account closed in the database, or its retry
+            // would spend an attempt (`jobs::retry` gives it back only for a stored closed state).
             tracing::warn!(provider = self.provider, account = %self.account, summary = %self.breaker.summary(),
                 "provider failing: circuit opens");
         }

@@ -79,6 +79,10 @@ impl Unit for StorePurchase {
         Some(self.validated.command.payment_id.as_str())
     }
 
+    fn rolled_back(&self) {
+        crate::ledger::rows::forget(self.validated.command.payment_id.as_str());
+    }
+
     fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async move {
             let (envelope, command) = (&self.envelope, &self.command);

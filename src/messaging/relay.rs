@@ -93,16 +93,10 @@ async fn lead(pool: &PgPool, publisher: &Publisher, shutdown: &CancellationToken
                 notification = listener.recv() => {
                     check_dead |= notification?.payload() == DEAD_LETTER_NOTICE;
                     if last_published.is_some_and(|at| at.elapsed() < FLOWING) {
-                        // What arrives meanwhile is in this batch too (`recv` is dropped at the
-                        // deadline, as in the wait above).
-                        let deadline = tokio::time::sleep(LINGER);
-                        tokio::pin!(deadline);
-                        loop {
-                            tokio::select! {
-                                more = listener.recv() => check_dead |= more?.payload() == DEAD_LETTER_NOTICE,
-                                () = &mut deadline => break,
-                            }
-                        }
+                        // What commits meanwhile is in this batch too. Only a sleep: cutting a
+                        // `recv` short could interrupt the listener while it reconnects, and a
+                        // notification left unread costs one more read at most.
+                        tokio::time::sleep(LINGER).await;
                     }
                     // A burst of commits is one batch: take every notification already here.
                     while let Some(more) = listener.next_buffered() {

@@ -11,12 +11,16 @@
 //!   transaction, so only the culprit meets the bad-command rules and its neighbours apply;
 //! - units run one after another inside the transaction, in key order (rows locked in one order,
 //!   so concurrent batches do not deadlock); a second unit about the same row sees
-//!   the first (a repeated command is a duplicate, as if it came in the next batch); a commit
-//!   that fails after the server may have applied it is answered as an error, and the retry finds
-//!   the unit's effect already there (intake's dedupe), so it is applied once.
+//!   the first (a repeated command is a duplicate, as if it came in the next batch);
+//! - a commit whose outcome is unknown (the connection died during it) is treated as failed: the
+//!   units are re-applied one by one, and one whose effect did land finds it there (intake's
+//!   dedupe, the ledger's compare-and-set), so it is applied once;
+//! - a rolled-back unit forgets what it cached ([`Unit::rolled_back`]) before it runs again.
 
 use futures_util::future::BoxFuture;
+use futures_util::FutureExt as _;
 use sqlx::{PgConnection, PgPool};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -30,6 +34,10 @@ pub trait Unit: Send + Sync + 'static {
     fn key(&self) -> Option<&str> {
         None
     }
+
+    /// The transaction the unit ran in was rolled back: forget anything it remembered of rows it
+    /// wrote there (the ledger's row cache), so its re-run starts from what is committed.
+    fn rolled_back(&self) {}
 }
 
 struct Queued {
@@ -102,7 +110,11 @@ async fn commit_batches(pool: PgPool, receiver: Arc<Mutex<mpsc::UnboundedReceive
         };
         metrics::counter!("bnpl_group_commit_batches_total").increment(1);
         metrics::counter!("bnpl_group_commit_units_total").increment(batch.len() as u64);
-        run(&pool, batch).await;
+        // A unit that panics fails its batch's callers (their answers are dropped: `Stopped`, a
+        // transient error they retry), never the committer: the next batch runs as usual.
+        if AssertUnwindSafe(run(&pool, batch)).catch_unwind().await.is_err() {
+            tracing::error!("a group-committed unit panicked; its batch was rolled back");
+        }
     }
 }
 
@@ -120,11 +132,17 @@ async fn run(pool: &PgPool, mut batch: Vec<Queued>) {
             }
             Err(error) => {
                 tracing::debug!(%error, size = batch.len(), "batch failed; applying its units one by one");
+                for queued in &batch {
+                    queued.unit.rolled_back();
+                }
             }
         }
     }
     for queued in batch {
         let result = alone(pool, queued.unit.as_ref()).await;
+        if result.is_err() {
+            queued.unit.rolled_back();
+        }
         let _ = queued.done.send(result);
     }
 }

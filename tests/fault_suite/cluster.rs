@@ -252,11 +252,7 @@ impl Node {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    crate::helpers::free_port()
 }
 
 #[derive(Clone)]

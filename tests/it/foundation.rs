@@ -211,11 +211,3 @@ async fn the_sandbox_shows_on_readyz_and_in_metrics() {
     );
     let _ = child.kill().await;
 }
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}

@@ -147,14 +147,6 @@ pub async fn spawn_sandboxed_configured(
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A valid humm Gate `purchase.create` body.
 pub fn humm_purchase(payment_id: &str, amount_minor: i64) -> Value {
     json!({

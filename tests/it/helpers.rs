@@ -431,3 +431,18 @@ pub async fn terminate_sessions_sleeping_in(name: &str) -> i64 {
     .await
     .unwrap()
 }
+
+/// A free TCP port on 127.0.0.1 for a process that binds it later. It is drawn below the kernel's
+/// ephemeral range (32768 and up here), so the port cannot be handed to someone's `bind(0)` (a
+/// sandbox, a client socket) between this check and that later bind: that race made a test's
+/// `bnpl serve` fail with "address in use".
+pub fn free_port() -> u16 {
+    use rand::Rng as _;
+    let mut rng = rand::thread_rng();
+    loop {
+        let port = rng.gen_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}

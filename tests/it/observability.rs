@@ -2,7 +2,7 @@
 //! payment and provider through every step (customer verify, OTP generate, OTP verify, purchase),
 //! and a command's W3C `traceparent` comes back on its events.
 
-use crate::harness::free_port;
+use crate::helpers::free_port;
 use crate::helpers::*;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::BasicProperties;

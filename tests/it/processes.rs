@@ -156,7 +156,7 @@ pub struct TwoProcessSetup {
 
 impl TwoProcessSetup {
     pub async fn new() -> Self {
-        let ports = (crate::harness::free_port(), crate::harness::free_port());
+        let ports = (crate::helpers::free_port(), crate::helpers::free_port());
         let mut sandbox_config = crate::harness::sandbox_config(&format!("http://127.0.0.1:{}", ports.0));
         sandbox_config.auto_customer.enabled = true;
         sandbox_config.auto_customer.success_ratio = 1.0;

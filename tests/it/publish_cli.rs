@@ -142,7 +142,7 @@ async fn an_unreachable_broker_is_exit_1() {
         .arg(&body)
         .env(
             "BNPL_AMQP_URL",
-            format!("amqp://guest:guest@127.0.0.1:{}/%2f", free_port()),
+            format!("amqp://guest:guest@127.0.0.1:{}/%2f", crate::helpers::free_port()),
         )
         .output()
         .await

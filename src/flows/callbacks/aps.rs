@@ -76,6 +76,10 @@ impl Unit for VerifiedAps {
     fn key(&self) -> Option<&str> {
         Some(&self.key)
     }
+
+    fn rolled_back(&self) {
+        crate::ledger::rows::forget(&self.key);
+    }
 }
 
 /// Applies a notification `account` signed, on `conn`.

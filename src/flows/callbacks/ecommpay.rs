@@ -77,6 +77,10 @@ impl Unit for VerifiedEcommpay {
     fn key(&self) -> Option<&str> {
         Some(&self.key)
     }
+
+    fn rolled_back(&self) {
+        crate::ledger::rows::forget(&self.key);
+    }
 }
 
 /// Applies a callback `account` signed, on `conn`.
