@@ -10,11 +10,9 @@ use crate::ledger::{self, Change};
 use crate::providers::aps::notification::{self, Notification};
 use crate::providers::outcome::Expected;
 use crate::providers::CallbackError;
-use crate::store::group_commit::{GroupCommitter, Unit};
-use futures_util::future::BoxFuture;
+use crate::store::group_commit::GroupCommitter;
 use serde_json::Value;
 use sqlx::PgConnection;
-use std::sync::Arc;
 
 /// Who applied a change, in the audit log.
 const ACTOR: &str = "callback:aps";
@@ -44,42 +42,16 @@ pub async fn handle(
         }
     };
     super::identify(&account.name, &parsed.merchant_reference);
-    let unit = Arc::new(VerifiedAps {
-        key: parsed.merchant_reference.clone(),
-        account: account.name.clone(),
+    let payment_id = parsed.merchant_reference.clone();
+    super::apply_in_batch(
+        committer,
+        &payment_id,
+        &account.name,
         parsed,
-        body: body.to_vec(),
-        reply: super::ReplySlot::default(),
-    });
-    super::apply_in_batch(committer, unit.clone(), &unit.reply).await
-}
-
-/// A verified APS notification, applied in a transaction shared with the callbacks that arrive
-/// with it (group commit, design §1b); answered only after that transaction committed.
-struct VerifiedAps {
-    key: String,
-    account: String,
-    parsed: Notification,
-    body: Vec<u8>,
-    reply: super::ReplySlot,
-}
-
-impl Unit for VerifiedAps {
-    fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            let reply = apply_verified(conn, &self.account, &self.parsed, &self.body).await?;
-            self.reply.set(reply);
-            Ok(())
-        })
-    }
-
-    fn key(&self) -> Option<&str> {
-        Some(&self.key)
-    }
-
-    fn rolled_back(&self) {
-        crate::ledger::rows::forget(&self.key);
-    }
+        body,
+        |conn, account, parsed, body| Box::pin(apply_verified(conn, account, parsed, body)),
+    )
+    .await
 }
 
 /// Applies a notification `account` signed, on `conn`.

@@ -10,11 +10,9 @@ use crate::ledger::{self, Change};
 use crate::providers::ecommpay::callback::{self, Callback, CallbackEvent};
 use crate::providers::outcome::Expected;
 use crate::providers::CallbackError;
-use crate::store::group_commit::{GroupCommitter, Unit};
-use futures_util::future::BoxFuture;
+use crate::store::group_commit::GroupCommitter;
 use serde_json::Value;
 use sqlx::PgConnection;
-use std::sync::Arc;
 
 /// Who applied a change, in the audit log.
 const ACTOR: &str = "callback:ecommpay";
@@ -45,42 +43,16 @@ pub async fn handle(
         }
     };
     super::identify(&account.name, &parsed.payment_id);
-    let unit = Arc::new(VerifiedEcommpay {
-        key: parsed.payment_id.clone(),
-        account: account.name.clone(),
+    let payment_id = parsed.payment_id.clone();
+    super::apply_in_batch(
+        committer,
+        &payment_id,
+        &account.name,
         parsed,
-        body: body.to_vec(),
-        reply: super::ReplySlot::default(),
-    });
-    super::apply_in_batch(committer, unit.clone(), &unit.reply).await
-}
-
-/// A verified ecommpay callback, applied in a transaction shared with the callbacks that arrive
-/// with it (group commit, design §1b); answered only after that transaction committed.
-struct VerifiedEcommpay {
-    key: String,
-    account: String,
-    parsed: Callback,
-    body: Vec<u8>,
-    reply: super::ReplySlot,
-}
-
-impl Unit for VerifiedEcommpay {
-    fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            let reply = apply_verified(conn, &self.account, &self.parsed, &self.body).await?;
-            self.reply.set(reply);
-            Ok(())
-        })
-    }
-
-    fn key(&self) -> Option<&str> {
-        Some(&self.key)
-    }
-
-    fn rolled_back(&self) {
-        crate::ledger::rows::forget(&self.key);
-    }
+        body,
+        |conn, account, parsed, body| Box::pin(apply_verified(conn, account, parsed, body)),
+    )
+    .await
 }
 
 /// Applies a callback `account` signed, on `conn`.

@@ -23,35 +23,75 @@ use super::{schedule, Services};
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::Provider;
 use crate::ledger::payment::{self, Applied, Change, Extras, Outcome, RawCallback};
-use crate::store::group_commit::{GroupCommitter, GroupError};
+use crate::store::group_commit::{GroupCommitter, GroupError, Unit};
 use crate::store::inbound_callbacks;
 use crate::store::payments::PaymentRow;
 use chrono::Utc;
+use futures_util::future::BoxFuture;
 use sqlx::PgConnection;
+use std::sync::Arc;
 
-/// Where a callback applied in a shared transaction leaves its answer.
-#[derive(Debug, Default)]
-struct ReplySlot(std::sync::Mutex<Option<Reply>>);
+/// Applies a verified callback to the payment it names, on the shared connection.
+type ApplyVerified<P> =
+    for<'c> fn(&'c mut PgConnection, &'c str, &'c P, &'c [u8]) -> BoxFuture<'c, Result<Reply, sqlx::Error>>;
 
-impl ReplySlot {
-    fn set(&self, reply: Reply) {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reply);
+/// A verified callback (`P`: the provider's parsed form), applied in a transaction shared with
+/// the callbacks that arrive with it (group commit, design §1b).
+struct VerifiedCallback<P> {
+    /// The payment it names: the batch's lock order, and the cached row to forget on a rollback.
+    payment_id: String,
+    account: String,
+    parsed: P,
+    body: Vec<u8>,
+    apply: ApplyVerified<P>,
+    /// What the last run answered; read once the transaction committed.
+    reply: std::sync::Mutex<Option<Reply>>,
+}
+
+impl<P: Send + Sync + 'static> Unit for VerifiedCallback<P> {
+    fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let reply = (self.apply)(conn, &self.account, &self.parsed, &self.body).await?;
+            *self.reply.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reply);
+            Ok(())
+        })
     }
 
-    fn take(&self) -> Option<Reply> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    fn key(&self) -> Option<&str> {
+        Some(&self.payment_id)
+    }
+
+    fn rolled_back(&self) {
+        crate::ledger::rows::forget(&self.payment_id);
     }
 }
 
-/// Applies a verified callback in the committer's next batch and returns its answer once that
-/// batch committed: the provider hears 200 only for a stored callback.
-async fn apply_in_batch(
+/// Applies a callback `account` signed about `payment_id` in the committer's next batch, and
+/// returns its answer once that batch committed: the provider hears 200 only for a stored
+/// callback.
+async fn apply_in_batch<P: Send + Sync + 'static>(
     committer: &GroupCommitter,
-    unit: std::sync::Arc<dyn crate::store::group_commit::Unit>,
-    reply: &ReplySlot,
+    payment_id: &str,
+    account: &str,
+    parsed: P,
+    body: &[u8],
+    apply: ApplyVerified<P>,
 ) -> Result<Reply, sqlx::Error> {
-    match committer.apply(unit).await {
-        Ok(()) => Ok(reply.take().unwrap_or(Reply::Accepted)),
+    let unit = Arc::new(VerifiedCallback {
+        payment_id: payment_id.to_owned(),
+        account: account.to_owned(),
+        parsed,
+        body: body.to_vec(),
+        apply,
+        reply: std::sync::Mutex::new(None),
+    });
+    match committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await {
+        Ok(()) => Ok(unit
+            .reply
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .unwrap_or(Reply::Accepted)),
         Err(GroupError::Database(error)) => Err(error),
         Err(GroupError::Stopped) => Err(sqlx::Error::PoolClosed),
     }
