@@ -124,11 +124,6 @@ impl Breaker {
         false
     }
 
-    /// Whether a trip was asked for and not yet taken by the supervisor.
-    pub fn has_pending_trip(&self) -> bool {
-        self.trip_pending.load(Ordering::Acquire)
-    }
-
     /// Whether a trip was asked for and not yet taken; takes it.
     pub fn take_trip(&self) -> bool {
         self.trip_pending.swap(false, Ordering::AcqRel)

@@ -167,14 +167,9 @@ impl Accounts {
                 .find(|row| row.account_key == key)
                 .and_then(|row| AccountState::parse(&row.state))
                 .unwrap_or(AccountState::Active);
-            let breaker = self.limiter(provider, name).map(CallLimiter::breaker);
-            // A trip not yet written stays in force here until the supervisor has written it.
-            if state == AccountState::Active && breaker.is_some_and(Breaker::has_pending_trip) {
-                continue;
-            }
             if state == AccountState::Active && gate.state() != AccountState::Active {
-                if let Some(breaker) = breaker {
-                    breaker.reset();
+                if let Some(limiter) = self.limiter(provider, name) {
+                    limiter.breaker().reset();
                 }
             }
             gate.set(state);
