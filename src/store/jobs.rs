@@ -95,22 +95,31 @@ pub async fn insert_claimed(
     .await
 }
 
+/// The accounts no call may go to now (paused, or a circuit not closed), as an SQL subquery of
+/// `account_key`s: the one definition of "closed" that claiming, waking and retrying share.
+macro_rules! closed_accounts {
+    () => {
+        "(SELECT account_key FROM account_states WHERE state IN ('paused', 'open', 'half_open'))"
+    };
+}
+
 /// Claims up to `limit` due jobs under a lease of `lease`.
 pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> Result<Vec<ClaimedJob>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(concat!(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),
                          available_at = now() + $2, updated_at = now()
          WHERE id IN (
              SELECT id FROM jobs
              WHERE state IN ('scheduled', 'running') AND available_at <= now()
                -- Not the jobs of a paused or open account: they wait, keeping their attempts.
-               AND (account_key IS NULL OR account_key NOT IN (
-                   SELECT account_key FROM account_states WHERE state IN ('paused', 'open', 'half_open')))
+               AND (account_key IS NULL OR account_key NOT IN ",
+        closed_accounts!(),
+        ")
              ORDER BY available_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
          RETURNING id, kind, payment_id, refund_id, payload, attempts, max_attempts, lease_token",
-    )
+    ))
     .bind(limit)
     .bind(interval(lease))
     .fetch_all(pool)
@@ -137,12 +146,12 @@ pub async fn renew(pool: &PgPool, ids: &[i64], tokens: &[Uuid], lease: Duration)
 /// account are left out, as [`claim`] leaves them out: they are due, but waiting on them would
 /// wake the runner in a loop.
 pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar(concat!(
         "SELECT min(available_at) FROM jobs
-         WHERE state IN ('scheduled', 'running')
-           AND (account_key IS NULL OR account_key NOT IN (
-               SELECT account_key FROM account_states WHERE state IN ('paused', 'open', 'half_open')))",
-    )
+         WHERE state IN ('scheduled', 'running') AND (account_key IS NULL OR account_key NOT IN ",
+        closed_accounts!(),
+        ")",
+    ))
     .fetch_one(pool)
     .await
 }
@@ -167,14 +176,14 @@ pub async fn complete(conn: &mut PgConnection, job: &ClaimedJob) -> Result<Resul
 /// Schedules another attempt after `delay`, or marks the job exhausted when it has no attempts
 /// left. Does nothing if the lease was lost.
 pub async fn retry(pool: &PgPool, job: &ClaimedJob, delay: Duration, error: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        // A job whose account is paused or open now failed because of that (its call was refused
-        // before it went out, or its failure opened the circuit): it gets its attempt back and
-        // waits, unclaimed, like the account's other jobs, so an outage never exhausts a job.
+    // A job whose account is paused or open now failed because of that (its call was refused
+    // before it went out, or its failure opened the circuit): it gets its attempt back and waits,
+    // unclaimed, like the account's other jobs, so an outage never exhausts a job.
+    sqlx::query(concat!(
         "WITH account AS (
-             SELECT EXISTS (
-                 SELECT 1 FROM jobs j JOIN account_states s ON s.account_key = j.account_key
-                 WHERE j.id = $1 AND s.state IN ('paused', 'open', 'half_open')) AS closed)
+             SELECT EXISTS (SELECT 1 FROM jobs j WHERE j.id = $1 AND j.account_key IN ",
+        closed_accounts!(),
+        ") AS closed)
          UPDATE jobs SET
              state = CASE WHEN NOT account.closed AND attempts >= max_attempts THEN 'exhausted' ELSE 'scheduled' END,
              attempts = CASE WHEN account.closed THEN GREATEST(attempts - 1, 0) ELSE attempts END,
@@ -182,7 +191,7 @@ pub async fn retry(pool: &PgPool, job: &ClaimedJob, delay: Duration, error: &str
              lease_token = NULL, last_error = $4, updated_at = now()
          FROM account
          WHERE id = $1 AND lease_token = $2 AND state = 'running'",
-    )
+    ))
     .bind(job.id)
     .bind(job.lease_token)
     .bind(interval(delay))
