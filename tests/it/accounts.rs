@@ -5,7 +5,7 @@
 
 use crate::harness::*;
 use crate::helpers::*;
-use crate::processes::{Process, TwoProcessSetup};
+use crate::processes::{sandbox_json, Process, TwoProcessSetup};
 use lapin::BasicProperties;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -13,12 +13,7 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn sales_of(sandbox: &bnpl::sandbox::SandboxHandle, payment_id: &str) -> u64 {
-    let ledger: Value = reqwest::get(sandbox.url("/sandbox/ledger?lists=false"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ledger = sandbox_json(sandbox, "/sandbox/ledger?lists=false").await;
     ledger["sales_per_payment_id"][payment_id].as_u64().unwrap_or(0)
 }
 

@@ -6,7 +6,7 @@
 
 use crate::harness::*;
 use crate::helpers::*;
-use crate::processes::{Process, TwoProcessSetup};
+use crate::processes::{sandbox_json, Process, TwoProcessSetup};
 use chrono::{DateTime, Utc};
 use lapin::BasicProperties;
 use serde_json::{json, Value};
@@ -15,10 +15,6 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(30);
 const COOL_DOWN: Duration = Duration::from_secs(2);
 const PAYMENTS: usize = 8;
-
-async fn sandbox_json(sandbox: &bnpl::sandbox::SandboxHandle, path: &str) -> Value {
-    reqwest::get(sandbox.url(path)).await.unwrap().json().await.unwrap()
-}
 
 async fn set_outage(sandbox: &bnpl::sandbox::SandboxHandle, down: bool) {
     let answer = reqwest::Client::new()

@@ -171,3 +171,8 @@ impl TwoProcessSetup {
         }
     }
 }
+
+/// `GET` a sandbox control path (`/sandbox/ledger`, `/sandbox/requests`, …) as JSON.
+pub async fn sandbox_json(sandbox: &bnpl::sandbox::SandboxHandle, path: &str) -> serde_json::Value {
+    reqwest::get(sandbox.url(path)).await.unwrap().json().await.unwrap()
+}
