@@ -83,6 +83,13 @@ impl RefundStatus {
         }
     }
 
+    /// True for `in_flight` and `needs_review`: the outcome is unknown, so the refund holds its
+    /// queue (the predicate of the unique index `refunds_one_in_flight_per_queue`), and it is the
+    /// one the sender and the status check work on.
+    pub const fn holds_queue(self) -> bool {
+        matches!(self, RefundStatus::InFlight | RefundStatus::NeedsReview)
+    }
+
     /// True when the refund's amount is (or may yet be) paid out, so it reduces what remains
     /// refundable: queued, in flight, succeeded, needs review (contract §2). Counting the
     /// uncertain ones is what makes over-refunding impossible.

@@ -1,7 +1,10 @@
 //! Job `refund_check`: the status query for a refund in flight whose result has not come (no
 //! callback after the base time, or an uncertain answer), settled by the refunded-total rule.
 //! Past the account's `refund_threshold` with no definite answer, the refund goes to
-//! `needs_review` and keeps blocking its queue (design §1: never skipped, never guessed).
+//! `needs_review` and keeps blocking its queue (design §1: never skipped, never guessed). It is
+//! still checked there, on the schedule's longest delay: a later definite answer settles it, and
+//! one the provider never got (an uncertain send, and the provider's total shows nothing) is sent
+//! again under the same id, so a lost request cannot hold its queue for ever.
 
 use super::completion::{retry, Attempt};
 use super::refund_settle::{self, Verdict};
@@ -39,9 +42,13 @@ impl Attempt for RefundCheck {
         let (Some(refund), Some(payment)) = (refund, payment) else {
             return complete(services, job, None, None).await;
         };
-        if refund.status() != RefundStatus::InFlight {
+        // A refund in review is still checked: a definite answer settles it, and one the provider
+        // never got is sent again; otherwise its queue would wait for ever behind it (the refund
+        // queue model found this: tests/refund_queue).
+        if !refund.status().holds_queue() {
             return complete(services, job, None, None).await;
         }
+        let in_review = refund.status() == RefundStatus::NeedsReview;
         let (timing_threshold, schedule_delay) = match payment.provider.as_str() {
             "humm" => services
                 .accounts
@@ -59,7 +66,7 @@ impl Attempt for RefundCheck {
         let verdict = refund_settle::ask_provider(services, &payment, &refund, ACTOR).await;
         let settle = match verdict {
             Verdict::Settle(event, change) => Some((event, *change)),
-            Verdict::NotApplied | Verdict::Unknown(_) if overdue => {
+            Verdict::NotApplied | Verdict::Unknown(_) if overdue && !in_review => {
                 let note = "no definite answer within the refund threshold".to_owned();
                 Some((
                     RefundEvent::NoDefiniteAnswer,
@@ -79,9 +86,10 @@ impl Attempt for RefundCheck {
             Verdict::NotApplied => None,
             Verdict::Unknown(reason) => return Ok(retry(job, reason)),
         };
-        // Not applied yet: ask again on the account's schedule (its last, longest delay).
-        let again = match settle {
-            None => Some(
+        // No definite answer yet (not applied, or just sent to review): ask again on the account's
+        // schedule (its last, longest delay).
+        let again = match &settle {
+            None | Some((RefundEvent::NoDefiniteAnswer, _)) => Some(
                 schedule_delay
                     .last()
                     .copied()
@@ -129,7 +137,8 @@ async fn complete(
         if let Some(refund) = refunds::get(&mut tx, &refund.refund_id).await? {
             if let Some((event, change)) = settle {
                 crate::ledger::refund::apply(&mut tx, &refund, event, &change).await?;
-            } else if let Some(delay) = again {
+            }
+            if let Some(delay) = again {
                 schedule::refund_check(&mut tx, &refund, Utc::now() + schedule::to_chrono(delay)).await?;
             }
         }

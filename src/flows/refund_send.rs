@@ -12,7 +12,6 @@ use super::settle::provider_reason;
 use super::{schedule, Services};
 use crate::accounts::CallLimiter;
 use crate::domain::refund_state::RefundEvent;
-use crate::domain::RefundStatus;
 use crate::jobs::JobResult;
 use crate::ledger::RefundChange;
 use crate::providers::outcome::{CreateOutcome, Expected};
@@ -72,7 +71,9 @@ impl RefundSend {
                 (refund, payment)
             }
         };
-        if refund.status() != RefundStatus::InFlight {
+        // A refund in review is sent too: the status check hands one back when the provider never
+        // got it (see `refund_check`).
+        if !refund.status().holds_queue() {
             return finish(services, job, None).await;
         }
         if job.attempts > 1 {

@@ -1,6 +1,7 @@
 //! Refunds through the strictly sequential queue per provider account, over the sandbox.
 
 use crate::harness::*;
+use bnpl::config::AccountTiming;
 use lapin::BasicProperties;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -249,6 +250,33 @@ async fn a_refund_the_provider_never_received_is_sent_again_with_the_same_id() {
         .events_of("rf-pay-7")
         .iter()
         .all(|e| e["type"] != "refund.needs_review"));
+    env.app.stop().await.unwrap();
+}
+
+/// Found by the refund queue model (tests/refund_queue): a send that never reached the provider,
+/// checked only past the refund threshold, went to review and held its queue for ever, since no
+/// answer could ever support releasing it. It is now checked in review too and sent again.
+#[tokio::test]
+async fn a_refund_lost_on_the_way_and_sent_to_review_is_sent_again_and_frees_its_queue() {
+    // The first status check (after the base time) comes past the refund threshold.
+    let timing = AccountTiming {
+        refund_threshold: Duration::from_millis(500),
+        ..fast_timing()
+    };
+    let mut env = spawn_sandboxed(timing, auto_success).await;
+    succeeded_humm(&mut env, "rf-pay-13", 10000).await;
+    // The sandbox answers 502 and registers nothing: the provider never has it.
+    env.publish("refund.create", &refund("rf-13a-fault-5xx", "rf-pay-13", 1500, "GBP"))
+        .await;
+    env.publish("refund.create", &refund("rf-13b", "rf-pay-13", 2000, "GBP"))
+        .await;
+    let review = env.wait_for_event("rf-pay-13", "refund.needs_review", WAIT).await;
+    assert_eq!(review["refund_id"], "rf-13a-fault-5xx");
+    // Settled from review, and its queue moves on.
+    let done = env.wait_for_events("rf-pay-13", "refund.succeeded", 2, WAIT).await;
+    assert_eq!(done[0]["refund_id"], "rf-13a-fault-5xx");
+    assert_eq!(done[1]["refund_id"], "rf-13b");
+    assert_eq!(done[1]["refunded_total_minor"], 3500);
     env.app.stop().await.unwrap();
 }
 
