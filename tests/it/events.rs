@@ -23,7 +23,7 @@ fn is_millisecond_utc(text: &str) -> bool {
 }
 
 /// The contract's hygiene rules for one event; the problems found.
-fn hygiene(event: &Value) -> Vec<String> {
+pub(crate) fn hygiene(event: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let kind = event["type"].as_str().unwrap_or_default();
     let mut expect = |ok: bool, what: &str| {

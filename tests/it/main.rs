@@ -23,6 +23,7 @@ mod intake;
 mod job_leases;
 mod metrics;
 mod observability;
+mod payment_life;
 mod processes;
 mod publish_cli;
 mod purchases_humm;
