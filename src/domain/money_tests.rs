@@ -82,6 +82,8 @@ fn display_uses_the_minor_exponent() {
     assert_eq!(Money::new(15000, GBP).to_string(), "150.00 GBP");
     assert_eq!(Money::new(5, EGP).to_string(), "0.05 EGP");
     assert_eq!(Money::new(-1234, GBP).to_string(), "-12.34 GBP");
+    // Zero has no sign (a `<=` in the sign test would print "-0.00").
+    assert_eq!(Money::new(0, GBP).to_string(), "0.00 GBP");
     assert_eq!(Money::new(i64::MIN, GBP).to_string(), "-92233720368547758.08 GBP");
     assert_eq!(Money::new(7, Currency::new("JPY").unwrap()).to_string(), "7 JPY");
     assert_eq!(Money::new(7, Currency::new("XYZ").unwrap()).to_string(), "7 minor XYZ");

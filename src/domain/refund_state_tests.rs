@@ -193,3 +193,11 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn only_an_operators_release_and_a_finance_cancel_are_not_automatic() {
+    for event in RefundEvent::ALL {
+        let by_a_person = matches!(event, E::Release { .. } | E::Cancel);
+        assert_eq!(event.is_automatic(), !by_a_person, "{event:?}");
+    }
+}

@@ -35,6 +35,12 @@ fn python_sdk_vector_b() {
 }
 
 #[test]
+fn a_top_level_array_is_signed_by_index() {
+    // ecommpay never sends one, but a body that is an array must not sign as the empty text.
+    assert_eq!(canonical_string(&json!(["g", {"h": 7}])), "0:g;1:h:7");
+}
+
+#[test]
 fn go_sdk_canonical_string_fixture() {
     let doc = parse(r#"{"a":{"b":1111111111111111,"c":2},"d":false,"f":["g",{"h":7,"i":{"k":8}}],"e":[4,5],"j":null}"#);
     assert_eq!(
