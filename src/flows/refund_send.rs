@@ -24,6 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const ACTOR: &str = "job:refund_send";
+/// When a refund this job sent to review is first checked again (the check then keeps the
+/// account's schedule).
+const REVIEW_CHECK: Duration = Duration::from_secs(60);
 
 pub struct RefundSend {
     pub services: Arc<Services>,
@@ -221,6 +224,12 @@ async fn finish(
         match after {
             After::Event(event, change) => {
                 crate::ledger::refund::apply(&mut tx, &refund, event, &change).await?;
+                // A refund sent to review here (the provider's figures contradict ours) is still
+                // checked, like one the status check sent there; else nothing would ever look at
+                // it again and its queue would wait for ever.
+                if event == RefundEvent::NoDefiniteAnswer {
+                    schedule::refund_check(&mut tx, &refund, Utc::now() + schedule::to_chrono(REVIEW_CHECK)).await?;
+                }
             }
             After::Wait { request_id, after } => {
                 let change = RefundChange {

@@ -243,7 +243,7 @@ async fn check(pool: &PgPool, payment_id: &str, foreign: &[Arc<Submitted>]) -> R
         return Err(format!("sequences are not 1..n without gaps: {sequences:?}"));
     }
     let mut current: Option<PaymentStatus> = None;
-    let mut final_types = std::collections::BTreeSet::new();
+    let mut final_events = Vec::new();
     for (sequence, body) in &events {
         let kind = body["type"].as_str().unwrap_or_default();
         if let Some(problem) = hygiene(body).first() {
@@ -265,12 +265,14 @@ async fn check(pool: &PgPool, payment_id: &str, foreign: &[Arc<Submitted>]) -> R
             }
         }
         if FINAL_TYPES.contains(&kind) {
-            final_types.insert(kind.to_owned());
+            final_events.push(kind.to_owned());
         }
         current = Some(announced);
     }
-    if final_types.len() > 1 {
-        return Err(format!("more than one final event type: {final_types:?}"));
+    // One final event at most (of one type), `payment.resolved` aside: a second one, of the same
+    // type or not, would tell consumers the payment ended twice.
+    if final_events.len() > 1 {
+        return Err(format!("more than one final event: {final_events:?}"));
     }
     let stored: PaymentStatus = status.parse().map_err(|_| format!("stored status {status}"))?;
     if current != Some(stored) {
@@ -278,6 +280,11 @@ async fn check(pool: &PgPool, payment_id: &str, foreign: &[Arc<Submitted>]) -> R
     }
     if stored == PaymentStatus::NeedsReview && review_reason.is_none() {
         return Err("in needs_review without a review reason".to_owned());
+    }
+    // A final payment whose last word is a review (a provider contradicting it) stays flagged.
+    let last_kind = events.last().and_then(|(_, body)| body["type"].as_str());
+    if last_kind == Some("payment.needs_review") && review_reason.is_none() {
+        return Err("announced needs_review, but the row has no review reason".to_owned());
     }
     for unit in foreign {
         if !matches!(*unit.outcome.lock().unwrap(), Some(Outcome::Mismatch { .. })) {

@@ -315,12 +315,14 @@ impl RefundQueue {
             Phase::Claimed => {
                 let Some(row) = s.row(i) else { return false };
                 if !self.works_on(row.status) {
-                    return finish(s, p, k, None);
+                    return finish(s, p, k, None, self.rules.works_in_review);
                 }
                 // Any attempt after the first asks the provider before sending again.
                 if task.later_attempt {
                     match self.ask(s, i) {
-                        Verdict::Settle(event, _) => return finish(s, p, k, Some(After::Event(event))),
+                        Verdict::Settle(event, _) => {
+                            return finish(s, p, k, Some(After::Event(event)), self.rules.works_in_review)
+                        }
                         Verdict::NotApplied => {}
                         Verdict::Unknown(_) => unreachable!("the model's provider always answers"),
                     }
@@ -335,7 +337,7 @@ impl RefundQueue {
                     Answer::Completed => After::Event(RefundEvent::Succeeded),
                     Answer::Declined => After::Event(RefundEvent::Declined),
                 };
-                finish(s, p, k, Some(after))
+                finish(s, p, k, Some(after), self.rules.works_in_review)
             }
             Phase::Prepared => false,
         }
@@ -544,7 +546,7 @@ fn claim(s: &mut State, p: usize, i: usize) -> bool {
 
 /// `refund_send::finish`: the job's completion is fenced by the lease token, and the answer is
 /// recorded in the same transaction; a task whose lease was taken records nothing.
-fn finish(s: &mut State, p: usize, k: usize, after: Option<After>) -> bool {
+fn finish(s: &mut State, p: usize, k: usize, after: Option<After>, works_in_review: bool) -> bool {
     let task = s.processes[p].tasks.remove(k);
     let Some(row) = s.row_mut(task.refund as usize) else {
         return true;
@@ -558,6 +560,10 @@ fn finish(s: &mut State, p: usize, k: usize, after: Option<After>) -> bool {
         None => {}
         Some(After::Event(event)) => {
             apply(row, event);
+            // `finish` schedules a check of a refund it sent to review.
+            if event == RefundEvent::NoDefiniteAnswer && works_in_review {
+                row.check_job = true;
+            }
         }
         Some(After::Wait { registered }) => {
             // `RetryLater` keeps the refund in flight and records the request id; the check is

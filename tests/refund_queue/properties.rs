@@ -11,6 +11,7 @@ use super::state::{Refund, State};
 use stateright::Property;
 
 pub const ONE_IN_FLIGHT: &str = "never two refunds in flight on one account";
+pub const ONE_AT_THE_PROVIDER: &str = "the provider never works on two refunds of the account at once";
 pub const POSITION_ORDER: &str = "sends in position order";
 pub const WITHIN_CAPTURE: &str = "the refunded total never above the captured amount";
 pub const ONE_ID: &str = "never one refund sent under two ids";
@@ -22,6 +23,17 @@ pub fn all() -> Vec<Property<RefundQueue>> {
     vec![
         Property::always(ONE_IN_FLIGHT, |_, s: &State| {
             s.rows().filter(|(_, row)| blocks_queue(row.status)).count() <= 1
+        }),
+        // Stronger than the rows: what the provider holds pending, whatever our rows say.
+        Property::always(ONE_AT_THE_PROVIDER, |_, s: &State| {
+            let mut pending: Vec<u8> = s
+                .provider
+                .iter()
+                .filter(|op| op.outcome == super::state::ProviderOutcome::Pending)
+                .map(|op| op.refund)
+                .collect();
+            pending.dedup();
+            pending.len() <= 1
         }),
         Property::always(POSITION_ORDER, |_, s: &State| {
             let positions: Vec<u8> = s
