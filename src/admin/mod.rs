@@ -25,6 +25,7 @@ pub mod filters;
 pub mod jobs;
 pub mod metrics;
 pub mod ops;
+pub mod personal;
 pub mod read;
 pub mod refund_evidence;
 

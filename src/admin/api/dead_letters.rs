@@ -4,6 +4,7 @@
 use crate::admin::auth::{Caller, Scope};
 use crate::admin::error::{ApiError, ErrorBody};
 use crate::admin::ops::{self, DeadLetterFix, QueueDepth, ReplayError, Replayed};
+use crate::admin::personal;
 use crate::admin::read::dead_letters::{self as admin_dead_letters, DeadLetter};
 use crate::admin::read::history::JobEntry;
 use crate::admin::AdminState;
@@ -38,9 +39,11 @@ pub async fn list_dead_letters(
     let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let include_purged = query.include_purged.unwrap_or(false);
-    Ok(Json(
-        admin_dead_letters::list(&state.pool, include_purged, limit).await?,
-    ))
+    let mut dead_letters = admin_dead_letters::list(&state.pool, include_purged, limit).await?;
+    if !personal::sees_personal_data(&caller.0.scopes) {
+        dead_letters.iter_mut().for_each(personal::mask_dead_letter);
+    }
+    Ok(Json(dead_letters))
 }
 
 /// Publish a dead letter again to the command exchange, optionally with a fixed body or routing

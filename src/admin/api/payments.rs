@@ -3,6 +3,7 @@
 
 use crate::admin::auth::{Caller, Scope};
 use crate::admin::error::{ApiError, ErrorBody};
+use crate::admin::personal;
 use crate::admin::read::history::RefundEntry;
 use crate::admin::read::payments::{self as admin_payments, PaymentDetail, PaymentFilter, PaymentSummary};
 use crate::admin::read::refunds as admin_refunds;
@@ -98,10 +99,13 @@ pub async fn get_payment(
     Path(payment_id): Path<String>,
 ) -> Result<Json<PaymentDetail>, ApiError> {
     caller.require(Scope::Read)?;
-    admin_payments::detail(&state.pool, &payment_id)
+    let mut detail = admin_payments::detail(&state.pool, &payment_id)
         .await?
-        .map(Json)
-        .ok_or(ApiError::NotFound("payment"))
+        .ok_or(ApiError::NotFound("payment"))?;
+    if !personal::sees_personal_data(&caller.0.scopes) {
+        personal::mask_payment(&mut detail);
+    }
+    Ok(Json(detail))
 }
 
 /// What needs an operator.

@@ -5,7 +5,7 @@
 use super::html::{self, maybe_time, money, table, text, time};
 use super::session::Viewer;
 use crate::admin::read::payments::{self as admin_payments, PaymentDetail};
-use crate::admin::AdminState;
+use crate::admin::{personal, AdminState};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -15,7 +15,12 @@ use chrono::{DateTime, Utc};
 pub async fn payment(viewer: Viewer, State(state): State<AdminState>, Path(payment_id): Path<String>) -> Response {
     let name = viewer.0.name.as_str();
     match admin_payments::detail(&state.pool, &payment_id).await {
-        Ok(Some(detail)) => html::page(&format!("Payment {payment_id}"), Some(name), &render(&detail)),
+        Ok(Some(mut detail)) => {
+            if !personal::sees_personal_data(&viewer.0.scopes) {
+                personal::mask_payment(&mut detail);
+            }
+            html::page(&format!("Payment {payment_id}"), Some(name), &render(&detail))
+        }
         Ok(None) => {
             let mut response = html::page(
                 "Not found",

@@ -4,10 +4,10 @@
 
 use super::html::{self, maybe_time, money, payment_link, table, text, time};
 use super::session::Viewer;
-use crate::admin::ops;
 use crate::admin::read::payments::{self as admin_payments, PaymentSummary};
 use crate::admin::read::{dead_letters as admin_dead_letters, refunds as admin_refunds};
 use crate::admin::AdminState;
+use crate::admin::{ops, personal};
 use axum::extract::State;
 use axum::response::Response;
 use sqlx::Row as _;
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 /// The overview page.
 pub async fn overview(viewer: Viewer, State(state): State<AdminState>) -> Response {
-    match render(&state).await {
+    match render(&state, personal::sees_personal_data(&viewer.0.scopes)).await {
         Ok(body) => html::page("Overview", Some(&viewer.0.name), &body),
         Err(error) => {
             tracing::error!(%error, "dashboard overview failed");
@@ -28,13 +28,17 @@ pub async fn overview(viewer: Viewer, State(state): State<AdminState>) -> Respon
     }
 }
 
-async fn render(state: &AdminState) -> Result<String, sqlx::Error> {
+/// `show_personal`: whether the viewer sees personal data (else dead letters' details are masked).
+async fn render(state: &AdminState, show_personal: bool) -> Result<String, sqlx::Error> {
     let pool = &state.pool;
     let review = admin_payments::in_review(pool).await?;
     let past_threshold = admin_payments::past_threshold(pool, 100).await?;
     let counts = admin_payments::counts_by_status(pool).await?;
     let queues = admin_refunds::queues(pool).await?;
-    let dead = admin_dead_letters::list(pool, false, 50).await?;
+    let mut dead = admin_dead_letters::list(pool, false, 50).await?;
+    if !show_personal {
+        dead.iter_mut().for_each(personal::mask_dead_letter);
+    }
     let dead_total = admin_dead_letters::open_count(pool).await?;
     let exhausted = admin_dead_letters::exhausted_jobs(pool, 50).await?;
     let recent = admin_payments::list(

@@ -115,17 +115,30 @@ async fn a_payment_comes_with_its_full_history() {
     assert_eq!(status, 200);
     assert_eq!(detail["payment_id"], "ord-77");
     assert_eq!(detail["status"], "pending");
-    assert_eq!(detail["customer"]["email"], "jane@example.com");
+    // Personal data is masked for a read token (issue 21); the shape and the customer's id stay.
+    let masked = bnpl::admin::personal::MASKED;
+    assert_eq!(detail["customer"]["id"], "cust-42");
+    for field in ["email", "first_name", "last_name", "phone", "ip_address"] {
+        assert_eq!(detail["customer"][field], masked, "{field}");
+    }
+    assert_eq!(detail["callbacks"][0]["body"], masked);
     assert_eq!(detail["audit"][0]["kind"], "transition");
     assert_eq!(detail["audit"][0]["to_status"], "accepted");
     assert_eq!(detail["events"][0]["event_type"], "payment.pending");
     assert_eq!(detail["events"][0]["body"]["sequence"], 2);
     assert_eq!(detail["callbacks"][0]["verified"], true);
-    assert!(detail["callbacks"][0]["body"]
+    assert_eq!(detail["refunds"], json!([]));
+    // An operate token sees it in full.
+    let operate = token(&pool, "operator", &["operate"]).await;
+    let (status, full) = get(&app, "/admin/v1/payments/ord-77", &operate).await;
+    assert_eq!(status, 200);
+    assert_eq!(full["customer"]["email"], "jane@example.com");
+    assert_eq!(full["customer"]["phone"], "01012345678");
+    assert_eq!(full["customer"]["ip_address"], "203.0.113.7");
+    assert!(full["callbacks"][0]["body"]
         .as_str()
         .unwrap()
         .contains("awaiting redirect"));
-    assert_eq!(detail["refunds"], json!([]));
 
     let (status, body) = get(&app, "/admin/v1/payments/missing", &read).await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
