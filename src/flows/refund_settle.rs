@@ -104,10 +104,13 @@ pub async fn ask(
                     ),
                     false => (RefundEvent::Declined, "declined", "declined, by status query"),
                 };
+                // The operation's request id is kept: a late copy of its callback is then known
+                // as this refund's, never taken for the next one of the same amount.
                 let change = RefundChange {
                     actor: actor.to_owned(),
                     note: Some(note.into()),
                     decline: Some(provider_reason(code, &ended.code, &ended.message)),
+                    provider_request_id: Some(ended.request_id.clone()),
                     ..RefundChange::default()
                 };
                 let summary = json!({

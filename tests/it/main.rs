@@ -28,6 +28,7 @@ mod processes;
 mod publish_cli;
 mod purchases_humm;
 mod purchases_valu;
+mod refund_callbacks;
 mod refunds;
 mod refunds_parallel;
 mod sandbox;

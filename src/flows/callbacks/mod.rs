@@ -17,7 +17,7 @@
 
 pub mod aps;
 pub mod ecommpay;
-mod refunds;
+pub mod refunds;
 
 use super::{schedule, Services};
 use crate::domain::payment_state::PaymentEvent;

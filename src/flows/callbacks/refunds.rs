@@ -27,8 +27,8 @@ pub async fn ecommpay(
     // A late or repeated callback about an earlier refund of this payment carries that refund's
     // request id: it is stale, whatever the refund in flight now looks like.
     let request_id = parsed.operation.as_ref().and_then(|op| op.request_id.clone());
-    if let Some(request_id) = request_id {
-        let owner = refunds::by_request_id(conn, &payment.payment_id, &request_id).await?;
+    if let Some(request_id) = &request_id {
+        let owner = refunds::by_request_id(conn, &payment.payment_id, request_id).await?;
         if owner.is_some_and(|owner| owner.refund_id != refund.refund_id) {
             return Ok("stale");
         }
@@ -39,7 +39,7 @@ pub async fn ecommpay(
         currency: refund.currency.clone(),
         request_id: refund.provider_request_id.clone(),
     };
-    apply_match(conn, &refund, parsed.match_refund(&expected), actor).await
+    apply_match(conn, &refund, parsed.match_refund(&expected), request_id, actor).await
 }
 
 /// An APS refund notification, matched by `maintenance_reference` (our refund id).
@@ -57,17 +57,23 @@ pub async fn aps(
         return Ok("stale");
     };
     let expected = Expected::money(&payment.payment_id, refund.amount_minor, &refund.currency);
-    apply_match(conn, &refund, parsed.match_refund(&expected, refund_id), actor).await
+    apply_match(conn, &refund, parsed.match_refund(&expected, refund_id), None, actor).await
 }
 
+/// Applies what the callback says about `refund`. `request_id` is the provider's request id the
+/// callback carries: an end taken by the amount alone (we held no request id) records it, so a
+/// late or repeated copy of the same callback is known as this refund's and cannot end the next
+/// refund of the payment with the same amount.
 async fn apply_match(
     conn: &mut PgConnection,
     refund: &RefundRow,
     matched: RefundMatch,
+    request_id: Option<String>,
     actor: &str,
 ) -> Result<&'static str, sqlx::Error> {
     let declined = |code: &str, message: &str| RefundChange {
         decline: Some(settle::provider_reason("declined", code, message)),
+        provider_request_id: request_id.clone(),
         ..RefundChange::by(actor)
     };
     let (event, change) = match matched {
@@ -86,6 +92,7 @@ async fn apply_match(
             RefundEvent::Failed,
             RefundChange {
                 decline: Some(settle::provider_reason("provider_error", &code, &message)),
+                provider_request_id: request_id.clone(),
                 ..RefundChange::by(actor)
             },
         ),

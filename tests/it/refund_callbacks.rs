@@ -1,0 +1,120 @@
+//! A refund result taken by its amount alone (we held no request id for the refund) keeps the
+//! callback's request id, so a late or repeated copy of it cannot end the next refund of the
+//! payment with the same amount (found in review of the refund queue model, issue 22: a wrongly
+//! declined refund frees its amount in the balance while the provider may still pay it).
+
+use crate::helpers::TestDb;
+use bnpl::domain::PaymentEvent;
+use bnpl::flows::callbacks::refunds;
+use bnpl::ledger::payment::{self, Change, Extras};
+use bnpl::ledger::refund as ledger_refund;
+use bnpl::ledger::Origin;
+use bnpl::providers::ecommpay::callback::Callback;
+use bnpl::store::payments::NewPayment;
+use bnpl::store::refunds::NewRefund;
+use serde_json::json;
+use std::time::Duration;
+
+const QUEUE: &str = "humm:default";
+
+/// A signed-and-verified ecommpay decline of a refund of `ord-cb` for `amount`.
+fn decline(request_id: &str, amount: i64) -> Callback {
+    Callback::from_verified(json!({
+        "project_id": 1,
+        "payment": {"id": "ord-cb", "status": "success", "sum": {"amount": 10000, "currency": "GBP"}},
+        "operation": {"id": 7, "type": "refund", "status": "decline", "request_id": request_id,
+                      "code": "20000", "message": "General decline",
+                      "sum_initial": {"amount": amount, "currency": "GBP"}},
+    }))
+    .unwrap()
+}
+
+async fn status_of(pool: &sqlx::PgPool, refund_id: &str) -> (String, Option<String>) {
+    sqlx::query_as("SELECT status, provider_request_id FROM refunds WHERE refund_id = $1")
+        .bind(refund_id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_repeated_decline_taken_by_amount_does_not_end_the_next_refund_of_that_amount() {
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    bnpl::store::migrate(&pool).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let new = NewPayment {
+        payment_id: "ord-cb",
+        provider: "humm",
+        account: "default",
+        flow: "gate",
+        amount_minor: 10_000,
+        currency: "GBP",
+        down_payment_minor: 0,
+        command_hash: "hash",
+        customer: json!({}),
+        items: json!([]),
+        description: None,
+        return_url: None,
+        metadata: json!({}),
+        threshold_at: chrono::Utc::now() + chrono::Duration::hours(24),
+    };
+    payment::create(&mut conn, &new, Origin::default())
+        .await
+        .unwrap()
+        .unwrap();
+    for event in [PaymentEvent::Registered, PaymentEvent::Succeeded] {
+        payment::apply(&mut conn, "ord-cb", None, event, &Change::by("test"), Extras::default())
+            .await
+            .unwrap();
+    }
+    for refund_id in ["rf-a", "rf-b"] {
+        let row = bnpl::store::payments::lock(&mut conn, "ord-cb").await.unwrap().unwrap();
+        let refund = NewRefund {
+            refund_id,
+            payment_id: "ord-cb",
+            provider: "humm",
+            account: "default",
+            queue_key: QUEUE,
+            amount_minor: 1_000,
+            currency: "GBP",
+            reason: None,
+            requested_by: "finance",
+        };
+        ledger_refund::enqueue(&mut conn, &refund, &row, Origin::default())
+            .await
+            .unwrap();
+    }
+    let lease = Duration::from_secs(60);
+    let first = ledger_refund::promote(&pool, QUEUE, "test", "refund_send", lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.refund.refund_id, "rf-a");
+
+    // rf-a's send answer was lost (no request id held); its decline is taken by the amount.
+    let payment_row = bnpl::store::payments::get(&mut conn, "ord-cb").await.unwrap().unwrap();
+    let outcome = refunds::ecommpay(&mut conn, &payment_row, &decline("req-a", 1_000), "callback:ecommpay")
+        .await
+        .unwrap();
+    assert_eq!(outcome, "applied");
+    assert_eq!(
+        status_of(&pool, "rf-a").await,
+        ("declined".to_owned(), Some("req-a".to_owned()))
+    );
+
+    // rf-b, same amount, is now in flight, its answer lost too; a copy of rf-a's decline comes.
+    let second = ledger_refund::promote(&pool, QUEUE, "test", "refund_send", lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.refund.refund_id, "rf-b");
+    let payment_row = bnpl::store::payments::get(&mut conn, "ord-cb").await.unwrap().unwrap();
+    let outcome = refunds::ecommpay(&mut conn, &payment_row, &decline("req-a", 1_000), "callback:ecommpay")
+        .await
+        .unwrap();
+    assert_eq!(outcome, "stale", "a copy of rf-a's decline is rf-a's");
+    assert_eq!(status_of(&pool, "rf-b").await, ("in_flight".to_owned(), None));
+    drop(conn);
+    pool.close().await;
+}
