@@ -28,6 +28,14 @@ pub async fn overview(viewer: Viewer, State(state): State<AdminState>) -> Respon
     }
 }
 
+/// The counters whose non-zero value is an alarm.
+const ALARMS: [&str; 4] = [
+    "needs-review-count",
+    "past-threshold-count",
+    "dead-letter-count",
+    "exhausted-count",
+];
+
 /// `show_personal`: whether the viewer sees personal data (else dead letters' details are masked).
 async fn render(state: &AdminState, show_personal: bool) -> Result<String, sqlx::Error> {
     let pool = &state.pool;
@@ -85,8 +93,12 @@ async fn render(state: &AdminState, show_personal: bool) -> Result<String, sqlx:
             activity.try_get::<i64, _>("callbacks")?,
         ),
     ] {
+        // The first four are alarms: anything above zero needs a person, so it must not look
+        // like a quiet zero.
+        let alarm = ALARMS.contains(&id) && value > 0;
         body.push_str(&format!(
-            "<div class=\"card\"><span class=\"label\">{}</span><span class=\"value\" id=\"{id}\">{value}</span></div>",
+            "<div class=\"card{}\" data-alarm=\"{alarm}\"><span class=\"label\">{}</span><span class=\"value\" id=\"{id}\">{value}</span></div>",
+            if alarm { " alarm" } else { "" },
             text(label)
         ));
     }

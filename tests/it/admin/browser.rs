@@ -187,6 +187,27 @@ async fn an_operator_signs_in_and_reads_the_dashboard_in_a_real_browser() {
     assert_eq!(text_of(&browser, "#needs-review-count").await, "2");
     assert_eq!(text_of(&browser, "#past-threshold-count").await, "1");
     assert_eq!(text_of(&browser, "#dead-letter-count").await, "2");
+    // Non-zero alarm counters stand out; a zero one does not (issue 21).
+    let alarms = browser.find_all(Locator::Css(".card.alarm .value")).await.unwrap();
+    let mut alarm_ids = Vec::new();
+    for alarm in alarms {
+        alarm_ids.push(alarm.attr("id").await.unwrap().unwrap_or_default());
+    }
+    alarm_ids.sort();
+    assert_eq!(
+        alarm_ids,
+        ["dead-letter-count", "needs-review-count", "past-threshold-count"],
+        "the exhausted-jobs counter is zero here"
+    );
+    assert_eq!(text_of(&browser, "#exhausted-count").await, "0");
+    let alarm_color = browser
+        .find(Locator::Css(".card.alarm .value"))
+        .await
+        .unwrap()
+        .css_value("color")
+        .await
+        .unwrap();
+    assert_eq!(alarm_color, "rgba(198, 40, 40, 1)", "alarm red");
     let review = text_of(&browser, "#review-payments").await;
     assert!(
         review.contains("ord-review-1") && review.contains("ord-flag-4") && review.contains("success_after_close"),
