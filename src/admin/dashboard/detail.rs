@@ -2,7 +2,7 @@
 //! log entries (transitions, callbacks, provider calls, resolutions), events, stored callbacks;
 //! then its refunds and jobs.
 
-use super::html::{self, maybe_time, money, table, text, time};
+use super::html::{self, maybe_time, money, table, text, time, words};
 use super::session::Viewer;
 use crate::admin::read::payments::{self as admin_payments, PaymentDetail};
 use crate::admin::{personal, AdminState};
@@ -74,7 +74,7 @@ fn render(detail: &PaymentDetail) -> String {
             "Customer",
             match detail.personal_data_purged_at {
                 Some(at) => format!("purged {}", time(at)),
-                None => text(&detail.customer.to_string()),
+                None => text(&words(&detail.customer)),
             },
         ),
     ];
@@ -89,7 +89,7 @@ fn render(detail: &PaymentDetail) -> String {
             (Some(from), Some(to)) => format!("{} → {}", text(from), text(to)),
             _ => String::new(),
         };
-        let detail_text = entry.reason.clone().unwrap_or_else(|| entry.detail.to_string());
+        let detail_text = entry.reason.clone().unwrap_or_else(|| words(&entry.detail));
         timeline.push((
             entry.at,
             vec![

@@ -13,6 +13,49 @@ pub fn text(value: &str) -> String {
 }
 
 /// Escapes text for a double-quoted attribute value.
+/// Stored JSON (an audit row's detail, a customer) as words a person reads, not as JSON:
+/// `{"queue": "humm:default", "position": 3}` → `queue humm:default · position 3`. Nested keys
+/// read as a path (`address city Cairo`), list items are joined by commas, nulls are left out.
+/// Plain text: escape it with [`text`].
+pub fn words(value: &serde_json::Value) -> String {
+    let mut parts = Vec::new();
+    collect_words(value, "", &mut parts);
+    if parts.is_empty() {
+        "–".to_owned()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+fn collect_words(value: &serde_json::Value, path: &str, parts: &mut Vec<String>) {
+    use serde_json::Value;
+    let labelled = |leaf: String| {
+        if path.is_empty() {
+            leaf
+        } else {
+            format!("{path} {leaf}")
+        }
+    };
+    match value {
+        Value::Null => {}
+        Value::Object(fields) => {
+            for (key, inner) in fields {
+                let key = key.replace('_', " ");
+                let inner_path = if path.is_empty() { key } else { format!("{path} {key}") };
+                collect_words(inner, &inner_path, parts);
+            }
+        }
+        Value::Array(items) => {
+            let listed: Vec<String> = items.iter().map(words).filter(|item| item != "–").collect();
+            if !listed.is_empty() {
+                parts.push(labelled(listed.join(", ")));
+            }
+        }
+        Value::String(leaf) => parts.push(labelled(leaf.clone())),
+        leaf => parts.push(labelled(leaf.to_string())),
+    }
+}
+
 pub fn attr(value: &str) -> String {
     html_escape::encode_double_quoted_attribute(value).into_owned()
 }
@@ -119,4 +162,24 @@ pub fn with_security_headers(mut response: Response) -> Response {
     // Nothing leaks to other sites either way.
     headers.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("same-origin"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::words;
+    use serde_json::json;
+
+    #[test]
+    fn stored_json_reads_as_words() {
+        assert_eq!(
+            words(&json!({"queue": "humm:default", "position": 3})),
+            "queue humm:default · position 3"
+        );
+        assert_eq!(
+            words(&json!({"first_name": "Jane", "address": {"city": "Cairo"}, "tags": ["a", "b"], "x": null})),
+            "first name Jane · address city Cairo · tags a, b"
+        );
+        assert_eq!(words(&json!({})), "–");
+        assert_eq!(words(&json!(true)), "true");
+    }
 }

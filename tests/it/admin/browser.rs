@@ -279,6 +279,13 @@ async fn an_operator_signs_in_and_reads_the_dashboard_in_a_real_browser() {
     browser.wait().for_element(Locator::Id("history")).await.unwrap();
     assert_eq!(path_of(&browser).await, "/payments/ord-review-1");
     assert_eq!(text_of(&browser, "#payment-status").await, "needs_review");
+    // Stored JSON reads as words, and a read token sees no personal data (issue 21).
+    let facts = text_of(&browser, "dl.facts").await;
+    assert!(
+        facts.contains("id cust-42 · ") && facts.contains(" · first name [masked: needs operate or finance]"),
+        "{facts}"
+    );
+    assert!(!facts.contains("Jane") && !facts.contains("{\""), "{facts}");
     let history = text_of(&browser, "#history").await;
     assert!(history.contains("payment.needs_review"), "{history}");
     assert!(
