@@ -140,7 +140,12 @@ fn render(detail: &PaymentDetail) -> String {
         .iter()
         .map(|r| {
             vec![
-                text(&r.refund_id),
+                // The anchor a search by refund id lands on.
+                format!(
+                    "<span id=\"refund-{}\">{}</span>",
+                    html::attr(&html::url_segment(&r.refund_id)),
+                    text(&r.refund_id)
+                ),
                 text(&r.status),
                 money(r.amount_minor, &r.currency),
                 format!("{} #{}", text(&r.queue_key), r.position),

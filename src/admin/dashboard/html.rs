@@ -87,7 +87,7 @@ pub fn payment_link(payment_id: &str) -> String {
 }
 
 /// Payment ids are `A-Z a-z 0-9 - _ .` (contract §2), but escape anyway for a path segment.
-fn url_segment(value: &str) -> String {
+pub fn url_segment(value: &str) -> String {
     value
         .bytes()
         .map(|byte| match byte {
@@ -123,8 +123,11 @@ pub fn table(id: &str, headers: &[&str], rows: &[Vec<String>], empty: &str) -> S
 pub fn page(title: &str, viewer: Option<&str>, body: &str) -> Response {
     let nav = match viewer {
         Some(name) => format!(
-            "<nav><a href=\"/\">Overview</a> <span class=\"who\">signed in as <b id=\"viewer\">{}</b></span>\
-             <form method=\"post\" action=\"/signout\"><button type=\"submit\">Sign out</button></form></nav>",
+            "<nav><a href=\"/\">Overview</a>\
+             <form id=\"search\" method=\"get\" action=\"/search\"><input name=\"q\" maxlength=\"64\" \
+             placeholder=\"payment or refund id\" aria-label=\"payment or refund id\"><button type=\"submit\">Find</button></form>\
+             <span class=\"who\">signed in as <b id=\"viewer\">{}</b></span>\
+             <form id=\"signout\" method=\"post\" action=\"/signout\"><button type=\"submit\">Sign out</button></form></nav>",
             text(name)
         ),
         None => String::new(),

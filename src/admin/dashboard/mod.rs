@@ -9,6 +9,7 @@
 pub mod detail;
 pub mod html;
 pub mod overview;
+pub mod search;
 pub mod session;
 
 use super::AdminState;
@@ -27,6 +28,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/signin", get(session::sign_in_page).post(session::sign_in))
         .route("/signout", post(session::sign_out))
         .route("/payments/{payment_id}", get(detail::payment))
+        .route("/search", get(search::search))
         .route("/assets/dashboard.css", get(|| async { asset("text/css", CSS) }))
         .route("/assets/dashboard.js", get(|| async { asset("text/javascript", JS) }))
         .with_state(state)

@@ -84,6 +84,26 @@ pub async fn list(pool: &PgPool, filter: &PaymentFilter) -> Result<Vec<PaymentSu
     query.build_query_as().fetch_all(pool).await
 }
 
+/// What an id names: a payment, or a refund of a payment.
+#[derive(Debug, Clone, FromRow)]
+pub struct FoundId {
+    pub payment_id: String,
+    pub refund_id: Option<String>,
+}
+
+/// The payment with this id, else the refund with this id (with its payment); equality only.
+pub async fn find_by_id(pool: &PgPool, id: &str) -> Result<Option<FoundId>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT payment_id, NULL::text AS refund_id FROM payments WHERE payment_id = $1
+         UNION ALL
+         SELECT payment_id, refund_id FROM refunds WHERE refund_id = $1
+         LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Payments in `needs_review` or carrying a review flag, oldest change first.
 pub async fn in_review(pool: &PgPool) -> Result<Vec<PaymentSummary>, sqlx::Error> {
     sqlx::query_as(&format!(

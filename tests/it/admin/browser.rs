@@ -268,6 +268,28 @@ async fn an_operator_signs_in_and_reads_the_dashboard_in_a_real_browser() {
         .unwrap();
     }
 
+    // Search by id: a payment id opens its page (issue 21).
+    let search = browser.find(Locator::Css("#search input[name='q']")).await.unwrap();
+    search.send_keys("ord-late-2").await.unwrap();
+    browser
+        .find(Locator::Css("#search button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait().for_element(Locator::Id("history")).await.unwrap();
+    assert_eq!(path_of(&browser).await, "/payments/ord-late-2");
+    browser.goto(&app.url("/search?q=no-such-id")).await.unwrap();
+    assert!(text_of(&browser, "#search-empty").await.contains("no-such-id"));
+    browser.back().await.unwrap();
+    browser.back().await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("review-payments"))
+        .await
+        .unwrap();
+
     // Click through to the payment's history.
     browser
         .find(Locator::Css("#review-payments a[href='/payments/ord-review-1']"))
@@ -302,7 +324,7 @@ async fn an_operator_signs_in_and_reads_the_dashboard_in_a_real_browser() {
 
     // Signing out ends the session.
     browser
-        .find(Locator::Css("nav form button"))
+        .find(Locator::Css("#signout button"))
         .await
         .unwrap()
         .click()
