@@ -88,3 +88,15 @@ fn display_uses_the_minor_exponent() {
     assert_eq!(Money::new(7, Currency::new("JPY").unwrap()).to_string(), "7 JPY");
     assert_eq!(Money::new(7, Currency::new("XYZ").unwrap()).to_string(), "7 minor XYZ");
 }
+
+#[test]
+fn three_decimal_currencies_debug_text_and_schema() {
+    for code in ["KWD", "BHD", "OMR", "JOD"] {
+        assert_eq!(Currency::new(code).unwrap().minor_exponent(), Some(3), "{code}");
+    }
+    assert_eq!(Money::new(1234, Currency::new("KWD").unwrap()).to_string(), "1.234 KWD");
+    assert_eq!(format!("{GBP:?}"), "Currency(GBP)");
+    let schema = schemars::schema_for!(Currency);
+    assert_eq!(schema.as_value()["pattern"], "^[A-Z]{3}$");
+    assert_eq!(schema.as_value()["type"], "string");
+}
