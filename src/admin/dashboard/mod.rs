@@ -6,6 +6,7 @@
 //! - [`detail`]: one payment with its history.
 //! - [`html`]: escaping and layout.
 
+pub mod dead_letter;
 pub mod detail;
 pub mod html;
 pub mod overview;
@@ -29,6 +30,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/signout", post(session::sign_out))
         .route("/payments/{payment_id}", get(detail::payment))
         .route("/search", get(search::search))
+        .route("/dead-letters/{id}", get(dead_letter::dead_letter))
         .route("/assets/dashboard.css", get(|| async { asset("text/css", CSS) }))
         .route("/assets/dashboard.js", get(|| async { asset("text/javascript", JS) }))
         .with_state(state)

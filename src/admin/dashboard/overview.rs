@@ -181,7 +181,10 @@ async fn render(state: &AdminState, show_personal: bool) -> Result<String, sqlx:
         .iter()
         .map(|d| {
             vec![
-                d.id.to_string(),
+                format!(
+                    "<a class=\"dead-letter-link\" href=\"/dead-letters/{id}\">{id}</a>",
+                    id = d.id
+                ),
                 text(&d.routing_key),
                 text(&d.reason),
                 text(&d.detail),

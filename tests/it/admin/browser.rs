@@ -243,6 +243,26 @@ async fn an_operator_signs_in_and_reads_the_dashboard_in_a_real_browser() {
     );
     let dead = text_of(&browser, "#dead-letters").await;
     assert!(dead.contains("purchase.explode") && dead.contains("invalid"));
+    // A dead letter's page shows the message, masked for this read token (issue 21).
+    browser
+        .find(Locator::Css("#dead-letters a.dead-letter-link"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("dead-letter-body"))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&browser, "#dead-letter-routing-key").await, "purchase.explode");
+    assert_eq!(
+        text_of(&browser, "#dead-letter-body").await,
+        bnpl::admin::personal::MASKED
+    );
+    browser.back().await.unwrap();
+    browser.wait().for_element(Locator::Id("dead-letters")).await.unwrap();
     assert!(text_of(&browser, "#broker-queues")
         .await
         .contains(&app.topology().purchases()));
