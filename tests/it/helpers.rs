@@ -446,3 +446,24 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// A humm Gate payment of 100.00 GBP on account `default`, as intake would store it, for tests
+/// that drive the ledger writer directly.
+pub fn humm_payment(payment_id: &str) -> bnpl::store::payments::NewPayment<'_> {
+    bnpl::store::payments::NewPayment {
+        payment_id,
+        provider: "humm",
+        account: "default",
+        flow: "gate",
+        amount_minor: 10_000,
+        currency: "GBP",
+        down_payment_minor: 0,
+        command_hash: "hash",
+        customer: serde_json::json!({}),
+        items: serde_json::json!([]),
+        description: None,
+        return_url: None,
+        metadata: serde_json::json!({"order_ref": payment_id}),
+        threshold_at: chrono::Utc::now() + chrono::Duration::hours(24),
+    }
+}

@@ -13,13 +13,12 @@
 //! replays it, and `PROPTEST_CASES` sets the number of cases.
 
 use crate::events::hygiene;
-use crate::helpers::TestDb;
+use crate::helpers::{humm_payment, TestDb};
 use bnpl::domain::{PaymentEvent, PaymentStatus, Provider};
 use bnpl::ledger::payment::{self, Change, Extras, Outcome};
 use bnpl::ledger::Origin;
 use bnpl::providers::ecommpay::signature;
 use bnpl::store::group_commit::{GroupCommitter, Unit};
-use bnpl::store::payments::NewPayment;
 use futures_util::future::{join_all, BoxFuture};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
@@ -165,23 +164,7 @@ fn submitted(payment_id: &str, step: Step, secret: &SecretString) -> Option<Subm
 
 async fn create_payment(pool: &PgPool, payment_id: &str) {
     let mut conn = pool.acquire().await.unwrap();
-    let new = NewPayment {
-        payment_id,
-        provider: "humm",
-        account: ACCOUNT,
-        flow: "gate",
-        amount_minor: 15_000,
-        currency: "GBP",
-        down_payment_minor: 0,
-        command_hash: "hash",
-        customer: json!({}),
-        items: json!([]),
-        description: None,
-        return_url: None,
-        metadata: json!({"order_ref": payment_id}),
-        threshold_at: chrono::Utc::now() + chrono::Duration::hours(24),
-    };
-    payment::create(&mut conn, &new, Origin::default())
+    payment::create(&mut conn, &humm_payment(payment_id), Origin::default())
         .await
         .unwrap()
         .unwrap();

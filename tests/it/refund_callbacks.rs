@@ -3,14 +3,13 @@
 //! payment with the same amount (found in review of the refund queue model, issue 22: a wrongly
 //! declined refund frees its amount in the balance while the provider may still pay it).
 
-use crate::helpers::TestDb;
+use crate::helpers::{humm_payment, TestDb};
 use bnpl::domain::PaymentEvent;
 use bnpl::flows::callbacks::refunds;
 use bnpl::ledger::payment::{self, Change, Extras};
 use bnpl::ledger::refund as ledger_refund;
 use bnpl::ledger::Origin;
 use bnpl::providers::ecommpay::callback::Callback;
-use bnpl::store::payments::NewPayment;
 use bnpl::store::refunds::NewRefund;
 use serde_json::json;
 use std::time::Duration;
@@ -43,23 +42,7 @@ async fn a_repeated_decline_taken_by_amount_does_not_end_the_next_refund_of_that
     let pool = db.pool().await;
     bnpl::store::migrate(&pool).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
-    let new = NewPayment {
-        payment_id: "ord-cb",
-        provider: "humm",
-        account: "default",
-        flow: "gate",
-        amount_minor: 10_000,
-        currency: "GBP",
-        down_payment_minor: 0,
-        command_hash: "hash",
-        customer: json!({}),
-        items: json!([]),
-        description: None,
-        return_url: None,
-        metadata: json!({}),
-        threshold_at: chrono::Utc::now() + chrono::Duration::hours(24),
-    };
-    payment::create(&mut conn, &new, Origin::default())
+    payment::create(&mut conn, &humm_payment("ord-cb"), Origin::default())
         .await
         .unwrap()
         .unwrap();

@@ -31,11 +31,7 @@ pub async fn dead_letter(viewer: Viewer, State(state): State<AdminState>, Path(i
         }
         Err(error) => {
             tracing::error!(%error, id, "dashboard dead-letter page failed");
-            html::page(
-                "Unavailable",
-                Some(name),
-                "<p>The database is not reachable right now.</p>",
-            )
+            html::unavailable(Some(name))
         }
     }
 }

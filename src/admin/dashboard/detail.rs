@@ -32,11 +32,7 @@ pub async fn payment(viewer: Viewer, State(state): State<AdminState>, Path(payme
         }
         Err(error) => {
             tracing::error!(%error, payment_id, "dashboard payment page failed");
-            html::page(
-                "Unavailable",
-                Some(name),
-                "<p>The database is not reachable right now.</p>",
-            )
+            html::unavailable(Some(name))
         }
     }
 }

@@ -119,6 +119,11 @@ pub fn table(id: &str, headers: &[&str], rows: &[Vec<String>], empty: &str) -> S
     )
 }
 
+/// The page shown when the database cannot answer.
+pub fn unavailable(viewer: Option<&str>) -> Response {
+    page("Unavailable", viewer, "<p>The database is not reachable right now.</p>")
+}
+
 /// A whole page: layout, navigation (when signed in as `viewer`) and `body`.
 pub fn page(title: &str, viewer: Option<&str>, body: &str) -> Response {
     let nav = match viewer {

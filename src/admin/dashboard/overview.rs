@@ -19,11 +19,7 @@ pub async fn overview(viewer: Viewer, State(state): State<AdminState>) -> Respon
         Ok(body) => html::page("Overview", Some(&viewer.0.name), &body),
         Err(error) => {
             tracing::error!(%error, "dashboard overview failed");
-            html::page(
-                "Unavailable",
-                Some(&viewer.0.name),
-                "<p>The database is not reachable right now.</p>",
-            )
+            html::unavailable(Some(&viewer.0.name))
         }
     }
 }

@@ -39,11 +39,7 @@ pub async fn search(viewer: Viewer, State(state): State<AdminState>, Query(searc
         Ok(None) => not_found(name, wanted, StatusCode::NOT_FOUND),
         Err(error) => {
             tracing::error!(%error, "dashboard search failed");
-            html::page(
-                "Unavailable",
-                Some(name),
-                "<p>The database is not reachable right now.</p>",
-            )
+            html::unavailable(Some(name))
         }
     }
 }

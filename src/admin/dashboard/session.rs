@@ -51,7 +51,7 @@ impl FromRequestParts<AdminState> for Viewer {
             Ok(_) => Err(to_sign_in()),
             Err(error) => {
                 tracing::error!(%error, "dashboard session look-up failed");
-                Err(html::page("Unavailable", None, "<p>The database is not reachable right now.</p>").into_response())
+                Err(html::unavailable(None).into_response())
             }
         }
     }
