@@ -87,3 +87,34 @@ fn an_otp_action_and_a_reason_have_their_contract_shape() {
                               "provider_code": "20000", "provider_message": "General decline"})
     );
 }
+
+#[test]
+fn only_the_contracts_event_types_may_carry_a_reason() {
+    let with_reason = [
+        "payment.declined",
+        "payment.failed",
+        "payment.needs_review",
+        "payment.resolved",
+        "payment.action_required",
+        "refund.declined",
+        "refund.failed",
+        "refund.needs_review",
+        "command.rejected",
+    ];
+    for event_type in EventType::ALL {
+        assert_eq!(
+            event_type.may_carry_reason(),
+            with_reason.contains(&event_type.as_str()),
+            "{}",
+            event_type.as_str()
+        );
+    }
+}
+
+#[test]
+fn a_timestamp_is_described_as_milliseconds_utc_in_the_schema() {
+    let schema = schemars::schema_for!(Timestamp);
+    assert_eq!(schema.as_value()["format"], "date-time");
+    let pattern = schema.as_value()["pattern"].as_str().unwrap_or_default().to_owned();
+    assert!(pattern.ends_with("\\.[0-9]{3}Z$"), "{pattern}");
+}
