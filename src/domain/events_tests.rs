@@ -118,3 +118,11 @@ fn a_timestamp_is_described_as_milliseconds_utc_in_the_schema() {
     let pattern = schema.as_value()["pattern"].as_str().unwrap_or_default().to_owned();
     assert!(pattern.ends_with("\\.[0-9]{3}Z$"), "{pattern}");
 }
+
+#[test]
+fn the_stored_body_is_the_event_as_serialized() {
+    let event = Event::Payment(Box::new(payment(Provider::Humm, Some(Flow::Gate))));
+    let body = event.to_json();
+    assert_eq!(body, serde_json::to_value(&event).unwrap());
+    assert_eq!(body["payment_id"], "ord-1");
+}
