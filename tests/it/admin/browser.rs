@@ -300,6 +300,16 @@ async fn an_operator_signs_in_and_reads_the_dashboard_in_a_real_browser() {
         .unwrap();
     browser.wait().for_element(Locator::Id("history")).await.unwrap();
     assert_eq!(path_of(&browser).await, "/payments/ord-late-2");
+    // A refund id opens its payment's page at the refund.
+    browser.goto(&app.url("/search?q=rf-next-2")).await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("refund-rf-next-2"))
+        .await
+        .unwrap();
+    assert_eq!(path_of(&browser).await, "/payments/ord-ok-3");
+    assert_eq!(text_of(&browser, "#refund-rf-next-2").await, "rf-next-2");
+    browser.back().await.unwrap();
     browser.goto(&app.url("/search?q=no-such-id")).await.unwrap();
     assert!(text_of(&browser, "#search-empty").await.contains("no-such-id"));
     browser.back().await.unwrap();
