@@ -9,7 +9,6 @@ use bnpl::jobs::runner::execute_claimed;
 use bnpl::jobs::{JobHandler, JobResult, LeaseKeeper};
 use bnpl::ledger::payment::{self, Applied, Change, Extras, Outcome};
 use bnpl::store::jobs::{self, ClaimedJob, NewJob};
-use bnpl::store::payments;
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -120,26 +119,14 @@ async fn a_job_whose_holder_stopped_renewing_is_taken_over_and_fenced() {
 
 async fn pending_payment(pool: &PgPool, payment_id: &str) {
     let mut conn = pool.acquire().await.unwrap();
-    let new = payments::NewPayment {
-        payment_id,
-        provider: "humm",
-        account: "default",
-        flow: "gate",
-        amount_minor: 15_000,
-        currency: "GBP",
-        down_payment_minor: 0,
-        command_hash: "hash",
-        customer: serde_json::json!({}),
-        items: serde_json::json!([]),
-        description: None,
-        return_url: None,
-        metadata: serde_json::json!({}),
-        threshold_at: chrono::Utc::now() + chrono::Duration::hours(24),
-    };
-    let row = payment::create(&mut conn, &new, bnpl::ledger::Origin::default())
-        .await
-        .unwrap()
-        .unwrap();
+    let row = payment::create(
+        &mut conn,
+        &crate::helpers::humm_payment(payment_id),
+        bnpl::ledger::Origin::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     payment::apply(
         &mut conn,
         payment_id,
