@@ -124,9 +124,27 @@ impl From<crate::admin::refund_evidence::EvidenceError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, message) = match self {
+impl From<crate::admin::ops::ReplayError> for ApiError {
+    fn from(error: crate::admin::ops::ReplayError) -> Self {
+        use crate::admin::ops::ReplayError;
+        match error {
+            ReplayError::NotFound => ApiError::NotFound("dead letter"),
+            ReplayError::Purged => ApiError::Conflict("purged", "the dead letter (or its body) was purged".to_owned()),
+            error @ (ReplayError::BadRoutingKey | ReplayError::Invalid(_)) => ApiError::BadRequest(error.to_string()),
+            ReplayError::Publish(error) => {
+                tracing::warn!(%error, "dead letter replay not published");
+                ApiError::Unavailable
+            }
+            ReplayError::Database(error) => error.into(),
+        }
+    }
+}
+
+impl ApiError {
+    /// The answer's status, stable code and message for people (the dashboard shows these on
+    /// its error page; the API sends them as JSON). Internal detail is logged here, not returned.
+    pub fn parts(self) -> (StatusCode, &'static str, String) {
+        match self {
             ApiError::Unauthenticated => (
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
@@ -159,7 +177,13 @@ impl IntoResponse for ApiError {
                     "internal error".to_owned(),
                 )
             }
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
         let mut response = (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response

@@ -3,7 +3,7 @@
 
 use crate::admin::auth::{Caller, Scope};
 use crate::admin::error::{ApiError, ErrorBody};
-use crate::admin::ops::{self, DeadLetterFix, QueueDepth, ReplayError, Replayed};
+use crate::admin::ops::{self, DeadLetterFix, QueueDepth, Replayed};
 use crate::admin::personal;
 use crate::admin::read::dead_letters::{self as admin_dead_letters, DeadLetter};
 use crate::admin::read::history::JobEntry;
@@ -82,22 +82,8 @@ pub async fn replay_dead_letter(
     if ops::edits_a_refund(&letter.routing_key, &fix) {
         caller.require(Scope::Finance)?;
     }
-    match ops::replay_dead_letter(&state.pool, &state.publisher, id, &fix, caller.name()).await {
-        Ok(replayed) => Ok((axum::http::StatusCode::ACCEPTED, Json(replayed))),
-        Err(ReplayError::NotFound) => Err(ApiError::NotFound("dead letter")),
-        Err(ReplayError::Purged) => Err(ApiError::Conflict(
-            "purged",
-            "the dead letter (or its body) was purged".to_owned(),
-        )),
-        Err(error @ (ReplayError::BadRoutingKey | ReplayError::Invalid(_))) => {
-            Err(ApiError::BadRequest(error.to_string()))
-        }
-        Err(ReplayError::Publish(error)) => {
-            tracing::warn!(%error, dead_letter_id = id, "dead letter replay not published");
-            Err(ApiError::Unavailable)
-        }
-        Err(ReplayError::Database(error)) => Err(error.into()),
-    }
+    let replayed = ops::replay_dead_letter(&state.pool, &state.publisher, id, &fix, caller.name()).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(replayed)))
 }
 
 /// A dead letter purged.

@@ -3,22 +3,29 @@
 //! pretty-printed when it parses); for a `read` token it is masked like every other personal
 //! field (`admin::personal`).
 
+use super::actions::{Action, Done};
 use super::html::{self, maybe_time, text, time, words};
 use super::session::Viewer;
 use crate::admin::read::dead_letters::{self as admin_dead_letters, DeadLetter};
 use crate::admin::{personal, AdminState};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-pub async fn dead_letter(viewer: Viewer, State(state): State<AdminState>, Path(id): Path<i64>) -> Response {
+pub async fn dead_letter(
+    viewer: Viewer,
+    State(state): State<AdminState>,
+    Path(id): Path<i64>,
+    Query(done): Query<Done>,
+) -> Response {
     let name = viewer.0.name.as_str();
     match admin_dead_letters::get(&state.pool, id).await {
         Ok(Some(mut dead)) => {
             if !personal::sees_personal_data(&viewer.0.scopes) {
                 personal::mask_dead_letter(&mut dead);
             }
-            html::page(&format!("Dead letter {id}"), Some(name), &render(&dead))
+            let body = format!("{}{}", done.notice(), render(&dead, &viewer));
+            html::page(&format!("Dead letter {id}"), Some(name), &body)
         }
         Ok(None) => {
             let mut response = html::page(
@@ -36,7 +43,7 @@ pub async fn dead_letter(viewer: Viewer, State(state): State<AdminState>, Path(i
     }
 }
 
-fn render(dead: &DeadLetter) -> String {
+fn render(dead: &DeadLetter, viewer: &Viewer) -> String {
     let facts = [
         ("Id", dead.id.to_string()),
         (
@@ -61,8 +68,21 @@ fn render(dead: &DeadLetter) -> String {
         Some(at) => format!("(emptied by retention {})", time(at)),
         None => text(&readable(&dead.body)),
     };
+    // A purged letter has nothing left to act on; a replayed one may be replayed again (the
+    // commands are idempotent by their ids).
+    let actions = match dead.purged_at {
+        Some(_) => String::new(),
+        None => {
+            let id = dead.id.to_string();
+            format!(
+                "<div class=\"actions\">{}{}</div>",
+                Action::ReplayDeadLetter.button(viewer, &id),
+                Action::PurgeDeadLetter.button(viewer, &id)
+            )
+        }
+    };
     format!(
-        "<section><h2>Dead letter {}</h2><dl class=\"facts\">{facts}</dl></section>\
+        "<section><h2>Dead letter {}</h2><dl class=\"facts\">{facts}</dl>{actions}</section>\
          <section><h2>Message body</h2><pre id=\"dead-letter-body\">{body}</pre></section>",
         dead.id
     )

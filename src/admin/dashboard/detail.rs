@@ -2,24 +2,31 @@
 //! log entries (transitions, callbacks, provider calls, resolutions), events, stored callbacks;
 //! then its refunds and jobs.
 
+use super::actions::{Action, Done};
 use super::html::{self, maybe_time, money, table, text, time, words};
 use super::session::Viewer;
 use crate::admin::read::payments::{self as admin_payments, PaymentDetail};
 use crate::admin::{personal, AdminState};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 
 /// The payment detail page.
-pub async fn payment(viewer: Viewer, State(state): State<AdminState>, Path(payment_id): Path<String>) -> Response {
+pub async fn payment(
+    viewer: Viewer,
+    State(state): State<AdminState>,
+    Path(payment_id): Path<String>,
+    Query(done): Query<Done>,
+) -> Response {
     let name = viewer.0.name.as_str();
     match admin_payments::detail(&state.pool, &payment_id).await {
         Ok(Some(mut detail)) => {
             if !personal::sees_personal_data(&viewer.0.scopes) {
                 personal::mask_payment(&mut detail);
             }
-            html::page(&format!("Payment {payment_id}"), Some(name), &render(&detail))
+            let body = format!("{}{}", done.notice(), render(&detail, &viewer));
+            html::page(&format!("Payment {payment_id}"), Some(name), &body)
         }
         Ok(None) => {
             let mut response = html::page(
@@ -37,7 +44,7 @@ pub async fn payment(viewer: Viewer, State(state): State<AdminState>, Path(payme
     }
 }
 
-fn render(detail: &PaymentDetail) -> String {
+fn render(detail: &PaymentDetail, viewer: &Viewer) -> String {
     let p = &detail.summary;
     let facts = [
         ("Payment", text(&p.payment_id)),
@@ -148,6 +155,7 @@ fn render(detail: &PaymentDetail) -> String {
                 text(&r.requested_by),
                 time(r.created_at),
                 maybe_time(r.final_at),
+                refund_actions(viewer, &r.refund_id, &r.status),
             ]
         })
         .collect();
@@ -162,16 +170,19 @@ fn render(detail: &PaymentDetail) -> String {
                 time(j.available_at),
                 format!("{}/{}", j.attempts, j.max_attempts),
                 j.last_error.as_deref().map(text).unwrap_or_default(),
+                job_actions(viewer, j.id, &j.state),
             ]
         })
         .collect();
     format!(
         "<p><a href=\"/\">← Overview</a></p><h2 id=\"payment-title\">Payment {}</h2>\
-         <dl class=\"facts\">{facts}</dl>\
+         <dl class=\"facts\">{facts}</dl><div class=\"actions\">{}{}</div>\
          <section><h2>History</h2>{}</section>\
          <section><h2>Refunds</h2>{}</section>\
          <section><h2>Jobs</h2>{}</section>",
         text(&p.payment_id),
+        Action::StatusCheck.button(viewer, &p.payment_id),
+        Action::Resolve.button(viewer, &p.payment_id),
         table(
             "history",
             &["At", "Source", "What", "Actor / outcome", "Detail"],
@@ -187,17 +198,45 @@ fn render(detail: &PaymentDetail) -> String {
                 "Queue",
                 "Requested by",
                 "Created",
-                "Final"
+                "Final",
+                ""
             ],
             &refunds,
             "No refunds."
         ),
         table(
             "jobs",
-            &["Id", "Kind", "State", "Due", "Attempts", "Last error"],
+            &["Id", "Kind", "State", "Due", "Attempts", "Last error", ""],
             &jobs,
             "No jobs."
         ),
+    )
+}
+
+/// The actions a refund in `status` offers: a queued one can be cancelled; one in flight or in
+/// review can be looked up at the provider and released on that evidence.
+pub fn refund_actions(viewer: &Viewer, refund_id: &str, status: &str) -> String {
+    match status {
+        "queued" => Action::CancelRefund.button(viewer, refund_id),
+        "in_flight" | "needs_review" => format!(
+            "{}{}",
+            Action::AskRefund.button(viewer, refund_id),
+            Action::ReleaseRefund.button(viewer, refund_id)
+        ),
+        _ => String::new(),
+    }
+}
+
+/// An exhausted job can be retried or discarded.
+pub fn job_actions(viewer: &Viewer, job_id: i64, state: &str) -> String {
+    if state != "exhausted" {
+        return String::new();
+    }
+    let id = job_id.to_string();
+    format!(
+        "{}{}",
+        Action::RetryJob.button(viewer, &id),
+        Action::DiscardJob.button(viewer, &id)
     )
 }
 

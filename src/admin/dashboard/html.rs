@@ -128,7 +128,7 @@ pub fn unavailable(viewer: Option<&str>) -> Response {
 pub fn page(title: &str, viewer: Option<&str>, body: &str) -> Response {
     let nav = match viewer {
         Some(name) => format!(
-            "<nav><a href=\"/\">Overview</a>\
+            "<nav><a href=\"/\">Overview</a><a href=\"/refunds\" id=\"nav-refunds\">Refunds</a>\
              <form id=\"search\" method=\"get\" action=\"/search\"><input name=\"q\" maxlength=\"64\" \
              placeholder=\"payment or refund id\" aria-label=\"payment or refund id\"><button type=\"submit\">Find</button></form>\
              <span class=\"who\">signed in as <b id=\"viewer\">{}</b></span>\

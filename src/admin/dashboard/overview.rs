@@ -2,21 +2,23 @@
 //! per provider, provider accounts (paused, circuit open), refund queues and their heads, payments to review, payments past their
 //! threshold, dead letters and exhausted jobs, each payment linking to its detail page.
 
+use super::actions::{Action, Done};
+use super::detail::job_actions;
 use super::html::{self, maybe_time, money, payment_link, table, text, time};
 use super::session::Viewer;
 use crate::admin::read::payments::{self as admin_payments, PaymentSummary};
 use crate::admin::read::{dead_letters as admin_dead_letters, refunds as admin_refunds};
 use crate::admin::AdminState;
 use crate::admin::{ops, personal};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use sqlx::Row as _;
 use std::collections::BTreeMap;
 
 /// The overview page.
-pub async fn overview(viewer: Viewer, State(state): State<AdminState>) -> Response {
-    match render(&state, personal::sees_personal_data(&viewer.0.scopes)).await {
-        Ok(body) => html::page("Overview", Some(&viewer.0.name), &body),
+pub async fn overview(viewer: Viewer, State(state): State<AdminState>, Query(done): Query<Done>) -> Response {
+    match render(&state, &viewer).await {
+        Ok(body) => html::page("Overview", Some(&viewer.0.name), &format!("{}{body}", done.notice())),
         Err(error) => {
             tracing::error!(%error, "dashboard overview failed");
             html::unavailable(Some(&viewer.0.name))
@@ -32,8 +34,10 @@ const ALARMS: [&str; 4] = [
     "exhausted-count",
 ];
 
-/// `show_personal`: whether the viewer sees personal data (else dead letters' details are masked).
-async fn render(state: &AdminState, show_personal: bool) -> Result<String, sqlx::Error> {
+/// Dead letters' details are masked unless the viewer sees personal data; action buttons show
+/// only for the viewer's scopes.
+async fn render(state: &AdminState, viewer: &Viewer) -> Result<String, sqlx::Error> {
+    let show_personal = personal::sees_personal_data(&viewer.0.scopes);
     let pool = &state.pool;
     let review = admin_payments::in_review(pool).await?;
     let past_threshold = admin_payments::past_threshold(pool, 100).await?;
@@ -132,13 +136,14 @@ async fn render(state: &AdminState, show_personal: bool) -> Result<String, sqlx:
                 text(&a.state),
                 a.reason.as_deref().map(text).unwrap_or_default(),
                 a.since.map(time).unwrap_or_else(|| "–".to_owned()),
+                account_actions(viewer, a.provider.as_str(), &a.account, &a.state),
             ]
         })
         .collect();
     body.push_str("<section><h2>Provider accounts</h2>");
     body.push_str(&table(
         "provider-accounts",
-        &["Provider", "Account", "State", "Reason", "Since"],
+        &["Provider", "Account", "State", "Reason", "Since", ""],
         &rows,
         "No provider accounts.",
     ));
@@ -150,7 +155,16 @@ async fn render(state: &AdminState, show_personal: bool) -> Result<String, sqlx:
             vec![
                 text(&q.queue_key),
                 q.depth.to_string(),
-                q.head_refund_id.as_deref().map(text).unwrap_or_else(|| "–".to_owned()),
+                q.head_refund_id
+                    .as_deref()
+                    .map(|id| {
+                        format!(
+                            "<a href=\"/refunds#refund-{}\">{}</a>",
+                            html::attr(&html::url_segment(id)),
+                            text(id)
+                        )
+                    })
+                    .unwrap_or_else(|| "–".to_owned()),
                 q.head_status.as_deref().map(text).unwrap_or_else(|| "–".to_owned()),
                 q.head_age_seconds
                     .map(|s| format!("{s:.0} s"))
@@ -208,13 +222,14 @@ async fn render(state: &AdminState, show_personal: bool) -> Result<String, sqlx:
                 j.attempts.to_string(),
                 j.last_error.as_deref().map(text).unwrap_or_default(),
                 time(j.updated_at),
+                job_actions(viewer, j.id, &j.state),
             ]
         })
         .collect();
     body.push_str("<section><h2>Jobs that exhausted their retries</h2>");
     body.push_str(&table(
         "exhausted-jobs",
-        &["Id", "Kind", "Payment", "Attempts", "Last error", "At"],
+        &["Id", "Kind", "Payment", "Attempts", "Last error", "At", ""],
         &rows,
         "None.",
     ));
@@ -222,6 +237,15 @@ async fn render(state: &AdminState, show_personal: bool) -> Result<String, sqlx:
     body.push_str(&payments_table("recent-payments", &recent, "No payments yet."));
     body.push_str("</section>");
     Ok(body)
+}
+
+/// An active account can be paused; a paused one (or one whose circuit is open) resumed.
+fn account_actions(viewer: &Viewer, provider: &str, account: &str, state: &str) -> String {
+    let target = format!("{provider}/{account}");
+    match state {
+        "active" => Action::PauseAccount.button(viewer, &target),
+        _ => Action::ResumeAccount.button(viewer, &target),
+    }
 }
 
 fn status_matrix(counts: &[admin_payments::StatusCount]) -> String {

@@ -10,6 +10,7 @@
 //! dashboard: another site cannot sign a browser in or out (login CSRF). A browser that drops the
 //! cookie (a `Secure` one over plain HTTP) is told so, instead of looping back to the sign-in.
 
+use super::csrf::CsrfToken;
 use super::html;
 use crate::admin::auth::{grants, Scope};
 use crate::admin::{AdminState, WebSettings};
@@ -30,9 +31,36 @@ const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 /// keep the cookie" from "not signed in".
 const SIGNED_IN: &str = "signed-in=1";
 
-/// A signed-in operator.
-#[derive(Debug, Clone)]
-pub struct Viewer(pub TokenInfo);
+/// A signed-in operator: the token behind the session, and the session id (kept to check the
+/// CSRF token of the forms it posts; never printed).
+#[derive(Clone)]
+pub struct Viewer(pub TokenInfo, SessionId);
+
+#[derive(Clone)]
+struct SessionId(String);
+
+impl std::fmt::Debug for Viewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Viewer").field(&self.0).finish_non_exhaustive()
+    }
+}
+
+impl Viewer {
+    /// Whether this operator's token holds `scope`.
+    pub fn may(&self, scope: Scope) -> bool {
+        grants(&self.0.scopes, scope)
+    }
+
+    /// The CSRF token this session's action forms carry.
+    pub fn csrf(&self) -> CsrfToken {
+        CsrfToken::of_session(&self.1 .0)
+    }
+
+    /// Whether `posted` is this session's CSRF token.
+    pub fn accepts_csrf(&self, posted: &str) -> bool {
+        CsrfToken::accepts(&self.1 .0, posted)
+    }
+}
 
 impl FromRequestParts<AdminState> for Viewer {
     type Rejection = Response;
@@ -47,7 +75,7 @@ impl FromRequestParts<AdminState> for Viewer {
         };
         let session = session_id(&parts.headers).ok_or_else(to_sign_in)?;
         match tokens::session_token(&state.pool, &session).await {
-            Ok(Some(token)) if grants(&token.scopes, Scope::Read) => Ok(Viewer(token)),
+            Ok(Some(token)) if grants(&token.scopes, Scope::Read) => Ok(Viewer(token, SessionId(session))),
             Ok(_) => Err(to_sign_in()),
             Err(error) => {
                 tracing::error!(%error, "dashboard session look-up failed");
@@ -202,7 +230,7 @@ fn cookie_dropped(web: &WebSettings) -> Response {
 /// Ok when the form was posted from this dashboard: its `Origin` (or, without one, its
 /// `Referer`) is the request's own host or `BNPL_PUBLIC_URL`'s origin. Browsers send `Origin` on
 /// every cross-site POST, so a post without either is refused too. Err names what was seen.
-fn same_origin(headers: &HeaderMap, web: &WebSettings) -> Result<(), String> {
+pub(super) fn same_origin(headers: &HeaderMap, web: &WebSettings) -> Result<(), String> {
     let claimed = headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER))

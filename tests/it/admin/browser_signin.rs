@@ -21,7 +21,7 @@ fn network_address() -> IpAddr {
     address
 }
 
-async fn sign_in(browser: &Client, token: &str) {
+pub(super) async fn sign_in(browser: &Client, token: &str) {
     browser
         .find(Locator::Id("token"))
         .await

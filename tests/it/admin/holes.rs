@@ -36,7 +36,7 @@ async fn unknown_routing_keys_are_one_metric_label() {
     app.stop().await.unwrap();
 }
 
-async fn sign_in_with(app: &TestApp, token: &str, origin: Option<&str>) -> reqwest::Response {
+pub(super) async fn sign_in_with(app: &TestApp, token: &str, origin: Option<&str>) -> reqwest::Response {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

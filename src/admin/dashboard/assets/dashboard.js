@@ -1,7 +1,8 @@
 // Optional auto-refresh of the dashboard (off by default; the choice is kept in localStorage).
 (function () {
   var nav = document.querySelector("nav");
-  if (!nav) { return; }
+  // Not on a confirmation page: a reload would lose the reason being typed.
+  if (!nav || document.querySelector(".confirm")) { return; }
   var label = document.createElement("label");
   label.className = "refresh";
   var box = document.createElement("input");
