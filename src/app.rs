@@ -100,6 +100,11 @@ pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) 
         services.accounts.clone(),
         infrastructure_stop.clone(),
     ));
+    // A key rotation without a restart: SIGHUP reads the configuration file's secrets again.
+    infrastructure.spawn(crate::accounts::sighup::reload_on_sighup(
+        services.accounts.clone(),
+        infrastructure_stop.clone(),
+    ));
     // The circuit breaker's shared half: trips written, open circuits probed after the cool-down.
     infrastructure.spawn(crate::accounts::circuit::supervise(
         pool.clone(),

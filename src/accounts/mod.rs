@@ -9,6 +9,7 @@ mod breaker;
 pub mod circuit;
 pub mod gate;
 mod limiter;
+pub mod sighup;
 
 pub use breaker::Breaker;
 pub use gate::{AccountState, Gate};
@@ -56,6 +57,26 @@ pub struct Accounts {
     valu: BTreeMap<String, Arc<ValuAccount>>,
     /// Wakes the circuit supervisor when any account's breaker trips.
     breaker_wake: Arc<tokio::sync::Notify>,
+    /// The configuration file the accounts came from: a secrets reload reads it again.
+    config_file: Option<std::path::PathBuf>,
+}
+
+/// What a secrets reload did.
+#[derive(Debug, Default, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SecretsReload {
+    /// Accounts whose secrets changed (`provider.account`).
+    pub rotated: Vec<String>,
+    /// Accounts in the file this process does not run.
+    pub ignored: Vec<String>,
+}
+
+/// Why a secrets reload did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("no configuration file (BNPL_CONFIG) to read the secrets from")]
+    NoFile,
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// Why accounts could not be built.
@@ -67,10 +88,59 @@ pub struct AccountError {
 }
 
 impl Accounts {
+    /// Reads the configuration file again and takes its secrets ([`Accounts::reload_secrets`]):
+    /// what SIGHUP and `POST /admin/v1/accounts/reload-secrets` do.
+    pub fn reload_secrets_from_file(&self) -> Result<SecretsReload, ReloadError> {
+        let path = self.config_file.as_deref().ok_or(ReloadError::NoFile)?;
+        let accounts = crate::config::read_accounts(path)?;
+        let report = self.reload(&accounts);
+        tracing::info!(rotated = ?report.rotated, ignored = ?report.ignored, file = %path.display(),
+            "provider secrets reloaded");
+        Ok(report)
+    }
+
+    /// Takes the secrets of `config` (re-read for a rotation, issue 20) into the running
+    /// accounts of the same names, without a restart: every holder of an account sees them at
+    /// once. Everything else in the accounts (and accounts added or removed) needs a restart; the
+    /// report names what was rotated and what was ignored.
+    pub fn reload_secrets(&self, config: &Config) -> SecretsReload {
+        self.reload(&config.accounts)
+    }
+
+    fn reload(&self, configured: &crate::config::ProviderAccounts) -> SecretsReload {
+        let mut report = SecretsReload::default();
+        for (name, settings) in &configured.humm {
+            match self.humm.get(name) {
+                Some(account) => {
+                    if account.ecommpay.secret_key.replace_with(&settings.keys()) {
+                        report.rotated.push(format!("humm.{name}"));
+                    }
+                }
+                None => report.ignored.push(format!("humm.{name} (new: needs a restart)")),
+            }
+        }
+        for (name, settings) in &configured.valu {
+            match self.valu.get(name) {
+                Some(account) => {
+                    let request = account.aps.request_phrase.replace_with(&settings.request_phrases());
+                    let response = account.aps.response_phrase.replace_with(&settings.response_phrases());
+                    if request || response {
+                        report.rotated.push(format!("valu.{name}"));
+                    }
+                }
+                None => report.ignored.push(format!("valu.{name} (new: needs a restart)")),
+            }
+        }
+        report
+    }
+
     /// The configured accounts, each calling back on `public_url` (`BNPL_PUBLIC_URL`).
     pub fn from_config(config: &Config, public_url: &Url) -> Result<Self, AccountError> {
         let callback = callback_url(public_url);
-        let mut accounts = Accounts::default();
+        let mut accounts = Accounts {
+            config_file: config.file.clone(),
+            ..Accounts::default()
+        };
         for (name, settings) in &config.accounts.humm {
             let mut ecommpay =
                 EcommpayAccount::new(settings.project_id, settings.secret_key.clone()).map_err(|error| {
@@ -79,6 +149,7 @@ impl Accounts {
                         problem: error.to_string(),
                     }
                 })?;
+            ecommpay.secret_key = settings.keys();
             ecommpay.gate_base_url = settings.gate_base_url.clone();
             ecommpay.payment_page_url = settings.payment_page_url.clone();
             ecommpay.refund_path = settings.refund_path.clone();
@@ -100,8 +171,8 @@ impl Accounts {
                 base_url: settings.base_url.clone(),
                 access_code: settings.access_code.clone(),
                 merchant_identifier: settings.merchant_identifier.clone(),
-                request_phrase: settings.request_phrase.clone(),
-                response_phrase: settings.response_phrase.clone(),
+                request_phrase: settings.request_phrases(),
+                response_phrase: settings.response_phrases(),
                 sha_type: settings.sha_type,
                 language: "en".to_owned(),
                 request_timeout: settings.limits.request_timeout,
@@ -222,8 +293,8 @@ impl Accounts {
                     .map_err(|error| sandbox_error(error.to_string()))?,
                 access_code: merchant.access_code.clone(),
                 merchant_identifier: merchant.merchant_identifier.clone(),
-                request_phrase: merchant.request_phrase.clone(),
-                response_phrase: merchant.response_phrase.clone(),
+                request_phrase: merchant.request_phrase.clone().into(),
+                response_phrase: merchant.response_phrase.clone().into(),
                 sha_type: merchant.sha_type,
                 language: "en".to_owned(),
                 request_timeout: CallLimits::default().request_timeout,

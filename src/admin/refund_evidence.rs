@@ -115,7 +115,7 @@ pub async fn release(
     let Some(answer_id) = answer_id else {
         return Err(EvidenceError::Unsupported(format!(
             "a release needs answer_id: the id of a stored provider answer that supports {wanted} \
-             (POST /admin/v1/refunds/{refund_id}/status-check)"
+             (POST /admin/v1/refunds/{refund_id}/status-check, or the dashboard's Ask the provider)"
         )));
     };
     let mut conn = pool.acquire().await?;

@@ -6,6 +6,8 @@
 
 use super::ConfigError;
 use crate::providers::aps::signature::ShaType;
+use crate::providers::keys::{KeyRing, PreviousSecret};
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -37,6 +39,10 @@ pub struct EcommpayAccountConfig {
     /// Unconfirmed by any public source (providers.md §1.6), hence configurable.
     #[serde(default = "default_refund_path")]
     pub refund_path: String,
+    /// During a key rotation: the key ecommpay used before, still accepted on callbacks until
+    /// `until` (issue 20).
+    #[serde(default)]
+    pub previous: Option<PreviousEcommpayKey>,
     #[serde(default)]
     pub timing: AccountTiming,
     #[serde(default)]
@@ -58,6 +64,10 @@ pub struct ApsAccountConfig {
     pub response_phrase: SecretString,
     #[serde(default = "default_sha_type")]
     pub sha_type: ShaType,
+    /// During a phrase rotation: the phrases used before, the response phrase still accepted on
+    /// notifications until `until` (issue 20).
+    #[serde(default)]
+    pub previous: Option<PreviousApsPhrases>,
     /// The largest valU amount this merchant takes, in piastres (contract §7); a larger
     /// `purchase.create` is `invalid`.
     #[serde(default = "default_max_amount_minor")]
@@ -66,6 +76,66 @@ pub struct ApsAccountConfig {
     pub timing: AccountTiming,
     #[serde(default)]
     pub limits: CallLimits,
+}
+
+/// The ecommpay key before a rotation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousEcommpayKey {
+    #[serde(deserialize_with = "super::secret::deserialize")]
+    pub secret_key: SecretString,
+    /// When callbacks signed with it stop being accepted (RFC 3339).
+    pub until: DateTime<Utc>,
+}
+
+/// The APS phrases before a rotation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousApsPhrases {
+    /// Kept for the record (and a sandbox that checks it); requests are signed with the current one.
+    #[serde(deserialize_with = "super::secret::deserialize")]
+    pub request_phrase: SecretString,
+    #[serde(deserialize_with = "super::secret::deserialize")]
+    pub response_phrase: SecretString,
+    /// When notifications signed with it stop being accepted (RFC 3339).
+    pub until: DateTime<Utc>,
+}
+
+impl EcommpayAccountConfig {
+    /// The signing key with the previous one, if any.
+    pub fn keys(&self) -> KeyRing {
+        KeyRing::new(
+            self.secret_key.clone(),
+            self.previous.as_ref().map(|previous| PreviousSecret {
+                secret: previous.secret_key.clone(),
+                until: previous.until,
+            }),
+        )
+    }
+}
+
+impl ApsAccountConfig {
+    /// The request phrase with the previous one, if any.
+    pub fn request_phrases(&self) -> KeyRing {
+        KeyRing::new(
+            self.request_phrase.clone(),
+            self.previous.as_ref().map(|previous| PreviousSecret {
+                secret: previous.request_phrase.clone(),
+                until: previous.until,
+            }),
+        )
+    }
+
+    /// The response phrase with the previous one, if any.
+    pub fn response_phrases(&self) -> KeyRing {
+        KeyRing::new(
+            self.response_phrase.clone(),
+            self.previous.as_ref().map(|previous| PreviousSecret {
+                secret: previous.response_phrase.clone(),
+                until: previous.until,
+            }),
+        )
+    }
 }
 
 /// When status checks run and when a payment or refund is given up on (contract §6).

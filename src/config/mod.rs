@@ -62,6 +62,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub http: HttpConfig,
     pub accounts: ProviderAccounts,
+    /// `BNPL_CONFIG`: the TOML file read, if any; a secrets reload reads it again (issue 20).
+    pub file: Option<PathBuf>,
     /// `BNPL_SANDBOX=1` or `--sandbox`: play the providers with the built-in sandbox. Never a
     /// default (contract §6).
     pub sandbox: bool,
@@ -97,6 +99,12 @@ const DEFAULT_PREFIX: &str = "bnpl";
 const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 const DEFAULT_SANDBOX_ADDR: &str = "127.0.0.1:8090";
 
+/// The provider accounts of the TOML file at `path`, secrets resolved again (`env:`, `file:`):
+/// what a secrets reload takes.
+pub fn read_accounts(path: &std::path::Path) -> Result<ProviderAccounts, ConfigError> {
+    Ok(file::ConfigFile::read(path.to_path_buf())?.accounts)
+}
+
 impl Config {
     /// Loads from the process environment (and the TOML file it may name).
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -105,8 +113,9 @@ impl Config {
 
     /// Loads from any variable source, so tests need not touch the process environment.
     pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let file = match env("BNPL_CONFIG").filter(|path| !path.is_empty()) {
-            Some(path) => file::ConfigFile::read(PathBuf::from(path))?,
+        let file_path = env("BNPL_CONFIG").filter(|path| !path.is_empty()).map(PathBuf::from);
+        let file = match &file_path {
+            Some(path) => file::ConfigFile::read(path.clone())?,
             None => file::ConfigFile::default(),
         };
         let text = |name: &'static str, from_file: Option<String>, default: &str| {
@@ -156,6 +165,7 @@ impl Config {
             jobs: file.jobs,
             http: file.http,
             accounts: file.accounts,
+            file: file_path,
             sandbox: match env("BNPL_SANDBOX").as_deref().map(str::trim) {
                 None | Some("" | "0" | "false") => false,
                 Some("1" | "true") => true,

@@ -14,6 +14,7 @@ pub mod aps;
 pub mod ecommpay;
 pub mod executor;
 pub(crate) mod fields;
+pub mod keys;
 pub mod outcome;
 #[cfg(test)]
 mod strategies;

@@ -52,6 +52,11 @@ pub struct SandboxConfig {
     /// Entries kept in each ledger list (sales, refunds, callbacks, violations); counters keep
     /// counting past it. Default 10,000.
     pub ledger_capacity: usize,
+    /// Project keys changed at run time (`POST /sandbox/ecommpay/{project_id}/secret`), as when a
+    /// merchant regenerates the key in ecommpay's dashboard: from then on everything new is
+    /// signed and checked with it; callbacks already signed keep their signature.
+    #[serde(skip)]
+    pub rotated_keys: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<u64, SecretString>>>,
 }
 
 /// One ecommpay project (a merchant account at ecommpay).
@@ -150,6 +155,7 @@ impl Default for SandboxConfig {
             callback_timeout_ms: 5_000,
             max_records: 200_000,
             ledger_capacity: 10_000,
+            rotated_keys: Default::default(),
         }
     }
 }
@@ -244,8 +250,34 @@ impl SandboxConfig {
         }
     }
 
-    pub(crate) fn project(&self, project_id: u64) -> Option<&EcommpayProject> {
-        self.ecommpay_projects.iter().find(|p| p.project_id == project_id)
+    /// The project with its key as it is now (rotated or configured).
+    pub(crate) fn project(&self, project_id: u64) -> Option<EcommpayProject> {
+        let mut project = self
+            .ecommpay_projects
+            .iter()
+            .find(|p| p.project_id == project_id)?
+            .clone();
+        let rotated = self
+            .rotated_keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(key) = rotated.get(&project_id) {
+            project.secret_key = key.clone();
+        }
+        Some(project)
+    }
+
+    /// Replaces a project's key (a rotation); false for an unknown project.
+    pub(crate) fn rotate_key(&self, project_id: u64, key: SecretString) -> bool {
+        if !self.ecommpay_projects.iter().any(|p| p.project_id == project_id) {
+            return false;
+        }
+        let mut rotated = self
+            .rotated_keys
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        rotated.insert(project_id, key);
+        true
     }
 
     pub(crate) fn merchant(&self, merchant_identifier: &str) -> Option<&ApsMerchant> {

@@ -41,6 +41,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/sandbox/faults", get(get_faults).post(set_faults))
         .route("/sandbox/auto-customer", get(get_auto).post(set_auto))
         .route("/sandbox/reset", post(reset))
+        .route("/sandbox/ecommpay/{project_id}/secret", post(rotate_ecommpay_key))
         .route(
             "/sandbox/outage",
             get(super::requests::get_outage).post(super::requests::set_outage),
@@ -178,6 +179,31 @@ async fn get_auto(State(shared): State<Arc<Shared>>) -> Json<AutoCustomer> {
 async fn set_auto(State(shared): State<Arc<Shared>>, Json(auto): Json<AutoCustomer>) -> Json<AutoCustomer> {
     shared.store.lock().await.auto_customer = auto.clone();
     Json(auto)
+}
+
+/// The new key of a project.
+#[derive(Debug, serde::Deserialize)]
+struct NewKey {
+    secret_key: String,
+}
+
+/// `POST /sandbox/ecommpay/{project_id}/secret` `{"secret_key": "…"}`: the merchant regenerated
+/// the project's key; everything signed or checked from now on uses it (issue 20).
+async fn rotate_ecommpay_key(
+    State(shared): State<Arc<Shared>>,
+    Path(project_id): Path<u64>,
+    Json(key): Json<NewKey>,
+) -> StatusCode {
+    if key.secret_key.is_empty() {
+        return StatusCode::BAD_REQUEST;
+    }
+    match shared
+        .config
+        .rotate_key(project_id, secrecy::SecretString::from(key.secret_key))
+    {
+        true => StatusCode::NO_CONTENT,
+        false => StatusCode::NOT_FOUND,
+    }
 }
 
 /// Forgets every payment, order, ledger entry and request log (runtime fault, outage and

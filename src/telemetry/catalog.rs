@@ -62,6 +62,11 @@ pub const FAMILIES: &[Family] = &[
         "Provider callbacks received, by provider and outcome (applied, stale, forged, account_mismatch, ...).",
     ),
     family(
+        "bnpl_callback_secrets_total",
+        Counter,
+        "Verified callbacks by provider, account and the secret that verified them (current, or previous during a rotation).",
+    ),
+    family(
         "bnpl_callback_senders_blocked_total",
         Counter,
         "Senders blocked for sending too many callbacks that failed verification.",

@@ -103,6 +103,7 @@ pub async fn spawn_sandboxed_configured(
             gate_base_url: base.clone(),
             payment_page_url: base.join("payment").unwrap(),
             refund_path: "/v2/payment/bnpl/humm/refund".to_owned(),
+            previous: None,
             timing: timing.clone(),
             // Short, so a stalled provider answer (the sandbox's `stall_ms`) becomes uncertain fast.
             limits: CallLimits {
@@ -120,6 +121,7 @@ pub async fn spawn_sandboxed_configured(
             request_phrase: SecretString::from(REQUEST_PHRASE),
             response_phrase: SecretString::from(RESPONSE_PHRASE),
             sha_type: ShaType::Sha256,
+            previous: None,
             max_amount_minor: bnpl::domain::limits::DEFAULT_MAX_AMOUNT_MINOR,
             timing,
             // Short, so a stalled provider answer (the sandbox's `stall_ms`) becomes uncertain fast.

@@ -21,6 +21,7 @@ mod helpers;
 mod hostile;
 mod intake;
 mod job_leases;
+mod key_rotation;
 mod metrics;
 mod observability;
 mod payment_life;

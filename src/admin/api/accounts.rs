@@ -2,7 +2,7 @@
 //! 2026-11-29; the behaviour is in `admin::accounts`).
 
 use super::actions::required_reason;
-use crate::accounts::AccountState;
+use crate::accounts::{AccountState, SecretsReload};
 use crate::admin::accounts::{self, AccountActionError, AccountView};
 use crate::admin::auth::{Caller, Scope};
 use crate::admin::error::{ApiError, ErrorBody};
@@ -104,4 +104,23 @@ pub async fn resume_account(
     body: Result<Json<AccountChangeRequest>, JsonRejection>,
 ) -> Result<Json<AccountView>, ApiError> {
     change(caller, state, path, body, AccountState::Active).await
+}
+
+/// Read the configuration file's provider secrets again (a key rotation), in this process, with
+/// no restart. Other processes reload on SIGHUP (or their own call).
+#[utoipa::path(post, path = "/accounts/reload-secrets", tag = "operations",
+    responses(
+        (status = 200, description = "Secrets taken; the accounts whose secrets changed", body = SecretsReload),
+        (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "Scope operate missing", body = ErrorBody),
+        (status = 409, description = "No configuration file, or it does not parse (`not_reloaded`); the running secrets stay", body = ErrorBody)))]
+pub async fn reload_secrets(caller: Caller, State(state): State<AdminState>) -> Result<Json<SecretsReload>, ApiError> {
+    caller.require(Scope::Operate)?;
+    match state.services.accounts.reload_secrets_from_file() {
+        Ok(report) => {
+            tracing::info!(actor = caller.name(), rotated = ?report.rotated, "provider secrets reloaded by an operator");
+            Ok(Json(report))
+        }
+        Err(error) => Err(ApiError::Conflict("not_reloaded", error.to_string())),
+    }
 }

@@ -83,6 +83,7 @@ pub fn routes() -> (Router<AdminState>, OpenApiDocument) {
         .routes(routes!(accounts::list_accounts))
         .routes(routes!(accounts::pause_account))
         .routes(routes!(accounts::resume_account))
+        .routes(routes!(accounts::reload_secrets))
         .routes(routes!(jobs::retry_job))
         .routes(routes!(jobs::discard_job))
         .routes(routes!(dead_letters::broker_queues))

@@ -23,6 +23,8 @@ pub enum Action {
     StatusCheck,
     /// Set a payment's final status by hand.
     Resolve,
+    /// Publish a payment's stored events again, with their original ids.
+    ReplayEvents,
     /// Ask the provider about a refund in flight or in review; the answer is stored as evidence.
     AskRefund,
     /// Record the outcome of a stuck refund at the head of its queue, on stored evidence.
@@ -49,9 +51,10 @@ pub enum TargetKind {
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::StatusCheck,
         Action::Resolve,
+        Action::ReplayEvents,
         Action::AskRefund,
         Action::ReleaseRefund,
         Action::CancelRefund,
@@ -68,6 +71,7 @@ impl Action {
         match self {
             Action::StatusCheck => "status-check",
             Action::Resolve => "resolve",
+            Action::ReplayEvents => "replay-events",
             Action::AskRefund => "refund-ask",
             Action::ReleaseRefund => "refund-release",
             Action::CancelRefund => "refund-cancel",
@@ -95,7 +99,7 @@ impl Action {
 
     pub fn target_kind(self) -> TargetKind {
         match self {
-            Action::StatusCheck | Action::Resolve => TargetKind::Payment,
+            Action::StatusCheck | Action::Resolve | Action::ReplayEvents => TargetKind::Payment,
             Action::AskRefund | Action::ReleaseRefund | Action::CancelRefund => TargetKind::Refund,
             Action::ReplayDeadLetter | Action::PurgeDeadLetter => TargetKind::DeadLetter,
             Action::RetryJob | Action::DiscardJob => TargetKind::Job,
@@ -107,7 +111,11 @@ impl Action {
     pub fn needs_reason(self) -> bool {
         !matches!(
             self,
-            Action::StatusCheck | Action::AskRefund | Action::ReplayDeadLetter | Action::PurgeDeadLetter
+            Action::StatusCheck
+                | Action::ReplayEvents
+                | Action::AskRefund
+                | Action::ReplayDeadLetter
+                | Action::PurgeDeadLetter
         )
     }
 
@@ -116,6 +124,7 @@ impl Action {
         match self {
             Action::StatusCheck => "Force status check",
             Action::Resolve => "Resolve",
+            Action::ReplayEvents => "Replay events",
             Action::AskRefund => "Ask the provider",
             Action::ReleaseRefund => "Release",
             Action::CancelRefund => "Cancel refund",
@@ -139,6 +148,10 @@ impl Action {
                 "Payment <b>{target}</b> gets the final status you choose, by hand: its scheduled jobs are \
                  cancelled and <code>payment.resolved</code> is announced to the order system."
             ),
+            Action::ReplayEvents => format!(
+                "Every stored event of payment <b>{target}</b> is published again, with its original \
+                 <code>event_id</code> and sequence (consumers drop what they already have)."
+            ),
             Action::AskRefund => format!(
                 "Refund <b>{target}</b>: the provider is asked about it now. Its answer is stored, and a \
                  release must cite a stored answer that supports the outcome."
@@ -152,7 +165,9 @@ impl Action {
                  <code>refund.cancelled</code> is announced."
             ),
             Action::ReplayDeadLetter => format!(
-                "Dead letter <b>{target}</b> is published again, unchanged, to its original routing key."
+                "Dead letter <b>{target}</b> is published again, unchanged, to its original routing key, \
+                 and checked as a fresh command. (To fix its body or routing key first, use \
+                 <code>POST /admin/v1/dead-letters/{{id}}/replay</code> or <code>bnpl admin</code>.)"
             ),
             Action::PurgeDeadLetter => format!(
                 "Dead letter <b>{target}</b> leaves the lists (it is kept, marked purged)."
@@ -174,6 +189,7 @@ impl Action {
         match self {
             Action::StatusCheck => "Status check scheduled now.",
             Action::Resolve => "Payment resolved.",
+            Action::ReplayEvents => "Events queued for publishing again.",
             Action::AskRefund => "The provider's answer is stored.",
             Action::ReleaseRefund => "Refund released.",
             Action::CancelRefund => "Refund cancelled.",

@@ -111,7 +111,8 @@ fn fields(action: Action, prefill: &Prefill) -> String {
 pub fn back_to(kind: TargetKind, target: &str) -> String {
     match kind {
         TargetKind::Payment => format!("/payments/{}", html::url_segment(target)),
-        TargetKind::Refund => format!("/refunds#refund-{}", html::url_segment(target)),
+        // The search opens the refund's payment at the refund, wherever it is in the lists.
+        TargetKind::Refund => format!("/search?q={}", html::url_segment(target)),
         TargetKind::DeadLetter => format!("/dead-letters/{}", html::url_segment(target)),
         TargetKind::Job => "/#exhausted-jobs".to_owned(),
         TargetKind::Account => "/#provider-accounts".to_owned(),
@@ -123,10 +124,10 @@ pub fn problem(viewer: &str, status: StatusCode, message: &str) -> Response {
     let mut response = html::page(
         "Action refused",
         Some(viewer),
-        &format!(
+        &html::answer_to_post(&format!(
             "<p class=\"error\" id=\"action-error\">{}</p><p><a href=\"/\">← Overview</a></p>",
             text(message)
-        ),
+        )),
     );
     *response.status_mut() = status;
     response

@@ -68,19 +68,19 @@ fn render(dead: &DeadLetter, viewer: &Viewer) -> String {
         Some(at) => format!("(emptied by retention {})", time(at)),
         None => text(&readable(&dead.body)),
     };
-    // A purged letter has nothing left to act on; a replayed one may be replayed again (the
-    // commands are idempotent by their ids).
-    let actions = match dead.purged_at {
-        Some(_) => String::new(),
-        None => {
-            let id = dead.id.to_string();
-            format!(
-                "<div class=\"actions\">{}{}</div>",
-                Action::ReplayDeadLetter.button(viewer, &id),
-                Action::PurgeDeadLetter.button(viewer, &id)
-            )
-        }
+    // A purged letter has nothing left to act on; one whose body retention emptied cannot be
+    // replayed unchanged; a replayed one may be replayed again (commands are idempotent by id).
+    let id = dead.id.to_string();
+    let actions = match (dead.purged_at, dead.body_purged_at) {
+        (Some(_), _) => String::new(),
+        (None, Some(_)) => Action::PurgeDeadLetter.button(viewer, &id),
+        (None, None) => format!(
+            "{}{}",
+            Action::ReplayDeadLetter.button(viewer, &id),
+            Action::PurgeDeadLetter.button(viewer, &id)
+        ),
     };
+    let actions = format!("<div class=\"actions\">{actions}</div>");
     format!(
         "<section><h2>Dead letter {}</h2><dl class=\"facts\">{facts}</dl>{actions}</section>\
          <section><h2>Message body</h2><pre id=\"dead-letter-body\">{body}</pre></section>",

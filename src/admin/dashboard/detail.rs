@@ -176,13 +176,14 @@ fn render(detail: &PaymentDetail, viewer: &Viewer) -> String {
         .collect();
     format!(
         "<p><a href=\"/\">← Overview</a></p><h2 id=\"payment-title\">Payment {}</h2>\
-         <dl class=\"facts\">{facts}</dl><div class=\"actions\">{}{}</div>\
+         <dl class=\"facts\">{facts}</dl><div class=\"actions\">{}{}{}</div>\
          <section><h2>History</h2>{}</section>\
          <section><h2>Refunds</h2>{}</section>\
          <section><h2>Jobs</h2>{}</section>",
         text(&p.payment_id),
         Action::StatusCheck.button(viewer, &p.payment_id),
         Action::Resolve.button(viewer, &p.payment_id),
+        Action::ReplayEvents.button(viewer, &p.payment_id),
         table(
             "history",
             &["At", "Source", "What", "Actor / outcome", "Detail"],

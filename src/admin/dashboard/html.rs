@@ -119,6 +119,12 @@ pub fn table(id: &str, headers: &[&str], rows: &[Vec<String>], empty: &str) -> S
     )
 }
 
+/// Marks `body` as the answer to a post (an action's result or refusal): the page's auto-refresh
+/// must not reload it, which would post the action again.
+pub fn answer_to_post(body: &str) -> String {
+    format!("<div data-answer-to-post=\"1\">{body}</div>")
+}
+
 /// The page shown when the database cannot answer.
 pub fn unavailable(viewer: Option<&str>) -> Response {
     page("Unavailable", viewer, "<p>The database is not reachable right now.</p>")

@@ -159,7 +159,7 @@ async fn render(state: &AdminState, viewer: &Viewer) -> Result<String, sqlx::Err
                     .as_deref()
                     .map(|id| {
                         format!(
-                            "<a href=\"/refunds#refund-{}\">{}</a>",
+                            "<a href=\"/search?q={}\">{}</a>",
                             html::attr(&html::url_segment(id)),
                             text(id)
                         )

@@ -105,7 +105,7 @@ pub async fn perform(
         }
         Ok(Landing::Page(body)) => {
             tracing::info!(action = action.slug(), target, actor = %name, "dashboard action");
-            html::page(action.done(), Some(&name), &body)
+            html::page(action.done(), Some(&name), &html::answer_to_post(&body))
         }
         Err(error) => {
             let (status, code, message) = error.parts();
@@ -136,6 +136,10 @@ async fn carry_out(
                 .map_err(|_| ApiError::BadRequest(format!("unknown status {:?}", form.to)))?;
             let reason = required_reason(&form.reason)?;
             admin_actions::resolve(pool, target, to, reason, actor).await?;
+            Ok(done(payment_page(target)))
+        }
+        Action::ReplayEvents => {
+            admin_actions::replay_events(pool, target, actor).await?;
             Ok(done(payment_page(target)))
         }
         Action::AskRefund => {

@@ -174,6 +174,7 @@ pub fn humm_account(base: &Url) -> anyhow::Result<EcommpayAccountConfig> {
         gate_base_url: base.clone(),
         payment_page_url: base.join("payment")?,
         refund_path: "/v2/payment/bnpl/humm/refund".to_owned(),
+        previous: None,
         timing: AccountTiming::default(),
         limits: CallLimits {
             max_concurrent_calls: 1_000,

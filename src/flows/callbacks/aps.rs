@@ -34,8 +34,17 @@ pub async fn handle(
     let Some(account) = account else {
         return refused(services, "aps", body, Reply::Forged, sender_blocked).await;
     };
-    let parsed = match notification::verify_and_parse(body, &account.aps.response_phrase, account.aps.sha_type) {
-        Ok(parsed) => parsed,
+    let verified = notification::verify_with_keys(
+        body,
+        &account.aps.response_phrase,
+        account.aps.sha_type,
+        chrono::Utc::now(),
+    );
+    let parsed = match verified {
+        Ok((parsed, verified)) => {
+            super::count_secret("aps", &account.name, verified);
+            parsed
+        }
         Err(CallbackError::BadSignature) => return refused(services, "aps", body, Reply::Forged, sender_blocked).await,
         Err(CallbackError::Malformed(_)) => {
             return refused(services, "aps", body, Reply::Malformed, sender_blocked).await

@@ -33,8 +33,11 @@ pub async fn handle(
     let Some(account) = project_id.and_then(|id| services.accounts.humm_by_project(id)) else {
         return refused(services, "ecommpay", body, Reply::Forged, sender_blocked).await;
     };
-    let parsed = match callback::verify_and_parse(body, &account.ecommpay.secret_key) {
-        Ok(parsed) => parsed,
+    let parsed = match callback::verify_with_keys(body, &account.ecommpay.secret_key, chrono::Utc::now()) {
+        Ok((parsed, verified)) => {
+            super::count_secret("ecommpay", &account.name, verified);
+            parsed
+        }
         Err(CallbackError::BadSignature) => {
             return refused(services, "ecommpay", body, Reply::Forged, sender_blocked).await
         }

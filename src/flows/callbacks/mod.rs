@@ -242,6 +242,14 @@ fn identify(account: &str, payment_id: &str) {
     span.record("payment_id", payment_id);
 }
 
+/// Counts which secret verified a callback: ops drop the previous secret of a rotation once
+/// `secret="previous"` stops growing (issue 20). Account names are configured, so bounded.
+fn count_secret(provider: &'static str, account: &str, verified: crate::providers::keys::Verified) {
+    metrics::counter!("bnpl_callback_secrets_total", "provider" => provider,
+        "account" => account.to_owned(), "secret" => verified.as_str())
+    .increment(1);
+}
+
 /// Whether the ledger wrote the change (and the raw body with it).
 fn wrote(outcome: &str) -> bool {
     matches!(outcome, "applied" | "repeated" | "review")

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
+use crate::providers::keys::KeyRing;
 use url::Url;
 
 use super::signature::ShaType;
@@ -25,9 +25,9 @@ pub struct ApsAccount {
     /// `merchant_identifier`.
     pub merchant_identifier: String,
     /// SHA request phrase: signs what we send.
-    pub request_phrase: SecretString,
+    pub request_phrase: KeyRing,
     /// SHA response phrase: verifies what APS sends (responses, notifications).
-    pub response_phrase: SecretString,
+    pub response_phrase: KeyRing,
     /// The dashboard's SHA type.
     pub sha_type: ShaType,
     /// `language`: `en` or `ar`.

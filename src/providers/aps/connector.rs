@@ -1,7 +1,7 @@
 //! [`Connector`] for an APS account: CHECK_STATUS, REFUND and notification intake.
 
 use super::account::ApsAccount;
-use super::notification::{verify_and_parse, Notification};
+use super::notification::{verify_with_keys, Notification};
 use super::{request, response};
 use crate::providers::outcome::{CreateOutcome, Expected, StatusOutcome};
 use crate::providers::{BuildError, CallbackError, Connector, ProviderRequest, RawResponse, RefundAck, RefundRequest};
@@ -32,6 +32,7 @@ impl Connector for ApsAccount {
     }
 
     fn verify_callback(&self, body: &[u8]) -> Result<Notification, CallbackError> {
-        verify_and_parse(body, &self.response_phrase, self.sha_type)
+        verify_with_keys(body, &self.response_phrase, self.sha_type, chrono::Utc::now())
+            .map(|(notification, _)| notification)
     }
 }

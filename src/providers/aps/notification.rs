@@ -13,6 +13,7 @@ use super::codes::{code_class, Command, ResponseCode};
 use super::response::{field, response_code};
 use super::signature::{verify_response, ShaType};
 use crate::providers::fields::minor;
+use crate::providers::keys::{KeyRing, Verified};
 use crate::providers::outcome::{CodeClass, Expected, PaymentState, RefundMatch};
 use crate::providers::CallbackError;
 use secrecy::SecretString;
@@ -36,17 +37,30 @@ pub struct Notification {
     pub params: Map<String, Value>,
 }
 
-/// Verifies a raw notification body with the response phrase, then parses it.
+/// Verifies a raw notification body with one response phrase, then parses it.
 pub fn verify_and_parse(
     body: &[u8],
     response_phrase: &SecretString,
     sha: ShaType,
 ) -> Result<Notification, CallbackError> {
+    let keys = KeyRing::from(response_phrase.clone());
+    let (notification, _) = verify_with_keys(body, &keys, sha, chrono::Utc::now())?;
+    Ok(notification)
+}
+
+/// Verifies a raw notification body with the merchant's current response phrase, or its previous
+/// one until that expires at `now` (a rotation), then parses it; says which phrase verified.
+pub fn verify_with_keys(
+    body: &[u8],
+    response_phrase: &KeyRing,
+    sha: ShaType,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Notification, Verified), CallbackError> {
     let params = decode(body)?;
-    if !verify_response(&params, response_phrase, sha) {
-        return Err(CallbackError::BadSignature);
-    }
-    Notification::from_verified(params)
+    let verified = response_phrase
+        .verify(now, |phrase| verify_response(&params, phrase, sha))
+        .ok_or(CallbackError::BadSignature)?;
+    Ok((Notification::from_verified(params)?, verified))
 }
 
 /// Form or JSON body to a parameter map.

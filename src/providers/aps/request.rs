@@ -180,7 +180,7 @@ fn money(p: &mut Map<String, Value>, amount_minor: i64, currency: &str) {
 }
 
 fn finish(account: &ApsAccount, mut params: Map<String, Value>) -> ProviderRequest {
-    let signature = sign_request(&params, &account.request_phrase, account.sha_type);
+    let signature = sign_request(&params, &account.request_phrase.current(), account.sha_type);
     params.insert("signature".into(), json!(signature));
     ProviderRequest {
         url: account.base_url.clone(),

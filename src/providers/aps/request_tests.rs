@@ -10,8 +10,8 @@ fn account(sha_type: ShaType) -> ApsAccount {
         base_url: Url::parse("https://sbpaymentservices.payfort.com/FortAPI/paymentApi").unwrap(),
         access_code: "TESTACCESSCODE000001".into(),
         merchant_identifier: "TESTMID1".into(),
-        request_phrase: SecretString::from("reqPhrase#2025".to_owned()),
-        response_phrase: SecretString::from("resPhrase#2025".to_owned()),
+        request_phrase: SecretString::from("reqPhrase#2025".to_owned()).into(),
+        response_phrase: SecretString::from("resPhrase#2025".to_owned()).into(),
         sha_type,
         language: "en".into(),
         request_timeout: std::time::Duration::from_secs(30),
@@ -133,7 +133,11 @@ fn otp_verify_is_signed_and_verifiable_with_every_sha_type() {
         let req = otp_verify(&a, &step);
         assert_eq!(req.body["service_command"], "OTP_VERIFY");
         assert_eq!(req.body["otp"], "123456");
-        assert!(verify_request(req.body.as_object().unwrap(), &a.request_phrase, sha));
+        assert!(verify_request(
+            req.body.as_object().unwrap(),
+            &a.request_phrase.current(),
+            sha
+        ));
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
+use crate::providers::keys::KeyRing;
 use crate::providers::BuildError;
 
 /// The per-method humm refund path (§1.1: inferred, not confirmed; hence configurable).
@@ -26,8 +27,8 @@ pub const PAYMENT_PAGE_URL: &str = "https://paymentpage.ecommpay.com/payment";
 pub struct EcommpayAccount {
     /// `project_id`, sent as a JSON integer.
     pub project_id: u64,
-    /// The project's secret key (HMAC-SHA512 key).
-    pub secret_key: SecretString,
+    /// The project's secret key (HMAC-SHA512 key), with the previous one during a rotation.
+    pub secret_key: KeyRing,
     /// Gate base URL (scheme and host; paths are appended), e.g. `https://api.ecommpay.com`.
     pub gate_base_url: Url,
     /// The Payment Page URL, e.g. `https://paymentpage.ecommpay.com/payment`.
@@ -48,7 +49,7 @@ impl EcommpayAccount {
     pub fn new(project_id: u64, secret_key: SecretString) -> Result<Self, BuildError> {
         Ok(EcommpayAccount {
             project_id,
-            secret_key,
+            secret_key: secret_key.into(),
             gate_base_url: parse(GATE_URL)?,
             payment_page_url: parse(PAYMENT_PAGE_URL)?,
             refund_path: DEFAULT_REFUND_PATH.to_owned(),

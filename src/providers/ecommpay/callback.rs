@@ -10,6 +10,7 @@
 //! - a success is reported only when the operation succeeded with code `0` and its figures match
 //!   ours; everything else is a decline, a pending state or a mismatch.
 
+use crate::providers::keys::{KeyRing, Verified};
 use serde_json::Value;
 
 use super::codes::{OperationStatus, OperationType, PaymentStatus};
@@ -103,16 +104,27 @@ pub struct ExpectedRefund {
     pub request_id: Option<String>,
 }
 
-/// Verifies the signature of a raw body, then parses it.
+/// Verifies the signature of a raw body with one secret, then parses it.
 pub fn verify_and_parse(body: &[u8], secret: &SecretString) -> Result<Callback, CallbackError> {
+    let (callback, _) = verify_with_keys(body, &KeyRing::from(secret.clone()), chrono::Utc::now())?;
+    Ok(callback)
+}
+
+/// Verifies the signature of a raw body with the project's current secret, or its previous one
+/// until that expires at `now` (a rotation), then parses it; says which secret verified.
+pub fn verify_with_keys(
+    body: &[u8],
+    keys: &KeyRing,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Callback, Verified), CallbackError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| CallbackError::Malformed(format!("not JSON: {e}")))?;
     if !value.is_object() {
         return Err(CallbackError::Malformed("not a JSON object".into()));
     }
-    if !signature::verify(&value, secret) {
-        return Err(CallbackError::BadSignature);
-    }
-    Callback::from_verified(value)
+    let verified = keys
+        .verify(now, |secret| signature::verify(&value, secret))
+        .ok_or(CallbackError::BadSignature)?;
+    Ok((Callback::from_verified(value)?, verified))
 }
 
 impl Callback {

@@ -1,7 +1,7 @@
 //! [`Connector`] for an ecommpay project: status, refund and callback intake.
 
 use super::account::EcommpayAccount;
-use super::callback::{verify_and_parse, Callback};
+use super::callback::{verify_with_keys, Callback};
 use super::{request, response};
 use crate::providers::outcome::{CreateOutcome, Expected, StatusOutcome};
 use crate::providers::{BuildError, CallbackError, Connector, ProviderRequest, RawResponse, RefundAck, RefundRequest};
@@ -32,6 +32,6 @@ impl Connector for EcommpayAccount {
     }
 
     fn verify_callback(&self, body: &[u8]) -> Result<Callback, CallbackError> {
-        verify_and_parse(body, &self.secret_key)
+        verify_with_keys(body, &self.secret_key, chrono::Utc::now()).map(|(callback, _)| callback)
     }
 }

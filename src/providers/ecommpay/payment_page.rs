@@ -58,7 +58,7 @@ pub fn payment_page_url(account: &EcommpayAccount, request: &PaymentPageRequest)
         params.insert("redirect_success_url".into(), json!(url.as_str()));
         params.insert("redirect_fail_url".into(), json!(url.as_str()));
     }
-    signed_url(&account.payment_page_url, &params, &account.secret_key)
+    signed_url(&account.payment_page_url, &params, &account.secret_key.current())
 }
 
 /// Appends `params` and their signature to `base`. Objects and arrays are sent (and signed) as

@@ -64,7 +64,10 @@ fn humm_page_forces_the_method_and_verifies_as_signed() {
         "https://shop.example/checkout/return?o=1"
     );
     // What the page receives (all strings) verifies under the key: strings and numbers sign alike.
-    assert!(signature::verify(&Value::Object(params), &account().secret_key));
+    assert!(signature::verify(
+        &Value::Object(params),
+        &account().secret_key.current()
+    ));
 }
 
 #[test]

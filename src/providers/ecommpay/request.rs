@@ -110,7 +110,7 @@ fn finish(account: &EcommpayAccount, path: &str, body: Map<String, Value>) -> Re
 }
 
 fn finish_value(account: &EcommpayAccount, path: &str, mut body: Value) -> Result<ProviderRequest, BuildError> {
-    sign_in_place(&mut body, &account.secret_key);
+    sign_in_place(&mut body, &account.secret_key.current());
     Ok(ProviderRequest {
         url: account.gate_url(path)?,
         body,

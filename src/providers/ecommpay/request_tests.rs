@@ -57,7 +57,7 @@ fn sale_with_callback_and_return_url_is_signed_over_everything() {
         "https://shop.example/checkout/return"
     );
     assert_eq!(req.body["payment"]["description"], "Order 1001");
-    assert!(signature::verify(&req.body, &a.secret_key));
+    assert!(signature::verify(&req.body, &a.secret_key.current()));
 }
 
 #[test]

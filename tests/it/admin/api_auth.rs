@@ -80,6 +80,12 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str)] = &[
         "/admin/v1/accounts/humm/nope/resume",
         "operate",
     ),
+    (
+        "POST",
+        "/admin/v1/accounts/reload-secrets",
+        "/admin/v1/accounts/reload-secrets",
+        "operate",
+    ),
     ("POST", "/admin/v1/jobs/{id}/retry", "/admin/v1/jobs/1/retry", "operate"),
     (
         "POST",

@@ -1,8 +1,9 @@
 // Optional auto-refresh of the dashboard (off by default; the choice is kept in localStorage).
 (function () {
   var nav = document.querySelector("nav");
-  // Not on a confirmation page: a reload would lose the reason being typed.
-  if (!nav || document.querySelector(".confirm")) { return; }
+  // Not on a confirmation page (a reload would lose the reason being typed), nor on a page that
+  // answers a post (a reload would post the action again).
+  if (!nav || document.querySelector(".confirm, [data-answer-to-post]")) { return; }
   var label = document.createElement("label");
   label.className = "refresh";
   var box = document.createElement("input");
