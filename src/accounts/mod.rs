@@ -31,6 +31,8 @@ pub const SANDBOX_ACCOUNT: &str = "default";
 pub struct HummAccount {
     pub name: String,
     pub ecommpay: EcommpayAccount,
+    /// Adopt payments made outside the orchestrator from verified callbacks (issue 20).
+    pub adopt_external: bool,
     pub timing: AccountTiming,
     pub limits: CallLimits,
     /// Every call to this account goes through it.
@@ -44,6 +46,8 @@ pub struct ValuAccount {
     pub aps: ApsAccount,
     /// The largest amount a purchase may have, in piastres (contract §7).
     pub max_amount_minor: i64,
+    /// Adopt payments made outside the orchestrator from verified notifications (issue 20).
+    pub adopt_external: bool,
     pub timing: AccountTiming,
     pub limits: CallLimits,
     /// Every call to this account goes through it.
@@ -160,6 +164,7 @@ impl Accounts {
                 Arc::new(HummAccount {
                     name: name.clone(),
                     ecommpay,
+                    adopt_external: settings.adopt_external,
                     timing: settings.timing.clone(),
                     limits: settings.limits.clone(),
                     limiter: CallLimiter::new(&settings.limits, "humm", name, &accounts.breaker_wake),
@@ -183,6 +188,7 @@ impl Accounts {
                     name: name.clone(),
                     aps,
                     max_amount_minor: settings.max_amount_minor,
+                    adopt_external: settings.adopt_external,
                     timing: settings.timing.clone(),
                     limits: settings.limits.clone(),
                     limiter: CallLimiter::new(&settings.limits, "valu", name, &accounts.breaker_wake),
@@ -280,6 +286,7 @@ impl Accounts {
                 Arc::new(HummAccount {
                     name: SANDBOX_ACCOUNT.to_owned(),
                     ecommpay,
+                    adopt_external: false,
                     timing: AccountTiming::default(),
                     limits: CallLimits::default(),
                     limiter: CallLimiter::new(&CallLimits::default(), "humm", SANDBOX_ACCOUNT, &accounts.breaker_wake),
@@ -305,6 +312,7 @@ impl Accounts {
                     name: SANDBOX_ACCOUNT.to_owned(),
                     aps,
                     max_amount_minor: crate::domain::limits::DEFAULT_MAX_AMOUNT_MINOR,
+                    adopt_external: false,
                     timing: AccountTiming::default(),
                     limits: CallLimits::default(),
                     limiter: CallLimiter::new(&CallLimits::default(), "valu", SANDBOX_ACCOUNT, &accounts.breaker_wake),

@@ -43,6 +43,10 @@ pub struct EcommpayAccountConfig {
     /// `until` (issue 20).
     #[serde(default)]
     pub previous: Option<PreviousEcommpayKey>,
+    /// Adopt payments made outside the orchestrator (a payment link) from their verified
+    /// callbacks (contract §7, issue 20). Off by default.
+    #[serde(default)]
+    pub adopt_external: bool,
     #[serde(default)]
     pub timing: AccountTiming,
     #[serde(default)]
@@ -68,6 +72,10 @@ pub struct ApsAccountConfig {
     /// notifications until `until` (issue 20).
     #[serde(default)]
     pub previous: Option<PreviousApsPhrases>,
+    /// Adopt payments made outside the orchestrator from their verified notifications
+    /// (contract §7, issue 20). Off by default.
+    #[serde(default)]
+    pub adopt_external: bool,
     /// The largest valU amount this merchant takes, in piastres (contract §7); a larger
     /// `purchase.create` is `invalid`.
     #[serde(default = "default_max_amount_minor")]

@@ -69,6 +69,7 @@ fn payment(status: PaymentStatus, valu: bool) -> PaymentRow {
         refunded_minor: 0,
         created_at: at(0),
         threshold_at: at(0),
+        origin: crate::store::payments::ORIGIN_ORCHESTRATOR.to_owned(),
     }
 }
 
@@ -180,6 +181,12 @@ pub fn event(event_type: EventType) -> Value {
             review("no_definite_answer"),
             None,
         ))),
+        T::PaymentExternal => {
+            let mut row = payment(PaymentStatus::Pending, false);
+            row.origin = crate::store::payments::ORIGIN_EXTERNAL.to_owned();
+            row.metadata = serde_json::json!({});
+            Event::Payment(Box::new(announce::external(&row)))
+        }
         T::PaymentResolved => {
             let resolution = Resolution {
                 from: PaymentStatus::NeedsReview,

@@ -92,6 +92,7 @@ event_types! {
     PaymentExpired => "payment.expired",
     PaymentNeedsReview => "payment.needs_review",
     PaymentResolved => "payment.resolved",
+    PaymentExternal => "payment.external",
     RefundQueued => "refund.queued",
     RefundSubmitted => "refund.submitted",
     RefundSucceeded => "refund.succeeded",

@@ -50,6 +50,14 @@ pub fn payment(
     }
 }
 
+/// `payment.external`: a payment made outside the orchestrator, adopted (issue 20). Its status
+/// is `pending`: what it became is asked of the provider.
+pub fn external(row: &PaymentRow) -> PaymentEvent {
+    let mut event = payment(row, false, None, None, None);
+    event.envelope.event_type = EventType::PaymentExternal;
+    event
+}
+
 /// The event announcing `refund` as it is after a change, numbered `sequence` in its payment,
 /// with the payment's refunded total after it. `flagged`: its status stays and it is flagged for
 /// review (`refund.needs_review`).

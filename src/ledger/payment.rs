@@ -204,6 +204,7 @@ pub async fn create(
         refunded_minor: 0,
         created_at: chrono::Utc::now(),
         threshold_at: new.threshold_at,
+        origin: crate::store::payments::ORIGIN_ORCHESTRATOR.to_owned(),
     };
     let event = crate::domain::events::Event::Payment(Box::new(announce::payment(&row, false, None, None, None)));
     let created = payment_sql::create(conn, new, &event, origin).await?;
@@ -211,6 +212,63 @@ pub async fn create(
         rows::remember(created);
     }
     Ok(created)
+}
+
+/// A payment made outside the orchestrator, as a verified callback reports it (issue 20).
+pub struct ExternalPayment<'a> {
+    pub payment_id: &'a str,
+    pub provider: &'a str,
+    pub account: &'a str,
+    pub flow: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    pub provider_reference: Option<&'a str>,
+    pub threshold_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Adopts a payment made outside the orchestrator: `pending`, origin `external`, announced as
+/// `payment.external` (sequence 1), with an audit row by `actor`; None when the id exists.
+/// The caller schedules the status query its state will come from.
+pub async fn adopt_external(
+    conn: &mut PgConnection,
+    external: &ExternalPayment<'_>,
+    actor: &str,
+) -> Result<Option<PaymentRow>, sqlx::Error> {
+    let row = PaymentRow {
+        payment_id: external.payment_id.to_owned(),
+        provider: external.provider.to_owned(),
+        account: external.account.to_owned(),
+        flow: external.flow.to_owned(),
+        amount_minor: external.amount_minor,
+        currency: external.currency.to_owned(),
+        down_payment_minor: 0,
+        status: PaymentStatus::Pending.as_str().to_owned(),
+        review_reason: None,
+        // No command made it: nothing to compare a later purchase.create with, so one with this
+        // id is a conflict.
+        command_hash: crate::store::payments::ORIGIN_EXTERNAL.to_owned(),
+        provider_reference: external.provider_reference.map(str::to_owned),
+        provider_request_id: None,
+        provider_state: Value::Object(serde_json::Map::new()),
+        action: None,
+        reason: None,
+        customer: Value::Object(serde_json::Map::new()),
+        items: Value::Array(Vec::new()),
+        description: None,
+        return_url: None,
+        metadata: Value::Object(serde_json::Map::new()),
+        last_sequence: 1,
+        refunded_minor: 0,
+        created_at: chrono::Utc::now(),
+        threshold_at: external.threshold_at,
+        origin: crate::store::payments::ORIGIN_EXTERNAL.to_owned(),
+    };
+    let event = crate::domain::events::Event::Payment(Box::new(announce::external(&row)));
+    let adopted = payment_sql::adopt_external(conn, &row, &event, actor).await?;
+    if let Some(adopted) = &adopted {
+        rows::remember(adopted);
+    }
+    Ok(adopted)
 }
 
 /// A change that writes nothing still completes its job (when the lease holds).

@@ -111,6 +111,48 @@ fn stored_outcome(applied: &Applied) -> &'static str {
     }
 }
 
+/// Inserts an adopted external payment (`pending`, origin `external`, sequence 1) with its audit
+/// row and `payment.external`; None when the id exists already.
+pub(super) async fn adopt_external(
+    conn: &mut PgConnection,
+    row: &PaymentRow,
+    event: &Event,
+    actor: &str,
+) -> Result<Option<PaymentRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "WITH adopted AS (
+             INSERT INTO payments (payment_id, provider, account, flow, amount_minor, currency, status,
+                 command_hash, provider_reference, threshold_at, last_sequence, origin)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, 1, 'external')
+             ON CONFLICT (payment_id) DO NOTHING
+             RETURNING {columns}),
+         audited AS (
+             INSERT INTO audit_log (payment_id, kind, actor, to_status, reason, detail)
+             SELECT payment_id, 'transition', $10, 'pending', 'adopted: made outside the orchestrator',
+                    '{{}}'::jsonb FROM adopted),
+         announced AS (
+             INSERT INTO outbox (event_id, event_type, payment_id, sequence, body)
+             SELECT $11, 'payment.external', payment_id, 1, $12 FROM adopted)
+         SELECT adopted.*, pg_notify($13, '')::text AS woken FROM adopted",
+        columns = crate::store::payments::COLUMNS,
+    ))
+    .bind(&row.payment_id)
+    .bind(&row.provider)
+    .bind(&row.account)
+    .bind(&row.flow)
+    .bind(row.amount_minor)
+    .bind(&row.currency)
+    .bind(&row.command_hash)
+    .bind(&row.provider_reference)
+    .bind(row.threshold_at)
+    .bind(actor)
+    .bind(event.envelope().event_id)
+    .bind(event.to_json())
+    .bind(outbox::NOTIFY_CHANNEL)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
 /// Inserts a new payment in `accepted` with sequence 1, its audit row and `payment.accepted`;
 /// None when the id exists already.
 pub(super) async fn create(

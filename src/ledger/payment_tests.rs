@@ -27,6 +27,7 @@ fn row(status: PaymentStatus) -> PaymentRow {
         refunded_minor: 0,
         created_at: chrono::Utc::now(),
         threshold_at: chrono::Utc::now(),
+        origin: crate::store::payments::ORIGIN_ORCHESTRATOR.to_owned(),
     }
 }
 

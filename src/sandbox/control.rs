@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/sandbox/auto-customer", get(get_auto).post(set_auto))
         .route("/sandbox/reset", post(reset))
         .route("/sandbox/ecommpay/{project_id}/secret", post(rotate_ecommpay_key))
+        .route("/sandbox/ecommpay/{project_id}/payment-link", post(payment_link))
         .route(
             "/sandbox/outage",
             get(super::requests::get_outage).post(super::requests::set_outage),
@@ -203,6 +204,54 @@ async fn rotate_ecommpay_key(
     {
         true => StatusCode::NO_CONTENT,
         false => StatusCode::NOT_FOUND,
+    }
+}
+
+/// A payment a customer makes through a payment link in ecommpay's dashboard.
+#[derive(Debug, serde::Deserialize)]
+struct PaymentLink {
+    payment_id: String,
+    amount: i64,
+    #[serde(default = "gbp")]
+    currency: String,
+}
+
+fn gbp() -> String {
+    "GBP".to_owned()
+}
+
+/// `POST /sandbox/ecommpay/{project_id}/payment-link` `{payment_id, amount[, currency]}`: a sale
+/// made outside the merchant's systems (issue 20). Its callbacks go to the project's configured
+/// `callback_url`, as ecommpay's dashboard setting would send them; the customer then finishes at
+/// `/sandbox/humm/{payment_id}/finish` like any other.
+async fn payment_link(
+    State(shared): State<Arc<Shared>>,
+    Path(project_id): Path<u64>,
+    Json(link): Json<PaymentLink>,
+) -> Response {
+    let Some(project) = shared.config.project(project_id) else {
+        return (StatusCode::NOT_FOUND, "no such project").into_response();
+    };
+    let Some(callback_url) = project.callback_url.clone() else {
+        return (StatusCode::BAD_REQUEST, "the project has no callback_url").into_response();
+    };
+    if let Err(error) = super::ecommpay::sale::check_limits(&shared, link.amount, &link.currency) {
+        return error.into_response();
+    }
+    let new = super::ecommpay::sale::NewPayment {
+        project_id,
+        payment_id: link.payment_id,
+        amount: link.amount,
+        currency: link.currency,
+        description: "Payment link".to_owned(),
+        customer_id: "link-customer".to_owned(),
+        first_name: "Link".to_owned(),
+        callback_url: Some(callback_url),
+        page_query: None,
+    };
+    match super::ecommpay::sale::register(&shared, new).await {
+        Ok(request_id) => Json(serde_json::json!({ "request_id": request_id })).into_response(),
+        Err(error) => error.into_response(),
     }
 }
 

@@ -38,9 +38,28 @@ pub struct PaymentRow {
     pub refunded_minor: i64,
     pub created_at: DateTime<Utc>,
     pub threshold_at: DateTime<Utc>,
+    /// `orchestrator`, or `external`: made outside us and adopted from a callback; its state
+    /// comes only from status queries (issue 20).
+    #[serde(default = "orchestrator")]
+    pub origin: String,
 }
 
+fn orchestrator() -> String {
+    ORIGIN_ORCHESTRATOR.to_owned()
+}
+
+/// A payment created from a `purchase.create`.
+pub const ORIGIN_ORCHESTRATOR: &str = "orchestrator";
+/// A payment made outside the orchestrator, adopted from a verified callback.
+pub const ORIGIN_EXTERNAL: &str = "external";
+
 impl PaymentRow {
+    /// Whether the payment was made outside the orchestrator (its state comes from status
+    /// queries only).
+    pub fn is_external(&self) -> bool {
+        self.origin == ORIGIN_EXTERNAL
+    }
+
     /// The stored status; the CHECK constraint guarantees it parses.
     pub fn status(&self) -> PaymentStatus {
         self.status.parse().unwrap_or(PaymentStatus::NeedsReview)
@@ -50,7 +69,7 @@ impl PaymentRow {
 pub(crate) const COLUMNS: &str =
     "payment_id, provider, account, flow, amount_minor, currency, down_payment_minor, status,
     review_reason, command_hash, provider_reference, provider_request_id, provider_state, action, reason,
-    customer, items, description, return_url, metadata, last_sequence, refunded_minor, created_at, threshold_at";
+    customer, items, description, return_url, metadata, last_sequence, refunded_minor, created_at, threshold_at, origin";
 
 /// A payment to create from `purchase.create`.
 pub struct NewPayment<'a> {

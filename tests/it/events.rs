@@ -104,10 +104,13 @@ async fn every_event_type_is_announced_with_its_contract_hygiene() {
         |config| {
             // A valU refund takes 20 s at the sandbox, past the 8 s refund threshold: review.
             config.valu.refund_processing_secs = 200_000.0;
+            // Payment links' callbacks come to this orchestrator (payment.external).
+            crate::external_payments::callbacks_to_the_app(config);
         },
         |config| {
             // A breaker quick to trip on an outage, and only on one: 3 of 4 calls within 3 s.
             if let Some(humm) = config.accounts.humm.get_mut("default") {
+                humm.adopt_external = true;
                 humm.limits.breaker = bnpl::config::BreakerSettings {
                     enabled: true,
                     failure_ratio: 0.75,
@@ -208,6 +211,10 @@ async fn every_event_type_is_announced_with_its_contract_hygiene() {
         .await;
     env.wait_for_event("ev-bad", "command.rejected", WAIT).await;
     env.wait_for_event("ev-page", "payment.expired", WAIT).await;
+
+    // A customer pays through a payment link: the sale is adopted.
+    crate::external_payments::pay_by_link(&env, "ev-link", 12_000).await;
+    env.wait_for_event("ev-link", "payment.external", WAIT).await;
 
     // An operator pauses an account and resumes it.
     for action in ["pause", "resume"] {

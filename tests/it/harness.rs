@@ -104,6 +104,7 @@ pub async fn spawn_sandboxed_configured(
             payment_page_url: base.join("payment").unwrap(),
             refund_path: "/v2/payment/bnpl/humm/refund".to_owned(),
             previous: None,
+            adopt_external: false,
             timing: timing.clone(),
             // Short, so a stalled provider answer (the sandbox's `stall_ms`) becomes uncertain fast.
             limits: CallLimits {
@@ -122,6 +123,7 @@ pub async fn spawn_sandboxed_configured(
             response_phrase: SecretString::from(RESPONSE_PHRASE),
             sha_type: ShaType::Sha256,
             previous: None,
+            adopt_external: false,
             max_amount_minor: bnpl::domain::limits::DEFAULT_MAX_AMOUNT_MINOR,
             timing,
             // Short, so a stalled provider answer (the sandbox's `stall_ms`) becomes uncertain fast.

@@ -14,6 +14,7 @@ mod contract;
 mod crash;
 mod database_faults;
 mod events;
+mod external_payments;
 mod foundation;
 mod group_commit;
 mod harness;

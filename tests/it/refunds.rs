@@ -268,6 +268,9 @@ async fn a_refund_lost_on_the_way_and_sent_to_review_is_sent_again_and_frees_its
     // The sandbox answers 502 and registers nothing: the provider never has it.
     env.publish("refund.create", &refund("rf-13a-fault-5xx", "rf-pay-13", 1500, "GBP"))
         .await;
+    // Intake takes commands concurrently: rf-13b must arrive after rf-13a has its place.
+    let queued = env.wait_for_event("rf-pay-13", "refund.queued", WAIT).await;
+    assert_eq!(queued["refund_id"], "rf-13a-fault-5xx");
     env.publish("refund.create", &refund("rf-13b", "rf-pay-13", 2000, "GBP"))
         .await;
     let review = env.wait_for_event("rf-pay-13", "refund.needs_review", WAIT).await;

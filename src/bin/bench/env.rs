@@ -175,6 +175,7 @@ pub fn humm_account(base: &Url) -> anyhow::Result<EcommpayAccountConfig> {
         payment_page_url: base.join("payment")?,
         refund_path: "/v2/payment/bnpl/humm/refund".to_owned(),
         previous: None,
+        adopt_external: false,
         timing: AccountTiming::default(),
         limits: CallLimits {
             max_concurrent_calls: 1_000,

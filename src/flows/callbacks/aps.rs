@@ -2,6 +2,7 @@
 //! JSON. APS signs with the merchant's response phrase; the merchant (identifier and access code)
 //! must be the payment's.
 
+use super::external::{self, Adoption, Reported};
 use super::{check_now, refunds, refused, Delivery, Reply, Signer};
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::Provider;
@@ -52,22 +53,27 @@ pub async fn handle(
     };
     super::identify(&account.name, &parsed.merchant_reference);
     let payment_id = parsed.merchant_reference.clone();
+    let adoption = account.adopt_external.then_some(Adoption {
+        threshold_time: account.timing.threshold_time,
+    });
     super::apply_in_batch(
         committer,
         &payment_id,
         &account.name,
-        parsed,
+        (parsed, adoption),
         body,
-        |conn, account, parsed, body| Box::pin(apply_verified(conn, account, parsed, body)),
+        |conn, account, (parsed, adoption), body| Box::pin(apply_verified(conn, account, parsed, *adoption, body)),
     )
     .await
 }
 
-/// Applies a notification `account` signed, on `conn`.
+/// Applies a notification `account` signed, on `conn`; `adoption`: the account adopts payments
+/// made outside the orchestrator.
 async fn apply_verified(
     conn: &mut PgConnection,
     account: &str,
     parsed: &Notification,
+    adoption: Option<Adoption>,
     body: &[u8],
 ) -> Result<Reply, sqlx::Error> {
     let delivery = Delivery {
@@ -79,10 +85,25 @@ async fn apply_verified(
         body,
     };
     let Some(row) = ledger::rows::load(conn, &parsed.merchant_reference).await? else {
-        return delivery.unknown(conn, &parsed.merchant_reference).await;
+        // A purchase's notification, not a refund's, can introduce a payment.
+        let reported = parsed
+            .maintenance_reference
+            .is_none()
+            .then(|| parsed.amount())
+            .flatten();
+        let reported = reported.map(|(amount_minor, currency)| Reported {
+            amount_minor,
+            currency,
+            provider_reference: parsed.fort_id.clone(),
+            flow: "api",
+        });
+        return external::unknown_payment(&delivery, conn, &parsed.merchant_reference, adoption, reported, ACTOR).await;
     };
     if !delivery.signer.owns(&row) {
         return delivery.mismatch(conn, &row).await;
+    }
+    if row.is_external() {
+        return external::hint(&delivery, conn, &row).await;
     }
     let outcome = if let Some(refund_id) = parsed.maintenance_reference.clone() {
         refunds::aps(conn, &row, parsed, &refund_id, ACTOR).await?

@@ -1,6 +1,7 @@
 //! `POST /callbacks/ecommpay` (humm): a redirect, a sale result, a refund result, or something we
 //! did not ask about. ecommpay signs with the project's key; the project must be the payment's.
 
+use super::external::{self, Adoption, Reported};
 use super::{check_now, refunds, refused, Delivery, Reply, Signer};
 use crate::domain::events::Action;
 use crate::domain::payment_state::PaymentEvent;
@@ -47,22 +48,27 @@ pub async fn handle(
     };
     super::identify(&account.name, &parsed.payment_id);
     let payment_id = parsed.payment_id.clone();
+    let adoption = account.adopt_external.then_some(Adoption {
+        threshold_time: account.timing.threshold_time,
+    });
     super::apply_in_batch(
         committer,
         &payment_id,
         &account.name,
-        parsed,
+        (parsed, adoption),
         body,
-        |conn, account, parsed, body| Box::pin(apply_verified(conn, account, parsed, body)),
+        |conn, account, (parsed, adoption), body| Box::pin(apply_verified(conn, account, parsed, *adoption, body)),
     )
     .await
 }
 
-/// Applies a callback `account` signed, on `conn`.
+/// Applies a callback `account` signed, on `conn`; `adoption`: the account adopts payments made
+/// outside the orchestrator.
 async fn apply_verified(
     conn: &mut PgConnection,
     account: &str,
     parsed: &Callback,
+    adoption: Option<Adoption>,
     body: &[u8],
 ) -> Result<Reply, sqlx::Error> {
     let delivery = Delivery {
@@ -74,10 +80,14 @@ async fn apply_verified(
         body,
     };
     let Some(mut row) = ledger::rows::load(conn, &parsed.payment_id).await? else {
-        return delivery.unknown(conn, &parsed.payment_id).await;
+        let reported = reported(parsed);
+        return external::unknown_payment(&delivery, conn, &parsed.payment_id, adoption, reported, ACTOR).await;
     };
     if !delivery.signer.owns(&row) {
         return delivery.mismatch(conn, &row).await;
+    }
+    if row.is_external() {
+        return external::hint(&delivery, conn, &row).await;
     }
     if row.flow == "gate" && row.status() == PaymentStatus::Accepted {
         // Any verified callback proves ecommpay registered the sale, even when the sale's own
@@ -132,6 +142,22 @@ fn redirect_action(redirect: &callback::RedirectData) -> Action {
         url: redirect.url.clone(),
         body: redirect.body.clone(),
     }
+}
+
+/// The sale a callback reports, for a payment we do not have (a payment link): the operation's
+/// own amount, else the payment's.
+fn reported(parsed: &Callback) -> Option<Reported> {
+    let sum = parsed
+        .operation
+        .as_ref()
+        .and_then(|operation| operation.sum_initial.clone())
+        .or_else(|| parsed.payment_sum.clone())?;
+    Some(Reported {
+        amount_minor: sum.amount_minor,
+        currency: sum.currency,
+        provider_reference: parsed.operation.as_ref().and_then(sale_reference),
+        flow: "gate",
+    })
 }
 
 /// ecommpay's own id for the sale, as a sale callback reports it.

@@ -17,6 +17,7 @@
 
 pub mod aps;
 pub mod ecommpay;
+pub mod external;
 pub mod refunds;
 
 use super::{schedule, Services};

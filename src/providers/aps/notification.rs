@@ -168,6 +168,13 @@ impl Notification {
         }
     }
 
+    /// The amount (minor units) and currency it reports, when both are readable.
+    pub fn amount(&self) -> Option<(i64, String)> {
+        let amount = self.params.get("amount").and_then(minor)?;
+        let currency = field(&self.params, "currency")?;
+        Some((amount, currency))
+    }
+
     fn check(&self, expected: &Expected, strict: bool) -> Result<(), String> {
         expected.check(
             Some(&self.merchant_reference),
