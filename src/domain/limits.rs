@@ -87,10 +87,10 @@ pub fn clip(text: &str, max_bytes: usize) -> String {
         return text.to_owned();
     }
     let ellipsis = "…";
-    let mut end = max_bytes.saturating_sub(ellipsis.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
+    let budget = max_bytes.saturating_sub(ellipsis.len());
+    // The last character boundary within the budget (0 always is one); a search, not a loop
+    // that steps back, so no mistake in it can spin for ever.
+    let end = (0..=budget).rev().find(|&at| text.is_char_boundary(at)).unwrap_or(0);
     format!("{}{ellipsis}", &text[..end])
 }
 

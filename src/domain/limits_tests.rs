@@ -18,6 +18,10 @@ fn clip_cuts_at_a_character_boundary_within_the_byte_budget() {
     let clipped = clip(&text, 1_024);
     assert!(clipped.len() <= 1_024, "{}", clipped.len());
     assert!(clipped.ends_with('…'));
+    // The budget (1,024 less the 3-byte ellipsis) ends inside a character: cut one byte earlier,
+    // and no earlier than that.
+    assert_eq!(clipped.len(), 1_020 + '…'.len_utf8());
+    assert_eq!(clip("abcdef", 5), "ab…");
 }
 
 #[test]
@@ -60,6 +64,23 @@ fn metadata_is_bounded_in_size_and_depth_and_free_of_control_characters() {
 
     let big = json!({ "blob": "x".repeat(METADATA_MAX_BYTES) });
     assert!(metadata("/metadata", &big).unwrap_err().problem.contains("bytes"));
+    // `{"blob":""}` is 11 bytes: exactly the limit passes, one byte more does not.
+    let exact = json!({ "blob": "x".repeat(METADATA_MAX_BYTES - 11) });
+    assert!(metadata("/metadata", &exact).is_ok());
+    let over = json!({ "blob": "x".repeat(METADATA_MAX_BYTES - 10) });
+    assert!(metadata("/metadata", &over).is_err());
+
+    // Arrays count as levels too.
+    let mut deep_list = json!("leaf");
+    for _ in 0..METADATA_MAX_DEPTH - 1 {
+        deep_list = json!([deep_list]);
+    }
+    assert!(
+        metadata("/metadata", &json!({ "k": deep_list })).is_ok(),
+        "exactly the limit"
+    );
+    let error = metadata("/metadata", &json!({ "k": [deep_list] })).unwrap_err();
+    assert!(error.problem.contains("levels deep"), "{error}");
 
     let nul_key = json!({ "a\u{0}": 1 });
     assert!(metadata("/metadata", &nul_key).is_err());
