@@ -260,7 +260,28 @@ async fn cancelling_a_refund_is_finances_and_dead_letters_and_accounts_are_opera
     assert!(page.contains("answer_id"), "{page}");
     assert_eq!(refund_status(&pool, "rf-act-1").await, "in_flight");
 
-    // Purge a dead letter; pause and resume the account.
+    // Replay a dead letter unchanged (it is checked again as a fresh command), purge another;
+    // pause the account.
+    let replayed_letter = seed_dead_letter(&pool, "refund.cancel", br#"{"refund_id": "rf-nowhere"}"#).await;
+    let target = replayed_letter.to_string();
+    let (status, location) = operator
+        .post(
+            &app,
+            "dead-letter-replay",
+            Some(&own),
+            &[("target", target.as_str()), ("csrf", &operators)],
+        )
+        .await;
+    assert_eq!(
+        (status, location),
+        (303, format!("/dead-letters/{replayed_letter}?done=dead-letter-replay"))
+    );
+    let replayed: bool = sqlx::query_scalar("SELECT replayed_at IS NOT NULL FROM dead_letters WHERE id = $1")
+        .bind(replayed_letter)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(replayed);
     let target = letter.to_string();
     let (status, location) = operator
         .post(
@@ -306,4 +327,90 @@ async fn cancelling_a_refund_is_finances_and_dead_letters_and_accounts_are_opera
 
     pool.close().await;
     app.stop().await.unwrap();
+}
+
+/// The evidence path from the dashboard, against the sandbox over HTTP: ask the provider about a
+/// stuck refund head, then release it on the stored answer the page shows.
+#[tokio::test]
+async fn an_operator_asks_the_provider_and_releases_a_stuck_head_on_its_answer() {
+    use crate::harness::*;
+    use std::time::Duration;
+    let wait = Duration::from_secs(30);
+    // Long base and refund thresholds: the service's own checks stay out of the operator's way.
+    let mut timing = fast_timing();
+    timing.base_time = Duration::from_secs(120);
+    timing.status_check_schedule = vec![Duration::from_secs(120)];
+    timing.refund_threshold = Duration::from_secs(240);
+    let mut env = spawn_sandboxed(timing, |config| {
+        config.auto_customer.enabled = true;
+        config.auto_customer.success_ratio = 1.0;
+        config.auto_customer.delay_secs = 0.0;
+    })
+    .await;
+    let pool = env.app.db.pool().await;
+    let operate = token(&pool, "dash-operator", &["operate"]).await;
+    env.publish("purchase.create", &humm_purchase("dash-pay", 10_000)).await;
+    env.wait_for_event("dash-pay", "payment.succeeded", wait).await;
+    // The refund's callback is lost: it stays in flight with us after the provider made it.
+    let refund = "dash-rf-fault-lost-callback";
+    env.publish(
+        "refund.create",
+        &serde_json::json!({"refund_id": refund, "payment_id": "dash-pay",
+                "amount": {"minor": 2500, "currency": "GBP"}}),
+    )
+    .await;
+    env.wait_for_event("dash-pay", "refund.submitted", wait).await;
+    let own = own_origin(&env.app);
+    let operator = Session::open(&env.app, &operate).await;
+    let csrf = operator
+        .csrf_from(&env.app, &format!("/actions/refund-ask?target={refund}"))
+        .await;
+
+    // Ask until the provider has made it; the answer page offers the release on that answer.
+    let deadline = tokio::time::Instant::now() + wait;
+    let page = loop {
+        let (status, page) = operator
+            .post(
+                &env.app,
+                "refund-ask",
+                Some(&own),
+                &[("target", refund), ("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        if page.contains("id=\"answer-supports\">succeeded") {
+            break page;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never made: {page}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(
+        page.contains("data-answer-to-post"),
+        "a reload must not ask again: {page}"
+    );
+    let marker = "name=\"answer_id\" value=\"";
+    let start = page.find(marker).expect("a release offered on the answer") + marker.len();
+    let answer_id = page[start..start + page[start..].find('"').unwrap()].to_owned();
+
+    let (status, location) = operator
+        .post(
+            &env.app,
+            "refund-release",
+            Some(&own),
+            &[
+                ("target", refund),
+                ("outcome", "succeeded"),
+                ("answer_id", answer_id.as_str()),
+                ("reason", "the provider's answer shows it made"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{location}");
+    assert_eq!(
+        location,
+        format!("/payments/dash-pay?done=refund-release#refund-{refund}")
+    );
+    assert_eq!(refund_status(&pool, refund).await, "succeeded");
+    pool.close().await;
 }
