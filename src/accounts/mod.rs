@@ -33,6 +33,8 @@ pub struct HummAccount {
     pub ecommpay: EcommpayAccount,
     /// Adopt payments made outside the orchestrator from verified callbacks (issue 20).
     pub adopt_external: bool,
+    /// Refunds through the API, or filed by finance (issue 20).
+    pub refund_mode: crate::config::RefundMode,
     pub timing: AccountTiming,
     pub limits: CallLimits,
     /// Every call to this account goes through it.
@@ -165,6 +167,7 @@ impl Accounts {
                     name: name.clone(),
                     ecommpay,
                     adopt_external: settings.adopt_external,
+                    refund_mode: settings.refund_mode,
                     timing: settings.timing.clone(),
                     limits: settings.limits.clone(),
                     limiter: CallLimiter::new(&settings.limits, "humm", name, &accounts.breaker_wake),
@@ -287,6 +290,7 @@ impl Accounts {
                     name: SANDBOX_ACCOUNT.to_owned(),
                     ecommpay,
                     adopt_external: false,
+                    refund_mode: crate::config::RefundMode::Api,
                     timing: AccountTiming::default(),
                     limits: CallLimits::default(),
                     limiter: CallLimiter::new(&CallLimits::default(), "humm", SANDBOX_ACCOUNT, &accounts.breaker_wake),

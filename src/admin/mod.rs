@@ -28,6 +28,7 @@ pub mod ops;
 pub mod personal;
 pub mod read;
 pub mod refund_evidence;
+pub mod refund_record;
 
 use crate::messaging::{Broker, Publisher};
 use axum::extract::DefaultBodyLimit;

@@ -47,6 +47,9 @@ pub struct EcommpayAccountConfig {
     /// callbacks (contract §7, issue 20). Off by default.
     #[serde(default)]
     pub adopt_external: bool,
+    /// `api` (default) or `manual`: finance files each refund at the provider (issue 20).
+    #[serde(default)]
+    pub refund_mode: RefundMode,
     #[serde(default)]
     pub timing: AccountTiming,
     #[serde(default)]
@@ -256,6 +259,18 @@ pub enum RefundQueueScope {
     Account,
     /// One queue per payment, for a provider that allows parallel refunds across payments.
     Payment,
+}
+
+/// How the refunds of an account reach the provider (issue 20).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundMode {
+    /// Sent through the provider's refund API.
+    #[default]
+    Api,
+    /// Filed at the provider by finance (humm: "applications in the provider's service"); the
+    /// head is announced as `refund.action_required` and waits in flight for the provider's answer.
+    Manual,
 }
 
 fn default_max_amount_minor() -> i64 {

@@ -12,7 +12,7 @@ mod file;
 mod secret;
 
 pub use accounts::{
-    AccountTiming, ApsAccountConfig, BreakerSettings, CallLimits, EcommpayAccountConfig, ProviderAccounts,
+    AccountTiming, ApsAccountConfig, BreakerSettings, CallLimits, EcommpayAccountConfig, ProviderAccounts, RefundMode,
     RefundQueueScope,
 };
 pub use file::{HttpConfig, IntakeConfig, JobsConfig, RefundPolicy, RetentionConfig};

@@ -203,6 +203,10 @@ pub fn event(event_type: EventType) -> Value {
             )))
         }
         T::RefundQueued => Event::Refund(Box::new(announce::refund(&refund("queued"), 4, 0, false, None, None))),
+        T::RefundActionRequired => Event::Refund(Box::new(announce::action_required(
+            announce::refund(&refund("in_flight"), 5, 0, false, None, None),
+            &payment(PaymentStatus::Succeeded, false),
+        ))),
         T::RefundSubmitted => Event::Refund(Box::new(announce::refund(
             &refund("in_flight"),
             5,

@@ -100,6 +100,7 @@ event_types! {
     RefundFailed => "refund.failed",
     RefundCancelled => "refund.cancelled",
     RefundNeedsReview => "refund.needs_review",
+    RefundActionRequired => "refund.action_required",
     CommandRejected => "command.rejected",
     AccountPaused => "account.paused",
     AccountResumed => "account.resumed",
@@ -301,6 +302,22 @@ pub struct RefundEvent {
     /// The operator who recorded the outcome of a released head.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_by: Option<String>,
+    /// On `refund.action_required` only (manual refund mode): what finance needs to file the
+    /// refund at the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filing: Option<ManualFiling>,
+}
+
+/// A refund finance must file at the provider by hand (manual refund mode, issue 20). The amount
+/// and ids are the event's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ManualFiling {
+    /// The provider account the payment was made with.
+    pub account: String,
+    /// The provider's reference of the sale to refund.
+    pub sale_reference: Option<String>,
+    /// Where finance records the provider's reference of the refund once filed.
+    pub record_with: String,
 }
 
 /// `command.rejected`: a command not taken, with why.

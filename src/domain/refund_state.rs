@@ -54,6 +54,9 @@ pub enum RefundEvent {
     Failed,
     /// Still no definite answer at the refund threshold (→ `needs_review`).
     NoDefiniteAnswer,
+    /// Manual refund mode (issue 20): the head is announced for finance to file at the provider;
+    /// it stays in flight, blocking its queue, until the provider's answer settles it.
+    ActionRequired,
     /// An operator records the outcome of a stuck head (audited).
     Release {
         /// The outcome a status query supports.
@@ -63,8 +66,9 @@ pub enum RefundEvent {
 
 impl RefundEvent {
     /// The whole event space: every event, `Release` with each outcome.
-    pub const ALL: [RefundEvent; 9] = [
+    pub const ALL: [RefundEvent; 10] = [
         RefundEvent::Submit,
+        RefundEvent::ActionRequired,
         RefundEvent::Cancel,
         RefundEvent::RetryLater,
         RefundEvent::Succeeded,
@@ -83,7 +87,7 @@ impl RefundEvent {
     /// which never moves one, the status it keeps).
     pub const fn target(&self) -> RefundStatus {
         match *self {
-            RefundEvent::Submit | RefundEvent::RetryLater => RefundStatus::InFlight,
+            RefundEvent::Submit | RefundEvent::RetryLater | RefundEvent::ActionRequired => RefundStatus::InFlight,
             RefundEvent::Cancel => RefundStatus::Cancelled,
             RefundEvent::Succeeded => RefundStatus::Succeeded,
             RefundEvent::Declined => RefundStatus::Declined,
@@ -196,6 +200,14 @@ pub fn transition(from: RefundStatus, event: &RefundEvent) -> RefundTransition {
         },
         RefundEvent::NoDefiniteAnswer => match from {
             S::InFlight => Move(S::NeedsReview),
+            S::NeedsReview => Ignore,
+            S::Queued => Refuse(RefundRefusal::NotSent),
+            S::Succeeded | S::Declined | S::Failed | S::Cancelled => Ignore,
+        },
+        // Announced once, when the head is taken: a refund in review was announced already (a
+        // resend from review must not ask finance twice).
+        RefundEvent::ActionRequired => match from {
+            S::InFlight => Move(S::InFlight),
             S::NeedsReview => Ignore,
             S::Queued => Refuse(RefundRefusal::NotSent),
             S::Succeeded | S::Declined | S::Failed | S::Cancelled => Ignore,

@@ -25,9 +25,9 @@ const fn mv(to: RefundStatus) -> RefundTransition {
     RefundTransition::Move(to)
 }
 
-/// The whole specification: 7 statuses × 9 events.
+/// The whole specification: 7 statuses × 10 events.
 #[rustfmt::skip]
-const TABLE: [(RefundStatus, RefundEvent, RefundTransition); 63] = [
+const TABLE: [(RefundStatus, RefundEvent, RefundTransition); 70] = [
     // from Queued
     (S::Queued, E::Submit, mv(S::InFlight)),
     (S::Queued, E::Cancel, mv(S::Cancelled)),
@@ -36,6 +36,7 @@ const TABLE: [(RefundStatus, RefundEvent, RefundTransition); 63] = [
     (S::Queued, E::Declined, NSN),
     (S::Queued, E::Failed, mv(S::Failed)),
     (S::Queued, E::NoDefiniteAnswer, NSN),
+    (S::Queued, E::ActionRequired, NSN),
     (S::Queued, E::Release { outcome: O::Succeeded }, NSN),
     (S::Queued, E::Release { outcome: O::Declined }, NSN),
     // from InFlight
@@ -46,6 +47,7 @@ const TABLE: [(RefundStatus, RefundEvent, RefundTransition); 63] = [
     (S::InFlight, E::Declined, mv(S::Declined)),
     (S::InFlight, E::Failed, mv(S::Failed)),
     (S::InFlight, E::NoDefiniteAnswer, mv(S::NeedsReview)),
+    (S::InFlight, E::ActionRequired, mv(S::InFlight)),
     (S::InFlight, E::Release { outcome: O::Succeeded }, mv(S::Succeeded)),
     (S::InFlight, E::Release { outcome: O::Declined }, mv(S::Declined)),
     // from Succeeded
@@ -56,6 +58,7 @@ const TABLE: [(RefundStatus, RefundEvent, RefundTransition); 63] = [
     (S::Succeeded, E::Declined, FAS),
     (S::Succeeded, E::Failed, FAS),
     (S::Succeeded, E::NoDefiniteAnswer, IGN),
+    (S::Succeeded, E::ActionRequired, IGN),
     (S::Succeeded, E::Release { outcome: O::Succeeded }, AFI),
     (S::Succeeded, E::Release { outcome: O::Declined }, AFI),
     // from Declined
@@ -66,6 +69,7 @@ const TABLE: [(RefundStatus, RefundEvent, RefundTransition); 63] = [
     (S::Declined, E::Declined, IGN),
     (S::Declined, E::Failed, IGN),
     (S::Declined, E::NoDefiniteAnswer, IGN),
+    (S::Declined, E::ActionRequired, IGN),
     (S::Declined, E::Release { outcome: O::Succeeded }, AFI),
     (S::Declined, E::Release { outcome: O::Declined }, AFI),
     // from Failed
@@ -76,6 +80,7 @@ const TABLE: [(RefundStatus, RefundEvent, RefundTransition); 63] = [
     (S::Failed, E::Declined, IGN),
     (S::Failed, E::Failed, IGN),
     (S::Failed, E::NoDefiniteAnswer, IGN),
+    (S::Failed, E::ActionRequired, IGN),
     (S::Failed, E::Release { outcome: O::Succeeded }, AFI),
     (S::Failed, E::Release { outcome: O::Declined }, AFI),
     // from Cancelled
@@ -86,6 +91,7 @@ const TABLE: [(RefundStatus, RefundEvent, RefundTransition); 63] = [
     (S::Cancelled, E::Declined, IGN),
     (S::Cancelled, E::Failed, IGN),
     (S::Cancelled, E::NoDefiniteAnswer, IGN),
+    (S::Cancelled, E::ActionRequired, IGN),
     (S::Cancelled, E::Release { outcome: O::Succeeded }, AFI),
     (S::Cancelled, E::Release { outcome: O::Declined }, AFI),
     // from NeedsReview
@@ -96,6 +102,7 @@ const TABLE: [(RefundStatus, RefundEvent, RefundTransition); 63] = [
     (S::NeedsReview, E::Declined, mv(S::Declined)),
     (S::NeedsReview, E::Failed, mv(S::Failed)),
     (S::NeedsReview, E::NoDefiniteAnswer, IGN),
+    (S::NeedsReview, E::ActionRequired, IGN),
     (S::NeedsReview, E::Release { outcome: O::Succeeded }, mv(S::Succeeded)),
     (S::NeedsReview, E::Release { outcome: O::Declined }, mv(S::Declined)),
 ];

@@ -9,6 +9,7 @@
 use super::completion::{retry, Attempt};
 use super::refund_settle::{self, Verdict};
 use super::{schedule, Services};
+use crate::config::RefundMode;
 use crate::domain::refund_state::RefundEvent;
 use crate::domain::RefundStatus;
 use crate::jobs::JobResult;
@@ -49,15 +50,22 @@ impl Attempt for RefundCheck {
             return complete(services, job, None, None).await;
         }
         let in_review = refund.status() == RefundStatus::NeedsReview;
-        let (timing_threshold, schedule_delay) = match payment.provider.as_str() {
-            "humm" => services
-                .accounts
-                .humm(Some(&payment.account))
-                .map(|a| (a.timing.refund_threshold, a.timing.status_check_schedule.clone())),
-            _ => services
-                .accounts
-                .valu(Some(&payment.account))
-                .map(|a| (a.timing.refund_threshold, a.timing.status_check_schedule.clone())),
+        // valU refunds always go through the API (manual mode is humm's, issue 20).
+        let (timing_threshold, schedule_delay, mode) = match payment.provider.as_str() {
+            "humm" => services.accounts.humm(Some(&payment.account)).map(|a| {
+                (
+                    a.timing.refund_threshold,
+                    a.timing.status_check_schedule.clone(),
+                    a.refund_mode,
+                )
+            }),
+            _ => services.accounts.valu(Some(&payment.account)).map(|a| {
+                (
+                    a.timing.refund_threshold,
+                    a.timing.status_check_schedule.clone(),
+                    RefundMode::Api,
+                )
+            }),
         }
         .unwrap_or_default();
         let overdue = refund
@@ -80,7 +88,8 @@ impl Attempt for RefundCheck {
             // Never registered (the send's answer was uncertain and we hold no request id) and
             // definitely not applied: a resend with the same refund id is safe (design §1), and
             // the provider's duplicate-id check backs it up.
-            Verdict::NotApplied if refund.provider_request_id.is_none() => {
+            // Manual refund mode sends nothing: finance has not filed it yet, so keep waiting.
+            Verdict::NotApplied if refund.provider_request_id.is_none() && mode != RefundMode::Manual => {
                 return resend(services, job, &refund).await;
             }
             Verdict::NotApplied => None,

@@ -11,6 +11,7 @@ use super::refund_settle::{self, Verdict};
 use super::settle::provider_reason;
 use super::{schedule, Services};
 use crate::accounts::CallLimiter;
+use crate::config::RefundMode;
 use crate::domain::refund_state::RefundEvent;
 use crate::jobs::JobResult;
 use crate::ledger::RefundChange;
@@ -38,6 +39,11 @@ enum After {
     /// Registered (or unsure): wait for the callback, with a status check due at `after`.
     Wait {
         request_id: Option<String>,
+        after: Duration,
+    },
+    /// Manual refund mode: announced for finance to file at the provider; then, like a sent
+    /// refund, it waits in flight for the callback, with a status check due at `after`.
+    Manual {
         after: Duration,
     },
 }
@@ -99,6 +105,12 @@ impl RefundSend {
         let expected = Expected::money(&payment.payment_id, refund.amount_minor, &refund.currency);
         let (outcome, base_time) = match payment.provider.as_str() {
             "humm" => match services.accounts.humm(Some(&payment.account)) {
+                Some(account) if account.refund_mode == RefundMode::Manual => {
+                    let after = After::Manual {
+                        after: account.timing.base_time,
+                    };
+                    return finish(services, job, Some((refund, after))).await;
+                }
                 Some(account) => {
                     let outcome = send(
                         services,
@@ -238,6 +250,11 @@ async fn finish(
                     ..RefundChange::default()
                 };
                 crate::ledger::refund::apply(&mut tx, &refund, RefundEvent::RetryLater, &change).await?;
+                schedule::refund_check(&mut tx, &refund, Utc::now() + schedule::to_chrono(after)).await?;
+            }
+            After::Manual { after } => {
+                let change = RefundChange::by(ACTOR);
+                crate::ledger::refund::apply(&mut tx, &refund, RefundEvent::ActionRequired, &change).await?;
                 schedule::refund_check(&mut tx, &refund, Utc::now() + schedule::to_chrono(after)).await?;
             }
         }

@@ -58,6 +58,18 @@ pub fn external(row: &PaymentRow) -> PaymentEvent {
     event
 }
 
+/// `refund.action_required` (manual refund mode, issue 20): `announced` re-typed, with what
+/// finance needs to file the refund at the provider.
+pub fn action_required(mut announced: RefundEvent, payment: &PaymentRow) -> RefundEvent {
+    announced.envelope.event_type = EventType::RefundActionRequired;
+    announced.filing = Some(crate::domain::events::ManualFiling {
+        account: payment.account.clone(),
+        sale_reference: payment.provider_reference.clone(),
+        record_with: format!("POST /admin/v1/refunds/{}/record", announced.refund_id),
+    });
+    announced
+}
+
 /// The event announcing `refund` as it is after a change, numbered `sequence` in its payment,
 /// with the payment's refunded total after it. `flagged`: its status stays and it is flagged for
 /// review (`refund.needs_review`).
@@ -88,6 +100,7 @@ pub fn refund(
         provider_reference: refund.provider_reference.clone(),
         reason: reason.filter(|_| event_type.may_carry_reason()),
         resolved_by,
+        filing: None,
     }
 }
 

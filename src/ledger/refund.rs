@@ -140,6 +140,10 @@ pub async fn apply(
         let sequence = payment.last_sequence + 1;
         let flagged_same = review.is_some() && to == from;
         let announced = announce::refund(&after, sequence, refunded, flagged_same, reason, resolved_by);
+        let announced = match event {
+            RefundEvent::ActionRequired => announce::action_required(announced, &payment),
+            _ => announced,
+        };
         let written = refund_sql::change(
             conn,
             refund_sql::Write {

@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/sandbox/reset", post(reset))
         .route("/sandbox/ecommpay/{project_id}/secret", post(rotate_ecommpay_key))
         .route("/sandbox/ecommpay/{project_id}/payment-link", post(payment_link))
+        .route("/sandbox/ecommpay/{project_id}/manual-refund", post(manual_refund))
         .route(
             "/sandbox/outage",
             get(super::requests::get_outage).post(super::requests::set_outage),
@@ -250,6 +251,30 @@ async fn payment_link(
         page_query: None,
     };
     match super::ecommpay::sale::register(&shared, new).await {
+        Ok(request_id) => Json(serde_json::json!({ "request_id": request_id })).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// A refund the merchant files in ecommpay's dashboard.
+#[derive(Debug, serde::Deserialize)]
+struct ManualRefund {
+    payment_id: String,
+    amount: i64,
+    #[serde(default = "gbp")]
+    currency: String,
+}
+
+/// `POST /sandbox/ecommpay/{project_id}/manual-refund` `{payment_id, amount[, currency]}`: finance
+/// files a refund by hand (manual refund mode, issue 20). Answers `{request_id}`; the refund is
+/// processed and called back like an API refund.
+async fn manual_refund(
+    State(shared): State<Arc<Shared>>,
+    Path(project_id): Path<u64>,
+    Json(refund): Json<ManualRefund>,
+) -> Response {
+    match super::ecommpay::refund::manual(&shared, project_id, refund.payment_id, refund.amount, refund.currency).await
+    {
         Ok(request_id) => Json(serde_json::json!({ "request_id": request_id })).into_response(),
         Err(error) => error.into_response(),
     }

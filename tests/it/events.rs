@@ -97,6 +97,9 @@ fn refund(refund_id: &str, payment_id: &str, minor: i64, currency: &str) -> Valu
     json!({"refund_id": refund_id, "payment_id": payment_id, "amount": {"minor": minor, "currency": currency}})
 }
 
+/// The sandbox project of the account in manual refund mode.
+const MANUAL_PROJECT: u64 = 1002;
+
 #[tokio::test]
 async fn every_event_type_is_announced_with_its_contract_hygiene() {
     let mut env = spawn_sandboxed_configured(
@@ -106,9 +109,18 @@ async fn every_event_type_is_announced_with_its_contract_hygiene() {
             config.valu.refund_processing_secs = 200_000.0;
             // Payment links' callbacks come to this orchestrator (payment.external).
             crate::external_payments::callbacks_to_the_app(config);
+            // A second project, for an account in manual refund mode (refund.action_required).
+            let mut manual = config.ecommpay_projects[0].clone();
+            manual.project_id = MANUAL_PROJECT;
+            manual.callback_url = None;
+            config.ecommpay_projects.push(manual);
         },
         |config| {
             // A breaker quick to trip on an outage, and only on one: 3 of 4 calls within 3 s.
+            let mut manual = config.accounts.humm["default"].clone();
+            manual.project_id = MANUAL_PROJECT;
+            manual.refund_mode = bnpl::config::RefundMode::Manual;
+            config.accounts.humm.insert("manual".to_owned(), manual);
             if let Some(humm) = config.accounts.humm.get_mut("default") {
                 humm.adopt_external = true;
                 humm.limits.breaker = bnpl::config::BreakerSettings {
@@ -211,6 +223,17 @@ async fn every_event_type_is_announced_with_its_contract_hygiene() {
         .await;
     env.wait_for_event("ev-bad", "command.rejected", WAIT).await;
     env.wait_for_event("ev-page", "payment.expired", WAIT).await;
+
+    // On the account in manual refund mode, a refund is announced for finance to file.
+    let mut manual = humm_purchase("ev-manual", 15000);
+    manual["account"] = json!("manual");
+    env.publish("purchase.create", &manual).await;
+    env.wait_for_event("ev-manual", "payment.action_required", WAIT).await;
+    env.customer_finishes("ev-manual", "success").await;
+    env.wait_for_event("ev-manual", "payment.succeeded", WAIT).await;
+    env.publish("refund.create", &refund("ev-rf-manual", "ev-manual", 1000, "GBP"))
+        .await;
+    env.wait_for_event("ev-manual", "refund.action_required", WAIT).await;
 
     // A customer pays through a payment link: the sale is adopted.
     crate::external_payments::pay_by_link(&env, "ev-link", 12_000).await;

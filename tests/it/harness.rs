@@ -105,6 +105,7 @@ pub async fn spawn_sandboxed_configured(
             refund_path: "/v2/payment/bnpl/humm/refund".to_owned(),
             previous: None,
             adopt_external: false,
+            refund_mode: bnpl::config::RefundMode::Api,
             timing: timing.clone(),
             // Short, so a stalled provider answer (the sandbox's `stall_ms`) becomes uncertain fast.
             limits: CallLimits {

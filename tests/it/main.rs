@@ -23,6 +23,7 @@ mod hostile;
 mod intake;
 mod job_leases;
 mod key_rotation;
+mod manual_refunds;
 mod metrics;
 mod observability;
 mod payment_life;

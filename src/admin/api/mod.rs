@@ -76,6 +76,7 @@ pub fn routes() -> (Router<AdminState>, OpenApiDocument) {
         .routes(routes!(refunds::release_refund))
         .routes(routes!(refunds::refund_status_check))
         .routes(routes!(refunds::cancel_refund))
+        .routes(routes!(refunds::record_refund))
         .routes(routes!(dead_letters::list_dead_letters))
         .routes(routes!(dead_letters::replay_dead_letter))
         .routes(routes!(dead_letters::purge_dead_letter))

@@ -7,6 +7,7 @@ use crate::admin::error::{ApiError, ErrorBody};
 use crate::admin::read::history::RefundEntry;
 use crate::admin::read::refunds::{self as admin_refunds, QueueView, RefundChange};
 use crate::admin::refund_evidence;
+use crate::admin::refund_record::{self, RecordError};
 use crate::admin::{filters, AdminState};
 use crate::domain::{RefundEvent, ReleaseOutcome};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -184,4 +185,71 @@ pub async fn cancel_refund(
     let reason = required_reason(&request.reason)?;
     let change = admin_refunds::apply(&state.pool, &refund_id, RefundEvent::Cancel, reason, caller.name()).await?;
     Ok(Json(change))
+}
+
+/// What finance records about a refund it filed at the provider.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RecordRequest {
+    /// The provider's reference of the refund (ecommpay: the refund operation's request id).
+    pub provider_reference: String,
+    pub reason: String,
+}
+
+/// A manual refund recorded: still in flight until the provider's answer settles it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Recorded {
+    pub refund_id: String,
+    pub payment_id: String,
+    pub status: String,
+    pub provider_reference: String,
+}
+
+impl From<RecordError> for ApiError {
+    fn from(error: RecordError) -> Self {
+        match error {
+            RecordError::NotFound => ApiError::NotFound("refund"),
+            RecordError::NotInFlight(_) => ApiError::Conflict("not_in_flight", error.to_string()),
+            RecordError::NotManual => ApiError::Conflict("not_manual", error.to_string()),
+            RecordError::BadReference => ApiError::BadRequest(error.to_string()),
+            RecordError::Database(error) => error.into(),
+        }
+    }
+}
+
+/// Manual refund mode: record the provider's reference of a refund finance filed at the
+/// provider. The refund stays in flight until the provider's callback or a status query settles it.
+#[utoipa::path(post, path = "/refunds/{refund_id}/record", tag = "refunds",
+    params(("refund_id" = String, Path, description = "The refund id")),
+    request_body = RecordRequest,
+    responses(
+        (status = 200, description = "Recorded; a status query is brought forward", body = Recorded),
+        (status = 400, description = "Missing or bad reference or reason", body = ErrorBody),
+        (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "Scope finance missing", body = ErrorBody),
+        (status = 404, description = "No such refund", body = ErrorBody),
+        (status = 409, description = "Not in flight (`not_in_flight`) or its account is not in manual mode (`not_manual`)", body = ErrorBody)))]
+pub async fn record_refund(
+    caller: Caller,
+    State(state): State<AdminState>,
+    Path(refund_id): Path<String>,
+    body: Result<Json<RecordRequest>, JsonRejection>,
+) -> Result<Json<Recorded>, ApiError> {
+    caller.require(Scope::Finance)?;
+    let Json(request) = body?;
+    let reason = required_reason(&request.reason)?;
+    let refund = refund_record::record(
+        &state.services,
+        &refund_id,
+        &request.provider_reference,
+        reason,
+        caller.name(),
+    )
+    .await?;
+    tracing::info!(refund_id, actor = caller.name(), "manual refund recorded");
+    Ok(Json(Recorded {
+        refund_id: refund.refund_id,
+        payment_id: refund.payment_id,
+        status: refund.status,
+        provider_reference: request.provider_reference.trim().to_owned(),
+    }))
 }

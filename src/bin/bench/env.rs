@@ -176,6 +176,7 @@ pub fn humm_account(base: &Url) -> anyhow::Result<EcommpayAccountConfig> {
         refund_path: "/v2/payment/bnpl/humm/refund".to_owned(),
         previous: None,
         adopt_external: false,
+        refund_mode: bnpl::config::RefundMode::Api,
         timing: AccountTiming::default(),
         limits: CallLimits {
             max_concurrent_calls: 1_000,

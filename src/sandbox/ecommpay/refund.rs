@@ -49,6 +49,32 @@ pub(crate) async fn refund(State(shared): State<Arc<Shared>>, body: Bytes) -> Re
     }
 }
 
+/// A refund filed by the merchant in ecommpay's dashboard (manual refund mode, issue 20): the same
+/// rules and callback as an API refund, without our refund id; returns the refund operation's
+/// `request_id`, what the merchant's dashboard shows and finance records.
+pub(crate) async fn manual(
+    shared: &Arc<Shared>,
+    project_id: u64,
+    payment_id: String,
+    amount: i64,
+    currency: String,
+) -> Result<String, GateError> {
+    let project = shared
+        .config
+        .project(project_id)
+        .ok_or_else(|| GateError::new("3261", "Invalid signature").field("general.project_id"))?;
+    let request = SignedRequest {
+        body: serde_json::json!({ "payment": { "amount": amount, "currency": currency } }),
+        project_id,
+        payment_id,
+        secret: project.secret_key,
+    };
+    let refund_id = format!("manual-{}", shared.next_number());
+    let (request_id, key, index) = accept(shared, &request, refund_id).await?;
+    schedule(shared, key, index);
+    Ok(request_id)
+}
+
 async fn accept(
     shared: &Arc<Shared>,
     request: &SignedRequest,

@@ -86,6 +86,12 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str)] = &[
         "/admin/v1/accounts/reload-secrets",
         "operate",
     ),
+    (
+        "POST",
+        "/admin/v1/refunds/{refund_id}/record",
+        "/admin/v1/refunds/nope/record",
+        "finance",
+    ),
     ("POST", "/admin/v1/jobs/{id}/retry", "/admin/v1/jobs/1/retry", "operate"),
     (
         "POST",
