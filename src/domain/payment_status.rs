@@ -135,4 +135,12 @@ mod tests {
         );
         assert!(!PaymentStatus::NeedsReview.is_final());
     }
+
+    #[test]
+    fn displays_as_its_name_and_reads_back() {
+        for status in PaymentStatus::ALL {
+            assert_eq!(status.to_string(), status.as_str());
+            assert_eq!(status.as_str().parse::<PaymentStatus>().ok(), Some(status));
+        }
+    }
 }

@@ -39,3 +39,20 @@ impl fmt::Display for ReviewReason {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ReviewReason;
+
+    #[test]
+    fn displays_as_its_name() {
+        for (reason, name) in [
+            (ReviewReason::SuccessAfterClose, "success_after_close"),
+            (ReviewReason::FailureAfterSuccess, "failure_after_success"),
+            (ReviewReason::Contradiction, "contradiction"),
+            (ReviewReason::NoDefiniteAnswer, "no_definite_answer"),
+        ] {
+            assert_eq!(reason.to_string(), name);
+        }
+    }
+}

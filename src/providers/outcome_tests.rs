@@ -59,3 +59,45 @@ fn state_classes_keep_their_details() {
         PaymentState::Pending { status: "weird".into() }
     );
 }
+
+#[test]
+fn every_create_outcome_has_its_log_name() {
+    let text = || "x".to_owned();
+    let named: [(CreateOutcome<()>, &str); 8] = [
+        (CreateOutcome::Accepted(()), "accepted"),
+        (CreateOutcome::NotSent { reason: text() }, "not_sent"),
+        (CreateOutcome::Uncertain { reason: text() }, "uncertain"),
+        (
+            CreateOutcome::Exists {
+                code: text(),
+                message: text(),
+            },
+            "exists",
+        ),
+        (
+            CreateOutcome::Processing {
+                code: text(),
+                message: text(),
+            },
+            "processing",
+        ),
+        (
+            CreateOutcome::RetryLater {
+                code: text(),
+                message: text(),
+            },
+            "retry_later",
+        ),
+        (
+            CreateOutcome::Terminal {
+                code: text(),
+                message: text(),
+            },
+            "terminal",
+        ),
+        (CreateOutcome::Mismatch { reason: text() }, "mismatch"),
+    ];
+    for (outcome, name) in named {
+        assert_eq!(outcome.name(), name);
+    }
+}
