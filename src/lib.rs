@@ -40,6 +40,7 @@ pub mod ledger;
 pub mod messaging;
 pub mod providers;
 pub mod sandbox;
+pub mod settlement;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

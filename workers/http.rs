@@ -34,6 +34,7 @@ pub fn spawn(
         callback_committer: crate::store::group_commit::GroupCommitter::start(context.pool.clone(), 2, 64),
         sandbox: context.config.sandbox,
         web: crate::admin::WebSettings::from_config(&context.config),
+        settlements: std::sync::Arc::new(context.config.settlements.clone()),
     });
     tracing::info!(%addr, "http listening");
     tracker.spawn(async move {

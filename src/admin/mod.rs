@@ -50,6 +50,8 @@ pub struct AdminState {
     pub web: WebSettings,
     /// Provider accounts and calls, for the status queries an operator asks for.
     pub services: Arc<crate::flows::Services>,
+    /// How the providers' settlement reports read.
+    pub settlements: Arc<crate::settlement::Mappings>,
 }
 
 /// How the dashboard meets browsers.
@@ -76,7 +78,13 @@ impl WebSettings {
 
 impl AdminState {
     /// Admin state over the application's pool and broker connection (its own confirm channel).
-    pub fn new(pool: PgPool, broker: Broker, web: WebSettings, services: Arc<crate::flows::Services>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        broker: Broker,
+        web: WebSettings,
+        services: Arc<crate::flows::Services>,
+        settlements: Arc<crate::settlement::Mappings>,
+    ) -> Self {
         let publisher = Arc::new(Publisher::new(broker.clone()));
         Self {
             pool,
@@ -84,6 +92,7 @@ impl AdminState {
             publisher,
             web,
             services,
+            settlements,
         }
     }
 }

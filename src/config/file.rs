@@ -31,6 +31,9 @@ pub(super) struct ConfigFile {
     pub http: HttpConfig,
     #[serde(default)]
     pub accounts: ProviderAccounts,
+    /// How each provider's settlement report reads (issue 20).
+    #[serde(default)]
+    pub settlements: crate::settlement::Mappings,
 }
 
 impl Default for ConfigFile {
@@ -48,6 +51,7 @@ impl Default for ConfigFile {
             jobs: JobsConfig::default(),
             http: HttpConfig::default(),
             accounts: ProviderAccounts::default(),
+            settlements: crate::settlement::Mappings::default(),
         }
     }
 }

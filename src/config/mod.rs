@@ -64,6 +64,8 @@ pub struct Config {
     pub accounts: ProviderAccounts,
     /// `BNPL_CONFIG`: the TOML file read, if any; a secrets reload reads it again (issue 20).
     pub file: Option<PathBuf>,
+    /// How each provider's settlement report reads (`[settlements.humm]`, `[settlements.valu]`).
+    pub settlements: crate::settlement::Mappings,
     /// `BNPL_SANDBOX=1` or `--sandbox`: play the providers with the built-in sandbox. Never a
     /// default (contract §6).
     pub sandbox: bool,
@@ -166,6 +168,7 @@ impl Config {
             http: file.http,
             accounts: file.accounts,
             file: file_path,
+            settlements: file.settlements,
             sandbox: match env("BNPL_SANDBOX").as_deref().map(str::trim) {
                 None | Some("" | "0" | "false") => false,
                 Some("1" | "true") => true,

@@ -34,6 +34,8 @@ pub struct HttpState {
     pub sandbox: bool,
     /// How the dashboard meets browsers.
     pub web: crate::admin::WebSettings,
+    /// How the providers' settlement reports read.
+    pub settlements: Arc<crate::settlement::Mappings>,
 }
 
 const CALLBACK_BODY_LIMIT: usize = 256 * 1024;
@@ -61,6 +63,7 @@ pub fn router(state: HttpState) -> Router {
             state.broker,
             state.web,
             state.services,
+            state.settlements,
         )))
         // Last, so it wraps every route of the merged router (and sees its matched template).
         .layer(axum::middleware::from_fn(crate::telemetry::http::record))

@@ -44,6 +44,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/sandbox/ecommpay/{project_id}/secret", post(rotate_ecommpay_key))
         .route("/sandbox/ecommpay/{project_id}/payment-link", post(payment_link))
         .route("/sandbox/ecommpay/{project_id}/manual-refund", post(manual_refund))
+        .route("/sandbox/ecommpay/{project_id}/operations.csv", get(operations_csv))
         .route(
             "/sandbox/outage",
             get(super::requests::get_outage).post(super::requests::set_outage),
@@ -278,6 +279,85 @@ async fn manual_refund(
         Ok(request_id) => Json(serde_json::json!({ "request_id": request_id })).into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+/// `GET /sandbox/ecommpay/{project_id}/operations.csv`: the project's finished operations (sales
+/// and refunds) as ecommpay's operations export, in the columns the orchestrator's shipped
+/// mapping assumes (issue 20): finance's settlement import is tested against it.
+async fn operations_csv(State(shared): State<Arc<Shared>>, Path(project_id): Path<u64>) -> Response {
+    use super::ecommpay::payment::{RefundStatus, SaleStatus};
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header = crate::settlement::Mapping::ecommpay_operations().header;
+    let mut lines: Vec<[String; 7]> = Vec::new();
+    {
+        let store = shared.store.lock().await;
+        for payment in store.ecommpay.values().filter(|p| p.project_id == project_id) {
+            let status = match payment.status {
+                SaleStatus::Success => "success",
+                SaleStatus::Decline => "decline",
+                SaleStatus::Error => "error",
+                SaleStatus::AwaitingRedirect => continue,
+            };
+            let at = payment.finished.unwrap_or(payment.created);
+            lines.push(operation(
+                at,
+                &payment.payment_id,
+                "sale",
+                status,
+                payment.amount,
+                &payment.currency,
+                "",
+            ));
+            for refund in &payment.refunds {
+                let status = match refund.status {
+                    RefundStatus::Success => "success",
+                    RefundStatus::Decline => "decline",
+                    RefundStatus::Error => "error",
+                    RefundStatus::Processing => continue,
+                };
+                let at = refund.finished.unwrap_or(refund.created);
+                lines.push(operation(
+                    at,
+                    &payment.payment_id,
+                    "refund",
+                    status,
+                    refund.amount,
+                    &payment.currency,
+                    &refund.request_id,
+                ));
+            }
+        }
+    }
+    lines.sort();
+    let written = writer
+        .write_record(&header)
+        .and_then(|()| lines.iter().try_for_each(|line| writer.write_record(line)));
+    match (written, writer.into_inner()) {
+        (Ok(()), Ok(bytes)) => ([(axum::http::header::CONTENT_TYPE, "text/csv")], bytes).into_response(),
+        _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// One line of the operations export: date, payment id, type, status, amount in major units,
+/// currency, the operation's request id.
+fn operation(
+    at: chrono::DateTime<chrono::Utc>,
+    payment_id: &str,
+    kind: &str,
+    status: &str,
+    amount: i64,
+    currency: &str,
+    request_id: &str,
+) -> [String; 7] {
+    [
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        payment_id.to_owned(),
+        kind.to_owned(),
+        status.to_owned(),
+        format!("{}.{:02}", amount / 100, amount % 100),
+        currency.to_owned(),
+        request_id.to_owned(),
+    ]
 }
 
 /// Forgets every payment, order, ledger entry and request log (runtime fault, outage and

@@ -25,6 +25,7 @@ pub mod provider_answers;
 pub mod refunds;
 pub mod reports;
 pub mod retention;
+pub mod settlements;
 pub mod sqlstate;
 pub mod tokens;
 

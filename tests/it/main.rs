@@ -35,3 +35,4 @@ mod refund_callbacks;
 mod refunds;
 mod refunds_parallel;
 mod sandbox;
+mod settlements;

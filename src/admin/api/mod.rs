@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod payments;
 pub mod refunds;
 pub mod reports;
+pub mod settlements;
 
 use super::AdminState;
 use axum::routing::get;
@@ -88,7 +89,9 @@ pub fn routes() -> (Router<AdminState>, OpenApiDocument) {
         .routes(routes!(jobs::retry_job))
         .routes(routes!(jobs::discard_job))
         .routes(routes!(dead_letters::broker_queues))
-        .routes(routes!(reports::reconciliation));
+        .routes(routes!(reports::reconciliation))
+        .routes(routes!(settlements::import_settlement))
+        .routes(routes!(settlements::settlement_mismatches));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(BASE, api)
         .split_for_parts()

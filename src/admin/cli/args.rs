@@ -56,6 +56,33 @@ pub enum AdminCommand {
     },
     /// Purge personal data past the configured retention now (the job does it daily).
     Retention,
+    /// Settlement reports: import one (compare it with the ledger), list an import's mismatches.
+    #[command(subcommand)]
+    Settlement(SettlementCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettlementCommand {
+    /// Import a provider's settlement or operations report (CSV) with the provider's mapping
+    /// (`[settlements.humm|valu]` in BNPL_CONFIG; assumed defaults otherwise). The same file
+    /// again answers the earlier import.
+    Import {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// humm or valu.
+        #[arg(long)]
+        provider: String,
+        /// The provider account the report is of.
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
+    /// Where an import disagrees with the ledger (`--csv` for CSV).
+    Mismatches {
+        /// The import id.
+        id: i64,
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,9 @@
 //! What each `bnpl admin` subcommand does and prints (database-only ones; see [`super::broker`]
 //! for those that publish).
 
-use super::args::{AccountCommand, AdminCommand, JobCommand, PaymentCommand, RefundCommand, TokenCommand};
+use super::args::{
+    AccountCommand, AdminCommand, JobCommand, PaymentCommand, RefundCommand, SettlementCommand, TokenCommand,
+};
 use super::table::{json as to_json, opt, render};
 use crate::admin::actions as admin_actions;
 use crate::admin::api::reports::period;
@@ -89,6 +91,7 @@ pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminComman
             }
             String::from_utf8(reports::to_csv(&lines)?)?
         }
+        AdminCommand::Settlement(command) => settlement(config, pool, command, &actor, json).await?,
         AdminCommand::Retention => {
             let purged = retention::purge_expired_personal_data(
                 pool,
@@ -414,4 +417,60 @@ fn refund_table(refunds: &[RefundEntry]) -> String {
         ],
         &rows,
     )
+}
+
+async fn settlement(
+    config: &Config,
+    pool: &PgPool,
+    command: SettlementCommand,
+    actor: &str,
+    json: bool,
+) -> anyhow::Result<String> {
+    use crate::settlement::import::{self, ImportRequest};
+    match command {
+        SettlementCommand::Import {
+            file,
+            provider,
+            account,
+        } => {
+            let provider: crate::domain::Provider = provider
+                .parse()
+                .map_err(|_| anyhow::anyhow!("unknown provider {provider:?}: humm or valu"))?;
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let name = file.file_name().and_then(|name| name.to_str()).map(str::to_owned);
+            let request = ImportRequest {
+                provider,
+                account: &account,
+                file_name: name.as_deref(),
+                bytes: &bytes,
+                actor,
+            };
+            let imported = import::import(pool, &config.settlements, &request).await?;
+            Ok(format!("{}\n", serde_json::to_string_pretty(&imported)?))
+        }
+        SettlementCommand::Mismatches { id, csv } => {
+            let Some(mismatches) = crate::store::settlements::mismatches(pool, id).await? else {
+                bail!("no settlement import {id}");
+            };
+            if csv {
+                return Ok(crate::admin::api::settlements::to_csv(&mismatches)?);
+            }
+            if json {
+                return Ok(format!("{}\n", to_json(&mismatches)?));
+            }
+            let rows: Vec<Vec<String>> = mismatches
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.kind.clone(),
+                        m.payment_id.clone(),
+                        opt(m.refund_id.as_deref()),
+                        m.line.map(|l| l.to_string()).unwrap_or_default(),
+                        m.detail.clone(),
+                    ]
+                })
+                .collect();
+            Ok(render(&["kind", "payment", "refund", "line", "detail"], &rows))
+        }
+    }
 }

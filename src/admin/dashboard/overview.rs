@@ -27,11 +27,12 @@ pub async fn overview(viewer: Viewer, State(state): State<AdminState>, Query(don
 }
 
 /// The counters whose non-zero value is an alarm.
-const ALARMS: [&str; 4] = [
+const ALARMS: [&str; 5] = [
     "needs-review-count",
     "past-threshold-count",
     "dead-letter-count",
     "exhausted-count",
+    "settlement-mismatch-count",
 ];
 
 /// Dead letters' details are masked unless the viewer sees personal data; action buttons show
@@ -49,6 +50,14 @@ async fn render(state: &AdminState, viewer: &Viewer) -> Result<String, sqlx::Err
     }
     let dead_total = admin_dead_letters::open_count(pool).await?;
     let exhausted = admin_dead_letters::exhausted_jobs(pool, 50).await?;
+    let imports = crate::store::settlements::latest(pool, 20).await?;
+    // What finance still has to explain: the mismatches of each account's latest import.
+    let mut seen = std::collections::BTreeSet::new();
+    let open_mismatches: i64 = imports
+        .iter()
+        .filter(|import| seen.insert((import.provider.clone(), import.account.clone())))
+        .map(|import| i64::from(import.mismatch_count))
+        .sum();
     let recent = admin_payments::list(
         pool,
         &admin_payments::PaymentFilter {
@@ -77,6 +86,11 @@ async fn render(state: &AdminState, viewer: &Viewer) -> Result<String, sqlx::Err
         ),
         ("dead-letter-count", "Dead letters", dead_total),
         ("exhausted-count", "Exhausted jobs", exhausted.len() as i64),
+        (
+            "settlement-mismatch-count",
+            "Settlement mismatches (latest import)",
+            open_mismatches,
+        ),
         (
             "commands-5m",
             "Commands (5 min)",
@@ -232,6 +246,46 @@ async fn render(state: &AdminState, viewer: &Viewer) -> Result<String, sqlx::Err
         &["Id", "Kind", "Payment", "Attempts", "Last error", "At", ""],
         &rows,
         "None.",
+    ));
+    body.push_str("</section>");
+
+    let rows: Vec<Vec<String>> = imports
+        .iter()
+        .map(|import| {
+            vec![
+                import.id.to_string(),
+                format!("{} / {}", text(&import.provider), text(&import.account)),
+                text(import.file_name.as_deref().unwrap_or("–")),
+                match (import.period_from, import.period_to) {
+                    (Some(from), Some(to)) => format!("{from} – {to}"),
+                    _ => "–".to_owned(),
+                },
+                import.row_count.to_string(),
+                format!(
+                    "<span class=\"{}\">{}</span>",
+                    if import.mismatch_count > 0 { "error" } else { "" },
+                    import.mismatch_count
+                ),
+                text(&import.imported_by),
+                time(import.imported_at),
+            ]
+        })
+        .collect();
+    body.push_str("<section><h2>Settlement imports</h2>");
+    body.push_str(&table(
+        "settlement-imports",
+        &[
+            "Id",
+            "Provider / account",
+            "File",
+            "Period",
+            "Rows",
+            "Mismatches",
+            "By",
+            "At",
+        ],
+        &rows,
+        "No settlement imported yet (POST /admin/v1/settlements or bnpl admin settlement import).",
     ));
     body.push_str("</section><section><h2>Latest payments</h2>");
     body.push_str(&payments_table("recent-payments", &recent, "No payments yet."));

@@ -92,6 +92,18 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str)] = &[
         "/admin/v1/refunds/nope/record",
         "finance",
     ),
+    (
+        "POST",
+        "/admin/v1/settlements",
+        "/admin/v1/settlements?provider=humm",
+        "finance",
+    ),
+    (
+        "GET",
+        "/admin/v1/settlements/{id}/mismatches",
+        "/admin/v1/settlements/1/mismatches",
+        "finance",
+    ),
     ("POST", "/admin/v1/jobs/{id}/retry", "/admin/v1/jobs/1/retry", "operate"),
     (
         "POST",

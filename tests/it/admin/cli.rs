@@ -4,7 +4,7 @@ use super::{get, seed_dead_letter, seed_payment, Seed};
 use crate::helpers::*;
 
 /// Runs `bnpl admin ARGS` against the app's database: (success, stdout, stderr).
-pub(super) fn bnpl(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn bnpl(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_bnpl"))
         .arg("admin")
         .args(args)

@@ -9,13 +9,13 @@ use bnpl::admin::dashboard::csrf::CsrfToken;
 use sqlx::PgPool;
 
 /// A signed-in dashboard client: its session cookie (`bnpl_session=…`).
-struct Session {
+pub(crate) struct Session {
     cookie: String,
     client: reqwest::Client,
 }
 
 impl Session {
-    async fn open(app: &TestApp, token: &str) -> Session {
+    pub(crate) async fn open(app: &TestApp, token: &str) -> Session {
         let response = sign_in_with(app, token, Some(&own_origin(app))).await;
         assert_eq!(response.status(), 303);
         let cookie = response.headers()["set-cookie"]
@@ -36,7 +36,7 @@ impl Session {
         self.cookie.split_once('=').unwrap().1
     }
 
-    async fn page(&self, app: &TestApp, path: &str) -> (u16, String) {
+    pub(crate) async fn page(&self, app: &TestApp, path: &str) -> (u16, String) {
         let response = self
             .client
             .get(app.url(path))

@@ -1,0 +1,2 @@
+DROP TABLE settlement_mismatches;
+DROP TABLE settlement_imports;
