@@ -141,4 +141,12 @@ mod tests {
         let counted: Vec<_> = R::ALL.into_iter().filter(|s| s.counts_against_balance()).collect();
         assert_eq!(counted, [R::Queued, R::InFlight, R::Succeeded, R::NeedsReview]);
     }
+
+    #[test]
+    fn displays_as_its_name_and_reads_back() {
+        for status in RefundStatus::ALL {
+            assert_eq!(status.to_string(), status.as_str());
+            assert_eq!(status.as_str().parse::<RefundStatus>().ok(), Some(status));
+        }
+    }
 }
