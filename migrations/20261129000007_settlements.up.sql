@@ -27,3 +27,6 @@ CREATE TABLE settlement_mismatches (
     detail     TEXT NOT NULL
 );
 CREATE INDEX settlement_mismatches_import_idx ON settlement_mismatches (import_id, id);
+
+-- An import reads the payments of an account that became final within the report's dates.
+CREATE INDEX payments_account_final_idx ON payments (provider, account, final_at);

@@ -81,8 +81,10 @@ pub struct SecretsReload {
 pub enum ReloadError {
     #[error("no configuration file (BNPL_CONFIG) to read the secrets from")]
     NoFile,
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    /// The parser's own message is left out: it quotes the offending line, which may hold a
+    /// literal secret.
+    #[error("the configuration file {0} cannot be read or does not parse; nothing changed")]
+    Unreadable(std::path::PathBuf),
 }
 
 /// Why accounts could not be built.
@@ -98,7 +100,7 @@ impl Accounts {
     /// what SIGHUP and `POST /admin/v1/accounts/reload-secrets` do.
     pub fn reload_secrets_from_file(&self) -> Result<SecretsReload, ReloadError> {
         let path = self.config_file.as_deref().ok_or(ReloadError::NoFile)?;
-        let accounts = crate::config::read_accounts(path)?;
+        let accounts = crate::config::read_accounts(path).map_err(|_| ReloadError::Unreadable(path.to_path_buf()))?;
         let report = self.reload(&accounts);
         tracing::info!(rotated = ?report.rotated, ignored = ?report.ignored, file = %path.display(),
             "provider secrets reloaded");

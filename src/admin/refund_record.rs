@@ -26,8 +26,10 @@ pub const MAX_REFERENCE: usize = 64;
 pub enum RecordError {
     #[error("no such refund")]
     NotFound,
-    #[error("the refund is {0}, not in flight: only the refund at the head of its queue can be recorded")]
+    #[error("the refund is {0}, not in flight or in review: only the refund at the head of its queue can be recorded")]
     NotInFlight(String),
+    #[error("another provider reference is recorded for this refund, or this one for another refund of the payment")]
+    AlreadyRecorded,
     #[error("the refund's account sends refunds through the provider's API (refund_mode = \"api\")")]
     NotManual,
     #[error("the provider reference must be 1 to {MAX_REFERENCE} printable characters")]
@@ -61,8 +63,22 @@ pub async fn record(
     if !manual {
         return Err(RecordError::NotManual);
     }
-    if refund.status() != RefundStatus::InFlight {
+    // In review too: past the refund threshold an unfiled refund goes there, and finance may
+    // file it late (a long weekend).
+    if !matches!(refund.status(), RefundStatus::InFlight | RefundStatus::NeedsReview) {
         return Err(RecordError::NotInFlight(refund.status.clone()));
+    }
+    // One reference per refund and one refund per reference: the provider's callback is matched
+    // by it, so a second or shared reference would settle the wrong refund or none.
+    let other = refund
+        .provider_request_id
+        .as_deref()
+        .is_some_and(|recorded| recorded != reference);
+    let shared = refunds::by_request_id(&mut tx, &refund.payment_id, reference)
+        .await?
+        .is_some_and(|owner| owner.refund_id != refund.refund_id);
+    if other || shared {
+        return Err(RecordError::AlreadyRecorded);
     }
     let change = RefundChange {
         provider_request_id: Some(reference.to_owned()),

@@ -62,7 +62,7 @@ fn every_event_type_names_itself_and_maps_from_its_status() {
         let json = serde_json::to_value(event_type).unwrap();
         assert_eq!(json, event_type.as_str());
     }
-    assert_eq!(EventType::ALL.len(), 21);
+    assert_eq!(EventType::ALL.len(), 23);
 }
 
 #[test]

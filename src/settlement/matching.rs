@@ -5,10 +5,11 @@
 //! reference) and, for refunds, by the reference the report gives: our refund id or the provider's
 //! request id we recorded for it. The kinds of mismatch:
 //! - `missing_in_ledger`: the report has an operation we do not;
-//! - `missing_in_report`: a payment final and succeeded with us within the report's dates (or a
-//!   succeeded refund of a reported payment) that the report does not have;
+//! - `missing_in_report`: a payment or a refund that succeeded with us within the report's dates
+//!   (UTC) that the report does not have;
 //! - `amount_differs`, `currency_differs`, `status_differs`: the same operation, told differently;
-//! - `refunded_total_differs`: the report's succeeded refunds of a payment do not add up to ours.
+//! - `refunded_total_differs`: a payment's succeeded refunds within the report's dates do not add
+//!   up to the report's (a refund's amount counts as positive whatever its sign in the report).
 
 use super::mapping::{Operation, ReportRow};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -34,6 +35,7 @@ pub struct OurRefund {
     pub amount_minor: i64,
     pub status: String,
     pub provider_request_id: Option<String>,
+    pub final_at: Option<DateTime<Utc>>,
 }
 
 /// A disagreement between the report and the ledger.
@@ -109,8 +111,9 @@ pub fn compare(rows: &[ReportRow], payments: &[OurPayment], refunds: &[OurRefund
                 }
             }
             Operation::Refund => {
+                let amount = row.amount_minor.abs();
                 if row.succeeded {
-                    *refunded_by_report.entry(&row.payment_id).or_default() += row.amount_minor;
+                    *refunded_by_report.entry(&row.payment_id).or_default() += amount;
                 }
                 let reference = row.refund_reference.as_deref();
                 let ours = refunds.iter().find(|r| {
@@ -130,13 +133,13 @@ pub fn compare(rows: &[ReportRow], payments: &[OurPayment], refunds: &[OurRefund
                     continue;
                 };
                 reported_refunds.insert(&ours.refund_id);
-                if row.amount_minor != ours.amount_minor {
+                if amount != ours.amount_minor {
                     push(
                         "amount_differs",
                         &row.payment_id,
                         Some(&ours.refund_id),
                         line,
-                        format!("report {}, ledger {}", row.amount_minor, ours.amount_minor),
+                        format!("report {amount}, ledger {}", ours.amount_minor),
                     );
                 }
                 if row.succeeded != (ours.status == "succeeded") {
@@ -151,15 +154,14 @@ pub fn compare(rows: &[ReportRow], payments: &[OurPayment], refunds: &[OurRefund
             }
         }
     }
-    // What we hold as done that the report does not: succeeded payments of its dates, and the
-    // succeeded refunds of the payments it reports.
+    // What we hold as done within the report's dates that the report does not have.
     let period = period(rows);
+    let within = |at: Option<DateTime<Utc>>| match (period, at) {
+        (Some((from, to)), Some(at)) => (from..=to).contains(&at.date_naive()),
+        _ => false,
+    };
     for ours in payments {
-        let in_period = match (period, ours.final_at) {
-            (Some((from, to)), Some(at)) => (from..=to).contains(&at.date_naive()),
-            _ => false,
-        };
-        if ours.status == "succeeded" && in_period && !reported_sales.contains(ours.payment_id.as_str()) {
+        if ours.status == "succeeded" && within(ours.final_at) && !reported_sales.contains(ours.payment_id.as_str()) {
             push(
                 "missing_in_report",
                 &ours.payment_id,
@@ -169,9 +171,10 @@ pub fn compare(rows: &[ReportRow], payments: &[OurPayment], refunds: &[OurRefund
             );
         }
     }
-    for ours in refunds {
-        let payment_reported = reported_sales.contains(ours.payment_id.as_str());
-        if ours.status == "succeeded" && payment_reported && !reported_refunds.contains(ours.refund_id.as_str()) {
+    let mut refunded_by_us: BTreeMap<&str, i64> = BTreeMap::new();
+    for ours in refunds.iter().filter(|r| r.status == "succeeded" && within(r.final_at)) {
+        *refunded_by_us.entry(&ours.payment_id).or_default() += ours.amount_minor;
+        if !reported_refunds.contains(ours.refund_id.as_str()) {
             push(
                 "missing_in_report",
                 &ours.payment_id,
@@ -181,18 +184,22 @@ pub fn compare(rows: &[ReportRow], payments: &[OurPayment], refunds: &[OurRefund
             );
         }
     }
-    for payment_id in &reported_sales {
-        let Some(ours) = payment_of.get(payment_id) else {
-            continue;
-        };
+    // The refunded totals of every payment either side refunded within the dates.
+    let refunded: BTreeSet<&str> = refunded_by_report
+        .keys()
+        .chain(refunded_by_us.keys())
+        .copied()
+        .collect();
+    for payment_id in refunded {
         let reported = refunded_by_report.get(payment_id).copied().unwrap_or(0);
-        if reported != ours.refunded_minor {
+        let ours = refunded_by_us.get(payment_id).copied().unwrap_or(0);
+        if reported != ours {
             push(
                 "refunded_total_differs",
                 payment_id,
                 None,
                 None,
-                format!("report {reported}, ledger {}", ours.refunded_minor),
+                format!("report {reported}, ledger {ours}"),
             );
         }
     }
@@ -246,6 +253,7 @@ mod tests {
             amount_minor: amount,
             status: "succeeded".to_owned(),
             provider_request_id: Some(request_id.to_owned()),
+            final_at: Some(day(2).and_hms_opt(11, 0, 0).unwrap().and_utc()),
         }
     }
 
@@ -293,6 +301,21 @@ mod tests {
             ]
             .map(|(k, p)| (k.to_owned(), p.to_owned()))
         );
+    }
+
+    #[test]
+    fn a_refund_of_a_later_month_is_no_mismatch_of_this_one() {
+        let rows = [row(2, "p-1", Operation::Sale, 15_000, None)];
+        let ours = [payment("p-1", 15_000, 5_000)];
+        let mut later = refund("rf-1", "p-1", 5_000, "req-1");
+        later.final_at = Some(day(20).and_hms_opt(9, 0, 0).unwrap().and_utc());
+        assert_eq!(compare(&rows, &ours, &[later]), []);
+        // A refund row with its amount signed negative is the same refund.
+        let rows = [
+            row(2, "p-1", Operation::Sale, 15_000, None),
+            row(3, "p-1", Operation::Refund, -5_000, Some("req-1")),
+        ];
+        assert_eq!(compare(&rows, &ours, &[refund("rf-1", "p-1", 5_000, "req-1")]), []);
     }
 
     #[test]

@@ -57,7 +57,8 @@ pub async fn ledger_for(
          FROM payments
          WHERE provider = $1 AND account = $2
            AND (payment_id = ANY($3)
-                OR (final_at >= $4::date AND final_at < $5::date + 1))
+                OR (final_at >= ($4::date)::timestamp AT TIME ZONE 'UTC'
+                    AND final_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC'))
          ORDER BY payment_id",
     )
     .bind(provider)
@@ -67,12 +68,23 @@ pub async fn ledger_for(
     .bind(to)
     .fetch_all(&mut *conn)
     .await?;
+    // The refunds of those payments, and every refund of the account final within the dates
+    // (a refund this period of a sale of an earlier one), dates in UTC.
     let ids: Vec<String> = payments.iter().map(|p| p.payment_id.clone()).collect();
     let refunds: Vec<OurRefund> = sqlx::query_as(
-        "SELECT refund_id, payment_id, amount_minor, status, provider_request_id
-         FROM refunds WHERE payment_id = ANY($1) ORDER BY refund_id",
+        "SELECT r.refund_id, r.payment_id, r.amount_minor, r.status, r.provider_request_id, r.final_at
+         FROM refunds r JOIN payments p ON p.payment_id = r.payment_id
+         WHERE p.provider = $1 AND p.account = $2
+           AND (r.payment_id = ANY($3)
+                OR (r.final_at >= ($4::date)::timestamp AT TIME ZONE 'UTC'
+                    AND r.final_at < ($5::date + 1)::timestamp AT TIME ZONE 'UTC'))
+         ORDER BY r.refund_id",
     )
+    .bind(provider)
+    .bind(account)
     .bind(&ids)
+    .bind(from)
+    .bind(to)
     .fetch_all(&mut *conn)
     .await?;
     Ok((payments, refunds))

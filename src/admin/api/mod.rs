@@ -90,8 +90,13 @@ pub fn routes() -> (Router<AdminState>, OpenApiDocument) {
         .routes(routes!(jobs::discard_job))
         .routes(routes!(dead_letters::broker_queues))
         .routes(routes!(reports::reconciliation))
-        .routes(routes!(settlements::import_settlement))
-        .routes(routes!(settlements::settlement_mismatches));
+        .routes(routes!(settlements::settlement_mismatches))
+        // A month's report is far larger than any other admin body.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(settlements::import_settlement))
+                .layer(axum::extract::DefaultBodyLimit::max(settlements::BODY_LIMIT)),
+        );
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(BASE, api)
         .split_for_parts()

@@ -210,6 +210,7 @@ impl From<RecordError> for ApiError {
             RecordError::NotFound => ApiError::NotFound("refund"),
             RecordError::NotInFlight(_) => ApiError::Conflict("not_in_flight", error.to_string()),
             RecordError::NotManual => ApiError::Conflict("not_manual", error.to_string()),
+            RecordError::AlreadyRecorded => ApiError::Conflict("already_recorded", error.to_string()),
             RecordError::BadReference => ApiError::BadRequest(error.to_string()),
             RecordError::Database(error) => error.into(),
         }
@@ -227,7 +228,7 @@ impl From<RecordError> for ApiError {
         (status = 401, description = "No or bad token", body = ErrorBody),
         (status = 403, description = "Scope finance missing", body = ErrorBody),
         (status = 404, description = "No such refund", body = ErrorBody),
-        (status = 409, description = "Not in flight (`not_in_flight`) or its account is not in manual mode (`not_manual`)", body = ErrorBody)))]
+        (status = 409, description = "Not in flight or in review (`not_in_flight`), its account is not in manual mode (`not_manual`), or another reference is recorded for it or this one for another refund (`already_recorded`)", body = ErrorBody)))]
 pub async fn record_refund(
     caller: Caller,
     State(state): State<AdminState>,

@@ -17,6 +17,9 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+/// The largest report taken (about 200,000 rows of the shipped mappings).
+pub const BODY_LIMIT: usize = 32 * 1024 * 1024;
+
 /// Whose report it is.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -49,6 +52,7 @@ impl From<ImportError> for ApiError {
         (status = 400, description = "Bad provider or account", body = ErrorBody),
         (status = 401, description = "No or bad token", body = ErrorBody),
         (status = 403, description = "Scope finance missing", body = ErrorBody),
+        (status = 404, description = "No such provider account in this process", body = ErrorBody),
         (status = 422, description = "The header differs from the mapping, or a cell does not read (`report_refused`, naming them)", body = ErrorBody)))]
 pub async fn import_settlement(
     caller: Caller,
@@ -62,9 +66,18 @@ pub async fn import_settlement(
         .provider
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("unknown provider {:?}: humm or valu", query.provider)))?;
+    let account = query.account.as_deref().unwrap_or("default");
+    // A typo in the account would file every row as missing from the ledger.
+    let configured = match provider {
+        Provider::Humm => state.services.accounts.humm(Some(account)).is_some(),
+        Provider::Valu => state.services.accounts.valu(Some(account)).is_some(),
+    };
+    if !configured {
+        return Err(ApiError::NotFound("account"));
+    }
     let request = ImportRequest {
         provider,
-        account: query.account.as_deref().unwrap_or("default"),
+        account,
         file_name: query.file_name.as_deref().filter(|name| name.len() <= 255),
         bytes: &body,
         actor: caller.name(),
@@ -123,6 +136,16 @@ pub async fn settlement_mismatches(
     Ok(Json(mismatches).into_response())
 }
 
+/// A cell a spreadsheet will not run as a formula: the values come from a provider's file, so a
+/// leading `=`, `+`, `-`, `@`, tab or carriage return gets a `'` in front.
+fn inert(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    }
+}
+
 /// Mismatches as CSV: `kind,payment_id,refund_id,line,detail`.
 pub fn to_csv(mismatches: &[Mismatch]) -> Result<String, csv::Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -130,11 +153,11 @@ pub fn to_csv(mismatches: &[Mismatch]) -> Result<String, csv::Error> {
     for m in mismatches {
         let line = m.line.map(|l| l.to_string()).unwrap_or_default();
         writer.write_record([
-            m.kind.as_str(),
-            m.payment_id.as_str(),
-            m.refund_id.as_deref().unwrap_or(""),
-            line.as_str(),
-            m.detail.as_str(),
+            m.kind.clone(),
+            inert(&m.payment_id),
+            inert(m.refund_id.as_deref().unwrap_or("")),
+            line,
+            inert(&m.detail),
         ])?;
     }
     let bytes = writer

@@ -102,7 +102,9 @@ async fn apply_verified(
     if !delivery.signer.owns(&row) {
         return delivery.mismatch(conn, &row).await;
     }
-    if row.is_external() {
+    // An external payment's own state comes from status queries; its refunds (ours, sent
+    // through the queue) are settled by their notifications like any other.
+    if row.is_external() && parsed.maintenance_reference.is_none() {
         return external::hint(&delivery, conn, &row).await;
     }
     let outcome = if let Some(refund_id) = parsed.maintenance_reference.clone() {

@@ -80,13 +80,19 @@ async fn apply_verified(
         body,
     };
     let Some(mut row) = ledger::rows::load(conn, &parsed.payment_id).await? else {
-        let reported = reported(parsed);
+        // Only a sale can introduce a payment (a refund's amount is not the payment's).
+        let reported = match parsed.event() {
+            CallbackEvent::Refund(_) => None,
+            _ => reported(parsed),
+        };
         return external::unknown_payment(&delivery, conn, &parsed.payment_id, adoption, reported, ACTOR).await;
     };
     if !delivery.signer.owns(&row) {
         return delivery.mismatch(conn, &row).await;
     }
-    if row.is_external() {
+    // An external payment's own state comes from status queries; its refunds (ours, sent
+    // through the queue) are settled by their callbacks like any other.
+    if row.is_external() && !matches!(parsed.event(), CallbackEvent::Refund(_)) {
         return external::hint(&delivery, conn, &row).await;
     }
     if row.flow == "gate" && row.status() == PaymentStatus::Accepted {
