@@ -149,4 +149,10 @@ mod tests {
             assert_eq!(status.as_str().parse::<RefundStatus>().ok(), Some(status));
         }
     }
+
+    #[test]
+    fn only_a_refund_without_a_known_outcome_holds_its_queue() {
+        let holding: Vec<RefundStatus> = RefundStatus::ALL.into_iter().filter(|s| s.holds_queue()).collect();
+        assert_eq!(holding, [RefundStatus::InFlight, RefundStatus::NeedsReview]);
+    }
 }

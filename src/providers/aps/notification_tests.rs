@@ -184,3 +184,24 @@ fn refund_notifications_match_by_maintenance_reference() {
         RefundMatch::NotOurs { .. }
     ));
 }
+
+/// A success must prove itself in full (amount and currency present and equal); a decline moves
+/// no money, so a notification without the amount still declines.
+#[test]
+fn a_refund_success_without_its_amount_does_not_match_but_a_decline_does() {
+    let without_amount = |code: &str| {
+        signed(
+            json!({"command": "REFUND", "merchant_reference": "valu-ord-1001", "currency": "EGP",
+                      "response_code": code, "response_message": "m", "maintenance_reference": "rf1"}),
+        )
+    };
+    let in_flight = Expected::money("valu-ord-1001", 100000, "EGP");
+    assert!(matches!(
+        without_amount("06000").match_refund(&in_flight, "rf1"),
+        RefundMatch::Mismatch { .. }
+    ));
+    assert!(matches!(
+        without_amount("07000").match_refund(&in_flight, "rf1"),
+        RefundMatch::Ours(PaymentState::Declined { .. })
+    ));
+}
