@@ -119,6 +119,13 @@ impl Accounts {
         let mut report = SecretsReload::default();
         for (name, settings) in &configured.humm {
             match self.humm.get(name) {
+                // Another project under the same name is another account: its secret must not
+                // be installed on the running one.
+                Some(account) if account.ecommpay.project_id != settings.project_id => {
+                    report
+                        .ignored
+                        .push(format!("humm.{name} (project_id changed: needs a restart)"));
+                }
                 Some(account) => {
                     if account.ecommpay.secret_key.replace_with(&settings.keys()) {
                         report.rotated.push(format!("humm.{name}"));
@@ -129,6 +136,14 @@ impl Accounts {
         }
         for (name, settings) in &configured.valu {
             match self.valu.get(name) {
+                Some(account)
+                    if account.aps.merchant_identifier != settings.merchant_identifier
+                        || account.aps.access_code != settings.access_code =>
+                {
+                    report
+                        .ignored
+                        .push(format!("valu.{name} (merchant changed: needs a restart)"));
+                }
                 Some(account) => {
                     let request = account.aps.request_phrase.replace_with(&settings.request_phrases());
                     let response = account.aps.response_phrase.replace_with(&settings.response_phrases());

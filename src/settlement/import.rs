@@ -16,6 +16,10 @@ pub struct ImportRequest<'a> {
     pub file_name: Option<&'a str>,
     pub bytes: &'a [u8],
     pub actor: &'a str,
+    /// The dates the report covers (UTC, inclusive), when finance names them; else the first and
+    /// last dates of its rows. A month's report names its month, so a payment of its last day
+    /// that the report lacks is found even when no row has that date.
+    pub period: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
 }
 
 /// An import's summary, and whether this file had been imported before.
@@ -51,12 +55,12 @@ pub async fn import(pool: &PgPool, mappings: &Mappings, request: &ImportRequest<
     }
     let mapping = mappings.of(request.provider);
     let rows = mapping.read(request.bytes)?;
-    let period = matching::period(&rows);
+    let period = request.period.or_else(|| matching::period(&rows));
     let mut named: Vec<String> = rows.iter().map(|row| row.payment_id.clone()).collect();
     named.sort();
     named.dedup();
     let (payments, refunds) = settlements::ledger_for(&mut tx, provider, request.account, &named, period).await?;
-    let mismatches = matching::compare(&rows, &payments, &refunds);
+    let mismatches = matching::compare(&rows, &payments, &refunds, period);
     let new = NewImport {
         provider,
         account: request.account,

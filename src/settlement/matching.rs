@@ -50,8 +50,14 @@ pub struct Mismatch {
     pub detail: String,
 }
 
-/// Every disagreement between `rows` and our `payments` and `refunds`.
-pub fn compare(rows: &[ReportRow], payments: &[OurPayment], refunds: &[OurRefund]) -> Vec<Mismatch> {
+/// Every disagreement between `rows` and our `payments` and `refunds`, the report covering
+/// `period` (UTC dates, inclusive; None: no date of ours is expected in it).
+pub fn compare(
+    rows: &[ReportRow],
+    payments: &[OurPayment],
+    refunds: &[OurRefund],
+    period: Option<(NaiveDate, NaiveDate)>,
+) -> Vec<Mismatch> {
     let payment_of: BTreeMap<&str, &OurPayment> = payments.iter().map(|p| (p.payment_id.as_str(), p)).collect();
     let mut mismatches = Vec::new();
     let mut reported_sales: BTreeSet<&str> = BTreeSet::new();
@@ -155,7 +161,6 @@ pub fn compare(rows: &[ReportRow], payments: &[OurPayment], refunds: &[OurRefund
         }
     }
     // What we hold as done within the report's dates that the report does not have.
-    let period = period(rows);
     let within = |at: Option<DateTime<Utc>>| match (period, at) {
         (Some((from, to)), Some(at)) => (from..=to).contains(&at.date_naive()),
         _ => false,
@@ -206,7 +211,7 @@ pub fn compare(rows: &[ReportRow], payments: &[OurPayment], refunds: &[OurRefund
     mismatches
 }
 
-/// The first and last dates of the report, if it has rows.
+/// The first and last dates of the report's rows, if it has any: its period when none is given.
 pub fn period(rows: &[ReportRow]) -> Option<(NaiveDate, NaiveDate)> {
     let from = rows.iter().map(|row| row.date).min()?;
     let to = rows.iter().map(|row| row.date).max()?;
@@ -266,7 +271,7 @@ mod tests {
         ];
         let ours = [payment("p-1", 15_000, 5_000), payment("p-2", 9_000, 0)];
         let refunds = [refund("rf-1", "p-1", 5_000, "req-1")];
-        assert_eq!(compare(&rows, &ours, &refunds), []);
+        assert_eq!(compare(&rows, &ours, &refunds, period(&rows)), []);
     }
 
     #[test]
@@ -285,7 +290,7 @@ mod tests {
             payment("p-2", 9_000, 0),
             payment("p-3", 1_000, 0),
         ];
-        let kinds: Vec<(String, String)> = compare(&rows, &ours, &[])
+        let kinds: Vec<(String, String)> = compare(&rows, &ours, &[], period(&rows))
             .into_iter()
             .map(|m| (m.kind, m.payment_id))
             .collect();
@@ -309,13 +314,35 @@ mod tests {
         let ours = [payment("p-1", 15_000, 5_000)];
         let mut later = refund("rf-1", "p-1", 5_000, "req-1");
         later.final_at = Some(day(20).and_hms_opt(9, 0, 0).unwrap().and_utc());
-        assert_eq!(compare(&rows, &ours, &[later]), []);
+        assert_eq!(compare(&rows, &ours, &[later], period(&rows)), []);
         // A refund row with its amount signed negative is the same refund.
         let rows = [
             row(2, "p-1", Operation::Sale, 15_000, None),
             row(3, "p-1", Operation::Refund, -5_000, Some("req-1")),
         ];
-        assert_eq!(compare(&rows, &ours, &[refund("rf-1", "p-1", 5_000, "req-1")]), []);
+        assert_eq!(
+            compare(&rows, &ours, &[refund("rf-1", "p-1", 5_000, "req-1")], period(&rows)),
+            []
+        );
+    }
+
+    #[test]
+    fn a_named_month_finds_a_payment_of_a_day_without_rows() {
+        let rows = [row(2, "p-1", Operation::Sale, 15_000, None)];
+        let mut late = payment("p-2", 9_000, 0);
+        late.final_at = Some(day(30).and_hms_opt(23, 0, 0).unwrap().and_utc());
+        let ours = [payment("p-1", 15_000, 0), late];
+        assert_eq!(
+            compare(&rows, &ours, &[], period(&rows)),
+            [],
+            "the rows' dates alone: day 2"
+        );
+        let month = Some((day(1), day(30)));
+        let found: Vec<(String, String)> = compare(&rows, &ours, &[], month)
+            .into_iter()
+            .map(|m| (m.kind, m.payment_id))
+            .collect();
+        assert_eq!(found, [("missing_in_report".to_owned(), "p-2".to_owned())]);
     }
 
     #[test]
@@ -323,7 +350,10 @@ mod tests {
         let rows = [row(2, "p-1", Operation::Sale, 15_000, None)];
         let ours = [payment("p-1", 15_000, 5_000)];
         let refunds = [refund("rf-1", "p-1", 5_000, "req-1")];
-        let kinds: Vec<String> = compare(&rows, &ours, &refunds).into_iter().map(|m| m.kind).collect();
+        let kinds: Vec<String> = compare(&rows, &ours, &refunds, period(&rows))
+            .into_iter()
+            .map(|m| m.kind)
+            .collect();
         assert_eq!(kinds, ["missing_in_report", "refunded_total_differs"]);
     }
 }

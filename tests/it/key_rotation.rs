@@ -113,6 +113,21 @@ async fn a_key_rotated_while_callbacks_are_in_flight_refuses_none() {
     let fresh = ecommpay_sale_callback("rot-0", 15_000, "success", NEW_SECRET);
     assert_eq!(env.post_ecommpay_callback(&fresh).await, 200);
 
+    // Another project under the same name is another account: not rotated, and said so.
+    std::fs::write(
+        &file,
+        format!("[accounts.humm.default]\nproject_id = 4242\nsecret_key = \"someone-else\"\n"),
+    )
+    .unwrap();
+    let (status, report) = post(&env.app, "/admin/v1/accounts/reload-secrets", &operate, json!({})).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rotated"], json!([]));
+    assert_eq!(
+        report["ignored"],
+        json!(["humm.default (project_id changed: needs a restart)"])
+    );
+    assert_eq!(env.post_ecommpay_callback(&fresh).await, 200);
+
     // A file that does not parse changes nothing: the running keys stay.
     std::fs::write(&file, "[accounts.humm.default]\nproject_id = \"not a number\"\n").unwrap();
     let (status, body) = post(&env.app, "/admin/v1/accounts/reload-secrets", &operate, json!({})).await;

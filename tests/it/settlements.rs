@@ -143,6 +143,18 @@ async fn a_clean_month_has_no_mismatch_and_a_doctored_row_exactly_one() {
     assert!(overview.contains("id=\"settlement-mismatch-count\">1<"), "{overview}");
     assert!(overview.contains("id=\"settlement-imports\""), "{overview}");
 
+    // A period is named whole or not at all.
+    let half = env
+        .app
+        .http
+        .post(env.app.url("/admin/v1/settlements?provider=humm&from=2026-11-01"))
+        .bearer_auth(&finance)
+        .body(report.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(half.status(), 400);
+
     // A file the mapping does not describe is refused, naming the differences.
     let renamed = report.replacen("Operation Status", "Status", 1);
     let (status, refused) = import(&env, &finance, &renamed).await;

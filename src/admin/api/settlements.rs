@@ -30,6 +30,10 @@ pub struct ImportQuery {
     pub account: Option<String>,
     /// The file's name, kept with the import.
     pub file_name: Option<String>,
+    /// The first day the report covers (`YYYY-MM-DD`, UTC); with `to`. Default: its first row's.
+    pub from: Option<chrono::NaiveDate>,
+    /// The last day the report covers, inclusive; with `from`. Default: its last row's.
+    pub to: Option<chrono::NaiveDate>,
 }
 
 impl From<ImportError> for ApiError {
@@ -75,7 +79,17 @@ pub async fn import_settlement(
     if !configured {
         return Err(ApiError::NotFound("account"));
     }
+    let period = match (query.from, query.to) {
+        (Some(from), Some(to)) if from <= to => Some((from, to)),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "from and to go together, from not after to".to_owned(),
+            ))
+        }
+    };
     let request = ImportRequest {
+        period,
         provider,
         account,
         file_name: query.file_name.as_deref().filter(|name| name.len() <= 255),

@@ -75,6 +75,12 @@ pub enum SettlementCommand {
         /// The provider account the report is of.
         #[arg(long, default_value = "default")]
         account: String,
+        /// The first day the report covers (YYYY-MM-DD, UTC); with --to. Default: its first row's.
+        #[arg(long, requires = "to")]
+        from: Option<chrono::NaiveDate>,
+        /// The last day it covers, inclusive; with --from. Default: its last row's.
+        #[arg(long, requires = "from")]
+        to: Option<chrono::NaiveDate>,
     },
     /// Where an import disagrees with the ledger (`--csv` for CSV).
     Mismatches {

@@ -432,6 +432,8 @@ async fn settlement(
             file,
             provider,
             account,
+            from,
+            to,
         } => {
             let provider: crate::domain::Provider = provider
                 .parse()
@@ -439,6 +441,7 @@ async fn settlement(
             let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let name = file.file_name().and_then(|name| name.to_str()).map(str::to_owned);
             let request = ImportRequest {
+                period: from.zip(to),
                 provider,
                 account: &account,
                 file_name: name.as_deref(),
