@@ -116,7 +116,7 @@ async fn a_key_rotated_while_callbacks_are_in_flight_refuses_none() {
     // Another project under the same name is another account: not rotated, and said so.
     std::fs::write(
         &file,
-        format!("[accounts.humm.default]\nproject_id = 4242\nsecret_key = \"someone-else\"\n"),
+        "[accounts.humm.default]\nproject_id = 4242\nsecret_key = \"someone-else\"\n",
     )
     .unwrap();
     let (status, report) = post(&env.app, "/admin/v1/accounts/reload-secrets", &operate, json!({})).await;
