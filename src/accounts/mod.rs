@@ -96,7 +96,7 @@ pub struct AccountError {
 }
 
 impl Accounts {
-    /// Reads the configuration file again and takes its secrets ([`Accounts::reload_secrets`]):
+    /// Reads the configuration file again and takes its secrets into the running accounts:
     /// what SIGHUP and `POST /admin/v1/accounts/reload-secrets` do.
     pub fn reload_secrets_from_file(&self) -> Result<SecretsReload, ReloadError> {
         let path = self.config_file.as_deref().ok_or(ReloadError::NoFile)?;
@@ -107,14 +107,10 @@ impl Accounts {
         Ok(report)
     }
 
-    /// Takes the secrets of `config` (re-read for a rotation, issue 20) into the running
+    /// Takes the secrets of `configured` (re-read for a rotation, issue 20) into the running
     /// accounts of the same names, without a restart: every holder of an account sees them at
     /// once. Everything else in the accounts (and accounts added or removed) needs a restart; the
     /// report names what was rotated and what was ignored.
-    pub fn reload_secrets(&self, config: &Config) -> SecretsReload {
-        self.reload(&config.accounts)
-    }
-
     fn reload(&self, configured: &crate::config::ProviderAccounts) -> SecretsReload {
         let mut report = SecretsReload::default();
         for (name, settings) in &configured.humm {

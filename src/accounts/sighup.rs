@@ -1,5 +1,5 @@
 //! SIGHUP reloads the provider secrets from the configuration file (issue 20): a key rotation
-//! needs no restart. Only secrets are taken (`Accounts::reload_secrets`); a file that does not
+//! needs no restart. Only secrets are taken (`Accounts::reload_secrets_from_file`); a file that does not
 //! parse changes nothing and is logged, so a typo cannot take the running keys away.
 
 use super::Accounts;
