@@ -227,7 +227,12 @@ pub fn sale_callback(payment_id: &str, operation_id: u64) -> Value {
 
 /// CPU seconds (user + system) this process has used.
 pub fn process_cpu_secs() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    cpu_secs_of("self")
+}
+
+/// CPU seconds (user + system) a process (`self` or a pid) has used.
+fn cpu_secs_of(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
     let fields: Vec<&str> = stat
@@ -237,6 +242,54 @@ pub fn process_cpu_secs() -> f64 {
     // After the command name: state is field 3, utime 14, stime 15 (1-based in proc(5)).
     let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds of the servers' processes on this machine, by pid: PostgreSQL (every backend and
+/// helper) and RabbitMQ (the Erlang VM). Two snapshots bracket a phase; see [`ServerCpu::since`].
+#[derive(Debug, Clone, Default)]
+pub struct ServerCpu {
+    postgres: std::collections::HashMap<u32, f64>,
+    rabbitmq: std::collections::HashMap<u32, f64>,
+}
+
+impl ServerCpu {
+    pub fn snapshot() -> Self {
+        let mut cpu = Self::default();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return cpu;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
+                continue;
+            };
+            let program = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let program = String::from_utf8_lossy(program.split(|byte| *byte == 0).next().unwrap_or_default());
+            let group = if program.contains("postgres") {
+                &mut cpu.postgres
+            } else if program.contains("beam") || program.contains("erlang") {
+                &mut cpu.rabbitmq
+            } else {
+                continue;
+            };
+            group.insert(pid, cpu_secs_of(&pid.to_string()));
+        }
+        cpu
+    }
+
+    /// CPU seconds (PostgreSQL, RabbitMQ) used since `earlier`. A process that started since
+    /// counts from zero; one that ended since is lost (backends live as long as their pool).
+    pub fn since(&self, earlier: &Self) -> (f64, f64) {
+        let delta = |now: &std::collections::HashMap<u32, f64>, then: &std::collections::HashMap<u32, f64>| {
+            now.iter()
+                .map(|(pid, secs)| secs - then.get(pid).copied().unwrap_or(0.0))
+                .filter(|secs| *secs > 0.0)
+                .sum()
+        };
+        (
+            delta(&self.postgres, &earlier.postgres),
+            delta(&self.rabbitmq, &earlier.rabbitmq),
+        )
+    }
 }
 
 /// Busy and total jiffies of the whole machine (every process, other agents included).

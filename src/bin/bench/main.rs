@@ -2,7 +2,7 @@
 //! speed. Every run makes its own databases (`bench_<uuid>`) and AMQP prefix and removes them.
 //!
 //! Scenarios (one module each): `purchases` (1) and `baseline` (2), `callbacks` (3), `timers`
-//! (4), `memory` (5), `handoff` (6). The orchestrator, the sandbox and the load generator share
+//! (4), `memory` (5), `handoff` (6), `latency` (7). The orchestrator, the sandbox and the load generator share
 //! this process (the orchestrator is started with `bnpl::app::start`, as the tests do), except in
 //! `memory`, which measures a separate `bnpl serve`. See `docs/benchmarks.md`.
 
@@ -10,6 +10,7 @@ mod baseline;
 mod callbacks;
 mod env;
 mod handoff;
+mod latency;
 mod load;
 mod memory;
 mod orch;
@@ -36,7 +37,8 @@ pub struct Args {
     /// Orchestrator/baseline pairs of the purchase run (medians are printed).
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
-    /// Comma-separated: purchases, callbacks, handoff, timers, memory.
+    /// Comma-separated: purchases, callbacks, handoff, timers, memory, latency (not in the
+    /// default set: it is compared across commits, not against the bare code).
     #[arg(long, default_value = "purchases,callbacks,handoff,timers,memory")]
     pub scenarios: String,
     /// Callbacks posted in the ingestion scenario.
@@ -82,7 +84,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     report::machine();
     let sandbox = bnpl::sandbox::spawn(env::sandbox_config(true, 20)).await?;
     let sandbox_url = sandbox.base_url().to_owned();
-    if args.wants("purchases") || args.wants("callbacks") || args.wants("handoff") {
+    if ["purchases", "callbacks", "handoff", "latency"]
+        .iter()
+        .any(|s| args.wants(s))
+    {
         for round in 0..args.rounds.max(1) {
             purchase_round(&servers, &sandbox_url, &args, round, &mut summary).await?;
         }
@@ -121,6 +126,15 @@ async fn purchase_round(
         reset(sandbox_url).await?;
         set_customer(sandbox_url, true).await?;
         let exchanges = (topology.commands(), topology.events());
+        if args.wants("latency") && round == 0 {
+            let latency = latency::run(servers, (&exchanges.0, &exchanges.1)).await?;
+            report::latency(&latency);
+            summary.latency = Some(latency);
+            if !["purchases", "callbacks", "handoff"].iter().any(|s| args.wants(s)) {
+                app.stop().await;
+                return anyhow::Ok(());
+            }
+        }
         let (orchestrator, succeeded) =
             purchases::run(servers, &db, (&exchanges.0, &exchanges.1), sandbox_url, args.n).await?;
         report::purchases(&format!("orchestrator (round {})", round + 1), &orchestrator);

@@ -16,6 +16,9 @@ const STATS_LAG: Duration = Duration::from_millis(10_500);
 pub struct PurchaseReport {
     pub figures: RunFigures,
     pub cpu_secs: f64,
+    /// CPU seconds of PostgreSQL's and RabbitMQ's processes over the same span.
+    pub postgres_cpu_secs: f64,
+    pub rabbitmq_cpu_secs: f64,
     pub machine_busy: f64,
     pub rss_mib: f64,
     pub peak_rss_mib: f64,
@@ -61,6 +64,7 @@ pub async fn run(
     let status_before = orch::metric("bnpl_jobs_run_total", &["kind=\"status_check\""])
         + orch::metric("bnpl_jobs_run_total", &["kind=\"humm_sale\"", "outcome=\"retry\""]);
     let cpu0 = env::process_cpu_secs();
+    let servers0 = env::ServerCpu::snapshot();
     let (busy0, total0) = env::machine_cpu();
     let started = Instant::now();
     let sent = load::publish_purchases(&publisher, exchanges.0, &ids).await?;
@@ -69,6 +73,7 @@ pub async fn run(
         .await;
     let elapsed = started.elapsed();
     let cpu = env::process_cpu_secs() - cpu0;
+    let (postgres_cpu, rabbitmq_cpu) = env::ServerCpu::snapshot().since(&servers0);
     let (busy1, total1) = env::machine_cpu();
     let (rss, peak) = env::rss_mib("self");
     let figures = load::figures(&sent, &done);
@@ -104,6 +109,8 @@ pub async fn run(
     let report = PurchaseReport {
         figures,
         cpu_secs: cpu,
+        postgres_cpu_secs: postgres_cpu,
+        rabbitmq_cpu_secs: rabbitmq_cpu,
         machine_busy: (busy1 - busy0) / (total1 - total0).max(1.0),
         rss_mib: rss,
         peak_rss_mib: peak,
