@@ -149,5 +149,6 @@ pub fn cli_services(config: &crate::config::Config, pool: sqlx::PgPool) -> anyho
         accounts,
         executor: crate::providers::executor::Executor::new(Duration::from_secs(5))?,
         leases: crate::jobs::LeaseKeeper::new(config.jobs.lease),
+        refund_hand_off: Default::default(),
     })
 }

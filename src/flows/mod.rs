@@ -6,8 +6,8 @@
 //! - [`status_check`]: status queries after the base time, up to the threshold decision (job).
 //! - [`valu_start`], [`valu_otp`], [`valu_confirm`], [`valu_resend`], [`otp_expiry`]: the valU
 //!   steps (CUSTOMER_VERIFY, OTP_GENERATE, OTP_VERIFY, PURCHASE) and the OTP's lifetime.
-//! - [`refund_create`], [`refund_dispatch`], [`refund_send`], [`refund_check`], [`refund_settle`]:
-//!   the strictly sequential refund queue per provider account.
+//! - [`refund_create`], [`refund_dispatch`], [`refund_hand_off`], [`refund_send`],
+//!   [`refund_check`], [`refund_settle`]: the strictly sequential refund queue per provider account.
 //! - [`completion`]: completing a job and applying its effect in one transaction (fencing).
 //! - [`callbacks`]: applying verified provider callbacks.
 //! - [`settle`]: turning a provider's view of a payment into a state-machine event.
@@ -21,6 +21,7 @@ pub mod purchase_create;
 pub mod refund_check;
 pub mod refund_create;
 pub mod refund_dispatch;
+pub mod refund_hand_off;
 pub mod refund_send;
 pub mod refund_settle;
 pub mod schedule;
@@ -42,4 +43,13 @@ pub struct Services {
     pub executor: Executor,
     /// Renews the leases of the jobs this process runs (`[jobs] lease`).
     pub leases: crate::jobs::LeaseKeeper,
+    /// The way from a change that frees a refund queue to this process's refund dispatcher.
+    pub refund_hand_off: refund_hand_off::RefundHandOff,
+}
+
+impl Services {
+    /// A collector for the refunds one transaction promotes, when this process sends them itself.
+    pub fn refund_promotions(&self) -> Option<std::sync::Arc<crate::ledger::refund::Promotions>> {
+        self.refund_hand_off.collector(self.leases.lease())
+    }
 }

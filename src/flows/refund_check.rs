@@ -132,6 +132,7 @@ async fn complete(
     settle: Option<(RefundEvent, RefundChange)>,
     again: Option<std::time::Duration>,
 ) -> Result<JobResult, sqlx::Error> {
+    let promotions = services.refund_promotions();
     let mut tx = services.pool.begin().await?;
     if jobs::complete(&mut tx, job).await?.is_err() {
         tx.rollback().await?;
@@ -145,6 +146,7 @@ async fn complete(
         payments::lock(&mut tx, &refund.payment_id).await?;
         if let Some(refund) = refunds::get(&mut tx, &refund.refund_id).await? {
             if let Some((event, change)) = settle {
+                let change = change.promoting_next(promotions.as_ref());
                 crate::ledger::refund::apply(&mut tx, &refund, event, &change).await?;
             }
             if let Some(delay) = again {
@@ -153,5 +155,6 @@ async fn complete(
         }
     }
     tx.commit().await?;
+    services.refund_hand_off.deliver(promotions.as_ref());
     Ok(JobResult::Completed)
 }

@@ -6,6 +6,10 @@
 //! dispatchers may run in any number of processes: the database lets exactly one promote a
 //! queue's head (`ledger::refund::promote`), and the promoting statement also claims the send job, so
 //! the send starts right after it without a round trip through the runner.
+//!
+//! It also sends the refunds that changes of this process promoted themselves, in the transaction
+//! that freed their queue ([`super::refund_hand_off`]); the `NOTIFY` path then finds their queue
+//! busy and does nothing.
 
 use super::completion::Attempt;
 use super::refund_send::RefundSend;
@@ -22,7 +26,7 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -38,6 +42,15 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let promoter = store::pool::dedicated(&services.pool, 1);
+    if let Some(handed) = services.refund_hand_off.take_over() {
+        tracker.spawn(send_handed(
+            Arc::clone(&services),
+            Arc::clone(&sender),
+            handed,
+            tracker.clone(),
+            shutdown.clone(),
+        ));
+    }
     let mut listener: Option<PgListener> = None;
     while !shutdown.is_cancelled() {
         if !*database_up.borrow_and_update() {
@@ -103,22 +116,44 @@ async fn dispatch(
     queue_key: &str,
 ) {
     match promote(services, promoter, queue_key).await {
-        Ok(Some(promoted)) => {
-            let services = Arc::clone(services);
-            let job = promoted.send_job;
-            let send = SendPromoted {
-                sender: Arc::clone(sender),
-                refund: promoted.refund,
-                payment: promoted.payment,
-            };
-            tracker.spawn(async move { execute_claimed(&services.pool, &send, &job, &services.leases).await });
-        }
+        Ok(Some(promoted)) => send_promoted(services, sender, tracker, promoted),
         Ok(None) => {}
         Err(error) if is_unique_violation(&error) => {
             // Another dispatcher promoted a refund of this queue first: nothing to do.
         }
         Err(error) => tracing::warn!(%error, queue_key, "refund dispatch failed; the poll retries"),
     }
+}
+
+/// Sends the refunds this process's changes promoted as they freed their queues, until shutdown.
+async fn send_handed(
+    services: Arc<Services>,
+    sender: Arc<RefundSend>,
+    mut handed: mpsc::UnboundedReceiver<Promoted>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            promoted = handed.recv() => match promoted {
+                Some(promoted) => send_promoted(&services, &sender, &tracker, promoted),
+                None => return,
+            },
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Starts the first send of a promoted refund, under the lease its promotion claimed.
+fn send_promoted(services: &Arc<Services>, sender: &Arc<RefundSend>, tracker: &TaskTracker, promoted: Promoted) {
+    let services = Arc::clone(services);
+    let job = promoted.send_job;
+    let send = SendPromoted {
+        sender: Arc::clone(sender),
+        refund: promoted.refund,
+        payment: promoted.payment,
+    };
+    tracker.spawn(async move { execute_claimed(&services.pool, &send, &job, &services.leases).await });
 }
 
 async fn promote(services: &Services, promoter: &PgPool, queue_key: &str) -> Result<Option<Promoted>, sqlx::Error> {

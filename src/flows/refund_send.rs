@@ -222,6 +222,7 @@ async fn finish(
     job: &ClaimedJob,
     after: Option<(RefundRow, After)>,
 ) -> Result<JobResult, sqlx::Error> {
+    let promotions = services.refund_promotions();
     let mut tx = services.pool.begin().await?;
     if jobs::complete(&mut tx, job).await?.is_err() {
         tx.rollback().await?;
@@ -235,6 +236,7 @@ async fn finish(
         };
         match after {
             After::Event(event, change) => {
+                let change = change.promoting_next(promotions.as_ref());
                 crate::ledger::refund::apply(&mut tx, &refund, event, &change).await?;
                 // A refund sent to review here (the provider's figures contradict ours) is still
                 // checked, like one the status check sent there; else nothing would ever look at
@@ -260,5 +262,6 @@ async fn finish(
         }
     }
     tx.commit().await?;
+    services.refund_hand_off.deliver(promotions.as_ref());
     Ok(JobResult::Completed)
 }

@@ -7,6 +7,10 @@
 //! `refunded_minor` moves with the change that makes a refund succeed; a change that makes a refund
 //! final wakes the refund dispatchers (`NOTIFY bnpl_refunds`); at most one refund per queue is in
 //! flight (the promote checks it, the unique index enforces it).
+//!
+//! A change may carry [`Promotions`] (issue 16's hand-off without a hop): when it frees its queue
+//! (an in-flight or in-review refund becomes final), the next refund of the queue is promoted in
+//! the same transaction and kept there, for the caller to hand to its sender once it committed.
 
 use super::{announce, refund_sql};
 use crate::domain::events::{EventReason, Reason};
@@ -17,6 +21,7 @@ use crate::store::payments::{self, PaymentRow};
 use crate::store::refunds::{self, NewRefund, RefundRow};
 use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 const MAX_ROUNDS: usize = 8;
@@ -33,6 +38,9 @@ pub struct RefundChange {
     /// An operator's words, on a release or cancel (announced as the event's `reason`, with
     /// `resolved_by` the actor).
     pub operator_reason: Option<String>,
+    /// Where to keep the next refund of the queue when this change frees it, promoted in the same
+    /// transaction; None leaves the promotion to the dispatchers (`NOTIFY bnpl_refunds`).
+    pub promote_next: Option<Arc<Promotions>>,
 }
 
 impl RefundChange {
@@ -41,6 +49,49 @@ impl RefundChange {
             actor: actor.into(),
             ..RefundChange::default()
         }
+    }
+
+    /// The same change, promoting the queue's next refund into `promotions` when it frees the
+    /// queue.
+    pub fn promoting_next(mut self, promotions: Option<&Arc<Promotions>>) -> Self {
+        self.promote_next = promotions.cloned();
+        self
+    }
+}
+
+/// Refunds promoted by changes of one transaction, to be sent once it committed. Its owner clears
+/// it before each run of the transaction, so a rolled-back promotion is never sent.
+#[derive(Debug)]
+pub struct Promotions {
+    /// The audit actor of the promotions.
+    actor: &'static str,
+    /// The send job's kind, inserted claimed.
+    send_kind: &'static str,
+    /// The send job's lease, long enough for the send to start after the commit.
+    lease: Duration,
+    promoted: Mutex<Vec<Promoted>>,
+}
+
+impl Promotions {
+    pub fn new(actor: &'static str, send_kind: &'static str, lease: Duration) -> Self {
+        Promotions {
+            actor,
+            send_kind,
+            lease,
+            promoted: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Everything promoted so far, leaving none.
+    pub fn take(&self) -> Vec<Promoted> {
+        std::mem::take(&mut *self.promoted.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn keep(&self, promoted: Promoted) {
+        self.promoted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(promoted);
     }
 }
 
@@ -159,6 +210,19 @@ pub async fn apply(
         )
         .await?;
         if written {
+            let frees_queue = to.is_final() && matches!(from, RefundStatus::InFlight | RefundStatus::NeedsReview);
+            if let (true, Some(promotions)) = (frees_queue, &change.promote_next) {
+                let next = promote_on(
+                    conn,
+                    &after.queue_key,
+                    promotions.actor,
+                    promotions.send_kind,
+                    promotions.lease,
+                );
+                if let Some(promoted) = next.await? {
+                    promotions.keep(promoted);
+                }
+            }
             let applied = match (flagged, to == from) {
                 (Some(reason), _) => RefundApplied::Flagged(reason),
                 (None, _) => RefundApplied::Moved { from, to },
@@ -179,6 +243,7 @@ pub async fn apply(
 
 /// A promoted refund, its payment (as it was before the promotion) and its send job, claimed
 /// under the caller's lease.
+#[derive(Debug)]
 pub struct Promoted {
     pub refund: RefundRow,
     pub payment: PaymentRow,
@@ -195,8 +260,20 @@ pub async fn promote(
     send_kind: &str,
     lease: Duration,
 ) -> Result<Option<Promoted>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    promote_on(&mut conn, queue_key, actor, send_kind, lease).await
+}
+
+/// [`promote`] on `conn`, which may be inside the transaction that freed the queue.
+async fn promote_on(
+    conn: &mut PgConnection,
+    queue_key: &str,
+    actor: &str,
+    send_kind: &str,
+    lease: Duration,
+) -> Result<Option<Promoted>, sqlx::Error> {
     for _ in 0..MAX_ROUNDS {
-        let Some((head, payment)) = refunds::free_head(pool, queue_key).await? else {
+        let Some((head, payment)) = refunds::free_head(conn, queue_key).await? else {
             return Ok(None);
         };
         let mut after = head.clone();
@@ -210,7 +287,7 @@ pub async fn promote(
             None,
             None,
         );
-        match refund_sql::promote(pool, &head, &payment, &announced, actor, send_kind, lease).await? {
+        match refund_sql::promote(conn, &head, &payment, &announced, actor, send_kind, lease).await? {
             Some(send_job) => {
                 return Ok(Some(Promoted {
                     refund: after,

@@ -12,7 +12,7 @@ use crate::store::outbox;
 use crate::store::payments::PaymentRow;
 use crate::store::refunds::{RefundRow, NOTIFY_CHANNEL as REFUNDS_CHANNEL};
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -163,7 +163,7 @@ pub(super) async fn change(conn: &mut PgConnection, write: Write<'_>) -> Result<
 /// Moves `head` (still the queue's free head) to in flight, with `refund.submitted`, its audit row
 /// and its send job inserted already claimed; None when the queue or the payment moved meanwhile.
 pub(super) async fn promote(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     head: &RefundRow,
     payment: &PaymentRow,
     announced: &Announced,
@@ -216,7 +216,7 @@ pub(super) async fn promote(
     .bind(send_kind)
     .bind(interval(lease))
     .bind(outbox::NOTIFY_CHANNEL)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     Ok(claimed.map(
         |(id, kind, payload, attempts, max_attempts, lease_token, _woken)| ClaimedJob {

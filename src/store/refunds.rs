@@ -89,7 +89,10 @@ pub async fn take_position(
 }
 
 /// The queue's head when nothing of the queue is in flight or in review, with its payment.
-pub async fn free_head(pool: &sqlx::PgPool, queue_key: &str) -> Result<Option<(RefundRow, PaymentRow)>, sqlx::Error> {
+pub async fn free_head(
+    conn: &mut PgConnection,
+    queue_key: &str,
+) -> Result<Option<(RefundRow, PaymentRow)>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Head {
         #[sqlx(flatten)]
@@ -104,7 +107,7 @@ pub async fn free_head(pool: &sqlx::PgPool, queue_key: &str) -> Result<Option<(R
         COLUMNS_R = COLUMNS_R,
     ))
     .bind(queue_key)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     Ok(head.map(|head| (head.refund, head.payment.0)))
 }

@@ -32,6 +32,7 @@ mod publish_cli;
 mod purchases_humm;
 mod purchases_valu;
 mod refund_callbacks;
+mod refund_hand_off;
 mod refunds;
 mod refunds_parallel;
 mod sandbox;

@@ -77,9 +77,15 @@ async fn a_repeated_decline_taken_by_amount_does_not_end_the_next_refund_of_that
 
     // rf-a's send answer was lost (no request id held); its decline is taken by the amount.
     let payment_row = bnpl::store::payments::get(&mut conn, "ord-cb").await.unwrap().unwrap();
-    let outcome = refunds::ecommpay(&mut conn, &payment_row, &decline("req-a", 1_000), "callback:ecommpay")
-        .await
-        .unwrap();
+    let outcome = refunds::ecommpay(
+        &mut conn,
+        &payment_row,
+        &decline("req-a", 1_000),
+        "callback:ecommpay",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome, "applied");
     assert_eq!(
         status_of(&pool, "rf-a").await,
@@ -93,9 +99,15 @@ async fn a_repeated_decline_taken_by_amount_does_not_end_the_next_refund_of_that
         .unwrap();
     assert_eq!(second.refund.refund_id, "rf-b");
     let payment_row = bnpl::store::payments::get(&mut conn, "ord-cb").await.unwrap().unwrap();
-    let outcome = refunds::ecommpay(&mut conn, &payment_row, &decline("req-a", 1_000), "callback:ecommpay")
-        .await
-        .unwrap();
+    let outcome = refunds::ecommpay(
+        &mut conn,
+        &payment_row,
+        &decline("req-a", 1_000),
+        "callback:ecommpay",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome, "stale", "a copy of rf-a's decline is rf-a's");
     assert_eq!(status_of(&pool, "rf-b").await, ("in_flight".to_owned(), None));
     drop(conn);

@@ -7,6 +7,7 @@ use super::{check_now, refunds, refused, Delivery, Reply, Signer};
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::Provider;
 use crate::flows::{settle, Services};
+use crate::ledger::refund::Promotions;
 use crate::ledger::{self, Change};
 use crate::providers::aps::notification::{self, Notification};
 use crate::providers::outcome::Expected;
@@ -14,6 +15,7 @@ use crate::providers::CallbackError;
 use crate::store::group_commit::GroupCommitter;
 use serde_json::Value;
 use sqlx::PgConnection;
+use std::sync::Arc;
 
 /// Who applied a change, in the audit log.
 const ACTOR: &str = "callback:aps";
@@ -57,12 +59,15 @@ pub async fn handle(
         threshold_time: account.timing.threshold_time,
     });
     super::apply_in_batch(
+        services,
         committer,
         &payment_id,
         &account.name,
         (parsed, adoption),
         body,
-        |conn, account, (parsed, adoption), body| Box::pin(apply_verified(conn, account, parsed, *adoption, body)),
+        |conn, account, (parsed, adoption), body, promotions| {
+            Box::pin(apply_verified(conn, account, parsed, *adoption, body, promotions))
+        },
     )
     .await
 }
@@ -75,6 +80,7 @@ async fn apply_verified(
     parsed: &Notification,
     adoption: Option<Adoption>,
     body: &[u8],
+    promotions: Option<&Arc<Promotions>>,
 ) -> Result<Reply, sqlx::Error> {
     let delivery = Delivery {
         provider: "aps",
@@ -108,7 +114,7 @@ async fn apply_verified(
         return external::hint(&delivery, conn, &row).await;
     }
     let outcome = if let Some(refund_id) = parsed.maintenance_reference.clone() {
-        refunds::aps(conn, &row, parsed, &refund_id, ACTOR).await?
+        refunds::aps(conn, &row, parsed, &refund_id, ACTOR, promotions).await?
     } else {
         let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
         match parsed.purchase_state(&expected) {

@@ -7,6 +7,7 @@ use crate::domain::events::Action;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::{PaymentStatus, Provider};
 use crate::flows::{settle, Services};
+use crate::ledger::refund::Promotions;
 use crate::ledger::{self, Change};
 use crate::providers::ecommpay::callback::{self, Callback, CallbackEvent};
 use crate::providers::outcome::Expected;
@@ -14,6 +15,7 @@ use crate::providers::CallbackError;
 use crate::store::group_commit::GroupCommitter;
 use serde_json::Value;
 use sqlx::PgConnection;
+use std::sync::Arc;
 
 /// Who applied a change, in the audit log.
 const ACTOR: &str = "callback:ecommpay";
@@ -52,12 +54,15 @@ pub async fn handle(
         threshold_time: account.timing.threshold_time,
     });
     super::apply_in_batch(
+        services,
         committer,
         &payment_id,
         &account.name,
         (parsed, adoption),
         body,
-        |conn, account, (parsed, adoption), body| Box::pin(apply_verified(conn, account, parsed, *adoption, body)),
+        |conn, account, (parsed, adoption), body, promotions| {
+            Box::pin(apply_verified(conn, account, parsed, *adoption, body, promotions))
+        },
     )
     .await
 }
@@ -70,6 +75,7 @@ async fn apply_verified(
     parsed: &Callback,
     adoption: Option<Adoption>,
     body: &[u8],
+    promotions: Option<&Arc<Promotions>>,
 ) -> Result<Reply, sqlx::Error> {
     let delivery = Delivery {
         provider: "ecommpay",
@@ -135,7 +141,7 @@ async fn apply_verified(
                 None => check_now(conn, &row).await?,
             },
         },
-        CallbackEvent::Refund(_) => refunds::ecommpay(conn, &row, parsed, ACTOR).await?,
+        CallbackEvent::Refund(_) => refunds::ecommpay(conn, &row, parsed, ACTOR, promotions).await?,
         CallbackEvent::Unexpected => check_now(conn, &row).await?,
     };
     delivery.finish(conn, &row.payment_id, outcome).await

@@ -24,6 +24,7 @@ use super::{schedule, Services};
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::Provider;
 use crate::ledger::payment::{self, Applied, Change, Extras, Outcome, RawCallback};
+use crate::ledger::refund::Promotions;
 use crate::store::group_commit::{GroupCommitter, GroupError, Unit};
 use crate::store::inbound_callbacks;
 use crate::store::payments::PaymentRow;
@@ -32,9 +33,15 @@ use futures_util::future::BoxFuture;
 use sqlx::PgConnection;
 use std::sync::Arc;
 
-/// Applies a verified callback to the payment it names, on the shared connection.
-type ApplyVerified<P> =
-    for<'c> fn(&'c mut PgConnection, &'c str, &'c P, &'c [u8]) -> BoxFuture<'c, Result<Reply, sqlx::Error>>;
+/// Applies a verified callback to the payment it names, on the shared connection; a refund it
+/// ends promotes the queue's next refund into the promotions, when given.
+type ApplyVerified<P> = for<'c> fn(
+    &'c mut PgConnection,
+    &'c str,
+    &'c P,
+    &'c [u8],
+    Option<&'c Arc<Promotions>>,
+) -> BoxFuture<'c, Result<Reply, sqlx::Error>>;
 
 /// A verified callback (`P`: the provider's parsed form), applied in a transaction shared with
 /// the callbacks that arrive with it (group commit, design §1b).
@@ -47,12 +54,18 @@ struct VerifiedCallback<P> {
     apply: ApplyVerified<P>,
     /// What the last run answered; read once the transaction committed.
     reply: std::sync::Mutex<Option<Reply>>,
+    /// The refund the last run promoted (its queue freed by this callback), sent after the commit.
+    promotions: Option<Arc<Promotions>>,
 }
 
 impl<P: Send + Sync + 'static> Unit for VerifiedCallback<P> {
     fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async move {
-            let reply = (self.apply)(conn, &self.account, &self.parsed, &self.body).await?;
+            // What an earlier, rolled-back run promoted never happened.
+            if let Some(promotions) = &self.promotions {
+                promotions.take();
+            }
+            let reply = (self.apply)(conn, &self.account, &self.parsed, &self.body, self.promotions.as_ref()).await?;
             *self.reply.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reply);
             Ok(())
         })
@@ -69,8 +82,9 @@ impl<P: Send + Sync + 'static> Unit for VerifiedCallback<P> {
 
 /// Applies a callback `account` signed about `payment_id` in the committer's next batch, and
 /// returns its answer once that batch committed: the provider hears 200 only for a stored
-/// callback.
+/// callback. A refund queue it freed has its next refund on the way to the sender by then.
 async fn apply_in_batch<P: Send + Sync + 'static>(
+    services: &Services,
     committer: &GroupCommitter,
     payment_id: &str,
     account: &str,
@@ -85,14 +99,18 @@ async fn apply_in_batch<P: Send + Sync + 'static>(
         body: body.to_vec(),
         apply,
         reply: std::sync::Mutex::new(None),
+        promotions: services.refund_promotions(),
     });
     match committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await {
-        Ok(()) => Ok(unit
-            .reply
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-            .unwrap_or(Reply::Accepted)),
+        Ok(()) => {
+            services.refund_hand_off.deliver(unit.promotions.as_ref());
+            Ok(unit
+                .reply
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+                .unwrap_or(Reply::Accepted))
+        }
         Err(GroupError::Database(error)) => Err(error),
         Err(GroupError::Stopped) => Err(sqlx::Error::PoolClosed),
     }

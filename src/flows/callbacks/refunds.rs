@@ -4,7 +4,7 @@
 
 use crate::domain::refund_state::RefundEvent;
 use crate::flows::{schedule, settle};
-use crate::ledger::refund::{self, RefundApplied, RefundChange};
+use crate::ledger::refund::{self, Promotions, RefundApplied, RefundChange};
 use crate::providers::aps::notification;
 use crate::providers::ecommpay::callback;
 use crate::providers::outcome::{Expected, PaymentState, RefundMatch};
@@ -12,6 +12,7 @@ use crate::store::payments::PaymentRow;
 use crate::store::refunds::{self, RefundRow};
 use chrono::Utc;
 use sqlx::PgConnection;
+use std::sync::Arc;
 
 /// An ecommpay refund callback: it carries the payment's id; it settles the refund of that
 /// payment in flight when it matches it (providers.md §1.6 "Matching refund results").
@@ -20,6 +21,7 @@ pub async fn ecommpay(
     payment: &PaymentRow,
     parsed: &callback::Callback,
     actor: &str,
+    promotions: Option<&Arc<Promotions>>,
 ) -> Result<&'static str, sqlx::Error> {
     let Some(refund) = refunds::in_flight_of_payment(conn, &payment.payment_id).await? else {
         return Ok("stale");
@@ -39,7 +41,15 @@ pub async fn ecommpay(
         currency: refund.currency.clone(),
         request_id: refund.provider_request_id.clone(),
     };
-    apply_match(conn, &refund, parsed.match_refund(&expected), request_id, actor).await
+    apply_match(
+        conn,
+        &refund,
+        parsed.match_refund(&expected),
+        request_id,
+        actor,
+        promotions,
+    )
+    .await
 }
 
 /// An APS refund notification, matched by `maintenance_reference` (our refund id).
@@ -49,6 +59,7 @@ pub async fn aps(
     parsed: &notification::Notification,
     refund_id: &str,
     actor: &str,
+    promotions: Option<&Arc<Promotions>>,
 ) -> Result<&'static str, sqlx::Error> {
     let Some(refund) = refunds::get(conn, refund_id)
         .await?
@@ -57,19 +68,29 @@ pub async fn aps(
         return Ok("stale");
     };
     let expected = Expected::money(&payment.payment_id, refund.amount_minor, &refund.currency);
-    apply_match(conn, &refund, parsed.match_refund(&expected, refund_id), None, actor).await
+    apply_match(
+        conn,
+        &refund,
+        parsed.match_refund(&expected, refund_id),
+        None,
+        actor,
+        promotions,
+    )
+    .await
 }
 
 /// Applies what the callback says about `refund`. `request_id` is the provider's request id the
 /// callback carries: an end taken by the amount alone (we held no request id) records it, so a
 /// late or repeated copy of the same callback is known as this refund's and cannot end the next
-/// refund of the payment with the same amount.
+/// refund of the payment with the same amount. An end promotes the queue's next refund into
+/// `promotions`, when given.
 async fn apply_match(
     conn: &mut PgConnection,
     refund: &RefundRow,
     matched: RefundMatch,
     request_id: Option<String>,
     actor: &str,
+    promotions: Option<&Arc<Promotions>>,
 ) -> Result<&'static str, sqlx::Error> {
     let declined = |code: &str, message: &str| RefundChange {
         decline: Some(settle::provider_reason("declined", code, message)),
@@ -117,6 +138,7 @@ async fn apply_match(
             },
         ),
     };
+    let change = change.promoting_next(promotions);
     Ok(match refund::apply(conn, refund, event, &change).await?.0 {
         RefundApplied::Moved { .. } => "applied",
         RefundApplied::Flagged(_) => "review",
