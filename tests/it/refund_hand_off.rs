@@ -66,5 +66,8 @@ async fn the_change_that_ends_a_refund_promotes_the_next_in_its_own_transaction(
     .await
     .unwrap();
     assert_eq!(sent, 1, "the promoted refund's send job ran once");
+    // Sent at once, yet never while the provider still processed the first one.
+    let ledger = env.ledger().await;
+    assert_eq!(ledger["sequential_violations_total"], 0, "{ledger}");
     env.app.stop().await.unwrap();
 }
