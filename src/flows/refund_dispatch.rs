@@ -139,7 +139,15 @@ async fn send_handed(
                 Some(promoted) => send_promoted(&services, &sender, &tracker, promoted),
                 None => return,
             },
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => {
+                // What was handed over before the stop is sent (shutdown waits for the tracker);
+                // a later hand-off is refused and waits for its lease to run out.
+                handed.close();
+                while let Ok(promoted) = handed.try_recv() {
+                    send_promoted(&services, &sender, &tracker, promoted);
+                }
+                return;
+            }
         }
     }
 }

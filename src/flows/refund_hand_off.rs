@@ -7,9 +7,11 @@
 //! Invariants:
 //! - promotions are asked for only while a dispatcher of this process takes them: otherwise the
 //!   promoted refund's send job, inserted claimed, would wait for its lease to run out;
-//! - a promoted refund is handed over only after its transaction committed (the caller delivers
-//!   after its commit), and a run of the transaction that rolled back hands over nothing (the
-//!   owner clears its [`Promotions`] before each run);
+//! - a promoted refund is handed over only after its transaction committed (by the group
+//!   committer's `committed` hook, or by the job after its commit), and a run of the transaction
+//!   that rolled back hands over nothing (the owner clears its [`Promotions`] before each run);
+//! - the promotion never waits for a lock inside the freeing transaction (`SKIP LOCKED`, one
+//!   attempt): a head whose payment is busy is left to the dispatchers;
 //! - a hand-off that is lost (the dispatcher stopped, the process died) costs time, not the
 //!   refund: its send job is claimed under a lease, so the job runner sends it when the lease runs
 //!   out, and the `NOTIFY bnpl_refunds` of the freeing change still wakes every other dispatcher.
@@ -58,10 +60,13 @@ impl RefundHandOff {
             return;
         };
         for promoted in promotions.take() {
-            metrics::counter!("bnpl_refunds_dispatched_total").increment(1);
-            let sent = self.dispatcher.get().map(|dispatcher| dispatcher.send(promoted));
-            if !matches!(sent, Some(Ok(()))) {
-                tracing::warn!("refund dispatcher gone: the promoted refund is sent when its lease runs out");
+            let sent = self
+                .dispatcher
+                .get()
+                .is_some_and(|dispatcher| dispatcher.send(promoted).is_ok());
+            match sent {
+                true => metrics::counter!("bnpl_refunds_dispatched_total").increment(1),
+                false => tracing::warn!("refund dispatcher gone: the promoted refund is sent when its lease runs out"),
             }
         }
     }

@@ -218,6 +218,7 @@ pub async fn apply(
                     promotions.actor,
                     promotions.send_kind,
                     promotions.lease,
+                    refund_sql::Waiting::SkipLocked,
                 );
                 if let Some(promoted) = next.await? {
                     promotions.keep(promoted);
@@ -261,18 +262,27 @@ pub async fn promote(
     lease: Duration,
 ) -> Result<Option<Promoted>, sqlx::Error> {
     let mut conn = pool.acquire().await?;
-    promote_on(&mut conn, queue_key, actor, send_kind, lease).await
+    promote_on(&mut conn, queue_key, actor, send_kind, lease, refund_sql::Waiting::Wait).await
 }
 
-/// [`promote`] on `conn`, which may be inside the transaction that freed the queue.
+/// [`promote`] on `conn`. `Waiting::SkipLocked` is for a transaction that already holds other
+/// payments' locks (the change that freed the queue, in a group-committed batch): it never waits
+/// for the head's payment, which would take that lock out of the batch's key order and could
+/// deadlock with a batch holding it; one attempt, and a head whose payment is busy is left to the
+/// dispatchers, whom the freeing change's commit notifies.
 async fn promote_on(
     conn: &mut PgConnection,
     queue_key: &str,
     actor: &str,
     send_kind: &str,
     lease: Duration,
+    waiting: refund_sql::Waiting,
 ) -> Result<Option<Promoted>, sqlx::Error> {
-    for _ in 0..MAX_ROUNDS {
+    let rounds = match waiting {
+        refund_sql::Waiting::Wait => MAX_ROUNDS,
+        refund_sql::Waiting::SkipLocked => 1,
+    };
+    for _ in 0..rounds {
         let Some((head, payment)) = refunds::free_head(conn, queue_key).await? else {
             return Ok(None);
         };
@@ -287,7 +297,16 @@ async fn promote_on(
             None,
             None,
         );
-        match refund_sql::promote(conn, &head, &payment, &announced, actor, send_kind, lease).await? {
+        let promoted = refund_sql::Promote {
+            head: &head,
+            payment: &payment,
+            announced: &announced,
+            actor,
+            send_kind,
+            lease,
+            waiting,
+        };
+        match refund_sql::promote(conn, promoted).await? {
             Some(send_job) => {
                 return Ok(Some(Promoted {
                     refund: after,

@@ -160,22 +160,35 @@ pub(super) async fn change(conn: &mut PgConnection, write: Write<'_>) -> Result<
     Ok(written.is_some())
 }
 
-/// Moves `head` (still the queue's free head) to in flight, with `refund.submitted`, its audit row
-/// and its send job inserted already claimed; None when the queue or the payment moved meanwhile.
-pub(super) async fn promote(
-    conn: &mut PgConnection,
-    head: &RefundRow,
-    payment: &PaymentRow,
-    announced: &Announced,
-    actor: &str,
-    send_kind: &str,
-    lease: Duration,
-) -> Result<Option<ClaimedJob>, sqlx::Error> {
-    let body = Event::Refund(Box::new(announced.clone())).to_json();
-    type ClaimedRow = (i64, String, serde_json::Value, i32, i32, Uuid, String);
-    let claimed: Option<ClaimedRow> = sqlx::query_as(
-        "WITH payment AS (
-             SELECT payment_id FROM payments WHERE payment_id = $2 AND last_sequence = $3 - 1 FOR UPDATE),
+/// Whether a promotion waits for the head's payment lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Waiting {
+    Wait,
+    /// Leave a head whose payment another transaction holds (see `refund::promote_on`).
+    SkipLocked,
+}
+
+/// One decided promotion.
+pub(super) struct Promote<'a> {
+    pub head: &'a RefundRow,
+    pub payment: &'a PaymentRow,
+    pub announced: &'a Announced,
+    pub actor: &'a str,
+    pub send_kind: &'a str,
+    /// The send job's lease, counted from this statement (not from its transaction's start, which
+    /// may have waited on locks).
+    pub lease: Duration,
+    pub waiting: Waiting,
+}
+
+/// The promoting statement, with `$payment_lock` the lock clause on the head's payment.
+macro_rules! promote_statement {
+    ($payment_lock:literal) => {
+        concat!(
+            "WITH payment AS (
+             SELECT payment_id FROM payments WHERE payment_id = $2 AND last_sequence = $3 - 1 ",
+            $payment_lock,
+            "),
          refund AS (
              SELECT refund_id FROM refunds
              WHERE refund_id = $1 AND status = 'queued' AND EXISTS (SELECT 1 FROM payment)
@@ -199,13 +212,38 @@ pub(super) async fn promote(
          claimed AS (
              INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts,
                                state, attempts, lease_token, account_key)
-             SELECT $8, payment_id, refund_id, $8 || ':' || refund_id, '{}'::jsonb, now() + $9, 1000,
+             SELECT $8, payment_id, refund_id, $8 || ':' || refund_id, '{}'::jsonb, clock_timestamp() + $9, 1000,
                     'running', 1, gen_random_uuid(),
                     (SELECT p.provider || ':' || p.account FROM payments p WHERE p.payment_id = updated.payment_id)
              FROM updated
              RETURNING id, kind, payload, attempts, max_attempts, lease_token)
-         SELECT claimed.*, pg_notify($10, '')::text AS woken FROM claimed",
-    )
+         SELECT claimed.*, pg_notify($10, '')::text AS woken FROM claimed"
+        )
+    };
+}
+
+/// The two texts of the promoting statement, by [`Waiting`].
+const PROMOTE_WAIT: &str = promote_statement!("FOR UPDATE");
+const PROMOTE_SKIP_LOCKED: &str = promote_statement!("FOR UPDATE SKIP LOCKED");
+
+/// Moves `head` (still the queue's free head) to in flight, with `refund.submitted`, its audit row
+/// and its send job inserted already claimed; None when the queue or the payment moved meanwhile.
+pub(super) async fn promote(conn: &mut PgConnection, promote: Promote<'_>) -> Result<Option<ClaimedJob>, sqlx::Error> {
+    let Promote {
+        head,
+        payment,
+        announced,
+        actor,
+        send_kind,
+        lease,
+        waiting,
+    } = promote;
+    let body = Event::Refund(Box::new(announced.clone())).to_json();
+    type ClaimedRow = (i64, String, serde_json::Value, i32, i32, Uuid, String);
+    let claimed: Option<ClaimedRow> = sqlx::query_as(match waiting {
+        Waiting::Wait => PROMOTE_WAIT,
+        Waiting::SkipLocked => PROMOTE_SKIP_LOCKED,
+    })
     .bind(&head.refund_id)
     .bind(&head.payment_id)
     .bind(payment.last_sequence + 1)

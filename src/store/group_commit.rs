@@ -38,6 +38,10 @@ pub trait Unit: Send + Sync + 'static {
     /// The transaction the unit ran in was rolled back: forget anything it remembered of rows it
     /// wrote there (the ledger's row cache), so its re-run starts from what is committed.
     fn rolled_back(&self) {}
+
+    /// The transaction the unit ran in committed: act on it (hand over what it promoted) before
+    /// the caller hears back, even when the caller has gone away meanwhile.
+    fn committed(&self) {}
 }
 
 struct Queued {
@@ -126,6 +130,7 @@ async fn run(pool: &PgPool, mut batch: Vec<Queued>) {
         match together(pool, &batch).await {
             Ok(()) => {
                 for queued in batch {
+                    queued.unit.committed();
                     let _ = queued.done.send(Ok(()));
                 }
                 return;
@@ -140,8 +145,9 @@ async fn run(pool: &PgPool, mut batch: Vec<Queued>) {
     }
     for queued in batch {
         let result = alone(pool, queued.unit.as_ref()).await;
-        if result.is_err() {
-            queued.unit.rolled_back();
+        match &result {
+            Ok(()) => queued.unit.committed(),
+            Err(_) => queued.unit.rolled_back(),
         }
         let _ = queued.done.send(result);
     }

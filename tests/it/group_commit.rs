@@ -1,22 +1,25 @@
 //! The group committer's rules (design §1b, issue 16), on real PostgreSQL: units that arrive
 //! together share one transaction; a poison unit fails alone and its neighbours apply; two
 //! changes to one row in one batch apply in arrival order; a batch whose connection dies before
-//! its commit is re-applied and every unit lands exactly once.
+//! its commit is re-applied and every unit lands exactly once; a unit hears `committed` once, only
+//! for the run that committed.
 
 use crate::helpers::TestDb;
 use bnpl::store::group_commit::{GroupCommitter, Unit};
 use futures_util::future::{join_all, BoxFuture};
 use sqlx::PgConnection;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Adds `delta` to the row `id` (creating it at 0), after sleeping `sleep_ms` in the database;
-/// remembers the transaction it ran in.
+/// remembers the transaction it ran in, and counts the commits it was told of.
 struct Add {
     id: &'static str,
     delta: i32,
     sleep_ms: u32,
     txid: Mutex<Option<i64>>,
+    committed: AtomicUsize,
 }
 
 fn add(id: &'static str, delta: i32) -> Arc<Add> {
@@ -25,7 +28,12 @@ fn add(id: &'static str, delta: i32) -> Arc<Add> {
         delta,
         sleep_ms: 0,
         txid: Mutex::new(None),
+        committed: AtomicUsize::new(0),
     })
+}
+
+fn commits_told(unit: &Add) -> usize {
+    unit.committed.load(Ordering::SeqCst)
 }
 
 impl Unit for Add {
@@ -57,6 +65,10 @@ impl Unit for Add {
 
     fn key(&self) -> Option<&str> {
         Some(self.id)
+    }
+
+    fn committed(&self) {
+        self.committed.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -104,6 +116,10 @@ async fn units_that_arrive_together_share_one_transaction() {
     assert_eq!(apply_together(&committer, &units).await, vec![true; 5]);
     let txids: std::collections::BTreeSet<Option<i64>> = units.iter().map(|u| txid(u)).collect();
     assert_eq!(txids.len(), 1, "one transaction for the five: {txids:?}");
+    assert!(
+        units.iter().all(|unit| commits_told(unit) == 1),
+        "each told of the commit once"
+    );
     for id in ["a", "b", "c", "d", "e"] {
         assert_eq!(value(&pool, id).await, Some(1));
     }
@@ -124,6 +140,9 @@ async fn a_poison_unit_fails_alone_and_its_neighbours_apply_once() {
         assert_eq!(value(&pool, id).await, Some(1), "{id} applied exactly once");
     }
     assert_eq!(value(&pool, "poison").await, None, "the poison changed nothing");
+    // Told of the commit once each (the failed batch's run was never committed), the poison never.
+    let told: Vec<usize> = units.iter().map(|unit| commits_told(unit)).collect();
+    assert_eq!(told, vec![1, 1, 0, 1]);
 }
 
 #[tokio::test]
@@ -146,6 +165,7 @@ async fn a_batch_whose_connection_dies_before_commit_lands_every_unit_once() {
         delta: 1,
         sleep_ms: 1500,
         txid: Mutex::new(None),
+        committed: AtomicUsize::new(0),
     });
     let units = vec![add("a", 1), Arc::clone(&slow), add("b", 1)];
     let killer = {

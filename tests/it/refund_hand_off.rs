@@ -14,8 +14,8 @@ async fn the_change_that_ends_a_refund_promotes_the_next_in_its_own_transaction(
         config.auto_customer.enabled = true;
         config.auto_customer.success_ratio = 1.0;
         config.auto_customer.delay_secs = 0.0;
-        // The first refund's answer waits, so the second is queued behind it for sure.
-        config.slow_response_ms = 600;
+        // The first refund's answer waits, so the second is queued behind it (checked below).
+        config.slow_response_ms = 2_000;
     })
     .await;
     for payment_id in ["ho-pay-1", "ho-pay-2"] {
@@ -49,6 +49,14 @@ async fn the_change_that_ends_a_refund_promotes_the_next_in_its_own_transaction(
             .unwrap()
         }
     };
+    let waited: bool = sqlx::query_scalar(
+        "SELECT (SELECT at FROM audit_log WHERE refund_id = 'ho-2' AND to_status = 'queued')
+              < (SELECT final_at FROM refunds WHERE refund_id = 'ho-1-fault-slow')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(waited, "the second refund was queued before the first one ended");
     let (_, ended_in) = row("ho-1-fault-slow", "succeeded").await;
     let (promoted_by, promoted_in) = row("ho-2", "in_flight").await;
     assert_eq!(
@@ -59,14 +67,82 @@ async fn the_change_that_ends_a_refund_promotes_the_next_in_its_own_transaction(
         ended_in, promoted_in,
         "the end and the promotion were not one transaction"
     );
-    let sent: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM jobs WHERE refund_id = 'ho-2' AND kind = 'refund_send' AND state = 'done'",
+    let attempts: Vec<i32> = sqlx::query_scalar(
+        "SELECT attempts FROM jobs WHERE refund_id = 'ho-2' AND kind = 'refund_send' AND state = 'done'",
     )
-    .fetch_one(&pool)
+    .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(sent, 1, "the promoted refund's send job ran once");
-    // Sent at once, yet never while the provider still processed the first one.
+    assert_eq!(
+        attempts,
+        [1],
+        "the promoted refund's send job ran once, on its first attempt"
+    );
+    // Sent once, at once, yet never while the provider still processed the first one.
+    let ledger = env.ledger().await;
+    let requests = ledger["refunds"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["refund_id"] == "ho-2")
+        .count();
+    assert_eq!(requests, 1, "{ledger}");
+    assert_eq!(ledger["sequential_violations_total"], 0, "{ledger}");
+    env.app.stop().await.unwrap();
+}
+
+/// The promotion inside the freeing transaction never waits for a lock: when another transaction
+/// holds the next refund's payment, the end commits at once and the dispatcher promotes the next
+/// refund once the lock is gone (a wait there would take a payment lock out of the batch's key
+/// order and could deadlock).
+#[tokio::test]
+async fn a_next_refund_whose_payment_is_locked_is_left_to_the_dispatcher() {
+    let mut env = spawn_sandboxed(fast_timing(), |config| {
+        config.auto_customer.enabled = true;
+        config.auto_customer.success_ratio = 1.0;
+        config.auto_customer.delay_secs = 0.0;
+        config.slow_response_ms = 1_500;
+    })
+    .await;
+    for payment_id in ["hl-pay-1", "hl-pay-2"] {
+        env.publish("purchase.create", &humm_purchase(payment_id, 5000)).await;
+        env.wait_for_event(payment_id, "payment.succeeded", WAIT).await;
+    }
+    let refund = |refund_id: &str, payment_id: &str| {
+        json!({"refund_id": refund_id, "payment_id": payment_id,
+               "amount": {"minor": 5000, "currency": "GBP"}, "reason": "item returned"})
+    };
+    env.publish("refund.create", &refund("hl-1-fault-slow", "hl-pay-1"))
+        .await;
+    env.wait_for_event("hl-pay-1", "refund.submitted", WAIT).await;
+    env.publish("refund.create", &refund("hl-2", "hl-pay-2")).await;
+    env.wait_for_event("hl-pay-2", "refund.queued", WAIT).await;
+
+    let pool = env.app.db.pool().await;
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM payments WHERE payment_id = 'hl-pay-2' FOR UPDATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    // The first refund ends while its successor's payment is locked: no waiting for it.
+    env.wait_for_event("hl-pay-1", "refund.succeeded", WAIT).await;
+    let status: String = sqlx::query_scalar("SELECT status FROM refunds WHERE refund_id = 'hl-2'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        status, "queued",
+        "nothing could promote it while its payment was locked"
+    );
+    holder.commit().await.unwrap();
+
+    env.wait_for_event("hl-pay-2", "refund.succeeded", WAIT).await;
+    let promoted_by: String =
+        sqlx::query_scalar("SELECT actor FROM audit_log WHERE refund_id = 'hl-2' AND to_status = 'in_flight'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(promoted_by, "refund_dispatcher");
     let ledger = env.ledger().await;
     assert_eq!(ledger["sequential_violations_total"], 0, "{ledger}");
     env.app.stop().await.unwrap();

@@ -23,6 +23,7 @@ pub mod refunds;
 use super::{schedule, Services};
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::Provider;
+use crate::flows::refund_hand_off::RefundHandOff;
 use crate::ledger::payment::{self, Applied, Change, Extras, Outcome, RawCallback};
 use crate::ledger::refund::Promotions;
 use crate::store::group_commit::{GroupCommitter, GroupError, Unit};
@@ -54,8 +55,10 @@ struct VerifiedCallback<P> {
     apply: ApplyVerified<P>,
     /// What the last run answered; read once the transaction committed.
     reply: std::sync::Mutex<Option<Reply>>,
-    /// The refund the last run promoted (its queue freed by this callback), sent after the commit.
+    /// The refund the last run promoted (its queue freed by this callback), handed to this
+    /// process's dispatcher once the transaction committed.
     promotions: Option<Arc<Promotions>>,
+    hand_off: RefundHandOff,
 }
 
 impl<P: Send + Sync + 'static> Unit for VerifiedCallback<P> {
@@ -77,6 +80,10 @@ impl<P: Send + Sync + 'static> Unit for VerifiedCallback<P> {
 
     fn rolled_back(&self) {
         crate::ledger::rows::forget(&self.payment_id);
+    }
+
+    fn committed(&self) {
+        self.hand_off.deliver(self.promotions.as_ref());
     }
 }
 
@@ -100,17 +107,15 @@ async fn apply_in_batch<P: Send + Sync + 'static>(
         apply,
         reply: std::sync::Mutex::new(None),
         promotions: services.refund_promotions(),
+        hand_off: services.refund_hand_off.clone(),
     });
     match committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await {
-        Ok(()) => {
-            services.refund_hand_off.deliver(unit.promotions.as_ref());
-            Ok(unit
-                .reply
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take()
-                .unwrap_or(Reply::Accepted))
-        }
+        Ok(()) => Ok(unit
+            .reply
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .unwrap_or(Reply::Accepted)),
         Err(GroupError::Database(error)) => Err(error),
         Err(GroupError::Stopped) => Err(sqlx::Error::PoolClosed),
     }
