@@ -205,3 +205,24 @@ fn a_refund_success_without_its_amount_does_not_match_but_a_decline_does() {
         RefundMatch::Ours(PaymentState::Declined { .. })
     ));
 }
+
+/// What a notification for a payment we never created is adopted with (issue 20): its amount in
+/// minor units and its currency, or nothing when either cannot be read.
+#[test]
+fn the_reported_amount_needs_both_the_minor_units_and_the_currency() {
+    let n = verify_and_parse(&form(&vector_6()), &phrase(), ShaType::Sha256).unwrap();
+    assert_eq!(n.amount(), Some((500000, "EGP".to_owned())));
+    let sale = |params: Value| signed(params).amount();
+    assert_eq!(
+        sale(json!({"command": "PURCHASE", "merchant_reference": "x", "amount": "12345", "currency": "EGP"})),
+        Some((12345, "EGP".to_owned()))
+    );
+    assert_eq!(
+        sale(json!({"command": "PURCHASE", "merchant_reference": "x", "amount": "12345"})),
+        None
+    );
+    assert_eq!(
+        sale(json!({"command": "PURCHASE", "merchant_reference": "x", "currency": "EGP"})),
+        None
+    );
+}
