@@ -218,3 +218,27 @@ fn refund_callbacks_are_matched_by_request_id_and_sum_initial() {
         RefundMatch::NotOurs { .. }
     ));
 }
+
+/// Only a success must carry its sum: a success that does not say how much was paid is not taken
+/// (the status query confirms it), while a decline without a sum is still a decline.
+#[test]
+fn a_success_needs_its_sum_and_a_decline_does_not() {
+    let without_sums = |doc: &str| {
+        let mut value: Value = serde_json::from_str(doc).unwrap();
+        value["operation"].as_object_mut().unwrap().remove("sum_initial");
+        value["payment"].as_object_mut().unwrap().remove("sum");
+        Callback::from_verified(value).unwrap()
+    };
+    let success = without_sums(DOC_SUCCESS);
+    assert!(success
+        .sale_state(&Expected::money("TEST_PAYMENT_600055", 1000, "GBP"))
+        .is_err());
+    let decline = without_sums(DOC_DECLINE);
+    assert_eq!(
+        decline.sale_state(&Expected::money("TEST_PAYMENT_577285", 1000, "GBP")),
+        Ok(PaymentState::Declined {
+            code: "20000".into(),
+            message: "General decline".into()
+        })
+    );
+}
