@@ -242,3 +242,26 @@ fn a_success_needs_its_sum_and_a_decline_does_not() {
         })
     );
 }
+
+/// The same rule for a refund callback: a success without `sum_initial` is no match to take (the
+/// status query settles it), a decline without it is still ours.
+#[test]
+fn a_refund_success_needs_its_sum_and_a_decline_does_not() {
+    let without_sum = |status: &str| {
+        let body = signed(json!({
+            "project_id": 12345,
+            "payment": {"id": "ord-1", "status": "partially refunded"},
+            "operation": {"id": 2, "type": "refund", "status": status, "request_id": "rq-2",
+                          "code": if status == "success" { "0" } else { "100" }, "message": "m"},
+        }));
+        verify_and_parse(&body, &key()).unwrap()
+    };
+    assert!(matches!(
+        without_sum("success").match_refund(&in_flight(Some("rq-2"))),
+        RefundMatch::Mismatch { .. }
+    ));
+    assert!(matches!(
+        without_sum("decline").match_refund(&in_flight(Some("rq-2"))),
+        RefundMatch::Ours(PaymentState::Declined { .. })
+    ));
+}

@@ -289,3 +289,20 @@ fn the_breaker_counts_server_errors_unavailability_and_refused_signatures_only()
         json!({"code": "3061", "message": "Not found"})
     )));
 }
+
+/// An answer may carry one `operation` instead of an `operations` list: it is read the same way.
+#[test]
+fn a_single_operation_is_read_like_a_list_of_one() {
+    let expected = Expected::money("ord-1", 15000, "GBP");
+    let listed = status_body("success", json!([sale_op("success", "0")]));
+    let mut single = status_body("success", json!(null));
+    let single_map = single.as_object_mut().unwrap();
+    single_map.remove("operations");
+    single_map.insert("operation".into(), sale_op("success", "0"));
+    let from_list = parse_status(&raw(200, listed), &expected);
+    assert_eq!(parse_status(&raw(200, single), &expected), from_list);
+    let StatusOutcome::Known(status) = from_list else {
+        panic!("{from_list:?}")
+    };
+    assert_eq!(status.provider_reference.as_deref(), Some("29741010169841"));
+}
