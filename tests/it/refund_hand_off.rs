@@ -8,29 +8,38 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-#[tokio::test]
-async fn the_change_that_ends_a_refund_promotes_the_next_in_its_own_transaction() {
+/// Two succeeded humm payments `{tag}-pay-1` and `-2` of one account (one refund queue), a refund
+/// `{tag}-1-fault-slow` of the first in flight (the sandbox holds its answer for `slow_ms`), and a
+/// refund `{tag}-2` of the second queued behind it.
+async fn second_refund_queued_behind_a_slow_first(tag: &str, slow_ms: u64) -> Sandboxed {
     let mut env = spawn_sandboxed(fast_timing(), |config| {
         config.auto_customer.enabled = true;
         config.auto_customer.success_ratio = 1.0;
         config.auto_customer.delay_secs = 0.0;
-        // The first refund's answer waits, so the second is queued behind it (checked below).
-        config.slow_response_ms = 2_000;
+        config.slow_response_ms = slow_ms;
     })
     .await;
-    for payment_id in ["ho-pay-1", "ho-pay-2"] {
+    let (first, second) = (format!("{tag}-pay-1"), format!("{tag}-pay-2"));
+    for payment_id in [&first, &second] {
         env.publish("purchase.create", &humm_purchase(payment_id, 5000)).await;
         env.wait_for_event(payment_id, "payment.succeeded", WAIT).await;
     }
-    let refund = |refund_id: &str, payment_id: &str| {
+    let refund = |refund_id: String, payment_id: &str| {
         json!({"refund_id": refund_id, "payment_id": payment_id,
                "amount": {"minor": 5000, "currency": "GBP"}, "reason": "item returned"})
     };
-    env.publish("refund.create", &refund("ho-1-fault-slow", "ho-pay-1"))
+    env.publish("refund.create", &refund(format!("{tag}-1-fault-slow"), &first))
         .await;
-    env.wait_for_event("ho-pay-1", "refund.submitted", WAIT).await;
-    env.publish("refund.create", &refund("ho-2", "ho-pay-2")).await;
-    env.wait_for_event("ho-pay-2", "refund.queued", WAIT).await;
+    env.wait_for_event(&first, "refund.submitted", WAIT).await;
+    env.publish("refund.create", &refund(format!("{tag}-2"), &second)).await;
+    env.wait_for_event(&second, "refund.queued", WAIT).await;
+    env
+}
+
+#[tokio::test]
+async fn the_change_that_ends_a_refund_promotes_the_next_in_its_own_transaction() {
+    // The first refund's answer waits, so the second is queued behind it (checked below).
+    let mut env = second_refund_queued_behind_a_slow_first("ho", 2_000).await;
     env.wait_for_event("ho-pay-1", "refund.succeeded", WAIT).await;
     env.wait_for_event("ho-pay-2", "refund.succeeded", WAIT).await;
 
@@ -97,26 +106,7 @@ async fn the_change_that_ends_a_refund_promotes_the_next_in_its_own_transaction(
 /// order and could deadlock).
 #[tokio::test]
 async fn a_next_refund_whose_payment_is_locked_is_left_to_the_dispatcher() {
-    let mut env = spawn_sandboxed(fast_timing(), |config| {
-        config.auto_customer.enabled = true;
-        config.auto_customer.success_ratio = 1.0;
-        config.auto_customer.delay_secs = 0.0;
-        config.slow_response_ms = 1_500;
-    })
-    .await;
-    for payment_id in ["hl-pay-1", "hl-pay-2"] {
-        env.publish("purchase.create", &humm_purchase(payment_id, 5000)).await;
-        env.wait_for_event(payment_id, "payment.succeeded", WAIT).await;
-    }
-    let refund = |refund_id: &str, payment_id: &str| {
-        json!({"refund_id": refund_id, "payment_id": payment_id,
-               "amount": {"minor": 5000, "currency": "GBP"}, "reason": "item returned"})
-    };
-    env.publish("refund.create", &refund("hl-1-fault-slow", "hl-pay-1"))
-        .await;
-    env.wait_for_event("hl-pay-1", "refund.submitted", WAIT).await;
-    env.publish("refund.create", &refund("hl-2", "hl-pay-2")).await;
-    env.wait_for_event("hl-pay-2", "refund.queued", WAIT).await;
+    let mut env = second_refund_queued_behind_a_slow_first("hl", 1_500).await;
 
     let pool = env.app.db.pool().await;
     let mut holder = pool.begin().await.unwrap();
