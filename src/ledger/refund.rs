@@ -210,7 +210,7 @@ pub async fn apply(
         )
         .await?;
         if written {
-            let frees_queue = to.is_final() && matches!(from, RefundStatus::InFlight | RefundStatus::NeedsReview);
+            let frees_queue = to.is_final() && from.holds_queue();
             if let (true, Some(promotions)) = (frees_queue, &change.promote_next) {
                 let next = promote_on(
                     conn,

@@ -36,6 +36,15 @@ async fn status_of(pool: &sqlx::PgPool, refund_id: &str) -> (String, Option<Stri
         .unwrap()
 }
 
+/// rf-a's decline (request id `req-a`, 1,000 minor units) as ecommpay's signed callback delivers
+/// it, applied to the payment as it is now; returns the callback's outcome.
+async fn deliver_decline_of_req_a(conn: &mut sqlx::PgConnection) -> &'static str {
+    let payment_row = bnpl::store::payments::get(&mut *conn, "ord-cb").await.unwrap().unwrap();
+    refunds::ecommpay(conn, &payment_row, &decline("req-a", 1_000), "callback:ecommpay", None)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_repeated_decline_taken_by_amount_does_not_end_the_next_refund_of_that_amount() {
     let db = TestDb::create().await;
@@ -76,16 +85,7 @@ async fn a_repeated_decline_taken_by_amount_does_not_end_the_next_refund_of_that
     assert_eq!(first.refund.refund_id, "rf-a");
 
     // rf-a's send answer was lost (no request id held); its decline is taken by the amount.
-    let payment_row = bnpl::store::payments::get(&mut conn, "ord-cb").await.unwrap().unwrap();
-    let outcome = refunds::ecommpay(
-        &mut conn,
-        &payment_row,
-        &decline("req-a", 1_000),
-        "callback:ecommpay",
-        None,
-    )
-    .await
-    .unwrap();
+    let outcome = deliver_decline_of_req_a(&mut conn).await;
     assert_eq!(outcome, "applied");
     assert_eq!(
         status_of(&pool, "rf-a").await,
@@ -98,16 +98,7 @@ async fn a_repeated_decline_taken_by_amount_does_not_end_the_next_refund_of_that
         .unwrap()
         .unwrap();
     assert_eq!(second.refund.refund_id, "rf-b");
-    let payment_row = bnpl::store::payments::get(&mut conn, "ord-cb").await.unwrap().unwrap();
-    let outcome = refunds::ecommpay(
-        &mut conn,
-        &payment_row,
-        &decline("req-a", 1_000),
-        "callback:ecommpay",
-        None,
-    )
-    .await
-    .unwrap();
+    let outcome = deliver_decline_of_req_a(&mut conn).await;
     assert_eq!(outcome, "stale", "a copy of rf-a's decline is rf-a's");
     assert_eq!(status_of(&pool, "rf-b").await, ("in_flight".to_owned(), None));
     drop(conn);
