@@ -222,6 +222,16 @@ impl Collector {
         self.inner.lock().unwrap().by_key.get(key).cloned().unwrap_or_default()
     }
 
+    /// Whether a `payment.*` event about `key` came: the orchestrator stored that payment.
+    pub fn announced(&self, key: &str) -> bool {
+        let seen = self.inner.lock().unwrap();
+        seen.by_key.get(key).is_some_and(|events| {
+            events
+                .iter()
+                .any(|e| e["type"].as_str().is_some_and(|t| t.starts_with("payment.")))
+        })
+    }
+
     /// The first event of `key` with type `wanted`.
     pub fn find(&self, key: &str, wanted: &str) -> Option<Value> {
         let seen = self.inner.lock().unwrap();

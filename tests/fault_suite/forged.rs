@@ -29,7 +29,7 @@ pub async fn post(run: &Run, i: usize, seed: u64) {
         Forgery::WrongKeyEcommpay | Forgery::CrossAccountEcommpay => &run.humm_ids,
         Forgery::WrongKeyAps | Forgery::CrossMerchantAps | Forgery::CrossProviderEcommpay => &run.valu_ids,
     };
-    let Some(id) = ids.lock().unwrap().choose(&mut rng).cloned() else {
+    let Some(id) = stored_payment(run, ids, &mut rng).await else {
         return;
     };
     let (path, body, content_type) = match kind {
@@ -76,6 +76,29 @@ pub async fn post(run: &Run, i: usize, seed: u64) {
         }
     }
     run.tally.note(format!("forged callback to {path} never got an answer"));
+}
+
+/// A payment of `ids` the orchestrator has announced, so it is stored: a verified callback about a
+/// payment it never created is answered 200 by contract (§7), so forging one about a purchase
+/// still on its way in (an id is listed as soon as it is published) would test nothing. Waits a
+/// little for one while the first purchases go in.
+async fn stored_payment(run: &Run, ids: &std::sync::Mutex<Vec<String>>, rng: &mut StdRng) -> Option<String> {
+    for _ in 0..100 {
+        let stored: Vec<String> = ids
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|id| run.events.announced(id))
+            .cloned()
+            .collect();
+        if let Some(id) = stored.choose(rng) {
+            return Some(id.clone());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    run.tally
+        .note("forged callback: no announced payment to forge about".to_owned());
+    None
 }
 
 /// The kinds of forged callback the suite posts.
