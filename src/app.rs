@@ -92,6 +92,7 @@ pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) 
         executor: Executor::new(PROVIDER_CONNECT_TIMEOUT).context("building the HTTP client")?,
         leases: LeaseKeeper::new(config.jobs.lease),
         refund_hand_off: Default::default(),
+        outbox_wake: Default::default(),
     });
     // Infrastructure, not a worker: leases must keep being renewed while workers drain at shutdown.
     infrastructure.spawn(services.leases.clone().run(pool.clone(), infrastructure_stop.clone()));

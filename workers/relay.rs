@@ -10,6 +10,7 @@ pub fn spawn(context: &WorkerContext, tracker: &TaskTracker, shutdown: Cancellat
     tracker.spawn(relay::run(
         context.pool.clone(),
         Arc::clone(&context.publisher),
+        Arc::clone(&context.services.outbox_wake),
         shutdown,
     ));
 }

@@ -150,5 +150,6 @@ pub fn cli_services(config: &crate::config::Config, pool: sqlx::PgPool) -> anyho
         executor: crate::providers::executor::Executor::new(Duration::from_secs(5))?,
         leases: crate::jobs::LeaseKeeper::new(config.jobs.lease),
         refund_hand_off: Default::default(),
+        outbox_wake: Default::default(),
     })
 }

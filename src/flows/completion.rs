@@ -41,21 +41,24 @@ pub async fn settle(
             Err(_) => JobResult::LeaseLost,
         });
     };
+    // One autocommit statement: committed when it returns, so the relay is rung right after
+    // (and the statement sends no `NOTIFY` while this process's relay leads).
     let extras = Extras {
         job: Some(job),
+        wake: Some(&services.outbox_wake),
         ..Extras::default()
     };
-    Ok(
-        match payment::apply(&mut conn, payment_id, known, event, &change, extras).await? {
-            Outcome::LeaseLost => JobResult::LeaseLost,
-            Outcome::Done { .. } | Outcome::Mismatch { .. } => JobResult::Completed,
-            // The payment is gone (never, in practice): nothing to apply it to; done.
-            Outcome::NotFound => match jobs::complete(&mut conn, job).await? {
-                Ok(()) => JobResult::Completed,
-                Err(_) => JobResult::LeaseLost,
-            },
+    let outcome = payment::apply(&mut conn, payment_id, known, event, &change, extras).await;
+    services.outbox_wake.ring();
+    Ok(match outcome? {
+        Outcome::LeaseLost => JobResult::LeaseLost,
+        Outcome::Done { .. } | Outcome::Mismatch { .. } => JobResult::Completed,
+        // The payment is gone (never, in practice): nothing to apply it to; done.
+        Outcome::NotFound => match jobs::complete(&mut conn, job).await? {
+            Ok(()) => JobResult::Completed,
+            Err(_) => JobResult::LeaseLost,
         },
-    )
+    })
 }
 
 /// Applies `event` to the payment inside the caller's transaction (one that also completes the

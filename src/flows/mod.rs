@@ -45,6 +45,8 @@ pub struct Services {
     pub leases: crate::jobs::LeaseKeeper,
     /// The way from a change that frees a refund queue to this process's refund dispatcher.
     pub refund_hand_off: refund_hand_off::RefundHandOff,
+    /// This process's relay: woken in memory after the commits that skip the `NOTIFY`.
+    pub outbox_wake: std::sync::Arc<crate::store::outbox_wake::OutboxWake>,
 }
 
 impl Services {

@@ -15,6 +15,7 @@ use crate::domain::{Flow, Money, PaymentId, Provider};
 use crate::ledger::{self, Change, Extras};
 use crate::providers::ecommpay::payment_page::{payment_page_url, PaymentPageRequest};
 use crate::store::jobs::ClaimedJob;
+use crate::store::outbox_wake::OutboxWake;
 use crate::store::payments::{self, NewPayment, PaymentRow};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -248,13 +249,15 @@ pub enum Stored {
     Conflict,
 }
 
-/// Stores a validated command: payment, `payment.accepted`, and the flow's first steps.
+/// Stores a validated command: payment, `payment.accepted`, and the flow's first steps. `wake`:
+/// the caller rings it after its commit (`ledger::payment::Extras::wake`).
 pub async fn store(
     conn: &mut PgConnection,
     services: &Services,
     validated: &Validated,
     command_hash: &str,
     origin: ledger::Origin<'_>,
+    wake: Option<&OutboxWake>,
 ) -> Result<Stored, sqlx::Error> {
     let command = &validated.command;
     let (timing, threshold) = match validated.provider {
@@ -297,7 +300,7 @@ pub async fn store(
             .unwrap_or_else(|| json!({})),
         threshold_at: chrono::Utc::now() + schedule::to_chrono(threshold),
     };
-    let Some(row) = ledger::payment::create(conn, &new, origin).await? else {
+    let Some(row) = ledger::payment::create(conn, &new, origin, wake).await? else {
         let existing = payments::get(conn, command.payment_id.as_str()).await?;
         return Ok(match existing {
             Some(existing) if existing.command_hash == command_hash => Stored::Duplicate,
@@ -310,7 +313,7 @@ pub async fn store(
             return finish(conn, row, &timing, Some(sale)).await;
         }
         (Provider::Humm, Flow::PaymentPage) => {
-            let row = offer_payment_page(conn, services, &row, command).await?;
+            let row = offer_payment_page(conn, services, &row, command, wake).await?;
             return finish(conn, row, &timing, None).await;
         }
         (Provider::Valu, _) => schedule::valu_start(conn, &row.payment_id).await?,
@@ -335,6 +338,7 @@ async fn offer_payment_page(
     services: &Services,
     row: &PaymentRow,
     command: &PurchaseCreate,
+    wake: Option<&OutboxWake>,
 ) -> Result<PaymentRow, sqlx::Error> {
     let Some(account) = services.accounts.humm(Some(&row.account)) else {
         return Ok(row.clone());
@@ -368,7 +372,10 @@ async fn offer_payment_page(
         Some(row),
         PaymentEvent::ActionRequired,
         &change,
-        Extras::default(),
+        Extras {
+            wake,
+            ..Extras::default()
+        },
     )
     .await?;
     Ok(match outcome {

@@ -83,11 +83,24 @@ impl Unit for StorePurchase {
         crate::ledger::rows::forget(self.validated.command.payment_id.as_str());
     }
 
+    fn committed(&self) {
+        self.services.outbox_wake.ring();
+    }
+
     fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async move {
             let (envelope, command) = (&self.envelope, &self.command);
-            let stored =
-                purchase_create::store(conn, &self.services, &self.validated, &self.hash, envelope.origin()).await?;
+            // The payment's events wake this process's relay from `committed`, after the commit.
+            let wake = Some(self.services.outbox_wake.as_ref());
+            let stored = purchase_create::store(
+                conn,
+                &self.services,
+                &self.validated,
+                &self.hash,
+                envelope.origin(),
+                wake,
+            )
+            .await?;
             let (outcome, recorded, inline) = match stored {
                 Stored::Created(payment, job) => (
                     Outcome::Applied,

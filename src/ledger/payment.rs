@@ -17,6 +17,7 @@ use crate::domain::events::{Action, EventReason, Reason, Resolution};
 use crate::domain::payment_state::{self, PaymentEvent, PaymentRefusal, Transition};
 use crate::domain::{PaymentStatus, Provider, ReviewReason};
 use crate::store::jobs::{self, ClaimedJob};
+use crate::store::outbox_wake::OutboxWake;
 use crate::store::payments::{NewPayment, PaymentRow};
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -77,6 +78,9 @@ pub struct Extras<'a> {
     pub job: Option<&'a ClaimedJob>,
     /// The provider and account the payment must belong to (a verified callback's signer).
     pub owner: Option<(Provider, &'a str)>,
+    /// The caller rings this after its commit: while this process's relay leads, the change
+    /// sends no `NOTIFY` (`store::outbox_wake`). Without it, the change always notifies.
+    pub wake: Option<&'a OutboxWake>,
 }
 
 /// What the state machine made of the change.
@@ -174,10 +178,12 @@ pub async fn apply(
 
 /// Creates a payment in `accepted` with its first event, `payment.accepted` (the direct reply to
 /// the command, when it asked for one); None when the id exists already.
+/// `wake`: as [`Extras::wake`].
 pub async fn create(
     conn: &mut PgConnection,
     new: &NewPayment<'_>,
     origin: super::Origin<'_>,
+    wake: Option<&OutboxWake>,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
     let row = PaymentRow {
         payment_id: new.payment_id.to_owned(),
@@ -207,7 +213,7 @@ pub async fn create(
         origin: crate::store::payments::ORIGIN_ORCHESTRATOR.to_owned(),
     };
     let event = crate::domain::events::Event::Payment(Box::new(announce::payment(&row, false, None, None, None)));
-    let created = payment_sql::create(conn, new, &event, origin).await?;
+    let created = payment_sql::create(conn, new, &event, origin, wake).await?;
     if let Some(created) = &created {
         rows::remember(created);
     }

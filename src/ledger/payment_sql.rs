@@ -6,8 +6,8 @@ use super::payment::{Applied, Change, Extras, Plan};
 use super::Origin;
 use crate::domain::events::Event;
 use crate::domain::payment_state::PaymentEvent;
-use crate::store::outbox;
 use crate::store::payments::{NewPayment, PaymentRow};
+use crate::store::{outbox, outbox_wake};
 use serde_json::json;
 use sqlx::PgConnection;
 
@@ -63,7 +63,7 @@ pub(super) async fn write(
              SELECT $21, true, payment_id, $24, $22, octet_length($22) FROM updated WHERE $22 IS NOT NULL)
          SELECT EXISTS (SELECT 1 FROM updated),
                 ($19::bigint IS NULL OR EXISTS (SELECT 1 FROM lease)),
-                (SELECT count(pg_notify($23, '')::text) FROM updated)",
+                (SELECT count(pg_notify($23, '')::text) FROM updated WHERE $23::text IS NOT NULL)",
     )
     .bind(&before.payment_id)
     .bind(&before.status)
@@ -91,7 +91,7 @@ pub(super) async fn write(
     .bind(job.map(|job| job.lease_token))
     .bind(raw.map(|raw| raw.provider))
     .bind(raw.map(|raw| raw.body))
-    .bind(outbox::NOTIFY_CHANNEL)
+    .bind(outbox_wake::channel_for(extras.wake))
     .bind(stored_outcome(&plan.applied))
     .fetch_one(&mut *conn)
     .await?;
@@ -160,6 +160,7 @@ pub(super) async fn create(
     new: &NewPayment<'_>,
     event: &Event,
     origin: Origin<'_>,
+    wake: Option<&outbox_wake::OutboxWake>,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "WITH updated AS (
@@ -176,7 +177,8 @@ pub(super) async fn create(
              INSERT INTO outbox (event_id, event_type, payment_id, sequence, reply_to, correlation_id, body,
                                  traceparent)
              SELECT $15, 'payment.accepted', payment_id, 1, $16, $17, $18, $20 FROM updated)
-         SELECT updated.*, pg_notify($19, '')::text AS woken FROM updated",
+         SELECT updated.*, CASE WHEN $19::text IS NOT NULL THEN pg_notify($19, '')::text END AS woken
+         FROM updated",
         columns = crate::store::payments::COLUMNS,
     ))
     .bind(new.payment_id)
@@ -197,7 +199,7 @@ pub(super) async fn create(
     .bind(origin.reply_to)
     .bind(origin.correlation_id)
     .bind(event.to_json())
-    .bind(outbox::NOTIFY_CHANNEL)
+    .bind(outbox_wake::channel_for(wake))
     .bind(origin.traceparent)
     .fetch_optional(&mut *conn)
     .await

@@ -7,7 +7,9 @@
 //!   leave in commit order per payment (design §1 "Events leave in order");
 //! - a row is marked published only after the broker confirmed it, and only the confirmed
 //!   prefix of a batch is marked: at least once, never out of order;
-//! - it wakes on `NOTIFY bnpl_outbox` sent by the committing transaction, and polls as a fallback;
+//! - it wakes on `NOTIFY bnpl_outbox` sent by the committing transaction, on this process's
+//!   in-memory bell (`store::outbox_wake`: writers here skip the `NOTIFY` while it leads), and
+//!   polls as a fallback;
 //! - nothing it sends can exceed the broker's limits: header values are bounded (`x-bnpl-detail`
 //!   at most 1 KiB, the full text stays in the database), and a row the broker can never take is
 //!   parked with its error and counted (`bnpl_relay_parked_total`), never retried in a loop on the
@@ -16,6 +18,7 @@
 use super::publisher::{Outgoing, Publisher};
 use crate::domain::limits;
 use crate::store::outbox::{self, RelayTable, DEAD_LETTER_NOTICE, NOTIFY_CHANNEL};
+use crate::store::outbox_wake::OutboxWake;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 use sqlx::postgres::PgListener;
@@ -38,9 +41,12 @@ const LINGER: Duration = Duration::from_millis(1);
 const FLOWING: Duration = Duration::from_millis(20);
 
 /// Runs the relay until `shutdown`.
-pub async fn run(pool: PgPool, publisher: Arc<Publisher>, shutdown: CancellationToken) {
+pub async fn run(pool: PgPool, publisher: Arc<Publisher>, wake: Arc<OutboxWake>, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
-        if let Err(error) = lead(&pool, &publisher, &shutdown).await {
+        let led = lead(&pool, &publisher, &wake, &shutdown).await;
+        // Whatever ended the lead, writers here must notify the next leader again.
+        wake.set_leading(false);
+        if let Err(error) = led {
             tracing::warn!(%error, "outbox relay interrupted; retrying");
         }
         tokio::select! {
@@ -51,7 +57,12 @@ pub async fn run(pool: PgPool, publisher: Arc<Publisher>, shutdown: Cancellation
 }
 
 /// Takes the relay lock (or waits for it) and publishes until shutdown or a database error.
-async fn lead(pool: &PgPool, publisher: &Publisher, shutdown: &CancellationToken) -> Result<(), sqlx::Error> {
+async fn lead(
+    pool: &PgPool,
+    publisher: &Publisher,
+    wake: &OutboxWake,
+    shutdown: &CancellationToken,
+) -> Result<(), sqlx::Error> {
     let mut lock_connection = pool.acquire().await?;
     loop {
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -68,6 +79,8 @@ async fn lead(pool: &PgPool, publisher: &Publisher, shutdown: &CancellationToken
     }
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(NOTIFY_CHANNEL).await?;
+    // From here on every commit is read: the first read below comes after this.
+    wake.set_leading(true);
     let topology = publisher.broker().topology().clone();
     let result = async {
         // Dead letters are rare: look for them when one was announced, and on every poll.
@@ -89,22 +102,26 @@ async fn lead(pool: &PgPool, publisher: &Publisher, shutdown: &CancellationToken
                 continue;
             }
             // Stuck (broker down) or idle: wait for a commit's notification, the poll, or shutdown.
-            tokio::select! {
+            let woken = tokio::select! {
                 notification = listener.recv() => {
                     check_dead |= notification?.payload() == DEAD_LETTER_NOTICE;
-                    if last_published.is_some_and(|at| at.elapsed() < FLOWING) {
-                        // What commits meanwhile is in this batch too. Only a sleep: cutting a
-                        // `recv` short could interrupt the listener while it reconnects, and a
-                        // notification left unread costs one more read at most.
-                        tokio::time::sleep(LINGER).await;
-                    }
-                    // A burst of commits is one batch: take every notification already here.
-                    while let Some(more) = listener.next_buffered() {
-                        check_dead |= more.payload() == DEAD_LETTER_NOTICE;
-                    }
+                    true
                 }
-                () = tokio::time::sleep(POLL_INTERVAL) => { check_dead = true; }
-                () = shutdown.cancelled() => {}
+                () = wake.rung() => true,
+                () = tokio::time::sleep(POLL_INTERVAL) => { check_dead = true; false }
+                () = shutdown.cancelled() => false,
+            };
+            if woken {
+                if last_published.is_some_and(|at| at.elapsed() < FLOWING) {
+                    // What commits meanwhile is in this batch too. Only a sleep: cutting a
+                    // `recv` short could interrupt the listener while it reconnects, and a
+                    // notification left unread costs one more read at most.
+                    tokio::time::sleep(LINGER).await;
+                }
+                // A burst of commits is one batch: take every notification already here.
+                while let Some(more) = listener.next_buffered() {
+                    check_dead |= more.payload() == DEAD_LETTER_NOTICE;
+                }
             }
         }
         Ok(())

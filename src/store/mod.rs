@@ -7,7 +7,8 @@
 //! - [`payments`]: reading payments (changes are the ledger's: `crate::ledger`).
 //! - [`refunds`]: reading refunds and queues, queue positions (changes are the ledger's).
 //! - [`inbound_callbacks`]: every callback received.
-//! - [`outbox`]: what the relay publishes (the ledger writes it).
+//! - [`outbox`]: what the relay publishes (the ledger writes it); [`outbox_wake`]: how the relay
+//!   hears of it.
 //! - [`tokens`]: admin API tokens and dashboard sessions (hashed).
 //! - [`reports`]: the reconciliation report; [`retention`]: purging personal data past its age.
 //! - [`sqlstate`]: whether a failed statement refused the command's values or met an outage.
@@ -19,6 +20,7 @@ pub mod health;
 pub mod inbound_callbacks;
 pub mod jobs;
 pub mod outbox;
+pub mod outbox_wake;
 pub mod payments;
 pub mod pool;
 pub mod provider_answers;

@@ -123,6 +123,7 @@ async fn pending_payment(pool: &PgPool, payment_id: &str) {
         &mut conn,
         &crate::helpers::humm_payment(payment_id),
         bnpl::ledger::Origin::default(),
+        None,
     )
     .await
     .unwrap()

@@ -26,6 +26,7 @@ mod key_rotation;
 mod manual_refunds;
 mod metrics;
 mod observability;
+mod outbox_wake;
 mod payment_life;
 mod processes;
 mod publish_cli;

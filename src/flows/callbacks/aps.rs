@@ -3,11 +3,10 @@
 //! must be the payment's.
 
 use super::external::{self, Adoption, Reported};
-use super::{check_now, refunds, refused, Delivery, Reply, Signer};
+use super::{check_now, refunds, refused, AfterCommit, Delivery, Reply, Signer};
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::Provider;
 use crate::flows::{settle, Services};
-use crate::ledger::refund::Promotions;
 use crate::ledger::{self, Change};
 use crate::providers::aps::notification::{self, Notification};
 use crate::providers::outcome::Expected;
@@ -15,7 +14,6 @@ use crate::providers::CallbackError;
 use crate::store::group_commit::GroupCommitter;
 use serde_json::Value;
 use sqlx::PgConnection;
-use std::sync::Arc;
 
 /// Who applied a change, in the audit log.
 const ACTOR: &str = "callback:aps";
@@ -65,8 +63,8 @@ pub async fn handle(
         &account.name,
         (parsed, adoption),
         body,
-        |conn, account, (parsed, adoption), body, promotions| {
-            Box::pin(apply_verified(conn, account, parsed, *adoption, body, promotions))
+        |conn, account, (parsed, adoption), body, after| {
+            Box::pin(apply_verified(conn, account, parsed, *adoption, body, after))
         },
     )
     .await
@@ -80,7 +78,7 @@ async fn apply_verified(
     parsed: &Notification,
     adoption: Option<Adoption>,
     body: &[u8],
-    promotions: Option<&Arc<Promotions>>,
+    after: &AfterCommit,
 ) -> Result<Reply, sqlx::Error> {
     let delivery = Delivery {
         provider: "aps",
@@ -89,6 +87,7 @@ async fn apply_verified(
             account,
         },
         body,
+        wake: after.wake(),
     };
     let Some(row) = ledger::rows::load(conn, &parsed.merchant_reference).await? else {
         // A purchase's notification, not a refund's, can introduce a payment.
@@ -114,7 +113,7 @@ async fn apply_verified(
         return external::hint(&delivery, conn, &row).await;
     }
     let outcome = if let Some(refund_id) = parsed.maintenance_reference.clone() {
-        refunds::aps(conn, &row, parsed, &refund_id, ACTOR, promotions).await?
+        refunds::aps(conn, &row, parsed, &refund_id, ACTOR, after.promotions()).await?
     } else {
         let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
         match parsed.purchase_state(&expected) {

@@ -2,12 +2,11 @@
 //! did not ask about. ecommpay signs with the project's key; the project must be the payment's.
 
 use super::external::{self, Adoption, Reported};
-use super::{check_now, refunds, refused, Delivery, Reply, Signer};
+use super::{check_now, refunds, refused, AfterCommit, Delivery, Reply, Signer};
 use crate::domain::events::Action;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::{PaymentStatus, Provider};
 use crate::flows::{settle, Services};
-use crate::ledger::refund::Promotions;
 use crate::ledger::{self, Change};
 use crate::providers::ecommpay::callback::{self, Callback, CallbackEvent};
 use crate::providers::outcome::Expected;
@@ -15,7 +14,6 @@ use crate::providers::CallbackError;
 use crate::store::group_commit::GroupCommitter;
 use serde_json::Value;
 use sqlx::PgConnection;
-use std::sync::Arc;
 
 /// Who applied a change, in the audit log.
 const ACTOR: &str = "callback:ecommpay";
@@ -60,8 +58,8 @@ pub async fn handle(
         &account.name,
         (parsed, adoption),
         body,
-        |conn, account, (parsed, adoption), body, promotions| {
-            Box::pin(apply_verified(conn, account, parsed, *adoption, body, promotions))
+        |conn, account, (parsed, adoption), body, after| {
+            Box::pin(apply_verified(conn, account, parsed, *adoption, body, after))
         },
     )
     .await
@@ -75,7 +73,7 @@ async fn apply_verified(
     parsed: &Callback,
     adoption: Option<Adoption>,
     body: &[u8],
-    promotions: Option<&Arc<Promotions>>,
+    after: &AfterCommit,
 ) -> Result<Reply, sqlx::Error> {
     let delivery = Delivery {
         provider: "ecommpay",
@@ -84,6 +82,7 @@ async fn apply_verified(
             account,
         },
         body,
+        wake: after.wake(),
     };
     let Some(mut row) = ledger::rows::load(conn, &parsed.payment_id).await? else {
         // Only a sale can introduce a payment (a refund's amount is not the payment's).
@@ -141,7 +140,7 @@ async fn apply_verified(
                 None => check_now(conn, &row).await?,
             },
         },
-        CallbackEvent::Refund(_) => refunds::ecommpay(conn, &row, parsed, ACTOR, promotions).await?,
+        CallbackEvent::Refund(_) => refunds::ecommpay(conn, &row, parsed, ACTOR, after.promotions()).await?,
         CallbackEvent::Unexpected => check_now(conn, &row).await?,
     };
     delivery.finish(conn, &row.payment_id, outcome).await

@@ -28,21 +28,43 @@ use crate::ledger::payment::{self, Applied, Change, Extras, Outcome, RawCallback
 use crate::ledger::refund::Promotions;
 use crate::store::group_commit::{GroupCommitter, GroupError, Unit};
 use crate::store::inbound_callbacks;
+use crate::store::outbox_wake::OutboxWake;
 use crate::store::payments::PaymentRow;
 use chrono::Utc;
 use futures_util::future::BoxFuture;
 use sqlx::PgConnection;
 use std::sync::Arc;
 
-/// Applies a verified callback to the payment it names, on the shared connection; a refund it
-/// ends promotes the queue's next refund into the promotions, when given.
+/// Applies a verified callback to the payment it names, on the shared connection; what it leaves
+/// for after the commit goes into the [`AfterCommit`].
 type ApplyVerified<P> = for<'c> fn(
     &'c mut PgConnection,
     &'c str,
     &'c P,
     &'c [u8],
-    Option<&'c Arc<Promotions>>,
+    &'c AfterCommit,
 ) -> BoxFuture<'c, Result<Reply, sqlx::Error>>;
+
+/// What a callback's batch hands on once it committed: the refund a freed queue promoted (to
+/// this process's dispatcher), and the wake-up of this process's relay (the payment changes of
+/// a callback send no `NOTIFY` while that relay leads, `store::outbox_wake`).
+pub struct AfterCommit {
+    promotions: Option<Arc<Promotions>>,
+    wake: Arc<OutboxWake>,
+}
+
+impl AfterCommit {
+    /// Where a refund this callback ends promotes its queue's next refund, when this process
+    /// sends it.
+    pub fn promotions(&self) -> Option<&Arc<Promotions>> {
+        self.promotions.as_ref()
+    }
+
+    /// The relay to ring after the commit.
+    pub fn wake(&self) -> &OutboxWake {
+        &self.wake
+    }
+}
 
 /// A verified callback (`P`: the provider's parsed form), applied in a transaction shared with
 /// the callbacks that arrive with it (group commit, design §1b).
@@ -56,8 +78,8 @@ struct VerifiedCallback<P> {
     /// What the last run answered; read once the transaction committed.
     reply: std::sync::Mutex<Option<Reply>>,
     /// The refund the last run promoted (its queue freed by this callback), handed to this
-    /// process's dispatcher once the transaction committed.
-    promotions: Option<Arc<Promotions>>,
+    /// process's dispatcher once the transaction committed, and the relay to wake then.
+    after: AfterCommit,
     hand_off: RefundHandOff,
 }
 
@@ -65,10 +87,10 @@ impl<P: Send + Sync + 'static> Unit for VerifiedCallback<P> {
     fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async move {
             // What an earlier, rolled-back run promoted never happened.
-            if let Some(promotions) = &self.promotions {
+            if let Some(promotions) = self.after.promotions() {
                 promotions.take();
             }
-            let reply = (self.apply)(conn, &self.account, &self.parsed, &self.body, self.promotions.as_ref()).await?;
+            let reply = (self.apply)(conn, &self.account, &self.parsed, &self.body, &self.after).await?;
             *self.reply.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reply);
             Ok(())
         })
@@ -83,7 +105,8 @@ impl<P: Send + Sync + 'static> Unit for VerifiedCallback<P> {
     }
 
     fn committed(&self) {
-        self.hand_off.deliver(self.promotions.as_ref());
+        self.hand_off.deliver(self.after.promotions());
+        self.after.wake.ring();
     }
 }
 
@@ -106,7 +129,10 @@ async fn apply_in_batch<P: Send + Sync + 'static>(
         body: body.to_vec(),
         apply,
         reply: std::sync::Mutex::new(None),
-        promotions: services.refund_promotions(),
+        after: AfterCommit {
+            promotions: services.refund_promotions(),
+            wake: Arc::clone(&services.outbox_wake),
+        },
         hand_off: services.refund_hand_off.clone(),
     });
     match committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await {
@@ -153,11 +179,13 @@ impl Signer<'_> {
     }
 }
 
-/// A verified callback on its way to the ledger: who signed it and its raw body.
+/// A verified callback on its way to the ledger: who signed it and its raw body, and the relay
+/// its batch rings after the commit.
 struct Delivery<'a> {
     provider: &'static str,
     signer: Signer<'a>,
     body: &'a [u8],
+    wake: &'a OutboxWake,
 }
 
 impl Delivery<'_> {
@@ -168,6 +196,7 @@ impl Delivery<'_> {
                 provider: self.provider,
                 body: self.body,
             }),
+            wake: Some(self.wake),
             ..Extras::default()
         }
     }
