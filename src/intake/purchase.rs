@@ -81,6 +81,9 @@ impl Unit for StorePurchase {
 
     fn rolled_back(&self) {
         crate::ledger::rows::forget(self.validated.command.payment_id.as_str());
+        // A commit whose outcome was unknown may have landed without its `NOTIFY`; a spurious
+        // ring costs the relay one read.
+        self.services.outbox_wake.ring();
     }
 
     fn committed(&self) {

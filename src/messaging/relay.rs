@@ -25,6 +25,7 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Advisory lock key of the single relay partition ("bnplrely" as bytes).
@@ -82,6 +83,7 @@ async fn lead(
     }
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(NOTIFY_CHANNEL).await?;
+    let mut notifications = Notifications::forward(listener);
     // From here on every commit is read: the first read below comes after this.
     wake.set_leading(true);
     let topology = publisher.broker().topology().clone();
@@ -109,8 +111,8 @@ async fn lead(
             }
             // Stuck (broker down) or idle: wait for a commit's notification, the poll, or shutdown.
             let woken = tokio::select! {
-                notification = listener.recv() => {
-                    check_dead |= notification?.payload() == DEAD_LETTER_NOTICE;
+                heard = notifications.next() => {
+                    check_dead |= heard?;
                     true
                 }
                 () = wake.rung() => true,
@@ -119,26 +121,68 @@ async fn lead(
             };
             if woken {
                 if last_busy_batch.is_some_and(|at| at.elapsed() < FLOWING) {
-                    // What commits meanwhile is in this batch too. Only a sleep: cutting a
-                    // `recv` short could interrupt the listener while it reconnects, and a
-                    // notification left unread costs one more read at most.
+                    // What commits meanwhile is in this batch too.
                     tokio::time::sleep(LINGER).await;
                 }
                 // A burst of commits is one batch: take every notification already here.
-                while let Some(more) = listener.next_buffered() {
-                    check_dead |= more.payload() == DEAD_LETTER_NOTICE;
+                while let Some(heard) = notifications.buffered() {
+                    check_dead |= heard?;
                 }
             }
         }
         Ok(())
     }
     .await;
+    // Writers here notify again before another process can take the lead.
+    wake.set_leading(false);
+    drop(notifications);
     // Release explicitly; a broken connection releases it anyway when its session ends.
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(RELAY_LOCK_KEY)
         .execute(&mut *lock_connection)
         .await;
     result
+}
+
+/// The relay's `LISTEN`, in a task of its own that forwards what it hears (true: a dead letter
+/// is waiting too). The relay's wait is cut short by every in-memory ring, and `PgListener::recv`
+/// must not be: its reconnect is not cancel-safe. The task ends with this value.
+struct Notifications {
+    heard: mpsc::UnboundedReceiver<Result<bool, sqlx::Error>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Notifications {
+    fn forward(mut listener: PgListener) -> Self {
+        let (sender, heard) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                let notification = listener.recv().await;
+                let failed = notification.is_err();
+                let sent = sender.send(notification.map(|n| n.payload() == DEAD_LETTER_NOTICE));
+                if failed || sent.is_err() {
+                    return;
+                }
+            }
+        });
+        Self { heard, task }
+    }
+
+    /// The next notification (cancel-safe).
+    async fn next(&mut self) -> Result<bool, sqlx::Error> {
+        self.heard.recv().await.unwrap_or(Err(sqlx::Error::WorkerCrashed))
+    }
+
+    /// A notification already here, if any.
+    fn buffered(&mut self) -> Option<Result<bool, sqlx::Error>> {
+        self.heard.try_recv().ok()
+    }
+}
+
+impl Drop for Notifications {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

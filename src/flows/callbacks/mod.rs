@@ -102,6 +102,9 @@ impl<P: Send + Sync + 'static> Unit for VerifiedCallback<P> {
 
     fn rolled_back(&self) {
         crate::ledger::rows::forget(&self.payment_id);
+        // A commit whose outcome was unknown may have landed without its `NOTIFY`; a spurious
+        // ring costs the relay one read.
+        self.after.wake.ring();
     }
 
     fn committed(&self) {
