@@ -47,10 +47,7 @@ const FLOWING: Duration = Duration::from_millis(20);
 /// Runs the relay until `shutdown`.
 pub async fn run(pool: PgPool, publisher: Arc<Publisher>, wake: Arc<OutboxWake>, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
-        let led = lead(&pool, &publisher, &wake, &shutdown).await;
-        // Whatever ended the lead, writers here must notify the next leader again.
-        wake.set_leading(false);
-        if let Err(error) = led {
+        if let Err(error) = lead(&pool, &publisher, &wake, &shutdown).await {
             tracing::warn!(%error, "outbox relay interrupted; retrying");
         }
         tokio::select! {
@@ -133,7 +130,8 @@ async fn lead(
         Ok(())
     }
     .await;
-    // Writers here notify again before another process can take the lead.
+    // Writers here notify again before another process can take the lead (the only way out of
+    // leading: every early return above comes before `set_leading(true)`).
     wake.set_leading(false);
     drop(notifications);
     // Release explicitly; a broken connection releases it anyway when its session ends.

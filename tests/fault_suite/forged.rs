@@ -84,15 +84,13 @@ pub async fn post(run: &Run, i: usize, seed: u64) {
 /// little for one while the first purchases go in.
 async fn stored_payment(run: &Run, ids: &std::sync::Mutex<Vec<String>>, rng: &mut StdRng) -> Option<String> {
     for _ in 0..100 {
-        let stored: Vec<String> = ids
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|id| run.events.announced(id))
-            .cloned()
-            .collect();
-        if let Some(id) = stored.choose(rng) {
-            return Some(id.clone());
+        let chosen = {
+            let ids = ids.lock().unwrap();
+            let stored: Vec<&String> = ids.iter().filter(|id| run.events.announced(id)).collect();
+            stored.choose(rng).map(|id| (*id).clone())
+        };
+        if chosen.is_some() {
+            return chosen;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -17,6 +17,19 @@ async fn purchase_to_the_end(env: &mut Sandboxed, payment_id: &str) {
     env.wait_for_event(payment_id, "payment.succeeded", WAIT).await;
 }
 
+/// Seconds from each event's commit (about its transaction's start, `created_at`) to its
+/// publication, for the events of `payment_ids`, shortest first.
+async fn publish_delays(pool: &sqlx::PgPool, payment_ids: &[&str]) -> Vec<f64> {
+    sqlx::query_scalar(
+        "SELECT extract(epoch FROM published_at - created_at)::float8 FROM outbox
+         WHERE payment_id = ANY($1) ORDER BY 1",
+    )
+    .bind(payment_ids)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn while_its_relay_leads_the_busy_writers_skip_the_notify_and_their_events_leave_at_once() {
     let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
@@ -44,26 +57,14 @@ async fn while_its_relay_leads_the_busy_writers_skip_the_notify_and_their_events
     // From commit (about the transaction's start, `created_at`) to published: moments, not the
     // poll's second. Callbacks write half of a Gate purchase's events, so a lost callback ring
     // shows in the median; the page purchase stands for intake's.
-    let delays: Vec<f64> = sqlx::query_scalar(
-        "SELECT extract(epoch FROM published_at - created_at)::float8 FROM outbox
-         WHERE payment_id = ANY($1) ORDER BY 1",
-    )
-    .bind(&ids[..])
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let delays = publish_delays(&pool, &ids).await;
     assert!(delays.len() >= 4 * ids.len(), "events of {ids:?}: {delays:?}");
     let median = delays[delays.len() / 2];
     assert!(
         median < 0.25,
         "median seconds from commit to published: {median} ({delays:?})"
     );
-    let page_delays: Vec<f64> = sqlx::query_scalar(
-        "SELECT extract(epoch FROM published_at - created_at)::float8 FROM outbox WHERE payment_id = 'w-page'",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let page_delays = publish_delays(&pool, &["w-page"]).await;
     assert_eq!(page_delays.len(), 2, "{page_delays:?}");
     assert!(
         page_delays.iter().all(|&delay| delay < 0.5),
