@@ -93,6 +93,7 @@ pub async fn start(config: Config, roles: &[Role], shutdown: CancellationToken) 
         leases: LeaseKeeper::new(config.jobs.lease),
         refund_hand_off: Default::default(),
         outbox_wake: Default::default(),
+        job_committer: crate::flows::completion::job_committer(pool.clone()),
     });
     // Infrastructure, not a worker: leases must keep being renewed while workers drain at shutdown.
     infrastructure.spawn(services.leases.clone().run(pool.clone(), infrastructure_stop.clone()));

@@ -145,6 +145,7 @@ pub async fn release(
 pub fn cli_services(config: &crate::config::Config, pool: sqlx::PgPool) -> anyhow::Result<Services> {
     let accounts = crate::accounts::Accounts::from_config(config, &config.public_url)?;
     Ok(Services {
+        job_committer: crate::flows::completion::job_committer(pool.clone()),
         pool,
         accounts,
         executor: crate::providers::executor::Executor::new(Duration::from_secs(5))?,

@@ -1,15 +1,21 @@
 //! The end of a job run: the job's completion (only while this worker still holds its lease: the
 //! fencing check) and its effect on the payment, written together by the ledger, so a worker that
-//! lost its lease can never commit a second effect.
+//! lost its lease can never commit a second effect. The results of jobs that finish together are
+//! group-committed (design §1b): one transaction for the batch, each job hearing back only after
+//! it committed.
 
 use super::Services;
 use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
 use crate::jobs::{backoff, JobHandler, JobResult};
 use crate::ledger::payment::{self, Change, Extras, Outcome};
+use crate::store::group_commit::{GroupCommitter, GroupError, Unit};
 use crate::store::jobs::{self, ClaimedJob};
+use crate::store::outbox_wake::OutboxWake;
 use crate::store::payments::PaymentRow;
-use sqlx::{Postgres, Transaction};
+use futures_util::future::BoxFuture;
+use sqlx::{PgConnection, Postgres, Transaction};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// Opens the completing transaction; None when the lease was lost (nothing may be committed).
@@ -27,38 +33,116 @@ pub async fn begin(
 
 /// Completes the job and applies `event` to its payment through the ledger, in one statement,
 /// only while the job's lease holds. `known`: the payment as the job read it (it saves a read;
-/// when it changed meanwhile the ledger decides again from what it is).
+/// when it changed meanwhile the ledger decides again from what it is). Results of jobs that
+/// finish together share one transaction (the job committer, design §1b); a lone one runs at once,
+/// in autocommit.
 pub async fn settle(
     services: &Services,
     job: &ClaimedJob,
     known: Option<&PaymentRow>,
     event: Option<(PaymentEvent, Change)>,
 ) -> Result<JobResult, sqlx::Error> {
-    let mut conn = services.pool.acquire().await?;
     let (Some((event, change)), Some(payment_id)) = (event, job.payment_id.as_deref()) else {
+        let mut conn = services.pool.acquire().await?;
         return Ok(match jobs::complete(&mut conn, job).await? {
             Ok(()) => JobResult::Completed,
             Err(_) => JobResult::LeaseLost,
         });
     };
-    // One autocommit statement: committed when it returns, so the relay is rung right after
-    // (and the statement sends no `NOTIFY` while this process's relay leads).
-    let extras = Extras {
-        job: Some(job),
-        wake: Some(&services.outbox_wake),
-        ..Extras::default()
-    };
-    let outcome = payment::apply(&mut conn, payment_id, known, event, &change, extras).await;
-    services.outbox_wake.ring();
-    Ok(match outcome? {
-        Outcome::LeaseLost => JobResult::LeaseLost,
-        Outcome::Done { .. } | Outcome::Mismatch { .. } => JobResult::Completed,
-        // The payment is gone (never, in practice): nothing to apply it to; done.
-        Outcome::NotFound => match jobs::complete(&mut conn, job).await? {
-            Ok(()) => JobResult::Completed,
-            Err(_) => JobResult::LeaseLost,
-        },
-    })
+    let unit = Arc::new(JobSettlement {
+        job: job.clone(),
+        payment_id: payment_id.to_owned(),
+        known: known.cloned(),
+        event,
+        change,
+        wake: Arc::clone(&services.outbox_wake),
+        result: Mutex::new(None),
+    });
+    match services.job_committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await {
+        Ok(()) => Ok(unit
+            .result
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or(JobResult::Completed)),
+        Err(GroupError::Database(error)) => Err(error),
+        Err(GroupError::Stopped) => Err(sqlx::Error::PoolClosed),
+    }
+}
+
+/// Committer tasks for job results: two, like intake's, so one batch commits while the next fills.
+const JOB_COMMITTERS: usize = 2;
+/// At most this many job results per transaction: the job runner's default concurrency.
+const JOB_BATCH: usize = 32;
+
+/// The committer behind [`settle`], for a process's [`Services`].
+pub fn job_committer(pool: sqlx::PgPool) -> GroupCommitter {
+    GroupCommitter::start(pool, JOB_COMMITTERS, JOB_BATCH)
+}
+
+/// A job's effect on its payment, applied in the job committer's next batch.
+struct JobSettlement {
+    job: ClaimedJob,
+    payment_id: String,
+    known: Option<PaymentRow>,
+    event: PaymentEvent,
+    change: Change,
+    /// Rung after the commit: the change sends no `NOTIFY` while this process's relay leads.
+    wake: Arc<OutboxWake>,
+    /// What the last run decided; read once the transaction committed.
+    result: Mutex<Option<JobResult>>,
+}
+
+impl Unit for JobSettlement {
+    fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let extras = Extras {
+                job: Some(&self.job),
+                wake: Some(&self.wake),
+                ..Extras::default()
+            };
+            let outcome = payment::apply(
+                conn,
+                &self.payment_id,
+                self.known.as_ref(),
+                self.event,
+                &self.change,
+                extras,
+            )
+            .await?;
+            let result = match outcome {
+                Outcome::LeaseLost => JobResult::LeaseLost,
+                Outcome::Done { .. } | Outcome::Mismatch { .. } => JobResult::Completed,
+                // The payment is gone (never, in practice): nothing to apply it to; done.
+                Outcome::NotFound => match jobs::complete(conn, &self.job).await? {
+                    Ok(()) => JobResult::Completed,
+                    Err(_) => JobResult::LeaseLost,
+                },
+            };
+            *self.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+            Ok(())
+        })
+    }
+
+    fn key(&self) -> Option<&str> {
+        Some(&self.payment_id)
+    }
+
+    fn rolled_back(&self) {
+        crate::ledger::rows::forget(&self.payment_id);
+        // A commit whose outcome was unknown may have landed without its `NOTIFY`.
+        self.wake.ring();
+    }
+
+    fn committed(&self) {
+        self.wake.ring();
+    }
+
+    /// Alone, each of the ledger's statements is a compare-and-set that stands by itself (a stale
+    /// one is decided again from a fresh read), exactly as without batching.
+    fn alone_needs_transaction(&self) -> bool {
+        false
+    }
 }
 
 /// Applies `event` to the payment inside the caller's transaction (one that also completes the

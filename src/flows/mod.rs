@@ -47,6 +47,8 @@ pub struct Services {
     pub refund_hand_off: refund_hand_off::RefundHandOff,
     /// This process's relay: woken in memory after the commits that skip the `NOTIFY`.
     pub outbox_wake: std::sync::Arc<crate::store::outbox_wake::OutboxWake>,
+    /// Applies the results of jobs that finish together in one transaction (`completion::settle`).
+    pub job_committer: crate::store::group_commit::GroupCommitter,
 }
 
 impl Services {

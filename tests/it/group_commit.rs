@@ -2,7 +2,7 @@
 //! together share one transaction; a poison unit fails alone and its neighbours apply; two
 //! changes to one row in one batch apply in arrival order; a batch whose connection dies before
 //! its commit is re-applied and every unit lands exactly once; a unit hears `committed` once, only
-//! for the run that committed.
+//! for the run that committed; a lone unit whose statements stand alone runs in autocommit.
 
 use crate::helpers::TestDb;
 use bnpl::store::group_commit::{GroupCommitter, Unit};
@@ -184,4 +184,74 @@ async fn a_batch_whose_connection_dies_before_commit_lands_every_unit_once() {
     for id in ["a", "slow", "b"] {
         assert_eq!(value(&pool, id).await, Some(1), "{id} landed exactly once");
     }
+}
+
+/// Reads its transaction id twice; says whether it needs a transaction when alone.
+struct TwoReads {
+    needs_transaction: bool,
+    txids: Mutex<Vec<i64>>,
+}
+
+impl Unit for TwoReads {
+    fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let mut txids = Vec::new();
+            for _ in 0..2 {
+                txids.push(
+                    sqlx::query_scalar("SELECT txid_current()")
+                        .fetch_one(&mut *conn)
+                        .await?,
+                );
+            }
+            *self.txids.lock().unwrap() = txids;
+            Ok(())
+        })
+    }
+
+    fn alone_needs_transaction(&self) -> bool {
+        self.needs_transaction
+    }
+}
+
+fn two_reads(needs_transaction: bool) -> Arc<TwoReads> {
+    Arc::new(TwoReads {
+        needs_transaction,
+        txids: Mutex::new(Vec::new()),
+    })
+}
+
+/// Distinct transactions the unit's two statements ran in.
+fn transactions_of(unit: &TwoReads) -> usize {
+    let txids = unit.txids.lock().unwrap();
+    assert_eq!(txids.len(), 2, "both statements ran");
+    txids.iter().collect::<std::collections::BTreeSet<_>>().len()
+}
+
+#[tokio::test]
+async fn a_lone_unit_whose_statements_stand_alone_runs_in_autocommit_and_together_it_shares() {
+    let (_db, pool) = setup().await;
+    let committer = GroupCommitter::start(pool.clone(), 1, 32);
+    let standalone = two_reads(false);
+    committer.apply(Arc::clone(&standalone) as Arc<dyn Unit>).await.unwrap();
+    assert_eq!(transactions_of(&standalone), 2, "alone: one statement, one commit");
+    let transactional = two_reads(true);
+    committer
+        .apply(Arc::clone(&transactional) as Arc<dyn Unit>)
+        .await
+        .unwrap();
+    assert_eq!(transactions_of(&transactional), 1, "alone, in a transaction of its own");
+    // In a batch, every unit shares the batch's transaction.
+    let batch = [two_reads(false), two_reads(false)];
+    let results = join_all(
+        batch
+            .iter()
+            .map(|unit| committer.apply(Arc::clone(unit) as Arc<dyn Unit>)),
+    )
+    .await;
+    assert!(results.iter().all(Result::is_ok));
+    let txids: std::collections::BTreeSet<i64> = batch
+        .iter()
+        .flat_map(|unit| unit.txids.lock().unwrap().clone())
+        .collect();
+    assert_eq!(txids.len(), 1, "two units of one batch, one transaction: {txids:?}");
 }

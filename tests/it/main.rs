@@ -22,6 +22,7 @@ mod helpers;
 mod hostile;
 mod intake;
 mod job_leases;
+mod job_results;
 mod key_rotation;
 mod manual_refunds;
 mod metrics;
