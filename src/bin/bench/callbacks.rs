@@ -19,6 +19,43 @@ pub struct CallbackReport {
     pub orchestrator_http_per_sec: f64,
     pub bare_per_sec: f64,
     pub refused: usize,
+    /// CPU per callback, ms, while the orchestrator took them, then while the bare handler did.
+    pub orchestrator_cpu: CpuPerCallback,
+    pub bare_cpu: CpuPerCallback,
+}
+
+/// Where a phase's CPU went, per callback (ms): this process (orchestrator or bare handler, and
+/// the load generator), PostgreSQL and RabbitMQ.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuPerCallback {
+    pub process: f64,
+    pub postgres: f64,
+    pub rabbitmq: f64,
+}
+
+/// Brackets one phase of `callbacks` callbacks.
+struct CpuMark {
+    process: f64,
+    servers: env::ServerCpu,
+}
+
+impl CpuMark {
+    fn now() -> Self {
+        Self {
+            process: env::process_cpu_secs(),
+            servers: env::ServerCpu::snapshot(),
+        }
+    }
+
+    fn per_callback(&self, callbacks: usize) -> CpuPerCallback {
+        let (postgres, rabbitmq) = env::ServerCpu::snapshot().since(&self.servers);
+        let per = |secs: f64| secs * 1000.0 / callbacks.max(1) as f64;
+        CpuPerCallback {
+            process: per(env::process_cpu_secs() - self.process),
+            postgres: per(postgres),
+            rabbitmq: per(rabbitmq),
+        }
+    }
 }
 
 /// Creates M payments awaiting the customer at the orchestrator (`commands` / `events`).
@@ -68,6 +105,7 @@ pub async fn run(
         .map(|(i, id)| env::sale_callback(id, 7_000_000 + i as u64).to_string())
         .collect();
     let mut probe = EventProbe::subscribe(servers.amqp().await?, events).await?;
+    let mark = CpuMark::now();
     let started = Instant::now();
     let wanted: HashMap<String, Instant> = ids.iter().map(|id| (id.clone(), started)).collect();
     let refused = post_all(orchestrator_url, bodies.clone()).await;
@@ -75,6 +113,7 @@ pub async fn run(
     let done = probe.wait_for(&wanted, load::is_final, Duration::from_secs(60)).await;
     let end = done.values().max().copied().unwrap_or(started);
     let orchestrator_secs = end.duration_since(started).as_secs_f64().max(http_secs);
+    let orchestrator_cpu = mark.per_callback(ids.len());
     // The bare side: the same payments, awaiting the customer, in the baseline's table.
     sqlx::query(
         "INSERT INTO base_payments (payment_id, status, amount_minor, body)
@@ -85,14 +124,18 @@ pub async fn run(
     .bind(env::AMOUNT)
     .execute(&baseline.pool)
     .await?;
+    let mark = CpuMark::now();
     let started = Instant::now();
     let bare_refused = post_all(&baseline.url("/bare/ecommpay"), bodies).await;
     let bare_secs = started.elapsed().as_secs_f64();
+    let bare_cpu = mark.per_callback(ids.len());
     Ok(CallbackReport {
         callbacks: ids.len(),
         orchestrator_per_sec: done.len() as f64 / orchestrator_secs.max(1e-6),
         orchestrator_http_per_sec: (ids.len() - refused) as f64 / http_secs.max(1e-6),
         bare_per_sec: (ids.len() - bare_refused) as f64 / bare_secs.max(1e-6),
         refused: refused + bare_refused,
+        orchestrator_cpu,
+        bare_cpu,
     })
 }

@@ -114,6 +114,12 @@ pub fn callbacks(r: &CallbackReport) {
         "  orchestrator: {:.1}/s applied and announced ({:.1}/s answered 200); bare handler (verify + 1 UPDATE): {:.1}/s; non-200: {}",
         r.orchestrator_per_sec, r.orchestrator_http_per_sec, r.bare_per_sec, r.refused
     );
+    for (side, cpu) in [("orchestrator", &r.orchestrator_cpu), ("bare", &r.bare_cpu)] {
+        println!(
+            "  CPU per callback, {side}: this process {:.2} ms, PostgreSQL {:.2} ms, RabbitMQ {:.2} ms",
+            cpu.process, cpu.postgres, cpu.rabbitmq
+        );
+    }
 }
 
 pub fn timers(r: &TimerReport) {
