@@ -57,6 +57,7 @@ pub async fn settle(
         change,
         wake: Arc::clone(&services.outbox_wake),
         result: Mutex::new(None),
+        written: Mutex::new(None),
     });
     match services.job_committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await {
         Ok(()) => Ok(unit
@@ -91,6 +92,9 @@ struct JobSettlement {
     wake: Arc<OutboxWake>,
     /// What the last run decided; read once the transaction committed.
     result: Mutex<Option<JobResult>>,
+    /// The payment as the last run wrote it: cached for the next writer once committed, never
+    /// before (the batch may still roll back).
+    written: Mutex<Option<PaymentRow>>,
 }
 
 impl Unit for JobSettlement {
@@ -99,6 +103,7 @@ impl Unit for JobSettlement {
             let extras = Extras {
                 job: Some(&self.job),
                 wake: Some(&self.wake),
+                cache_after_commit: true,
                 ..Extras::default()
             };
             let outcome = payment::apply(
@@ -110,6 +115,11 @@ impl Unit for JobSettlement {
                 extras,
             )
             .await?;
+            let written = match &outcome {
+                Outcome::Done { row, .. } => Some(PaymentRow::clone(row)),
+                _ => None,
+            };
+            *self.written.lock().unwrap_or_else(PoisonError::into_inner) = written;
             let result = match outcome {
                 Outcome::LeaseLost => JobResult::LeaseLost,
                 Outcome::Done { .. } | Outcome::Mismatch { .. } => JobResult::Completed,
@@ -135,6 +145,9 @@ impl Unit for JobSettlement {
     }
 
     fn committed(&self) {
+        if let Some(row) = self.written.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            crate::ledger::rows::remember(&row);
+        }
         self.wake.ring();
     }
 

@@ -81,6 +81,10 @@ pub struct Extras<'a> {
     /// The caller rings this after its commit: while this process's relay leads, the change
     /// sends no `NOTIFY` (`store::outbox_wake`). Without it, the change always notifies.
     pub wake: Option<&'a OutboxWake>,
+    /// The change runs in a transaction shared with other units, which may still roll back after
+    /// this returns: the row cache must not show it to other writers before it commits, so the
+    /// ledger drops the payment's cached row and the caller remembers the new one once committed.
+    pub cache_after_commit: bool,
 }
 
 /// What the state machine made of the change.
@@ -160,7 +164,11 @@ pub async fn apply(
         };
         match payment_sql::write(conn, &row, &plan, &event, change, &extras).await? {
             payment_sql::Written::Yes => {
-                rows::remember(&plan.row);
+                if extras.cache_after_commit {
+                    rows::forget(&plan.row.payment_id);
+                } else {
+                    rows::remember(&plan.row);
+                }
                 return Ok(Outcome::Done {
                     applied: plan.applied,
                     row: Box::new(plan.row),

@@ -124,9 +124,14 @@ async fn commit_batches(pool: PgPool, receiver: Arc<Mutex<mpsc::UnboundedReceive
         metrics::counter!("bnpl_group_commit_batches_total").increment(1);
         metrics::counter!("bnpl_group_commit_units_total").increment(batch.len() as u64);
         // A unit that panics fails its batch's callers (their answers are dropped: `Stopped`, a
-        // transient error they retry), never the committer: the next batch runs as usual.
+        // transient error they retry), never the committer: the next batch runs as usual. Every
+        // unit of it hears of the rollback, so none leaves a cached row that never committed.
+        let units: Vec<Arc<dyn Unit>> = batch.iter().map(|queued| Arc::clone(&queued.unit)).collect();
         if AssertUnwindSafe(run(&pool, batch)).catch_unwind().await.is_err() {
             tracing::error!("a group-committed unit panicked; its batch was rolled back");
+            for unit in &units {
+                unit.rolled_back();
+            }
         }
     }
 }

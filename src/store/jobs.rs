@@ -127,12 +127,18 @@ pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> Result<Vec<Cla
 }
 
 /// Extends the leases of jobs still running under the given tokens (pairs of `ids[i]`,
-/// `tokens[i]`); a job another worker took over keeps its new holder's lease.
+/// `tokens[i]`); a job another worker took over keeps its new holder's lease. A job whose row is
+/// locked is skipped: it is being completed (possibly in a group-committed batch that also waits
+/// on other jobs' rows), and waiting on it could close a lock cycle with that batch.
 pub async fn renew(pool: &PgPool, ids: &[i64], tokens: &[Uuid], lease: Duration) -> Result<u64, sqlx::Error> {
     let renewed = sqlx::query(
         "UPDATE jobs SET available_at = now() + $3
-         FROM unnest($1::bigint[], $2::uuid[]) AS held(id, token)
-         WHERE jobs.id = held.id AND jobs.lease_token = held.token AND jobs.state = 'running'",
+         WHERE id IN (
+             SELECT jobs.id FROM jobs
+             JOIN unnest($1::bigint[], $2::uuid[]) AS held(id, token)
+               ON jobs.id = held.id AND jobs.lease_token = held.token
+             WHERE jobs.state = 'running'
+             FOR UPDATE OF jobs SKIP LOCKED)",
     )
     .bind(ids)
     .bind(tokens)

@@ -94,7 +94,7 @@ pub const FAMILIES: &[Family] = &[
     family(
         "bnpl_group_commit_batches_total",
         Counter,
-        "Transactions the group committers ran for units of work that arrived together (intake purchases, verified callbacks).",
+        "Transactions the group committers ran for units of work that arrived together (intake purchases, verified callbacks, job results).",
     ),
     family(
         "bnpl_group_commit_units_total",

@@ -1,7 +1,7 @@
 //! Job leases against the real database: a running job's lease is renewed while its holder lives,
 //! so a job that outlasts the lease is not taken over twice; once the holder stops renewing (a dead
 //! process), the job is claimable one lease later and its old holder can no longer complete it,
-//! nor write its effect through the one-statement path.
+//! nor write its effect through the one-statement path; a renewal skips a job whose row is locked.
 
 use crate::helpers::TestDb;
 use bnpl::domain::payment_state::PaymentEvent;
@@ -201,4 +201,29 @@ async fn a_job_effect_written_in_one_statement_is_fenced_by_the_lease() {
         .await
         .unwrap();
     assert_eq!(state, "done", "the effect and the job's completion are one write");
+}
+
+/// A job whose row is locked (being completed, perhaps in a batch that also waits on other jobs'
+/// rows) is skipped by the renewal instead of waited on: waiting could close a lock cycle.
+#[tokio::test]
+async fn renewal_skips_a_job_whose_row_is_locked_and_renews_it_once_free() {
+    let (_db, pool) = migrated().await;
+    let job = claim_one(&pool).await;
+    let mut completing = pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")
+        .bind(job.id)
+        .execute(&mut *completing)
+        .await
+        .unwrap();
+    let renewed = tokio::time::timeout(
+        Duration::from_secs(3),
+        jobs::renew(&pool, &[job.id], &[job.lease_token], LEASE),
+    )
+    .await
+    .expect("the renewal waited on a locked job row")
+    .unwrap();
+    assert_eq!(renewed, 0, "the locked job is left to its holder");
+    completing.rollback().await.unwrap();
+    let renewed = jobs::renew(&pool, &[job.id], &[job.lease_token], LEASE).await.unwrap();
+    assert_eq!(renewed, 1, "renewed once its row is free");
 }
