@@ -1,52 +1,81 @@
-//! Job results are group-committed (design §1b, issue 16): the sale results of purchases that
-//! arrive together share transactions, and each lands exactly once; the row cache never shows a
+//! Job results are group-committed (design §1b, issue 16): results that finish together share a
+//! transaction, and each lands exactly once; the row cache never shows a
 //! change of such a transaction before it commits.
 
-use crate::harness::*;
+use bnpl::domain::payment_state::PaymentEvent;
+use bnpl::flows::completion;
+use bnpl::jobs::JobResult;
+use bnpl::ledger::Change;
+use bnpl::store::jobs::{self, NewJob};
 use futures_util::future::join_all;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(20);
-
+/// Job results that finish together (queued before a committer runs: this test's runtime has one
+/// thread) share one transaction through `completion::settle`, each hears back `Completed`, and
+/// each payment and job is written once.
 #[tokio::test]
-async fn sale_results_that_finish_together_share_a_transaction_and_each_lands_once() {
-    // Intake's default concurrency (the tests run with 4): the sales of one prefetch window go
-    // out together.
-    let mut env = spawn_sandboxed_configured(fast_timing(), |_| {}, |config| config.intake.concurrency = 32).await;
-    let ids: Vec<String> = (0..30).map(|n| format!("jr-{n}")).collect();
-    let bodies: Vec<_> = ids.iter().map(|id| humm_purchase(id, 15000)).collect();
-    // All at once: one prefetch window, so the sales go out together and their results meet at
-    // the job committer.
-    join_all(bodies.iter().map(|body| env.publish("purchase.create", body))).await;
+async fn job_results_that_finish_together_share_one_transaction_and_each_lands_once() {
+    let db = crate::helpers::TestDb::create().await;
+    let pool = db.pool().await;
+    bnpl::store::migrate(&pool).await.unwrap();
+    let config = crate::helpers::test_config(&db, &crate::helpers::TestPrefix::new(), &[]);
+    let services = bnpl::admin::refund_evidence::cli_services(&config, pool.clone()).unwrap();
+    let ids: Vec<String> = (0..8).map(|n| format!("jr-{n}")).collect();
+    let mut jobs = Vec::new();
     for id in &ids {
-        env.wait_for_event(id, "payment.pending", WAIT).await;
+        sqlx::query(
+            "INSERT INTO payments (payment_id, provider, account, amount_minor, currency, status,
+                                   command_hash, threshold_at, last_sequence)
+             VALUES ($1, 'humm', 'default', 15000, 'GBP', 'accepted', 'h', now() + interval '1 day', 1)",
+        )
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        let job = NewJob {
+            kind: "humm_sale",
+            payment_id: Some(id),
+            refund_id: None,
+            dedupe_key: None,
+            payload: serde_json::json!({}),
+            due_at: chrono::Utc::now(),
+            max_attempts: 5,
+        };
+        jobs.push(
+            jobs::insert_claimed(&mut conn, &job, Duration::from_secs(30))
+                .await
+                .unwrap(),
+        );
     }
-    let pool = env.app.db.pool().await;
-    // Registration comes from the sale's result or, when it is quicker, from ecommpay's callback:
-    // either way exactly once per payment.
-    let (pendings, payments): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT payment_id) FROM audit_log
-         WHERE to_status = 'pending' AND payment_id = ANY($1)",
-    )
-    .bind(&ids)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!((pendings, payments), (30, 30), "registered once each");
-    // `xmin`: the transaction that wrote each sale result's audit row.
-    let (results, transactions): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT xmin::text) FROM audit_log
-         WHERE actor = 'job:humm_sale' AND payment_id = ANY($1)",
-    )
-    .bind(&ids)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert!(results >= 10, "most registrations are the sale's result: {results}");
+    let results = join_all(jobs.iter().map(|job| {
+        completion::settle(
+            &services,
+            job,
+            None,
+            Some((PaymentEvent::Registered, Change::by("job:test"))),
+        )
+    }))
+    .await;
     assert!(
-        transactions < results,
-        "{results} sale results in {transactions} transactions: none shared one"
+        results.iter().all(|result| matches!(result, Ok(JobResult::Completed))),
+        "{results:?}"
     );
+    // `xmin`: the transaction that wrote each result's audit row.
+    let (rows, payments, transactions): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT payment_id), count(DISTINCT xmin::text) FROM audit_log
+         WHERE actor = 'job:test'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((rows, payments), (8, 8), "one result per payment, none twice");
+    assert_eq!(transactions, 1, "the eight results in one transaction");
+    let done: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'done'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(done, 8, "each job completed with its result");
     pool.close().await;
 }
 
