@@ -82,9 +82,22 @@ pub fn review_share(payments: &[PaymentRow], refunds: &[RefundRow]) -> Check {
     let mut check = Check::new(format!("at most 5% in needs_review (here {:.1}%)", share * 100.0));
     check.checked = total;
     if share > 0.05 {
-        check
-            .violations
-            .push(format!("{parked} of {total} ended in needs_review"));
+        // Which, and why: a floor failure must say what to look at.
+        let named: Vec<String> = payments
+            .iter()
+            .filter(|p| p.status == "needs_review")
+            .map(|p| format!("payment {} ({})", p.id, p.review.as_deref().unwrap_or("no reason")))
+            .chain(
+                refunds
+                    .iter()
+                    .filter(|r| r.status == "needs_review")
+                    .map(|r| format!("refund {} of {}", r.id, r.payment_id)),
+            )
+            .collect();
+        check.violations.push(format!(
+            "{parked} of {total} ended in needs_review: {}",
+            named.join("; ")
+        ));
     }
     check
 }
