@@ -9,7 +9,7 @@ use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
 use crate::jobs::{backoff, JobHandler, JobResult};
 use crate::ledger::payment::{self, Change, Extras, Outcome};
-use crate::store::group_commit::{GroupCommitter, GroupError, Unit};
+use crate::store::group_commit::{GroupCommitter, Unit};
 use crate::store::jobs::{self, ClaimedJob};
 use crate::store::outbox_wake::OutboxWake;
 use crate::store::payments::PaymentRow;
@@ -59,16 +59,9 @@ pub async fn settle(
         result: Mutex::new(None),
         written: Mutex::new(None),
     });
-    match services.job_committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await {
-        Ok(()) => Ok(unit
-            .result
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .unwrap_or(JobResult::Completed)),
-        Err(GroupError::Database(error)) => Err(error),
-        Err(GroupError::Stopped) => Err(sqlx::Error::PoolClosed),
-    }
+    services.job_committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await?;
+    let result = unit.result.lock().unwrap_or_else(PoisonError::into_inner).take();
+    Ok(result.unwrap_or(JobResult::Completed))
 }
 
 /// Committer tasks for job results: two, like intake's, so one batch commits while the next fills.

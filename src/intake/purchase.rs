@@ -9,7 +9,7 @@ use super::{invalid, schema, Outcome};
 use crate::flows::purchase_create::{self, PurchaseCreate, Rejection, Stored};
 use crate::flows::Services;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
-use crate::store::group_commit::{GroupCommitter, GroupError, Unit};
+use crate::store::group_commit::{GroupCommitter, Unit};
 use crate::store::jobs::ClaimedJob;
 use crate::store::payments::PaymentRow;
 use futures_util::future::BoxFuture;
@@ -45,11 +45,7 @@ pub async fn create(
         command: command.clone(),
         result: std::sync::Mutex::new(None),
     });
-    match committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await {
-        Ok(()) => {}
-        Err(GroupError::Database(error)) => return Err(error),
-        Err(GroupError::Stopped) => return Err(sqlx::Error::PoolClosed),
-    }
+    committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await?;
     let stored = unit
         .result
         .lock()

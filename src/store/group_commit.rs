@@ -79,6 +79,16 @@ pub enum GroupError {
     Stopped,
 }
 
+/// To a caller, a stopped committer is a closed pool: transient, and retried like one.
+impl From<GroupError> for sqlx::Error {
+    fn from(error: GroupError) -> Self {
+        match error {
+            GroupError::Database(error) => error,
+            GroupError::Stopped => sqlx::Error::PoolClosed,
+        }
+    }
+}
+
 impl GroupCommitter {
     /// Starts `committers` tasks that take batches of at most `max_batch` units from one queue.
     /// They end when every clone of the committer is dropped.

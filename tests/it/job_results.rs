@@ -10,6 +10,19 @@ use bnpl::store::jobs::{self, NewJob};
 use futures_util::future::join_all;
 use std::time::Duration;
 
+/// A humm payment in `accepted` at sequence 1, as intake leaves it.
+async fn accepted_payment(pool: &sqlx::PgPool, payment_id: &str) {
+    sqlx::query(
+        "INSERT INTO payments (payment_id, provider, account, amount_minor, currency, status,
+                               command_hash, threshold_at, last_sequence)
+         VALUES ($1, 'humm', 'default', 15000, 'GBP', 'accepted', 'h', now() + interval '1 day', 1)",
+    )
+    .bind(payment_id)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
 /// Job results that finish together (queued before a committer runs: this test's runtime has one
 /// thread) share one transaction through `completion::settle`, each hears back `Completed`, and
 /// each payment and job is written once.
@@ -23,15 +36,7 @@ async fn job_results_that_finish_together_share_one_transaction_and_each_lands_o
     let ids: Vec<String> = (0..8).map(|n| format!("jr-{n}")).collect();
     let mut jobs = Vec::new();
     for id in &ids {
-        sqlx::query(
-            "INSERT INTO payments (payment_id, provider, account, amount_minor, currency, status,
-                                   command_hash, threshold_at, last_sequence)
-             VALUES ($1, 'humm', 'default', 15000, 'GBP', 'accepted', 'h', now() + interval '1 day', 1)",
-        )
-        .bind(id)
-        .execute(&pool)
-        .await
-        .unwrap();
+        accepted_payment(&pool, id).await;
         let mut conn = pool.acquire().await.unwrap();
         let job = NewJob {
             kind: "humm_sale",
@@ -90,15 +95,7 @@ async fn a_change_in_a_shared_transaction_reaches_the_row_cache_only_once_commit
     bnpl::store::migrate(&pool).await.unwrap();
     // Unique: the row cache is the process's, shared by the tests running beside this one.
     let payment_id = format!("cache-{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(
-        "INSERT INTO payments (payment_id, provider, account, amount_minor, currency, status,
-                               command_hash, threshold_at, last_sequence)
-         VALUES ($1, 'humm', 'default', 15000, 'GBP', 'accepted', 'h', now() + interval '1 day', 1)",
-    )
-    .bind(&payment_id)
-    .execute(&pool)
-    .await
-    .unwrap();
+    accepted_payment(&pool, &payment_id).await;
     let mut other = pool.acquire().await.unwrap();
     let status = |row: Option<bnpl::store::payments::PaymentRow>| row.expect("the payment").status;
     assert_eq!(status(rows::load(&mut other, &payment_id).await.unwrap()), "accepted");

@@ -26,7 +26,7 @@ use crate::domain::Provider;
 use crate::flows::refund_hand_off::RefundHandOff;
 use crate::ledger::payment::{self, Applied, Change, Extras, Outcome, RawCallback};
 use crate::ledger::refund::Promotions;
-use crate::store::group_commit::{GroupCommitter, GroupError, Unit};
+use crate::store::group_commit::{GroupCommitter, Unit};
 use crate::store::inbound_callbacks;
 use crate::store::outbox_wake::OutboxWake;
 use crate::store::payments::PaymentRow;
@@ -138,16 +138,13 @@ async fn apply_in_batch<P: Send + Sync + 'static>(
         },
         hand_off: services.refund_hand_off.clone(),
     });
-    match committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await {
-        Ok(()) => Ok(unit
-            .reply
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-            .unwrap_or(Reply::Accepted)),
-        Err(GroupError::Database(error)) => Err(error),
-        Err(GroupError::Stopped) => Err(sqlx::Error::PoolClosed),
-    }
+    committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await?;
+    let reply = unit
+        .reply
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    Ok(reply.unwrap_or(Reply::Accepted))
 }
 
 /// How to answer the provider.
