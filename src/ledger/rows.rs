@@ -70,8 +70,9 @@ pub fn remember(row: &PaymentRow) {
 /// Drops a payment's row (its writes now happen in a transaction that may roll back).
 pub fn forget(payment_id: &str) {
     if let Ok(mut rows) = rows().lock() {
-        if rows.by_id.remove(payment_id).is_some() {
-            rows.order.retain(|id| id != payment_id);
-        }
+        // Its place in `order` stays until it comes up for eviction (scanning `order` here would
+        // cost every batched change a pass over the whole cache); evicting an id that was
+        // remembered again since then only costs a read later.
+        rows.by_id.remove(payment_id);
     }
 }

@@ -10,8 +10,13 @@
 //! - a batch that fails as a whole is rolled back and re-applied unit by unit, each in its own
 //!   transaction, so only the culprit meets the bad-command rules and its neighbours apply;
 //! - units run one after another inside the transaction, in key order (rows locked in one order,
-//!   so concurrent batches do not deadlock); a second unit about the same row sees
-//!   the first (a repeated command is a duplicate, as if it came in the next batch);
+//!   so concurrent batches do not deadlock);
+//! - at most one unit per key (payment) per batch, and none while a batch holding its key is
+//!   running: a second unit about the same row waits for the next batch, so units of one key apply
+//!   in arrival order and each reads what the one before it committed;
+//! - what units leave for the end of their batch ([`Deferred`]: the ledger's payment writes, one
+//!   statement for the batch) runs in the batch's transaction just before its commit, and hears of
+//!   the commit or the rollback like the units do;
 //! - a commit whose outcome is unknown (the connection died during it) is treated as failed: the
 //!   units are re-applied one by one, and one whose effect did land finds it there (intake's
 //!   dedupe, the ledger's compare-and-set), so it is applied once;
@@ -19,12 +24,14 @@
 //! - a unit alone runs in a transaction of its own unless it says its statements stand alone
 //!   ([`Unit::alone_needs_transaction`]): then it runs in autocommit, as it would without batching.
 
+use super::deferred;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt as _;
 use sqlx::{PgConnection, PgPool};
+use std::collections::{HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 /// A piece of work that can run inside a shared transaction, and again alone if its batch fails.
 /// It keeps its own result; the caller reads it after [`GroupCommitter::apply`] returned Ok.
@@ -94,9 +101,16 @@ impl GroupCommitter {
     /// They end when every clone of the committer is dropped.
     pub fn start(pool: PgPool, committers: usize, max_batch: usize) -> Self {
         let (queue, receiver) = mpsc::unbounded_channel();
-        let receiver = Arc::new(Mutex::new(receiver));
+        let shared = Arc::new(Shared {
+            inbox: Mutex::new(Inbox {
+                receiver,
+                held: VecDeque::new(),
+            }),
+            busy: std::sync::Mutex::new(HashSet::new()),
+            freed: Notify::new(),
+        });
         for _ in 0..committers.max(1) {
-            tokio::spawn(commit_batches(pool.clone(), Arc::clone(&receiver), max_batch.max(1)));
+            tokio::spawn(commit_batches(pool.clone(), Arc::clone(&shared), max_batch.max(1)));
         }
         Self { queue }
     }
@@ -115,22 +129,89 @@ impl GroupCommitter {
     }
 }
 
-async fn commit_batches(pool: PgPool, receiver: Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>, max_batch: usize) {
-    loop {
-        let batch = {
-            let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < max_batch {
-                match receiver.try_recv() {
-                    Ok(more) => batch.push(more),
-                    Err(_) => break,
+/// What the committer tasks share.
+struct Shared {
+    inbox: Mutex<Inbox>,
+    /// The keys of the batches running now: a unit with one of them waits (in `held`).
+    busy: std::sync::Mutex<HashSet<String>>,
+    /// Rung when a batch ends, so a held unit is taken up even when nothing new arrives.
+    freed: Notify,
+}
+
+struct Inbox {
+    receiver: mpsc::UnboundedReceiver<Queued>,
+    /// Units that arrived while a unit of their key was batched or running, in arrival order.
+    held: VecDeque<Queued>,
+}
+
+impl Shared {
+    fn busy(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next batch: held units first, then what is queued, never two of one key nor one whose
+    /// key is running; waits only while there is nothing to take. None once every sender is gone.
+    async fn next_batch(&self, max_batch: usize) -> Option<Vec<Queued>> {
+        let mut inbox = self.inbox.lock().await;
+        loop {
+            let mut batch = Vec::new();
+            let mut keys = HashSet::new();
+            {
+                let busy = self.busy();
+                let mut waiting = VecDeque::new();
+                let mut consider = |queued: Queued, batch: &mut Vec<Queued>, waiting: &mut VecDeque<Queued>| {
+                    let free = batch.len() < max_batch
+                        && match queued.unit.key() {
+                            None => true,
+                            Some(key) => !busy.contains(key) && keys.insert(key.to_owned()),
+                        };
+                    if free {
+                        batch.push(queued);
+                    } else {
+                        waiting.push_back(queued);
+                    }
+                };
+                while let Some(queued) = inbox.held.pop_front() {
+                    consider(queued, &mut batch, &mut waiting);
                 }
+                while batch.len() < max_batch {
+                    match inbox.receiver.try_recv() {
+                        Ok(queued) => consider(queued, &mut batch, &mut waiting),
+                        Err(_) => break,
+                    }
+                }
+                inbox.held = waiting;
             }
-            batch
-        };
+            if !batch.is_empty() {
+                self.busy().extend(keys);
+                return Some(batch);
+            }
+            tokio::select! {
+                arrived = inbox.receiver.recv() => match arrived {
+                    Some(queued) => inbox.held.push_back(queued),
+                    None if inbox.held.is_empty() => return None,
+                    // Every sender is gone but held units remain: wait for their keys to free.
+                    None => self.freed.notified().await,
+                },
+                () = self.freed.notified() => {}
+            }
+        }
+    }
+
+    fn release(&self, batch: &[Arc<dyn Unit>]) {
+        let mut busy = self.busy();
+        for unit in batch {
+            if let Some(key) = unit.key() {
+                busy.remove(key);
+            }
+        }
+        drop(busy);
+        self.freed.notify_one();
+    }
+}
+
+async fn commit_batches(pool: PgPool, shared: Arc<Shared>, max_batch: usize) {
+    while let Some(batch) = shared.next_batch(max_batch).await {
         metrics::counter!("bnpl_group_commit_batches_total").increment(1);
         metrics::counter!("bnpl_group_commit_units_total").increment(batch.len() as u64);
         // A unit that panics fails its batch's callers (their answers are dropped: `Stopped`, a
@@ -143,16 +224,19 @@ async fn commit_batches(pool: PgPool, receiver: Arc<Mutex<mpsc::UnboundedReceive
                 unit.rolled_back();
             }
         }
+        shared.release(&units);
     }
 }
 
 /// Applies `batch` in one transaction; on any failure, each unit alone.
 async fn run(pool: &PgPool, mut batch: Vec<Queued>) {
-    // Stable: units of one key keep their arrival order.
+    // Keys are distinct within a batch: the order is the lock order.
     batch.sort_by(|a, b| a.unit.key().cmp(&b.unit.key()));
     if batch.len() > 1 {
-        match together(pool, &batch).await {
+        let deferred = Arc::new(deferred::Batch::default());
+        match deferred::scope(Arc::clone(&deferred), together(pool, &batch, &deferred)).await {
             Ok(()) => {
+                deferred.committed();
                 for queued in batch {
                     queued.unit.committed();
                     let _ = queued.done.send(Ok(()));
@@ -161,6 +245,7 @@ async fn run(pool: &PgPool, mut batch: Vec<Queued>) {
             }
             Err(error) => {
                 tracing::debug!(%error, size = batch.len(), "batch failed; applying its units one by one");
+                deferred.rolled_back();
                 for queued in &batch {
                     queued.unit.rolled_back();
                 }
@@ -177,11 +262,12 @@ async fn run(pool: &PgPool, mut batch: Vec<Queued>) {
     }
 }
 
-async fn together(pool: &PgPool, batch: &[Queued]) -> Result<(), sqlx::Error> {
+async fn together(pool: &PgPool, batch: &[Queued], deferred: &deferred::Batch) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     for queued in batch {
         queued.unit.apply(&mut tx).await?;
     }
+    deferred.flush(&mut tx).await?;
     tx.commit().await
 }
 

@@ -1,6 +1,7 @@
 //! The group committer's rules (design §1b, issue 16), on real PostgreSQL: units that arrive
-//! together share one transaction; a poison unit fails alone and its neighbours apply; two
-//! changes to one row in one batch apply in arrival order; a batch whose connection dies before
+//! together share one transaction; a poison unit fails alone and its neighbours apply; of two
+//! changes to one row that arrive together, the second waits for the next batch, after the first
+//! committed; a batch whose connection dies before
 //! its commit is re-applied and every unit lands exactly once; a unit hears `committed` once, only
 //! for the run that committed; a lone unit whose statements stand alone runs in autocommit.
 
@@ -10,7 +11,7 @@ use futures_util::future::{join_all, BoxFuture};
 use sqlx::PgConnection;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Adds `delta` to the row `id` (creating it at 0), after sleeping `sleep_ms` in the database;
 /// remembers the transaction it ran in, and counts the commits it was told of.
@@ -20,6 +21,9 @@ struct Add {
     sleep_ms: u32,
     txid: Mutex<Option<i64>>,
     committed: AtomicUsize,
+    /// When its last run started, and when it was told of its commit.
+    started_at: Mutex<Option<Instant>>,
+    committed_at: Mutex<Option<Instant>>,
 }
 
 fn add(id: &'static str, delta: i32) -> Arc<Add> {
@@ -29,6 +33,8 @@ fn add(id: &'static str, delta: i32) -> Arc<Add> {
         sleep_ms: 0,
         txid: Mutex::new(None),
         committed: AtomicUsize::new(0),
+        started_at: Mutex::new(None),
+        committed_at: Mutex::new(None),
     })
 }
 
@@ -39,6 +45,7 @@ fn commits_told(unit: &Add) -> usize {
 impl Unit for Add {
     fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async move {
+            *self.started_at.lock().unwrap() = Some(Instant::now());
             if self.sleep_ms > 0 {
                 sqlx::query("SELECT pg_sleep($1)")
                     .bind(f64::from(self.sleep_ms) / 1000.0)
@@ -68,6 +75,7 @@ impl Unit for Add {
     }
 
     fn committed(&self) {
+        *self.committed_at.lock().unwrap() = Some(Instant::now());
         self.committed.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -146,14 +154,24 @@ async fn a_poison_unit_fails_alone_and_its_neighbours_apply_once() {
 }
 
 #[tokio::test]
-async fn two_changes_to_one_row_in_one_batch_apply_in_arrival_order() {
+async fn a_second_change_to_one_row_waits_for_the_next_batch_after_the_first_committed() {
     let (_db, pool) = setup().await;
-    let committer = GroupCommitter::start(pool.clone(), 1, 32);
+    // Two committers: without the rule, the second would run at once beside the first's batch.
+    let committer = GroupCommitter::start(pool.clone(), 2, 32);
     // +2 then -1 is fine in this order; the other order would go below zero and fail.
-    let units = vec![add("z", 5), add("x", 2), add("x", -1)];
-    assert_eq!(apply_together(&committer, &units).await, vec![true; 3]);
+    let mut first = add("x", 2);
+    Arc::get_mut(&mut first).unwrap().sleep_ms = 300;
+    let units = vec![add("z", 5), first, add("x", -1), add("y", 1)];
+    assert_eq!(apply_together(&committer, &units).await, vec![true; 4]);
     assert_eq!(value(&pool, "x").await, Some(1));
-    assert_eq!(txid(&units[1]), txid(&units[2]), "both in the one batch");
+    assert_eq!(txid(&units[0]), txid(&units[1]), "z and the first x share a batch");
+    assert_ne!(txid(&units[1]), txid(&units[2]), "the second x waits for another batch");
+    let first_committed = units[1].committed_at.lock().unwrap().expect("first committed");
+    let second_started = units[2].started_at.lock().unwrap().expect("second ran");
+    assert!(
+        second_started >= first_committed,
+        "the second x started only once the first had committed"
+    );
 }
 
 #[tokio::test]
@@ -166,6 +184,8 @@ async fn a_batch_whose_connection_dies_before_commit_lands_every_unit_once() {
         sleep_ms: 1500,
         txid: Mutex::new(None),
         committed: AtomicUsize::new(0),
+        started_at: Mutex::new(None),
+        committed_at: Mutex::new(None),
     });
     let units = vec![add("a", 1), Arc::clone(&slow), add("b", 1)];
     let killer = {

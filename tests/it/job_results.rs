@@ -1,6 +1,7 @@
 //! Job results are group-committed (design §1b, issue 16): results that finish together share a
-//! transaction, and each lands exactly once; the row cache never shows a
-//! change of such a transaction before it commits.
+//! transaction and one statement, and each lands exactly once, also when one of them was decided
+//! from a row another process had moved meanwhile; the row cache never shows a change of such a
+//! transaction before it commits.
 
 use bnpl::domain::payment_state::PaymentEvent;
 use bnpl::flows::completion;
@@ -23,20 +24,11 @@ async fn accepted_payment(pool: &sqlx::PgPool, payment_id: &str) {
     .unwrap();
 }
 
-/// Job results that finish together (queued before a committer runs: this test's runtime has one
-/// thread) share one transaction through `completion::settle`, each hears back `Completed`, and
-/// each payment and job is written once.
-#[tokio::test]
-async fn job_results_that_finish_together_share_one_transaction_and_each_lands_once() {
-    let db = crate::helpers::TestDb::create().await;
-    let pool = db.pool().await;
-    bnpl::store::migrate(&pool).await.unwrap();
-    let config = crate::helpers::test_config(&db, &crate::helpers::TestPrefix::new(), &[]);
-    let services = bnpl::admin::refund_evidence::cli_services(&config, pool.clone()).unwrap();
-    let ids: Vec<String> = (0..8).map(|n| format!("jr-{n}")).collect();
-    let mut jobs = Vec::new();
-    for id in &ids {
-        accepted_payment(&pool, id).await;
+/// A payment in `accepted` for each of `ids`, each with a claimed `humm_sale` job.
+async fn claimed_sales(pool: &sqlx::PgPool, ids: &[String]) -> Vec<jobs::ClaimedJob> {
+    let mut claimed = Vec::new();
+    for id in ids {
+        accepted_payment(pool, id).await;
         let mut conn = pool.acquire().await.unwrap();
         let job = NewJob {
             kind: "humm_sale",
@@ -47,12 +39,27 @@ async fn job_results_that_finish_together_share_one_transaction_and_each_lands_o
             due_at: chrono::Utc::now(),
             max_attempts: 5,
         };
-        jobs.push(
+        claimed.push(
             jobs::insert_claimed(&mut conn, &job, Duration::from_secs(30))
                 .await
                 .unwrap(),
         );
     }
+    claimed
+}
+
+/// Job results that finish together (queued before a committer runs: this test's runtime has one
+/// thread) share one transaction through `completion::settle`, each hears back `Completed`, and
+/// each payment and job is written once.
+#[tokio::test]
+async fn job_results_that_finish_together_share_one_statement_and_each_lands_once() {
+    let db = crate::helpers::TestDb::create().await;
+    let pool = db.pool().await;
+    bnpl::store::migrate(&pool).await.unwrap();
+    let config = crate::helpers::test_config(&db, &crate::helpers::TestPrefix::new(), &[]);
+    let services = bnpl::admin::refund_evidence::cli_services(&config, pool.clone()).unwrap();
+    let ids: Vec<String> = (0..8).map(|n| format!("jr-{n}")).collect();
+    let jobs = claimed_sales(&pool, &ids).await;
     let results = join_all(jobs.iter().map(|job| {
         completion::settle(
             &services,
@@ -66,21 +73,85 @@ async fn job_results_that_finish_together_share_one_transaction_and_each_lands_o
         results.iter().all(|result| matches!(result, Ok(JobResult::Completed))),
         "{results:?}"
     );
-    // `xmin`: the transaction that wrote each result's audit row.
-    let (rows, payments, transactions): (i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT payment_id), count(DISTINCT xmin::text) FROM audit_log
-         WHERE actor = 'job:test'",
+    // `xmin`: the transaction that wrote each result's audit row; `cmin`: the statement within it.
+    let (rows, payments, transactions, statements): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT payment_id), count(DISTINCT xmin::text), count(DISTINCT cmin::text)
+         FROM audit_log WHERE actor = 'job:test'",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
     assert_eq!((rows, payments), (8, 8), "one result per payment, none twice");
     assert_eq!(transactions, 1, "the eight results in one transaction");
+    assert_eq!(statements, 1, "the eight changes written by one statement");
     let done: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'done'")
         .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(done, 8, "each job completed with its result");
+    pool.close().await;
+}
+
+/// A result decided from a row another process has moved since misses its compare-and-set in the
+/// batch's statement: the batch is re-applied result by result, the stale one is decided again
+/// from the row as it is, and every job still completes once, its payment's sequence gap-free.
+#[tokio::test]
+async fn a_batched_result_decided_from_a_stale_row_is_decided_again_and_every_job_completes_once() {
+    let db = crate::helpers::TestDb::create().await;
+    let pool = db.pool().await;
+    bnpl::store::migrate(&pool).await.unwrap();
+    let config = crate::helpers::test_config(&db, &crate::helpers::TestPrefix::new(), &[]);
+    let services = bnpl::admin::refund_evidence::cli_services(&config, pool.clone()).unwrap();
+    // Unique: the row cache is the process's, shared by the tests running beside this one.
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let ids: Vec<String> = (0..6).map(|n| format!("stale-{run}-{n}")).collect();
+    let jobs = claimed_sales(&pool, &ids).await;
+    let mut known = Vec::new();
+    for id in &ids {
+        let mut conn = pool.acquire().await.unwrap();
+        known.push(bnpl::store::payments::get(&mut conn, id).await.unwrap().unwrap());
+    }
+    // Another process registers the fourth payment after this one read it.
+    sqlx::query("UPDATE payments SET status = 'pending', last_sequence = 2 WHERE payment_id = $1")
+        .bind(&ids[3])
+        .execute(&pool)
+        .await
+        .unwrap();
+    let results = join_all(jobs.iter().zip(&known).map(|(job, row)| {
+        completion::settle(
+            &services,
+            job,
+            Some(row),
+            Some((PaymentEvent::Registered, Change::by("job:stale"))),
+        )
+    }))
+    .await;
+    assert!(
+        results.iter().all(|result| matches!(result, Ok(JobResult::Completed))),
+        "{results:?}"
+    );
+    let done: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'done'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(done, 6, "each job completed once");
+    let changed: Vec<(String, i64)> =
+        sqlx::query_as("SELECT payment_id, last_sequence FROM payments WHERE status = 'pending' ORDER BY payment_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let expected: Vec<(String, i64)> = ids.iter().map(|id| (id.clone(), 2)).collect();
+    assert_eq!(changed, expected, "every payment registered once, at sequence 2");
+    let announced: Vec<String> =
+        sqlx::query_scalar("SELECT payment_id FROM outbox WHERE event_type = 'payment.pending' ORDER BY payment_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let others: Vec<String> = ids.iter().filter(|id| **id != ids[3]).cloned().collect();
+    assert_eq!(
+        announced, others,
+        "announced once by the results; the stale one was already registered"
+    );
     pool.close().await;
 }
 
