@@ -30,8 +30,9 @@ pub fn spawn(
         snapshot,
         services: context.services.clone(),
         callback_guard: crate::http::callback_guard::CallbackGuard::new(context.config.http.trusted_proxies.clone()),
-        // Two committers: one batch commits while the next fills up.
-        callback_committer: crate::store::group_commit::GroupCommitter::start(context.pool.clone(), 2, 64),
+        // Two committers: one batch commits while the next fills up. A sibling of the job
+        // results' committer: a callback waits for a running batch that changes its payment.
+        callback_committer: context.services.job_committer.sibling(2, 64),
         sandbox: context.config.sandbox,
         web: crate::admin::WebSettings::from_config(&context.config),
         settlements: std::sync::Arc::new(context.config.settlements.clone()),

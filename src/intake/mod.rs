@@ -52,7 +52,8 @@ impl IntakeHandler {
             services: Arc::clone(&services),
         });
         // Two committers: one batch commits while the next fills up, on this machine's two cores.
-        let committer = GroupCommitter::start(services.pool.clone(), 2, MAX_BATCH);
+        // A sibling of the job results' committer: units of one payment never run side by side.
+        let committer = services.job_committer.sibling(2, MAX_BATCH);
         Self {
             services,
             refunders,

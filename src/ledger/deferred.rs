@@ -14,7 +14,9 @@
 //! - before the ledger does anything else in the batch (a refund, a creation, a journal entry:
 //!   statements that read or write the payments), the parked changes are written;
 //! - a parked change is optimistic: its caller hears `Done` before the compare-and-set ran. When
-//!   one misses (another process moved the payment), the batch fails, rolls back and every unit
+//!   one misses (another process moved the payment), the batch fails and rolls back, its rows
+//!   leave the cache, and it runs together once more, its changes decided from rows read afresh
+//!   ([`reads_fresh`]); failing again, every unit
 //!   is re-applied alone, where each change is written at once and decided again if stale;
 //! - the row cache learns a parked change only once its batch committed.
 
@@ -37,11 +39,19 @@ struct State {
     parked: Vec<PaymentWrite>,
     /// Written in the batch's transaction, cached once it commits.
     written: Vec<PaymentRow>,
+    /// A write missed its compare-and-set: the batch fails.
+    missed: bool,
 }
 
 /// The current batch's parked payment changes, when the caller runs in a batch.
 pub(super) fn current() -> Option<Arc<PaymentWrites>> {
     deferred::current().map(|batch| batch.work::<PaymentWrites>())
+}
+
+/// Whether the caller runs in a batch that runs again after a parked change missed: decide from
+/// rows read afresh.
+pub(super) fn reads_fresh() -> bool {
+    deferred::current().is_some_and(|batch| batch.reads_fresh())
 }
 
 /// Writes the current batch's parked changes now (before a statement that reads or writes the
@@ -85,6 +95,7 @@ impl PaymentWrites {
         let missed = results.iter().filter(|written| **written != Written::Yes).count();
         self.state().written.extend(parked.into_iter().map(|write| write.after));
         if missed > 0 {
+            self.state().missed = true;
             tracing::debug!(
                 missed,
                 "a parked payment change missed its compare-and-set; re-applying the batch"
@@ -106,6 +117,10 @@ impl Deferred for PaymentWrites {
         for row in std::mem::take(&mut self.state().written) {
             rows::remember(&row);
         }
+    }
+
+    fn missed(&self) -> bool {
+        self.state().missed
     }
 
     fn rolled_back(&self) {

@@ -50,6 +50,15 @@ pub async fn reload(conn: &mut PgConnection, payment_id: &str) -> Result<Option<
     Ok(row)
 }
 
+/// `known`, or the row this process wrote or read last when that one is further on (a job's copy,
+/// read before its provider call, is often behind the callbacks committed meanwhile).
+pub fn newer(known: &PaymentRow) -> PaymentRow {
+    match cached(&known.payment_id) {
+        Some(row) if row.last_sequence > known.last_sequence => row,
+        _ => known.clone(),
+    }
+}
+
 fn cached(payment_id: &str) -> Option<PaymentRow> {
     rows().lock().ok()?.by_id.get(payment_id).cloned()
 }

@@ -25,12 +25,18 @@ pub trait Deferred: Send + Sync + 'static {
 
     /// The batch's transaction rolled back: what was flushed never happened.
     fn rolled_back(&self);
+
+    /// Whether the batch failed only because a write missed its compare-and-set (decided from a
+    /// row that had moved): worth running together again, from the rows as they are now.
+    fn missed(&self) -> bool;
 }
 
 /// The deferred work of one running batch.
 #[derive(Default)]
 pub struct Batch {
     slot: Mutex<Option<Slot>>,
+    /// The batch runs again after a write missed: writers read every row afresh.
+    fresh_reads: bool,
 }
 
 struct Slot {
@@ -53,6 +59,20 @@ pub(crate) async fn scope<F: Future>(batch: Arc<Batch>, future: F) -> F::Output 
 }
 
 impl Batch {
+    /// A batch run again after a write missed its compare-and-set: its writers decide from rows
+    /// read afresh, not from copies that may be what missed.
+    pub(crate) fn reading_fresh() -> Self {
+        Self {
+            fresh_reads: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether writers must read every row afresh ([`Batch::reading_fresh`]).
+    pub fn reads_fresh(&self) -> bool {
+        self.fresh_reads
+    }
+
     /// The batch's deferred work of type `T`, created on first use.
     pub fn work<T: Deferred + Default>(&self) -> Arc<T> {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
@@ -85,6 +105,10 @@ impl Batch {
         if let Some(work) = self.deferred() {
             work.committed();
         }
+    }
+
+    pub(crate) fn missed(&self) -> bool {
+        self.deferred().is_some_and(|work| work.missed())
     }
 
     pub(crate) fn rolled_back(&self) {

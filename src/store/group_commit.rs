@@ -8,7 +8,9 @@
 //! - a lone unit is never delayed: a batch is what is already queued when a committer is free,
 //!   with no lingering (while one batch commits, the next fills up by itself);
 //! - a batch that fails as a whole is rolled back and re-applied unit by unit, each in its own
-//!   transaction, so only the culprit meets the bad-command rules and its neighbours apply;
+//!   transaction, so only the culprit meets the bad-command rules and its neighbours apply; one
+//!   that failed only because a deferred write missed its compare-and-set (another process moved
+//!   the row) runs together once more first, from the rows as they are then;
 //! - units run one after another inside the transaction, in key order (rows locked in one order,
 //!   so concurrent batches do not deadlock);
 //! - at most one unit per key (payment) per batch, and none while a batch holding its key is
@@ -69,11 +71,28 @@ struct Queued {
 #[derive(Clone)]
 pub struct GroupCommitter {
     queue: mpsc::UnboundedSender<Queued>,
+    pool: PgPool,
+    keys: Arc<BusyKeys>,
 }
 
 impl std::fmt::Debug for GroupCommitter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GroupCommitter").finish_non_exhaustive()
+    }
+}
+
+/// The keys of the batches running now, shared by sibling committers (a process's intake,
+/// callbacks and job results): a unit whose key is running waits, whichever committer runs it.
+#[derive(Default)]
+struct BusyKeys {
+    running: std::sync::Mutex<HashSet<String>>,
+    /// Rung when a batch ends, so a held unit is taken up even when nothing new arrives.
+    freed: Notify,
+}
+
+impl BusyKeys {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -100,19 +119,29 @@ impl GroupCommitter {
     /// Starts `committers` tasks that take batches of at most `max_batch` units from one queue.
     /// They end when every clone of the committer is dropped.
     pub fn start(pool: PgPool, committers: usize, max_batch: usize) -> Self {
+        Self::start_with(pool, committers, max_batch, Arc::default())
+    }
+
+    /// Starts another committer on the same pool whose units wait for the same keys: a change to
+    /// a payment never runs beside a batch of this one that changes it too, so it reads what that
+    /// batch committed instead of deciding from a row about to move.
+    pub fn sibling(&self, committers: usize, max_batch: usize) -> Self {
+        Self::start_with(self.pool.clone(), committers, max_batch, Arc::clone(&self.keys))
+    }
+
+    fn start_with(pool: PgPool, committers: usize, max_batch: usize, keys: Arc<BusyKeys>) -> Self {
         let (queue, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             inbox: Mutex::new(Inbox {
                 receiver,
                 held: VecDeque::new(),
             }),
-            busy: std::sync::Mutex::new(HashSet::new()),
-            freed: Notify::new(),
+            keys: Arc::clone(&keys),
         });
         for _ in 0..committers.max(1) {
             tokio::spawn(commit_batches(pool.clone(), Arc::clone(&shared), max_batch.max(1)));
         }
-        Self { queue }
+        Self { queue, pool, keys }
     }
 
     /// Applies `unit` in the next batch; returns once that batch committed (Ok) or the unit
@@ -129,13 +158,11 @@ impl GroupCommitter {
     }
 }
 
-/// What the committer tasks share.
+/// What the committer tasks of one committer share.
 struct Shared {
     inbox: Mutex<Inbox>,
-    /// The keys of the batches running now: a unit with one of them waits (in `held`).
-    busy: std::sync::Mutex<HashSet<String>>,
-    /// Rung when a batch ends, so a held unit is taken up even when nothing new arrives.
-    freed: Notify,
+    /// A unit whose key is running here or in a sibling waits (in `held`).
+    keys: Arc<BusyKeys>,
 }
 
 struct Inbox {
@@ -145,19 +172,19 @@ struct Inbox {
 }
 
 impl Shared {
-    fn busy(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// The next batch: held units first, then what is queued, never two of one key nor one whose
     /// key is running; waits only while there is nothing to take. None once every sender is gone.
     async fn next_batch(&self, max_batch: usize) -> Option<Vec<Queued>> {
         let mut inbox = self.inbox.lock().await;
         loop {
+            // Listening before looking: a batch that ends after the look still wakes this one.
+            let freed = self.keys.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
             let mut batch = Vec::new();
             let mut keys = HashSet::new();
             {
-                let busy = self.busy();
+                let busy = self.keys.running();
                 let mut waiting = VecDeque::new();
                 let mut consider = |queued: Queued, batch: &mut Vec<Queued>, waiting: &mut VecDeque<Queued>| {
                     let free = batch.len() < max_batch
@@ -183,7 +210,7 @@ impl Shared {
                 inbox.held = waiting;
             }
             if !batch.is_empty() {
-                self.busy().extend(keys);
+                self.keys.running().extend(keys);
                 return Some(batch);
             }
             tokio::select! {
@@ -191,22 +218,22 @@ impl Shared {
                     Some(queued) => inbox.held.push_back(queued),
                     None if inbox.held.is_empty() => return None,
                     // Every sender is gone but held units remain: wait for their keys to free.
-                    None => self.freed.notified().await,
+                    None => freed.await,
                 },
-                () = self.freed.notified() => {}
+                () = &mut freed => {}
             }
         }
     }
 
     fn release(&self, batch: &[Arc<dyn Unit>]) {
-        let mut busy = self.busy();
+        let mut running = self.keys.running();
         for unit in batch {
             if let Some(key) = unit.key() {
-                busy.remove(key);
+                running.remove(key);
             }
         }
-        drop(busy);
-        self.freed.notify_one();
+        drop(running);
+        self.keys.freed.notify_waiters();
     }
 }
 
@@ -228,26 +255,36 @@ async fn commit_batches(pool: PgPool, shared: Arc<Shared>, max_batch: usize) {
     }
 }
 
-/// Applies `batch` in one transaction; on any failure, each unit alone.
+/// Applies `batch` in one transaction; on a failure, each unit alone.
 async fn run(pool: &PgPool, mut batch: Vec<Queued>) {
     // Keys are distinct within a batch: the order is the lock order.
     batch.sort_by(|a, b| a.unit.key().cmp(&b.unit.key()));
     if batch.len() > 1 {
-        let deferred = Arc::new(deferred::Batch::default());
-        match deferred::scope(Arc::clone(&deferred), together(pool, &batch, &deferred)).await {
-            Ok(()) => {
-                deferred.committed();
-                for queued in batch {
-                    queued.unit.committed();
-                    let _ = queued.done.send(Ok(()));
+        // A batch whose deferred writes missed (decided from a row that had moved) runs once more
+        // together, from the rows as they are now; any other failure goes unit by unit.
+        for attempt in 0..2 {
+            let deferred = Arc::new(match attempt {
+                0 => deferred::Batch::default(),
+                _ => deferred::Batch::reading_fresh(),
+            });
+            match deferred::scope(Arc::clone(&deferred), together(pool, &batch, &deferred)).await {
+                Ok(()) => {
+                    deferred.committed();
+                    for queued in batch {
+                        queued.unit.committed();
+                        let _ = queued.done.send(Ok(()));
+                    }
+                    return;
                 }
-                return;
-            }
-            Err(error) => {
-                tracing::debug!(%error, size = batch.len(), "batch failed; applying its units one by one");
-                deferred.rolled_back();
-                for queued in &batch {
-                    queued.unit.rolled_back();
+                Err(error) => {
+                    tracing::debug!(%error, size = batch.len(), attempt, "batch failed");
+                    deferred.rolled_back();
+                    for queued in &batch {
+                        queued.unit.rolled_back();
+                    }
+                    if !deferred.missed() {
+                        break;
+                    }
                 }
             }
         }

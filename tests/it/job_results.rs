@@ -93,8 +93,9 @@ async fn job_results_that_finish_together_share_one_statement_and_each_lands_onc
 }
 
 /// A result decided from a row another process has moved since misses its compare-and-set in the
-/// batch's statement: the batch is re-applied result by result, the stale one is decided again
-/// from the row as it is, and every job still completes once, its payment's sequence gap-free.
+/// batch's statement: the batch runs together again from rows read afresh, the stale one is
+/// decided again from the row as it is, and every job still completes once, its payment's
+/// sequence gap-free.
 #[tokio::test]
 async fn a_batched_result_decided_from_a_stale_row_is_decided_again_and_every_job_completes_once() {
     let db = crate::helpers::TestDb::create().await;
@@ -152,6 +153,12 @@ async fn a_batched_result_decided_from_a_stale_row_is_decided_again_and_every_jo
         announced, others,
         "announced once by the results; the stale one was already registered"
     );
+    let transactions: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT xmin::text) FROM audit_log WHERE actor = 'job:stale'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(transactions, 1, "the batch ran together again, not result by result");
     pool.close().await;
 }
 
