@@ -29,7 +29,6 @@ impl<'a> Note<'a> {
 }
 
 pub async fn note(conn: &mut PgConnection, note: &Note<'_>) -> Result<(), sqlx::Error> {
-    super::deferred::write_parked(conn).await?;
     journal_sql::note(conn, note).await
 }
 
@@ -42,7 +41,6 @@ pub async fn rejected(
     reason: Reason,
     origin: super::Origin<'_>,
 ) -> Result<(), sqlx::Error> {
-    super::deferred::write_parked(conn).await?;
     let event = Event::CommandRejected(Box::new(announce::rejected(command_type, subject, reason)));
     journal_sql::unsequenced(conn, &event, origin).await
 }
@@ -79,6 +77,5 @@ pub async fn account_changed(
 
 /// Publishes a payment's stored events again, unchanged (same ids and sequences), with a note.
 pub async fn replay_events(conn: &mut PgConnection, payment_id: &str, actor: &str) -> Result<u64, sqlx::Error> {
-    super::deferred::write_parked(conn).await?;
     journal_sql::replay_events(conn, payment_id, actor).await
 }

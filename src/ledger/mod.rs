@@ -6,15 +6,13 @@
 //! compare-and-set, numbers and builds the typed event (`domain::events`), and tells the caller
 //! what became of it, with the row as it is now, so no caller re-reads.
 //!
-//! - [`payment`]: payment changes, creation, resolution; [`payment_sql`] their statements;
-//!   [`deferred`]: the changes of a group-committed batch, written with one statement.
+//! - [`payment`]: payment changes, creation, resolution; [`payment_sql`] their statements.
 //! - [`refund`]: enqueue, refund changes, the promotion of a queue's head; [`refund_sql`].
 //! - [`journal`]: audit notes, `command.rejected`, event replays; [`journal_sql`].
 //! - [`announce`]: the typed events, built from the rows about to be stored.
 //! - [`rows`]: the payments this process wrote last, so the next change needs no read.
 
 pub mod announce;
-mod deferred;
 pub mod journal;
 mod journal_sql;
 pub mod payment;

@@ -12,7 +12,7 @@
 //! account that signed it (`Extras::owner`); a job's effect is written only while the job's lease
 //! holds, and completes the job in the same statement (fencing).
 
-use super::{announce, deferred, payment_sql, rows};
+use super::{announce, payment_sql, rows};
 use crate::domain::events::{Action, EventReason, Reason, Resolution};
 use crate::domain::payment_state::{self, PaymentEvent, PaymentRefusal, Transition};
 use crate::domain::{PaymentStatus, Provider, ReviewReason};
@@ -142,13 +142,7 @@ pub async fn apply(
     change: &Change,
     extras: Extras<'_>,
 ) -> Result<Outcome, sqlx::Error> {
-    if deferred::current().is_some_and(|batch| batch.holds(payment_id)) {
-        // Decide from the payment as its parked change leaves it.
-        deferred::write_parked(conn).await?;
-    }
     let mut current = match known {
-        // A batch run again after a parked change missed: the copies in hand may be what missed.
-        _ if deferred::reads_fresh() => rows::reload(conn, payment_id).await?,
         Some(row) => Some(rows::newer(row)),
         None => rows::load(conn, payment_id).await?,
     };
@@ -169,25 +163,9 @@ pub async fn apply(
             };
             return finish_without_change(conn, row, applied, extras.job).await;
         };
-        let write = payment_sql::PaymentWrite::new(&row, &plan, &event, change, &extras);
-        // Inside a batch the change waits for the batch's one statement (`deferred`).
-        let batch = deferred::current();
-        let written = match &batch {
-            Some(batch) => {
-                batch.park(conn, write).await?;
-                payment_sql::Written::Yes
-            }
-            None => payment_sql::write_all(conn, std::slice::from_ref(&write))
-                .await?
-                .first()
-                .copied()
-                .unwrap_or(payment_sql::Written::Stale),
-        };
-        match written {
+        match payment_sql::write(conn, &row, &plan, &event, change, &extras).await? {
             payment_sql::Written::Yes => {
-                if batch.is_some() {
-                    // The batch caches it once committed.
-                } else if extras.cache_after_commit {
+                if extras.cache_after_commit {
                     rows::forget(&plan.row.payment_id);
                 } else {
                     rows::remember(&plan.row);
@@ -244,7 +222,6 @@ pub async fn create(
         origin: crate::store::payments::ORIGIN_ORCHESTRATOR.to_owned(),
     };
     let event = crate::domain::events::Event::Payment(Box::new(announce::payment(&row, false, None, None, None)));
-    deferred::write_parked(conn).await?;
     let created = payment_sql::create(conn, new, &event, origin, wake).await?;
     if let Some(created) = &created {
         rows::remember(created);
@@ -302,7 +279,6 @@ pub async fn adopt_external(
         origin: crate::store::payments::ORIGIN_EXTERNAL.to_owned(),
     };
     let event = crate::domain::events::Event::Payment(Box::new(announce::external(&row)));
-    deferred::write_parked(conn).await?;
     let adopted = payment_sql::adopt_external(conn, &row, &event, actor).await?;
     if let Some(adopted) = &adopted {
         rows::remember(adopted);

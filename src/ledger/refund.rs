@@ -117,7 +117,6 @@ pub async fn enqueue(
     payment: &PaymentRow,
     origin: super::Origin<'_>,
 ) -> Result<RefundRow, sqlx::Error> {
-    super::deferred::write_parked(conn).await?;
     let position = refunds::take_position(conn, new.queue_key, new.provider, new.account).await?;
     let refund = RefundRow {
         refund_id: new.refund_id.to_owned(),
@@ -149,7 +148,6 @@ pub async fn apply(
     event: RefundEvent,
     change: &RefundChange,
 ) -> Result<(RefundApplied, RefundRow), sqlx::Error> {
-    super::deferred::write_parked(conn).await?;
     let mut current = refund.clone();
     for _ in 0..MAX_ROUNDS {
         let from = current.status();
@@ -280,7 +278,6 @@ async fn promote_on(
     lease: Duration,
     waiting: refund_sql::Waiting,
 ) -> Result<Option<Promoted>, sqlx::Error> {
-    super::deferred::write_parked(conn).await?;
     let rounds = match waiting {
         refund_sql::Waiting::Wait => MAX_ROUNDS,
         refund_sql::Waiting::SkipLocked => 1,

@@ -8,17 +8,13 @@
 //! - a lone unit is never delayed: a batch is what is already queued when a committer is free,
 //!   with no lingering (while one batch commits, the next fills up by itself);
 //! - a batch that fails as a whole is rolled back and re-applied unit by unit, each in its own
-//!   transaction, so only the culprit meets the bad-command rules and its neighbours apply; one
-//!   that failed only because a deferred write missed its compare-and-set (another process moved
-//!   the row) runs together once more first, from the rows as they are then;
+//!   transaction, so only the culprit meets the bad-command rules and its neighbours apply;
 //! - units run one after another inside the transaction, in key order (rows locked in one order,
 //!   so concurrent batches do not deadlock);
 //! - at most one unit per key (payment) per batch, and none while a batch holding its key is
-//!   running: a second unit about the same row waits for the next batch, so units of one key apply
-//!   in arrival order and each reads what the one before it committed;
-//! - what units leave for the end of their batch ([`Deferred`]: the ledger's payment writes, one
-//!   statement for the batch) runs in the batch's transaction just before its commit, and hears of
-//!   the commit or the rollback like the units do;
+//!   running, in this committer or a sibling ([`GroupCommitter::sibling`]: a process's intake,
+//!   callbacks and job results): a second unit about the same row waits for the next batch, so
+//!   units of one key apply in arrival order and each reads what the one before it committed;
 //! - a commit whose outcome is unknown (the connection died during it) is treated as failed: the
 //!   units are re-applied one by one, and one whose effect did land finds it there (intake's
 //!   dedupe, the ledger's compare-and-set), so it is applied once;
@@ -26,7 +22,6 @@
 //! - a unit alone runs in a transaction of its own unless it says its statements stand alone
 //!   ([`Unit::alone_needs_transaction`]): then it runs in autocommit, as it would without batching.
 
-use super::deferred;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt as _;
 use sqlx::{PgConnection, PgPool};
@@ -255,36 +250,23 @@ async fn commit_batches(pool: PgPool, shared: Arc<Shared>, max_batch: usize) {
     }
 }
 
-/// Applies `batch` in one transaction; on a failure, each unit alone.
+/// Applies `batch` in one transaction; on any failure, each unit alone.
 async fn run(pool: &PgPool, mut batch: Vec<Queued>) {
     // Keys are distinct within a batch: the order is the lock order.
     batch.sort_by(|a, b| a.unit.key().cmp(&b.unit.key()));
     if batch.len() > 1 {
-        // A batch whose deferred writes missed (decided from a row that had moved) runs once more
-        // together, from the rows as they are now; any other failure goes unit by unit.
-        for attempt in 0..2 {
-            let deferred = Arc::new(match attempt {
-                0 => deferred::Batch::default(),
-                _ => deferred::Batch::reading_fresh(),
-            });
-            match deferred::scope(Arc::clone(&deferred), together(pool, &batch, &deferred)).await {
-                Ok(()) => {
-                    deferred.committed();
-                    for queued in batch {
-                        queued.unit.committed();
-                        let _ = queued.done.send(Ok(()));
-                    }
-                    return;
+        match together(pool, &batch).await {
+            Ok(()) => {
+                for queued in batch {
+                    queued.unit.committed();
+                    let _ = queued.done.send(Ok(()));
                 }
-                Err(error) => {
-                    tracing::debug!(%error, size = batch.len(), attempt, "batch failed");
-                    deferred.rolled_back();
-                    for queued in &batch {
-                        queued.unit.rolled_back();
-                    }
-                    if !deferred.missed() {
-                        break;
-                    }
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(%error, size = batch.len(), "batch failed; applying its units one by one");
+                for queued in &batch {
+                    queued.unit.rolled_back();
                 }
             }
         }
@@ -299,12 +281,11 @@ async fn run(pool: &PgPool, mut batch: Vec<Queued>) {
     }
 }
 
-async fn together(pool: &PgPool, batch: &[Queued], deferred: &deferred::Batch) -> Result<(), sqlx::Error> {
+async fn together(pool: &PgPool, batch: &[Queued]) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     for queued in batch {
         queued.unit.apply(&mut tx).await?;
     }
-    deferred.flush(&mut tx).await?;
     tx.commit().await
 }
 

@@ -11,13 +11,11 @@
 //!   hears of it.
 //! - [`tokens`]: admin API tokens and dashboard sessions (hashed).
 //! - [`reports`]: the reconciliation report; [`retention`]: purging personal data past its age.
-//! - [`group_commit`]: units of work that arrive together share one transaction;
-//!   [`deferred`]: what they leave for the end of it (one statement for the batch).
+//! - [`group_commit`]: units of work that arrive together share one transaction.
 //! - [`sqlstate`]: whether a failed statement refused the command's values or met an outage.
 
 pub mod account_states;
 pub mod commands;
-pub mod deferred;
 pub mod group_commit;
 pub mod health;
 pub mod inbound_callbacks;

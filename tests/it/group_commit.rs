@@ -1,7 +1,7 @@
 //! The group committer's rules (design §1b, issue 16), on real PostgreSQL: units that arrive
 //! together share one transaction; a poison unit fails alone and its neighbours apply; of two
 //! changes to one row that arrive together, the second waits for the next batch, after the first
-//! committed; a batch whose connection dies before
+//! committed, also when it comes through a sibling committer; a batch whose connection dies before
 //! its commit is re-applied and every unit lands exactly once; a unit hears `committed` once, only
 //! for the run that committed; a lone unit whose statements stand alone runs in autocommit.
 
@@ -172,6 +172,32 @@ async fn a_second_change_to_one_row_waits_for_the_next_batch_after_the_first_com
         second_started >= first_committed,
         "the second x started only once the first had committed"
     );
+}
+
+#[tokio::test]
+async fn a_change_waits_while_a_sibling_committer_runs_a_batch_with_its_row() {
+    let (_db, pool) = setup().await;
+    let intake = GroupCommitter::start(pool.clone(), 1, 32);
+    let callbacks = intake.sibling(1, 32);
+    let mut first = add("x", 2);
+    Arc::get_mut(&mut first).unwrap().sleep_ms = 300;
+    let second = add("x", -1);
+    let other = add("y", 1);
+    let (a, b, c) = tokio::join!(
+        intake.apply(Arc::clone(&first) as Arc<dyn Unit>),
+        callbacks.apply(Arc::clone(&second) as Arc<dyn Unit>),
+        callbacks.apply(Arc::clone(&other) as Arc<dyn Unit>),
+    );
+    assert!(a.is_ok() && b.is_ok() && c.is_ok(), "{a:?} {b:?} {c:?}");
+    assert_eq!(value(&pool, "x").await, Some(1));
+    let first_committed = first.committed_at.lock().unwrap().expect("first committed");
+    let second_started = second.started_at.lock().unwrap().expect("second ran");
+    assert!(
+        second_started >= first_committed,
+        "the sibling's change to x started only once the batch holding x had committed"
+    );
+    let other_started = other.started_at.lock().unwrap().expect("y ran");
+    assert!(other_started < first_committed, "a change to another row did not wait");
 }
 
 #[tokio::test]

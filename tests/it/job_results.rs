@@ -1,7 +1,7 @@
 //! Job results are group-committed (design §1b, issue 16): results that finish together share a
-//! transaction and one statement, and each lands exactly once, also when one of them was decided
-//! from a row another process had moved meanwhile; the row cache never shows a change of such a
-//! transaction before it commits.
+//! transaction, and each lands exactly once, also when one of them was decided from a row another
+//! process had moved meanwhile; the row cache never shows a change of such a transaction before it
+//! commits.
 
 use bnpl::domain::payment_state::PaymentEvent;
 use bnpl::flows::completion;
@@ -52,7 +52,7 @@ async fn claimed_sales(pool: &sqlx::PgPool, ids: &[String]) -> Vec<jobs::Claimed
 /// thread) share one transaction through `completion::settle`, each hears back `Completed`, and
 /// each payment and job is written once.
 #[tokio::test]
-async fn job_results_that_finish_together_share_one_statement_and_each_lands_once() {
+async fn job_results_that_finish_together_share_one_transaction_and_each_lands_once() {
     let db = crate::helpers::TestDb::create().await;
     let pool = db.pool().await;
     bnpl::store::migrate(&pool).await.unwrap();
@@ -73,17 +73,16 @@ async fn job_results_that_finish_together_share_one_statement_and_each_lands_onc
         results.iter().all(|result| matches!(result, Ok(JobResult::Completed))),
         "{results:?}"
     );
-    // `xmin`: the transaction that wrote each result's audit row; `cmin`: the statement within it.
-    let (rows, payments, transactions, statements): (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT payment_id), count(DISTINCT xmin::text), count(DISTINCT cmin::text)
-         FROM audit_log WHERE actor = 'job:test'",
+    // `xmin`: the transaction that wrote each result's audit row.
+    let (rows, payments, transactions): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT payment_id), count(DISTINCT xmin::text) FROM audit_log
+         WHERE actor = 'job:test'",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
     assert_eq!((rows, payments), (8, 8), "one result per payment, none twice");
     assert_eq!(transactions, 1, "the eight results in one transaction");
-    assert_eq!(statements, 1, "the eight changes written by one statement");
     let done: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'done'")
         .fetch_one(&pool)
         .await
@@ -92,10 +91,9 @@ async fn job_results_that_finish_together_share_one_statement_and_each_lands_onc
     pool.close().await;
 }
 
-/// A result decided from a row another process has moved since misses its compare-and-set in the
-/// batch's statement: the batch runs together again from rows read afresh, the stale one is
-/// decided again from the row as it is, and every job still completes once, its payment's
-/// sequence gap-free.
+/// A result decided from a row another process has moved since misses its compare-and-set inside
+/// the batch: the ledger reads the row and decides again there, without failing its neighbours,
+/// and every job still completes once, its payment's sequence gap-free.
 #[tokio::test]
 async fn a_batched_result_decided_from_a_stale_row_is_decided_again_and_every_job_completes_once() {
     let db = crate::helpers::TestDb::create().await;
@@ -158,7 +156,7 @@ async fn a_batched_result_decided_from_a_stale_row_is_decided_again_and_every_jo
             .fetch_one(&pool)
             .await
             .unwrap();
-    assert_eq!(transactions, 1, "the batch ran together again, not result by result");
+    assert_eq!(transactions, 1, "the batch stayed together, not result by result");
     pool.close().await;
 }
 

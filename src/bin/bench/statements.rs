@@ -13,6 +13,9 @@ pub struct QueryCalls {
     pub per_unit: f64,
     /// Milliseconds PostgreSQL spent executing it (`total_exec_time`), per unit.
     pub exec_ms_per_unit: f64,
+    /// Milliseconds PostgreSQL spent planning it (`total_plan_time`, zero unless
+    /// `pg_stat_statements.track_planning` is on, as `scripts/services` sets it), per unit.
+    pub plan_ms_per_unit: f64,
     pub query: String,
 }
 
@@ -48,25 +51,26 @@ pub async fn reset(servers: &Servers) -> bool {
 pub async fn read(servers: &Servers, db: &BenchDb, units: usize) -> anyhow::Result<Statements> {
     let mut admin = servers.admin().await?;
     let per = |calls: i64| calls as f64 / units.max(1) as f64;
-    let rows: Vec<(i64, f64, String)> = sqlx::query_as(
-        "SELECT s.calls, s.total_exec_time, s.query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+    let rows: Vec<(i64, f64, f64, String)> = sqlx::query_as(
+        "SELECT s.calls, s.total_exec_time, s.total_plan_time, s.query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
          WHERE d.datname = $1 ORDER BY s.calls DESC",
     )
     .bind(&db.name)
     .fetch_all(&mut admin)
     .await?;
-    let total: i64 = rows.iter().map(|(calls, _, _)| calls).sum();
+    let total: i64 = rows.iter().map(|(calls, _, _, _)| calls).sum();
     let commits: i64 = rows
         .iter()
-        .filter(|(_, _, query)| query.trim().eq_ignore_ascii_case("commit"))
-        .map(|(calls, _, _)| calls)
+        .filter(|(_, _, _, query)| query.trim().eq_ignore_ascii_case("commit"))
+        .map(|(calls, _, _, _)| calls)
         .sum();
     let top = rows
         .into_iter()
         .take(TOP as usize)
-        .map(|(calls, exec_ms, query)| QueryCalls {
+        .map(|(calls, exec_ms, plan_ms, query)| QueryCalls {
             per_unit: per(calls),
             exec_ms_per_unit: exec_ms / units.max(1) as f64,
+            plan_ms_per_unit: plan_ms / units.max(1) as f64,
             query: one_line(&query),
         })
         .collect();
@@ -89,13 +93,13 @@ fn one_line(query: &str) -> String {
 /// The lines the bench prints for one phase.
 pub fn render(title: &str, unit: &str, statements: &Statements) -> String {
     let mut out = format!(
-        "  statements per {unit} ({title}): {:.2} in all, {:.2} COMMIT; top {TOP} by calls (calls, execution ms, query):\n",
+        "  statements per {unit} ({title}): {:.2} in all, {:.2} COMMIT; top {TOP} by calls (calls, execution ms, planning ms, query):\n",
         statements.total_per_unit, statements.commits_per_unit
     );
     for query in &statements.top {
         out.push_str(&format!(
-            "    {:>7.2} {:>7.3}  {}\n",
-            query.per_unit, query.exec_ms_per_unit, query.query
+            "    {:>7.2} {:>7.3} {:>7.3}  {}\n",
+            query.per_unit, query.exec_ms_per_unit, query.plan_ms_per_unit, query.query
         ));
     }
     out
