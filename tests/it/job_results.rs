@@ -24,6 +24,16 @@ async fn accepted_payment(pool: &sqlx::PgPool, payment_id: &str) {
     .unwrap();
 }
 
+/// A fresh database, migrated, and the services a job runs with (their job committer included).
+async fn fresh_services() -> (crate::helpers::TestDb, sqlx::PgPool, bnpl::flows::Services) {
+    let db = crate::helpers::TestDb::create().await;
+    let pool = db.pool().await;
+    bnpl::store::migrate(&pool).await.unwrap();
+    let config = crate::helpers::test_config(&db, &crate::helpers::TestPrefix::new(), &[]);
+    let services = bnpl::admin::refund_evidence::cli_services(&config, pool.clone()).unwrap();
+    (db, pool, services)
+}
+
 /// A payment in `accepted` for each of `ids`, each with a claimed `humm_sale` job.
 async fn claimed_sales(pool: &sqlx::PgPool, ids: &[String]) -> Vec<jobs::ClaimedJob> {
     let mut claimed = Vec::new();
@@ -53,11 +63,7 @@ async fn claimed_sales(pool: &sqlx::PgPool, ids: &[String]) -> Vec<jobs::Claimed
 /// each payment and job is written once.
 #[tokio::test]
 async fn job_results_that_finish_together_share_one_transaction_and_each_lands_once() {
-    let db = crate::helpers::TestDb::create().await;
-    let pool = db.pool().await;
-    bnpl::store::migrate(&pool).await.unwrap();
-    let config = crate::helpers::test_config(&db, &crate::helpers::TestPrefix::new(), &[]);
-    let services = bnpl::admin::refund_evidence::cli_services(&config, pool.clone()).unwrap();
+    let (_db, pool, services) = fresh_services().await;
     let ids: Vec<String> = (0..8).map(|n| format!("jr-{n}")).collect();
     let jobs = claimed_sales(&pool, &ids).await;
     let results = join_all(jobs.iter().map(|job| {
@@ -96,11 +102,7 @@ async fn job_results_that_finish_together_share_one_transaction_and_each_lands_o
 /// and every job still completes once, its payment's sequence gap-free.
 #[tokio::test]
 async fn a_batched_result_decided_from_a_stale_row_is_decided_again_and_every_job_completes_once() {
-    let db = crate::helpers::TestDb::create().await;
-    let pool = db.pool().await;
-    bnpl::store::migrate(&pool).await.unwrap();
-    let config = crate::helpers::test_config(&db, &crate::helpers::TestPrefix::new(), &[]);
-    let services = bnpl::admin::refund_evidence::cli_services(&config, pool.clone()).unwrap();
+    let (_db, pool, services) = fresh_services().await;
     // Unique: the row cache is the process's, shared by the tests running beside this one.
     let run = uuid::Uuid::new_v4().simple().to_string();
     let ids: Vec<String> = (0..6).map(|n| format!("stale-{run}-{n}")).collect();
