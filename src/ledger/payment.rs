@@ -131,9 +131,8 @@ impl Outcome {
 }
 
 /// Applies `event` with `change` to payment `payment_id`. `known` is the caller's copy of the row
-/// when it has one (replaced by the row the writer last wrote or read itself, [`rows`], when that
-/// one is further on); without one the writer starts from its own. Either only saves a read: a
-/// stale copy costs one more round, never a wrong write.
+/// when it has one; without one the writer starts from the row it last wrote or read itself
+/// ([`rows`]). Either only saves a read: a stale copy costs one more round, never a wrong write.
 pub async fn apply(
     conn: &mut PgConnection,
     payment_id: &str,
@@ -143,7 +142,7 @@ pub async fn apply(
     extras: Extras<'_>,
 ) -> Result<Outcome, sqlx::Error> {
     let mut current = match known {
-        Some(row) => Some(rows::newer(row)),
+        Some(row) => Some(row.clone()),
         None => rows::load(conn, payment_id).await?,
     };
     for _ in 0..MAX_ROUNDS {

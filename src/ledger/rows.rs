@@ -6,8 +6,9 @@
 //! that another process has moved on from only makes the compare-and-set miss, and the writer
 //! then reads the row and decides again: the cache can cost a round, never a wrong write.
 //!
-//! Invariants: bounded ([`CAPACITY`] rows, the oldest insertion evicted first), so memory stays
-//! flat however many payments wait; only rows the ledger itself wrote or read go in.
+//! Invariants: bounded ([`CAPACITY`] rows, the oldest insertion evicted first; at most twice as
+//! many ids in the eviction order), so memory stays flat however many payments wait; only rows
+//! the ledger itself wrote or read go in.
 
 use crate::store::payments::{self, PaymentRow};
 use sqlx::PgConnection;
@@ -19,8 +20,12 @@ pub const CAPACITY: usize = 4_096;
 
 #[derive(Default)]
 struct Rows {
-    by_id: HashMap<String, PaymentRow>,
-    order: VecDeque<String>,
+    /// Each row with the insertion it came in by.
+    by_id: HashMap<String, (u64, PaymentRow)>,
+    /// Insertions, oldest first. One whose row was forgotten (or forgotten and inserted again)
+    /// stays until it reaches the front and is skipped then: forgetting needs no scan.
+    order: VecDeque<(String, u64)>,
+    insertions: u64,
 }
 
 fn rows() -> &'static Mutex<Rows> {
@@ -50,28 +55,33 @@ pub async fn reload(conn: &mut PgConnection, payment_id: &str) -> Result<Option<
     Ok(row)
 }
 
-/// `known`, or the row this process wrote or read last when that one is further on (a job's copy,
-/// read before its provider call, is often behind the callbacks committed meanwhile).
-pub fn newer(known: &PaymentRow) -> PaymentRow {
-    match cached(&known.payment_id) {
-        Some(row) if row.last_sequence > known.last_sequence => row,
-        _ => known.clone(),
-    }
-}
-
 fn cached(payment_id: &str) -> Option<PaymentRow> {
-    rows().lock().ok()?.by_id.get(payment_id).cloned()
+    rows().lock().ok()?.by_id.get(payment_id).map(|(_, row)| row.clone())
 }
 
 /// Keeps `row` as the latest known state of its payment.
 pub fn remember(row: &PaymentRow) {
     let Ok(mut rows) = rows().lock() else { return };
-    if rows.by_id.insert(row.payment_id.clone(), row.clone()).is_none() {
-        rows.order.push_back(row.payment_id.clone());
-        while rows.order.len() > CAPACITY {
-            if let Some(oldest) = rows.order.pop_front() {
-                rows.by_id.remove(&oldest);
-            }
+    let rows = &mut *rows;
+    if let Some((_, cached)) = rows.by_id.get_mut(&row.payment_id) {
+        *cached = row.clone();
+        return;
+    }
+    rows.insertions += 1;
+    let insertion = rows.insertions;
+    rows.by_id.insert(row.payment_id.clone(), (insertion, row.clone()));
+    rows.order.push_back((row.payment_id.clone(), insertion));
+    while rows.by_id.len() > CAPACITY || rows.order.len() > 2 * CAPACITY {
+        let Some((oldest, insertion)) = rows.order.pop_front() else {
+            break;
+        };
+        // Only the insertion the row is cached by evicts it; an earlier one was forgotten.
+        if rows
+            .by_id
+            .get(&oldest)
+            .is_some_and(|(current, _)| *current == insertion)
+        {
+            rows.by_id.remove(&oldest);
         }
     }
 }
@@ -79,9 +89,6 @@ pub fn remember(row: &PaymentRow) {
 /// Drops a payment's row (its writes now happen in a transaction that may roll back).
 pub fn forget(payment_id: &str) {
     if let Ok(mut rows) = rows().lock() {
-        // Its place in `order` stays until it comes up for eviction (scanning `order` here would
-        // cost every batched change a pass over the whole cache); evicting an id that was
-        // remembered again since then only costs a read later.
         rows.by_id.remove(payment_id);
     }
 }

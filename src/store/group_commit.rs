@@ -167,9 +167,10 @@ struct Inbox {
 }
 
 impl Shared {
-    /// The next batch: held units first, then what is queued, never two of one key nor one whose
-    /// key is running; waits only while there is nothing to take. None once every sender is gone.
-    async fn next_batch(&self, max_batch: usize) -> Option<Vec<Queued>> {
+    /// The next batch, with the keys it now holds: held units first, then what is queued, never
+    /// two of one key nor one whose key is running; waits only while there is nothing to take.
+    /// None once every sender is gone.
+    async fn next_batch(&self, max_batch: usize) -> Option<(Vec<Queued>, RunningKeys)> {
         let mut inbox = self.inbox.lock().await;
         loop {
             // Listening before looking: a batch that ends after the look still wakes this one.
@@ -177,15 +178,22 @@ impl Shared {
             tokio::pin!(freed);
             freed.as_mut().enable();
             let mut batch = Vec::new();
-            let mut keys = HashSet::new();
+            let mut claimed = Vec::new();
             {
-                let busy = self.keys.running();
+                // Held for the whole scan: a key is found free and claimed in one step, so a
+                // sibling scanning at the same moment cannot claim it too.
+                let mut running = self.keys.running();
                 let mut waiting = VecDeque::new();
                 let mut consider = |queued: Queued, batch: &mut Vec<Queued>, waiting: &mut VecDeque<Queued>| {
                     let free = batch.len() < max_batch
                         && match queued.unit.key() {
                             None => true,
-                            Some(key) => !busy.contains(key) && keys.insert(key.to_owned()),
+                            Some(key) => {
+                                running.insert(key.to_owned()) && {
+                                    claimed.push(key.to_owned());
+                                    true
+                                }
+                            }
                         };
                     if free {
                         batch.push(queued);
@@ -204,10 +212,14 @@ impl Shared {
                 }
                 inbox.held = waiting;
             }
+            let running = RunningKeys {
+                busy: Arc::clone(&self.keys),
+                keys: claimed,
+            };
             if !batch.is_empty() {
-                self.keys.running().extend(keys);
-                return Some(batch);
+                return Some((batch, running));
             }
+            drop(running);
             tokio::select! {
                 arrived = inbox.receiver.recv() => match arrived {
                     Some(queued) => inbox.held.push_back(queued),
@@ -219,21 +231,31 @@ impl Shared {
             }
         }
     }
+}
 
-    fn release(&self, batch: &[Arc<dyn Unit>]) {
-        let mut running = self.keys.running();
-        for unit in batch {
-            if let Some(key) = unit.key() {
-                running.remove(key);
-            }
+/// The keys a running batch holds: released, and the units waiting for them woken, when this is
+/// dropped, however the batch ended (a panic included), so no key stays busy for good.
+struct RunningKeys {
+    busy: Arc<BusyKeys>,
+    keys: Vec<String>,
+}
+
+impl Drop for RunningKeys {
+    fn drop(&mut self) {
+        if self.keys.is_empty() {
+            return;
+        }
+        let mut running = self.busy.running();
+        for key in &self.keys {
+            running.remove(key);
         }
         drop(running);
-        self.keys.freed.notify_waiters();
+        self.busy.freed.notify_waiters();
     }
 }
 
 async fn commit_batches(pool: PgPool, shared: Arc<Shared>, max_batch: usize) {
-    while let Some(batch) = shared.next_batch(max_batch).await {
+    while let Some((batch, _running)) = shared.next_batch(max_batch).await {
         metrics::counter!("bnpl_group_commit_batches_total").increment(1);
         metrics::counter!("bnpl_group_commit_units_total").increment(batch.len() as u64);
         // A unit that panics fails its batch's callers (their answers are dropped: `Stopped`, a
@@ -246,7 +268,6 @@ async fn commit_batches(pool: PgPool, shared: Arc<Shared>, max_batch: usize) {
                 unit.rolled_back();
             }
         }
-        shared.release(&units);
     }
 }
 

@@ -200,6 +200,60 @@ async fn a_change_waits_while_a_sibling_committer_runs_a_batch_with_its_row() {
     assert!(other_started < first_committed, "a change to another row did not wait");
 }
 
+/// On a runtime with several threads, two sibling committers of two tasks each, fed at once with
+/// many changes to four rows: no two changes to one row ever run side by side (each starts only
+/// after the one before it committed), whichever committer and thread runs them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn changes_to_one_row_never_overlap_across_sibling_committers_and_threads() {
+    let (_db, pool) = setup().await;
+    let intake = GroupCommitter::start(pool.clone(), 2, 8);
+    let callbacks = intake.sibling(2, 8);
+    let keys = ["k0", "k1", "k2", "k3"];
+    let units: Vec<Arc<Add>> = (0..48)
+        .map(|n| {
+            let mut unit = add(keys[n % keys.len()], 1);
+            Arc::get_mut(&mut unit).unwrap().sleep_ms = 5;
+            unit
+        })
+        .collect();
+    let runs: Vec<_> = units
+        .iter()
+        .enumerate()
+        .map(|(n, unit)| {
+            // Every row gets changes through both committers.
+            let committer = if (n / keys.len()) % 2 == 0 {
+                intake.clone()
+            } else {
+                callbacks.clone()
+            };
+            let unit = Arc::clone(unit) as Arc<dyn Unit>;
+            tokio::spawn(async move { committer.apply(unit).await.is_ok() })
+        })
+        .collect();
+    for run in join_all(runs).await {
+        assert!(run.unwrap(), "every change applied");
+    }
+    for key in keys {
+        assert_eq!(value(&pool, key).await, Some(12), "{key}: each of its changes once");
+        let mut spans: Vec<(Instant, Instant)> = units
+            .iter()
+            .filter(|unit| unit.id == key)
+            .map(|unit| {
+                let started = unit.started_at.lock().unwrap().expect("ran");
+                let committed = unit.committed_at.lock().unwrap().expect("committed");
+                (started, committed)
+            })
+            .collect();
+        spans.sort();
+        for pair in spans.windows(2) {
+            assert!(
+                pair[1].0 >= pair[0].1,
+                "{key}: a change started before the one before it had committed"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_batch_whose_connection_dies_before_commit_lands_every_unit_once() {
     let (db, pool) = setup().await;
