@@ -9,13 +9,13 @@ use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
 use crate::jobs::{backoff, JobHandler, JobResult};
 use crate::ledger::payment::{self, Change, Extras, Outcome};
-use crate::store::group_commit::{GroupCommitter, Unit};
+use crate::store::group_commit::{GroupCommitter, LastRun, Unit};
 use crate::store::jobs::{self, ClaimedJob};
 use crate::store::outbox_wake::OutboxWake;
 use crate::store::payments::PaymentRow;
 use futures_util::future::BoxFuture;
 use sqlx::{PgConnection, Postgres, Transaction};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Opens the completing transaction; None when the lease was lost (nothing may be committed).
@@ -56,12 +56,11 @@ pub async fn settle(
         event,
         change,
         wake: Arc::clone(&services.outbox_wake),
-        result: Mutex::new(None),
-        written: Mutex::new(None),
+        result: LastRun::default(),
+        written: LastRun::default(),
     });
     services.job_committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await?;
-    let result = unit.result.lock().unwrap_or_else(PoisonError::into_inner).take();
-    Ok(result.unwrap_or(JobResult::Completed))
+    Ok(unit.result.take().unwrap_or(JobResult::Completed))
 }
 
 /// Committer tasks for job results: two, like intake's, so one batch commits while the next fills.
@@ -84,10 +83,10 @@ struct JobSettlement {
     /// Rung after the commit: the change sends no `NOTIFY` while this process's relay leads.
     wake: Arc<OutboxWake>,
     /// What the last run decided; read once the transaction committed.
-    result: Mutex<Option<JobResult>>,
+    result: LastRun<JobResult>,
     /// The payment as the last run wrote it: cached for the next writer once committed, never
     /// before (the batch may still roll back).
-    written: Mutex<Option<PaymentRow>>,
+    written: LastRun<PaymentRow>,
 }
 
 impl Unit for JobSettlement {
@@ -112,7 +111,7 @@ impl Unit for JobSettlement {
                 Outcome::Done { row, .. } => Some(PaymentRow::clone(row)),
                 _ => None,
             };
-            *self.written.lock().unwrap_or_else(PoisonError::into_inner) = written;
+            self.written.set(written);
             let result = match outcome {
                 Outcome::LeaseLost => JobResult::LeaseLost,
                 Outcome::Done { .. } | Outcome::Mismatch { .. } => JobResult::Completed,
@@ -122,7 +121,7 @@ impl Unit for JobSettlement {
                     Err(_) => JobResult::LeaseLost,
                 },
             };
-            *self.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+            self.result.set(result);
             Ok(())
         })
     }
@@ -138,7 +137,7 @@ impl Unit for JobSettlement {
     }
 
     fn committed(&self) {
-        if let Some(row) = self.written.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        if let Some(row) = self.written.take() {
             crate::ledger::rows::remember(&row);
         }
         self.wake.ring();

@@ -9,7 +9,7 @@ use super::{invalid, schema, Outcome};
 use crate::flows::purchase_create::{self, PurchaseCreate, Rejection, Stored};
 use crate::flows::Services;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
-use crate::store::group_commit::{GroupCommitter, Unit};
+use crate::store::group_commit::{GroupCommitter, LastRun, Unit};
 use crate::store::jobs::ClaimedJob;
 use crate::store::payments::PaymentRow;
 use futures_util::future::BoxFuture;
@@ -43,15 +43,10 @@ pub async fn create(
         validated,
         envelope: envelope.clone(),
         command: command.clone(),
-        result: std::sync::Mutex::new(None),
+        result: LastRun::default(),
     });
     committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await?;
-    let stored = unit
-        .result
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take();
-    Ok(stored.unwrap_or((Outcome::Duplicate, None)))
+    Ok(unit.result.take().unwrap_or((Outcome::Duplicate, None)))
 }
 
 /// One purchase's transaction body: the payment (or a duplicate, or a conflict refused) and the
@@ -62,12 +57,9 @@ struct StorePurchase {
     validated: purchase_create::Validated,
     envelope: Envelope,
     command: ParsedCommand,
-    /// What the last run produced; read once the transaction committed.
-    #[expect(
-        clippy::type_complexity,
-        reason = "the outcome and the inline sale, as `create` returns them"
-    )]
-    result: std::sync::Mutex<Option<(Outcome, Option<(ClaimedJob, PaymentRow)>)>>,
+    /// What the last run produced (the outcome and the inline sale, as `create` returns them);
+    /// read once the transaction committed.
+    result: LastRun<(Outcome, Option<(ClaimedJob, PaymentRow)>)>,
 }
 
 impl Unit for StorePurchase {
@@ -110,8 +102,7 @@ impl Unit for StorePurchase {
                 Stored::Conflict => {
                     let message = "payment_id is already used by a different purchase";
                     dead_letter::refuse_in(conn, envelope, command, "conflict", message).await?;
-                    *self.result.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                        Some((Outcome::Rejected, None));
+                    self.result.set((Outcome::Rejected, None));
                     return Ok(());
                 }
             };
@@ -128,7 +119,7 @@ impl Unit for StorePurchase {
                 },
             )
             .await?;
-            *self.result.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((outcome, inline));
+            self.result.set((outcome, inline));
             Ok(())
         })
     }

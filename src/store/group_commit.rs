@@ -57,6 +57,28 @@ pub trait Unit: Send + Sync + 'static {
     }
 }
 
+/// What a unit's last run left for its caller (or for its own `committed` hook): each run sets it
+/// (a re-run after a failed batch replaces what the rolled-back run left), and it is taken once.
+pub struct LastRun<T>(std::sync::Mutex<Option<T>>);
+
+impl<T> Default for LastRun<T> {
+    fn default() -> Self {
+        Self(std::sync::Mutex::new(None))
+    }
+}
+
+impl<T> LastRun<T> {
+    /// Replaces what an earlier run left (`None` clears it).
+    pub fn set(&self, value: impl Into<Option<T>>) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = value.into();
+    }
+
+    /// What the last run left, once.
+    pub fn take(&self) -> Option<T> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+}
+
 struct Queued {
     unit: Arc<dyn Unit>,
     done: oneshot::Sender<Result<(), sqlx::Error>>,

@@ -50,7 +50,7 @@ pub async fn reset(servers: &Servers) -> bool {
 /// The statements run against `db` since [`reset`], divided by `units`.
 pub async fn read(servers: &Servers, db: &BenchDb, units: usize) -> anyhow::Result<Statements> {
     let mut admin = servers.admin().await?;
-    let per = |calls: i64| calls as f64 / units.max(1) as f64;
+    let per = |total: f64| total / units.max(1) as f64;
     let rows: Vec<(i64, f64, f64, String)> = sqlx::query_as(
         "SELECT s.calls, s.total_exec_time, s.total_plan_time, s.query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
          WHERE d.datname = $1 ORDER BY s.calls DESC",
@@ -68,15 +68,15 @@ pub async fn read(servers: &Servers, db: &BenchDb, units: usize) -> anyhow::Resu
         .into_iter()
         .take(TOP as usize)
         .map(|(calls, exec_ms, plan_ms, query)| QueryCalls {
-            per_unit: per(calls),
-            exec_ms_per_unit: exec_ms / units.max(1) as f64,
-            plan_ms_per_unit: plan_ms / units.max(1) as f64,
+            per_unit: per(calls as f64),
+            exec_ms_per_unit: per(exec_ms),
+            plan_ms_per_unit: per(plan_ms),
             query: one_line(&query),
         })
         .collect();
     Ok(Statements {
-        total_per_unit: per(total),
-        commits_per_unit: per(commits),
+        total_per_unit: per(total as f64),
+        commits_per_unit: per(commits as f64),
         top,
     })
 }

@@ -26,7 +26,7 @@ use crate::domain::Provider;
 use crate::flows::refund_hand_off::RefundHandOff;
 use crate::ledger::payment::{self, Applied, Change, Extras, Outcome, RawCallback};
 use crate::ledger::refund::Promotions;
-use crate::store::group_commit::{GroupCommitter, Unit};
+use crate::store::group_commit::{GroupCommitter, LastRun, Unit};
 use crate::store::inbound_callbacks;
 use crate::store::outbox_wake::OutboxWake;
 use crate::store::payments::PaymentRow;
@@ -76,7 +76,7 @@ struct VerifiedCallback<P> {
     body: Vec<u8>,
     apply: ApplyVerified<P>,
     /// What the last run answered; read once the transaction committed.
-    reply: std::sync::Mutex<Option<Reply>>,
+    reply: LastRun<Reply>,
     /// The refund the last run promoted (its queue freed by this callback), handed to this
     /// process's dispatcher once the transaction committed, and the relay to wake then.
     after: AfterCommit,
@@ -91,7 +91,7 @@ impl<P: Send + Sync + 'static> Unit for VerifiedCallback<P> {
                 promotions.take();
             }
             let reply = (self.apply)(conn, &self.account, &self.parsed, &self.body, &self.after).await?;
-            *self.reply.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reply);
+            self.reply.set(reply);
             Ok(())
         })
     }
@@ -131,7 +131,7 @@ async fn apply_in_batch<P: Send + Sync + 'static>(
         parsed,
         body: body.to_vec(),
         apply,
-        reply: std::sync::Mutex::new(None),
+        reply: LastRun::default(),
         after: AfterCommit {
             promotions: services.refund_promotions(),
             wake: Arc::clone(&services.outbox_wake),
@@ -139,12 +139,7 @@ async fn apply_in_batch<P: Send + Sync + 'static>(
         hand_off: services.refund_hand_off.clone(),
     });
     committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await?;
-    let reply = unit
-        .reply
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take();
-    Ok(reply.unwrap_or(Reply::Accepted))
+    Ok(unit.reply.take().unwrap_or(Reply::Accepted))
 }
 
 /// How to answer the provider.
