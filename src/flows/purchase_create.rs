@@ -14,6 +14,7 @@ use crate::domain::payment_state::PaymentEvent;
 use crate::domain::{Flow, Money, PaymentId, Provider};
 use crate::ledger::{self, Change, Extras};
 use crate::providers::ecommpay::payment_page::{payment_page_url, PaymentPageRequest};
+use crate::store::commands::NewCommand;
 use crate::store::jobs::ClaimedJob;
 use crate::store::outbox_wake::OutboxWake;
 use crate::store::payments::{self, NewPayment, PaymentRow};
@@ -250,7 +251,8 @@ pub enum Stored {
 }
 
 /// Stores a validated command: payment, `payment.accepted`, and the flow's first steps. `wake`:
-/// the caller rings it after its commit (`ledger::payment::Extras::wake`).
+/// the caller rings it after its commit (`ledger::payment::Extras::wake`). `recorded`: the
+/// command's row, written as applied with the payment when it is created (and not otherwise).
 pub async fn store(
     conn: &mut PgConnection,
     services: &Services,
@@ -258,6 +260,7 @@ pub async fn store(
     command_hash: &str,
     origin: ledger::Origin<'_>,
     wake: Option<&OutboxWake>,
+    recorded: Option<&NewCommand<'_>>,
 ) -> Result<Stored, sqlx::Error> {
     let command = &validated.command;
     let (timing, threshold) = match validated.provider {
@@ -300,7 +303,7 @@ pub async fn store(
             .unwrap_or_else(|| json!({})),
         threshold_at: chrono::Utc::now() + schedule::to_chrono(threshold),
     };
-    let Some(row) = ledger::payment::create(conn, &new, origin, wake).await? else {
+    let Some(row) = ledger::payment::create(conn, &new, origin, wake, recorded).await? else {
         let existing = payments::get(conn, command.payment_id.as_str()).await?;
         return Ok(match existing {
             Some(existing) if existing.command_hash == command_hash => Stored::Duplicate,
@@ -309,26 +312,27 @@ pub async fn store(
     };
     match (validated.provider, validated.flow) {
         (Provider::Humm, Flow::Gate) => {
-            let sale = schedule::humm_sale_claimed(conn, &row.payment_id, services.leases.lease()).await?;
-            return finish(conn, row, &timing, Some(sale)).await;
+            let check_at = schedule::first_check_at(&row, &timing);
+            let lease = services.leases.lease();
+            let sale = schedule::humm_sale_claimed_and_status_check(conn, &row.payment_id, lease, check_at).await?;
+            return Ok(Stored::Created(Box::new(row), Some(sale)));
         }
         (Provider::Humm, Flow::PaymentPage) => {
             let row = offer_payment_page(conn, services, &row, command, wake).await?;
-            return finish(conn, row, &timing, None).await;
+            return finish(conn, row, &timing).await;
         }
         (Provider::Valu, _) => schedule::valu_start(conn, &row.payment_id).await?,
     }
-    finish(conn, row, &timing, None).await
+    finish(conn, row, &timing).await
 }
 
 async fn finish(
     conn: &mut PgConnection,
     row: PaymentRow,
     timing: &crate::config::AccountTiming,
-    inline: Option<ClaimedJob>,
 ) -> Result<Stored, sqlx::Error> {
     schedule::status_check(conn, &row.payment_id, schedule::first_check_at(&row, timing), 0).await?;
-    Ok(Stored::Created(Box::new(row), inline))
+    Ok(Stored::Created(Box::new(row), None))
 }
 
 /// Payment Page flow: `action_required` at once with the signed hosted-page URL; nothing exists

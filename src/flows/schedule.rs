@@ -31,26 +31,29 @@ pub async fn humm_sale(conn: &mut PgConnection, payment_id: &str) -> Result<(), 
 }
 
 /// The humm sale job, claimed by the caller so it can send right after its commit (intake runs
-/// it inline); if the caller dies, the lease expires and a runner takes it over.
-pub async fn humm_sale_claimed(
+/// it inline), with the payment's first status check, in one statement; if the caller dies, the
+/// lease expires and a runner takes the sale over.
+pub async fn humm_sale_claimed_and_status_check(
     conn: &mut PgConnection,
     payment_id: &str,
     lease: Duration,
+    check_at: DateTime<Utc>,
 ) -> Result<jobs::ClaimedJob, sqlx::Error> {
-    jobs::insert_claimed(
-        conn,
-        &NewJob {
-            kind: HUMM_SALE,
-            payment_id: Some(payment_id),
-            refund_id: None,
-            dedupe_key: Some(format!("{HUMM_SALE}:{payment_id}")),
-            payload: json!({}),
-            due_at: Utc::now(),
-            max_attempts: CREATE_ATTEMPTS,
-        },
-        lease,
-    )
-    .await
+    let sale = NewJob {
+        kind: HUMM_SALE,
+        payment_id: Some(payment_id),
+        refund_id: None,
+        dedupe_key: Some(format!("{HUMM_SALE}:{payment_id}")),
+        payload: json!({}),
+        due_at: Utc::now(),
+        max_attempts: CREATE_ATTEMPTS,
+    };
+    let claimed =
+        jobs::schedule_and_insert_claimed(conn, &status_check_job(payment_id, check_at, 0), &sale, lease).await?;
+    if check_at <= Utc::now() {
+        wake_runner(conn).await?;
+    }
+    Ok(claimed)
 }
 
 /// Schedules valU's CUSTOMER_VERIFY + OTP_GENERATE, due at once.
@@ -155,23 +158,23 @@ pub async fn status_check(
     due_at: DateTime<Utc>,
     round: usize,
 ) -> Result<(), sqlx::Error> {
-    jobs::schedule(
-        conn,
-        &NewJob {
-            kind: STATUS_CHECK,
-            payment_id: Some(payment_id),
-            refund_id: None,
-            dedupe_key: Some(format!("{STATUS_CHECK}:{payment_id}")),
-            payload: json!({ "round": round }),
-            due_at,
-            max_attempts: STATUS_ATTEMPTS,
-        },
-    )
-    .await?;
+    jobs::schedule(conn, &status_check_job(payment_id, due_at, round)).await?;
     if due_at <= Utc::now() {
         wake_runner(conn).await?;
     }
     Ok(())
+}
+
+fn status_check_job(payment_id: &str, due_at: DateTime<Utc>, round: usize) -> NewJob<'_> {
+    NewJob {
+        kind: STATUS_CHECK,
+        payment_id: Some(payment_id),
+        refund_id: None,
+        dedupe_key: Some(format!("{STATUS_CHECK}:{payment_id}")),
+        payload: json!({ "round": round }),
+        due_at,
+        max_attempts: STATUS_ATTEMPTS,
+    }
 }
 
 /// The first status check: created + base time.

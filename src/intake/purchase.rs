@@ -81,8 +81,20 @@ impl Unit for StorePurchase {
     fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async move {
             let (envelope, command) = (&self.envelope, &self.command);
+            let body_hash = envelope.body_hash();
+            let row = |outcome| NewCommand {
+                command_type: command.command_type.as_str(),
+                subject_id: Some(&command.subject_id),
+                envelope,
+                body_hash: &body_hash,
+                outcome,
+                reason_code: None,
+                reason_message: None,
+            };
             // The payment's events wake this process's relay from `committed`, after the commit.
             let wake = Some(self.services.outbox_wake.as_ref());
+            // A created payment records its command in the statement that creates it.
+            let applied = row(CommandOutcome::Applied);
             let stored = purchase_create::store(
                 conn,
                 &self.services,
@@ -90,35 +102,21 @@ impl Unit for StorePurchase {
                 &self.hash,
                 envelope.origin(),
                 wake,
+                Some(&applied),
             )
             .await?;
-            let (outcome, recorded, inline) = match stored {
-                Stored::Created(payment, job) => (
-                    Outcome::Applied,
-                    CommandOutcome::Applied,
-                    job.map(|job| (job, *payment)),
-                ),
-                Stored::Duplicate => (Outcome::Duplicate, CommandOutcome::Duplicate, None),
+            let (outcome, inline) = match stored {
+                Stored::Created(payment, job) => (Outcome::Applied, job.map(|job| (job, *payment))),
+                Stored::Duplicate => {
+                    commands::insert(conn, &row(CommandOutcome::Duplicate)).await?;
+                    (Outcome::Duplicate, None)
+                }
                 Stored::Conflict => {
                     let message = "payment_id is already used by a different purchase";
                     dead_letter::refuse_in(conn, envelope, command, "conflict", message).await?;
-                    self.result.set((Outcome::Rejected, None));
-                    return Ok(());
+                    (Outcome::Rejected, None)
                 }
             };
-            commands::insert(
-                conn,
-                &NewCommand {
-                    command_type: command.command_type.as_str(),
-                    subject_id: Some(&command.subject_id),
-                    envelope,
-                    body_hash: &envelope.body_hash(),
-                    outcome: recorded,
-                    reason_code: None,
-                    reason_message: None,
-                },
-            )
-            .await?;
             self.result.set((outcome, inline));
             Ok(())
         })

@@ -16,6 +16,7 @@ use super::{announce, payment_sql, rows};
 use crate::domain::events::{Action, EventReason, Reason, Resolution};
 use crate::domain::payment_state::{self, PaymentEvent, PaymentRefusal, Transition};
 use crate::domain::{PaymentStatus, Provider, ReviewReason};
+use crate::store::commands::NewCommand;
 use crate::store::jobs::{self, ClaimedJob};
 use crate::store::outbox_wake::OutboxWake;
 use crate::store::payments::{NewPayment, PaymentRow};
@@ -185,13 +186,15 @@ pub async fn apply(
 }
 
 /// Creates a payment in `accepted` with its first event, `payment.accepted` (the direct reply to
-/// the command, when it asked for one); None when the id exists already.
+/// the command, when it asked for one), and `command` (the row of the command that created it) in
+/// the same statement; None when the id exists already, and then nothing is written.
 /// `wake`: as [`Extras::wake`].
 pub async fn create(
     conn: &mut PgConnection,
     new: &NewPayment<'_>,
     origin: super::Origin<'_>,
     wake: Option<&OutboxWake>,
+    command: Option<&NewCommand<'_>>,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
     let row = PaymentRow {
         payment_id: new.payment_id.to_owned(),
@@ -221,7 +224,7 @@ pub async fn create(
         origin: crate::store::payments::ORIGIN_ORCHESTRATOR.to_owned(),
     };
     let event = crate::domain::events::Event::Payment(Box::new(announce::payment(&row, false, None, None, None)));
-    let created = payment_sql::create(conn, new, &event, origin, wake).await?;
+    let created = payment_sql::create(conn, new, &event, origin, wake, command).await?;
     if let Some(created) = &created {
         rows::remember(created);
     }

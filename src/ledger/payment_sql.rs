@@ -6,6 +6,7 @@ use super::payment::{Applied, Change, Extras, Plan};
 use super::Origin;
 use crate::domain::events::Event;
 use crate::domain::payment_state::PaymentEvent;
+use crate::store::commands::{self, NewCommand};
 use crate::store::payments::{NewPayment, PaymentRow};
 use crate::store::{outbox, outbox_wake};
 use serde_json::json;
@@ -153,14 +154,15 @@ pub(super) async fn adopt_external(
     .await
 }
 
-/// Inserts a new payment in `accepted` with sequence 1, its audit row and `payment.accepted`;
-/// None when the id exists already.
+/// Inserts a new payment in `accepted` with sequence 1, its audit row, `payment.accepted` and the
+/// command that created it; None when the id exists already (and then writes nothing).
 pub(super) async fn create(
     conn: &mut PgConnection,
     new: &NewPayment<'_>,
     event: &Event,
     origin: Origin<'_>,
     wake: Option<&outbox_wake::OutboxWake>,
+    command: Option<&NewCommand<'_>>,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "WITH updated AS (
@@ -176,10 +178,14 @@ pub(super) async fn create(
          announced AS (
              INSERT INTO outbox (event_id, event_type, payment_id, sequence, reply_to, correlation_id, body,
                                  traceparent)
-             SELECT $15, 'payment.accepted', payment_id, 1, $16, $17, $18, $20 FROM updated)
+             SELECT $15, 'payment.accepted', payment_id, 1, $16, $17, $18, $20 FROM updated),
+         recorded AS (
+             INSERT INTO commands ({command_columns})
+             SELECT $21, $22, $23, $24, $25, $26, $27, $28, $29 FROM updated WHERE $21::text IS NOT NULL)
          SELECT updated.*, CASE WHEN $19::text IS NOT NULL THEN pg_notify($19, '')::text END AS woken
          FROM updated",
         columns = crate::store::payments::COLUMNS,
+        command_columns = commands::COLUMNS,
     ))
     .bind(new.payment_id)
     .bind(new.provider)
@@ -201,6 +207,15 @@ pub(super) async fn create(
     .bind(event.to_json())
     .bind(outbox_wake::channel_for(wake))
     .bind(origin.traceparent)
+    .bind(command.map(|c| c.command_type))
+    .bind(command.and_then(|c| c.subject_id))
+    .bind(command.and_then(|c| c.envelope.message_id.as_deref()))
+    .bind(command.and_then(|c| c.envelope.user_id.as_deref()))
+    .bind(command.map(|c| c.body_hash))
+    .bind(command.map(|c| c.envelope.body.as_slice()))
+    .bind(command.map(|c| c.outcome.as_str()))
+    .bind(command.and_then(|c| c.reason_code))
+    .bind(command.and_then(|c| c.reason_message))
     .fetch_optional(&mut *conn)
     .await
 }

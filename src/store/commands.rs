@@ -35,25 +35,29 @@ pub struct NewCommand<'a> {
     pub reason_message: Option<&'a str>,
 }
 
+/// The columns a command row is written with, in this order (also by the ledger, which records
+/// the command that created a payment in the statement that creates it).
+pub(crate) const COLUMNS: &str =
+    "command_type, subject_id, message_id, user_id, body_hash, body, outcome, reason_code, reason_message";
+
 /// Inserts a command row; returns its id.
 pub async fn insert(conn: &mut PgConnection, command: &NewCommand<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO commands (command_type, subject_id, message_id, user_id, body_hash, body,
-                               outcome, reason_code, reason_message)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         RETURNING id",
-    )
-    .bind(command.command_type)
-    .bind(command.subject_id)
-    .bind(command.envelope.message_id.as_deref())
-    .bind(command.envelope.user_id.as_deref())
-    .bind(command.body_hash)
-    .bind(&command.envelope.body)
-    .bind(command.outcome.as_str())
-    .bind(command.reason_code)
-    .bind(command.reason_message)
-    .fetch_one(conn)
-    .await
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!("INSERT INTO commands ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
+    });
+    sqlx::query_scalar(sql)
+        .bind(command.command_type)
+        .bind(command.subject_id)
+        .bind(command.envelope.message_id.as_deref())
+        .bind(command.envelope.user_id.as_deref())
+        .bind(command.body_hash)
+        .bind(&command.envelope.body)
+        .bind(command.outcome.as_str())
+        .bind(command.reason_code)
+        .bind(command.reason_message)
+        .fetch_one(conn)
+        .await
 }
 
 /// Whether a command with this type and body was already recorded with `outcome`.

@@ -46,27 +46,57 @@ pub struct ClaimedJob {
 #[error("lease lost for job {0}")]
 pub struct LeaseLost(pub i64);
 
+/// Binds a job's seven fields in the order both statements below take them; `due` is the due
+/// time of a scheduled job or the lease of a claimed one.
+macro_rules! bind_job {
+    ($query:expr, $job:expr, $due:expr) => {
+        $query
+            .bind($job.kind)
+            .bind($job.payment_id)
+            .bind($job.refund_id)
+            .bind(&$job.dedupe_key)
+            .bind(&$job.payload)
+            .bind($due)
+            .bind($job.max_attempts)
+    };
+}
+
+/// `schedule`'s statement: the job's fields are `$1`..`$7`.
+const SCHEDULE: &str =
+    "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts, account_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT provider || ':' || account FROM payments WHERE payment_id = $2))
+     ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('scheduled', 'running')
+     DO UPDATE SET available_at = LEAST(jobs.available_at, EXCLUDED.available_at), updated_at = now()
+         -- A running job's available_at is its lease expiry: never shorten a lease.
+         WHERE jobs.state = 'scheduled'
+     RETURNING id";
+
+/// `insert_claimed`'s statement with the job's seven fields from `$first` on (the lease where a
+/// scheduled job has its due time), so that it can follow another statement's parameters.
+fn insert_claimed_sql(first: usize) -> String {
+    let p: Vec<String> = (first..first + 7).map(|n| format!("${n}")).collect();
+    format!(
+        "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts,
+                           state, attempts, lease_token, account_key)
+         VALUES ({kind}, {payment}, {refund}, {dedupe}, {payload}, now() + {lease}, {attempts}, 'running', 1,
+                 gen_random_uuid(), (SELECT provider || ':' || account FROM payments WHERE payment_id = {payment}))
+         RETURNING id, kind, payment_id, refund_id, payload, attempts, max_attempts, lease_token",
+        kind = p[0],
+        payment = p[1],
+        refund = p[2],
+        dedupe = p[3],
+        payload = p[4],
+        lease = p[5],
+        attempts = p[6],
+    )
+}
+
 /// Schedules a job; with a `dedupe_key` already scheduled, keeps the earlier due time of the
 /// two (a running one is left alone). Returns the new job's id, if one was inserted.
 pub async fn schedule(conn: &mut PgConnection, job: &NewJob<'_>) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts, account_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT provider || ':' || account FROM payments WHERE payment_id = $2))
-         ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('scheduled', 'running')
-         DO UPDATE SET available_at = LEAST(jobs.available_at, EXCLUDED.available_at), updated_at = now()
-             -- A running job's available_at is its lease expiry: never shorten a lease.
-             WHERE jobs.state = 'scheduled'
-         RETURNING id",
-    )
-    .bind(job.kind)
-    .bind(job.payment_id)
-    .bind(job.refund_id)
-    .bind(&job.dedupe_key)
-    .bind(&job.payload)
-    .bind(job.due_at)
-    .bind(job.max_attempts)
-    .fetch_optional(conn)
-    .await
+    bind_job!(sqlx::query_scalar(SCHEDULE), job, job.due_at)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Inserts a job already claimed by the caller (first attempt, under a lease of `lease`), for work
@@ -77,22 +107,25 @@ pub async fn insert_claimed(
     job: &NewJob<'_>,
     lease: Duration,
 ) -> Result<ClaimedJob, sqlx::Error> {
-    sqlx::query_as(
-        "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts,
-                           state, attempts, lease_token, account_key)
-         VALUES ($1, $2, $3, $4, $5, now() + $6, $7, 'running', 1, gen_random_uuid(),
-                 (SELECT provider || ':' || account FROM payments WHERE payment_id = $2))
-         RETURNING id, kind, payment_id, refund_id, payload, attempts, max_attempts, lease_token",
-    )
-    .bind(job.kind)
-    .bind(job.payment_id)
-    .bind(job.refund_id)
-    .bind(&job.dedupe_key)
-    .bind(&job.payload)
-    .bind(interval(lease))
-    .bind(job.max_attempts)
-    .fetch_one(conn)
-    .await
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| insert_claimed_sql(1));
+    bind_job!(sqlx::query_as(sql), job, interval(lease))
+        .fetch_one(conn)
+        .await
+}
+
+/// [`schedule`] and [`insert_claimed`] in one statement (one round trip): a new payment's first
+/// status check and the call it starts with.
+pub async fn schedule_and_insert_claimed(
+    conn: &mut PgConnection,
+    scheduled: &NewJob<'_>,
+    claimed: &NewJob<'_>,
+    lease: Duration,
+) -> Result<ClaimedJob, sqlx::Error> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| format!("WITH scheduled AS ({SCHEDULE}) {}", insert_claimed_sql(8)));
+    let query = bind_job!(sqlx::query_as(sql), scheduled, scheduled.due_at);
+    bind_job!(query, claimed, interval(lease)).fetch_one(conn).await
 }
 
 /// The accounts no call may go to now (paused, or a circuit not closed), as an SQL subquery of

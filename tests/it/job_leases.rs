@@ -124,6 +124,7 @@ async fn pending_payment(pool: &PgPool, payment_id: &str) {
         &crate::helpers::humm_payment(payment_id),
         bnpl::ledger::Origin::default(),
         None,
+        None,
     )
     .await
     .unwrap()

@@ -164,7 +164,7 @@ fn submitted(payment_id: &str, step: Step, secret: &SecretString) -> Option<Subm
 
 async fn create_payment(pool: &PgPool, payment_id: &str) {
     let mut conn = pool.acquire().await.unwrap();
-    payment::create(&mut conn, &humm_payment(payment_id), Origin::default(), None)
+    payment::create(&mut conn, &humm_payment(payment_id), Origin::default(), None, None)
         .await
         .unwrap()
         .unwrap();

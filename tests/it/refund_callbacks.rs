@@ -51,7 +51,7 @@ async fn a_repeated_decline_taken_by_amount_does_not_end_the_next_refund_of_that
     let pool = db.pool().await;
     bnpl::store::migrate(&pool).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
-    payment::create(&mut conn, &humm_payment("ord-cb"), Origin::default(), None)
+    payment::create(&mut conn, &humm_payment("ord-cb"), Origin::default(), None, None)
         .await
         .unwrap()
         .unwrap();

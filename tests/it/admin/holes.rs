@@ -25,14 +25,18 @@ async fn unknown_routing_keys_are_one_metric_label() {
             == 1
     })
     .await;
-    let metrics = app.metrics_text().await;
-    assert!(!metrics.contains(&key), "a sender-chosen key never becomes a label");
-    assert!(
+    // The counter moves just after the dead letter's commit: wait for it, then look at the labels.
+    let counted = |metrics: &str| {
         metrics
             .lines()
-            .any(|line| line.starts_with("bnpl_commands_total{") && line.contains("command=\"unknown\"")),
-        "{metrics}"
-    );
+            .any(|line| line.starts_with("bnpl_commands_total{") && line.contains("command=\"unknown\""))
+    };
+    eventually(WAIT, "the unknown command is counted", || async {
+        counted(&app.metrics_text().await)
+    })
+    .await;
+    let metrics = app.metrics_text().await;
+    assert!(!metrics.contains(&key), "a sender-chosen key never becomes a label");
     app.stop().await.unwrap();
 }
 
