@@ -90,13 +90,16 @@ pub fn latency(r: &LatencyReport) {
 }
 
 pub fn handoff(r: &HandoffReport) {
-    println!("\n== refund hand-off ({} pairs) ==", r.pairs);
+    println!(
+        "\n== refund hand-off ({} pairs; {} left out, freed while refunds were still being queued) ==",
+        r.pairs, r.while_queueing
+    );
     println!(
         "  final commit → next refund at sandbox: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} sends arrived before the bench's listener heard the commit: 0)",
         r.p50_ms, r.p99_ms, r.max_ms, r.ahead_of_listener
     );
     println!(
-        "  from final_at (inside the transaction; an upper bound): p50 {:.2} ms, p99 {:.2} ms",
+        "  from final_at (inside the transaction; an upper bound; every pair): p50 {:.2} ms, p99 {:.2} ms",
         r.from_final_at.0, r.from_final_at.1
     );
     println!(
