@@ -252,7 +252,7 @@ pub enum Stored {
 
 /// Stores a validated command: payment, `payment.accepted`, and the flow's first steps. `wake`:
 /// the caller rings it after its commit (`ledger::payment::Extras::wake`). `recorded`: the
-/// command's row, written as applied with the payment when it is created (and not otherwise).
+/// command's row, written with the payment when it is created (and not otherwise).
 pub async fn store(
     conn: &mut PgConnection,
     services: &Services,

@@ -164,7 +164,7 @@ pub(super) async fn create(
     wake: Option<&outbox_wake::OutboxWake>,
     command: Option<&NewCommand<'_>>,
 ) -> Result<Option<PaymentRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let sql = format!(
         "WITH updated AS (
              INSERT INTO payments (payment_id, provider, account, flow, amount_minor, currency, down_payment_minor,
                  status, command_hash, customer, items, description, return_url, metadata, threshold_at, last_sequence,
@@ -186,36 +186,27 @@ pub(super) async fn create(
          FROM updated",
         columns = crate::store::payments::COLUMNS,
         command_columns = commands::COLUMNS,
-    ))
-    .bind(new.payment_id)
-    .bind(new.provider)
-    .bind(new.account)
-    .bind(new.flow)
-    .bind(new.amount_minor)
-    .bind(new.currency)
-    .bind(new.down_payment_minor)
-    .bind(new.command_hash)
-    .bind(&new.customer)
-    .bind(&new.items)
-    .bind(new.description)
-    .bind(new.return_url)
-    .bind(&new.metadata)
-    .bind(new.threshold_at)
-    .bind(event.envelope().event_id)
-    .bind(origin.reply_to)
-    .bind(origin.correlation_id)
-    .bind(event.to_json())
-    .bind(outbox_wake::channel_for(wake))
-    .bind(origin.traceparent)
-    .bind(command.map(|c| c.command_type))
-    .bind(command.and_then(|c| c.subject_id))
-    .bind(command.and_then(|c| c.envelope.message_id.as_deref()))
-    .bind(command.and_then(|c| c.envelope.user_id.as_deref()))
-    .bind(command.map(|c| c.body_hash))
-    .bind(command.map(|c| c.envelope.body.as_slice()))
-    .bind(command.map(|c| c.outcome.as_str()))
-    .bind(command.and_then(|c| c.reason_code))
-    .bind(command.and_then(|c| c.reason_message))
-    .fetch_optional(&mut *conn)
-    .await
+    );
+    let query = sqlx::query_as(&sql)
+        .bind(new.payment_id)
+        .bind(new.provider)
+        .bind(new.account)
+        .bind(new.flow)
+        .bind(new.amount_minor)
+        .bind(new.currency)
+        .bind(new.down_payment_minor)
+        .bind(new.command_hash)
+        .bind(&new.customer)
+        .bind(&new.items)
+        .bind(new.description)
+        .bind(new.return_url)
+        .bind(&new.metadata)
+        .bind(new.threshold_at)
+        .bind(event.envelope().event_id)
+        .bind(origin.reply_to)
+        .bind(origin.correlation_id)
+        .bind(event.to_json())
+        .bind(outbox_wake::channel_for(wake))
+        .bind(origin.traceparent);
+    commands::bind_command!(query, command).fetch_optional(&mut *conn).await
 }

@@ -40,22 +40,32 @@ pub struct NewCommand<'a> {
 pub(crate) const COLUMNS: &str =
     "command_type, subject_id, message_id, user_id, body_hash, body, outcome, reason_code, reason_message";
 
+/// Binds a command's values in [`COLUMNS`] order, from an `Option<&NewCommand>` (all NULL when
+/// None), so that both statements that write a command row bind it the same way.
+macro_rules! bind_command {
+    ($query:expr, $command:expr) => {{
+        let command: Option<&$crate::store::commands::NewCommand<'_>> = $command;
+        $query
+            .bind(command.map(|c| c.command_type))
+            .bind(command.and_then(|c| c.subject_id))
+            .bind(command.and_then(|c| c.envelope.message_id.as_deref()))
+            .bind(command.and_then(|c| c.envelope.user_id.as_deref()))
+            .bind(command.map(|c| c.body_hash))
+            .bind(command.map(|c| c.envelope.body.as_slice()))
+            .bind(command.map(|c| c.outcome.as_str()))
+            .bind(command.and_then(|c| c.reason_code))
+            .bind(command.and_then(|c| c.reason_message))
+    }};
+}
+pub(crate) use bind_command;
+
 /// Inserts a command row; returns its id.
 pub async fn insert(conn: &mut PgConnection, command: &NewCommand<'_>) -> Result<i64, sqlx::Error> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
         format!("INSERT INTO commands ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
     });
-    sqlx::query_scalar(sql)
-        .bind(command.command_type)
-        .bind(command.subject_id)
-        .bind(command.envelope.message_id.as_deref())
-        .bind(command.envelope.user_id.as_deref())
-        .bind(command.body_hash)
-        .bind(&command.envelope.body)
-        .bind(command.outcome.as_str())
-        .bind(command.reason_code)
-        .bind(command.reason_message)
+    bind_command!(sqlx::query_scalar(sql), Some(command))
         .fetch_one(conn)
         .await
 }

@@ -36,8 +36,10 @@ pub struct HandoffReport {
     pub ahead_of_listener: usize,
     /// Pairs left out: their queue was freed before every refund was queued (see `run`).
     pub while_queueing: usize,
-    /// From the predecessor's `final_at` (an upper bound), p50 and p99.
+    /// From the predecessor's `final_at` (an upper bound), p50 and p99, over every pair.
     pub from_final_at: (f64, f64),
+    /// The same over the pairs measured from the commit (those not left out).
+    pub from_final_at_kept: (f64, f64),
     pub notify: (f64, f64),
     pub commit: (f64, f64),
     pub http: (f64, f64),
@@ -132,6 +134,7 @@ pub async fn run(
     let mut gaps = Vec::new();
     let mut ahead_of_listener = 0;
     let mut while_queueing = 0;
+    let mut from_final_at_kept = Vec::new();
     for pair in rows.windows(2) {
         let Some(next_arrival) = arrivals.get(&pair[1].0) else {
             continue;
@@ -148,6 +151,7 @@ pub async fn run(
         let Some(committed) = heard.iter().find(|at| **at >= pair[0].1) else {
             continue;
         };
+        from_final_at_kept.push((*next_arrival - pair[0].1).to_std().unwrap_or_default());
         match (*next_arrival - *committed).to_std() {
             Ok(gap) => gaps.push(gap),
             Err(_) => {
@@ -158,6 +162,7 @@ pub async fn run(
     }
     gaps.sort();
     from_final_at.sort();
+    from_final_at_kept.sort();
     let (notify, commit, http) =
         bare_steps(db, sandbox_url, payments.first().map_or("none", String::as_str), 300).await?;
     pool.close().await;
@@ -173,6 +178,10 @@ pub async fn run(
             env::percentile_ms(&from_final_at, 50.0),
             env::percentile_ms(&from_final_at, 99.0),
         ),
+        from_final_at_kept: (
+            env::percentile_ms(&from_final_at_kept, 50.0),
+            env::percentile_ms(&from_final_at_kept, 99.0),
+        ),
         notify,
         commit,
         http,
@@ -180,8 +189,9 @@ pub async fn run(
 }
 
 /// How long after the last refund became visible its queueing `NOTIFY` may still reach the
-/// bench's listener (a local delivery takes well under a millisecond).
-const QUEUEING_HEARD_WITHIN: chrono::TimeDelta = chrono::TimeDelta::milliseconds(5);
+/// bench's listener: a local delivery takes well under a millisecond, but the listener's task
+/// may wait for one of two busy cores; a wider margin only leaves a few more pairs out.
+const QUEUEING_HEARD_WITHIN: chrono::TimeDelta = chrono::TimeDelta::milliseconds(20);
 
 /// The instant every refund of `refund_ids` was seen queued (their queueing commits done).
 async fn all_queued(pool: &sqlx::PgPool, refund_ids: &[String], deadline: Instant) -> anyhow::Result<DateTime<Utc>> {
