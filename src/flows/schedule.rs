@@ -39,15 +39,7 @@ pub async fn humm_sale_claimed_and_status_check(
     lease: Duration,
     check_at: DateTime<Utc>,
 ) -> Result<jobs::ClaimedJob, sqlx::Error> {
-    let sale = NewJob {
-        kind: HUMM_SALE,
-        payment_id: Some(payment_id),
-        refund_id: None,
-        dedupe_key: Some(format!("{HUMM_SALE}:{payment_id}")),
-        payload: json!({}),
-        due_at: Utc::now(),
-        max_attempts: CREATE_ATTEMPTS,
-    };
+    let sale = due_now(HUMM_SALE, payment_id, CREATE_ATTEMPTS);
     let claimed =
         jobs::schedule_and_insert_claimed(conn, &status_check_job(payment_id, check_at, 0), &sale, lease).await?;
     if check_at <= Utc::now() {
@@ -200,20 +192,21 @@ pub fn next_check_at(row: &PaymentRow, timing: &AccountTiming, round: usize, now
 }
 
 async fn schedule_now(conn: &mut PgConnection, kind: &str, payment_id: &str, attempts: i32) -> Result<(), sqlx::Error> {
-    jobs::schedule(
-        conn,
-        &NewJob {
-            kind,
-            payment_id: Some(payment_id),
-            refund_id: None,
-            dedupe_key: Some(format!("{kind}:{payment_id}")),
-            payload: json!({}),
-            due_at: Utc::now(),
-            max_attempts: attempts,
-        },
-    )
-    .await?;
+    jobs::schedule(conn, &due_now(kind, payment_id, attempts)).await?;
     wake_runner(conn).await
+}
+
+/// A payment's job of `kind`, due at once, one live at a time.
+fn due_now<'a>(kind: &'a str, payment_id: &'a str, attempts: i32) -> NewJob<'a> {
+    NewJob {
+        kind,
+        payment_id: Some(payment_id),
+        refund_id: None,
+        dedupe_key: Some(format!("{kind}:{payment_id}")),
+        payload: json!({}),
+        due_at: Utc::now(),
+        max_attempts: attempts,
+    }
 }
 
 /// Wakes the job runners at commit (LISTEN/NOTIFY), so a job due now starts at once.
