@@ -315,15 +315,18 @@ pub async fn store(
             let check_at = schedule::first_check_at(&row, &timing);
             let lease = services.leases.lease();
             let sale = schedule::humm_sale_claimed_and_status_check(conn, &row.payment_id, lease, check_at).await?;
-            return Ok(Stored::Created(Box::new(row), Some(sale)));
+            Ok(Stored::Created(Box::new(row), Some(sale)))
         }
         (Provider::Humm, Flow::PaymentPage) => {
             let row = offer_payment_page(conn, services, &row, command, wake).await?;
-            return finish(conn, row, &timing).await;
+            finish(conn, row, &timing).await
         }
-        (Provider::Valu, _) => schedule::valu_start(conn, &row.payment_id).await?,
+        (Provider::Valu, _) => {
+            let check_at = schedule::first_check_at(&row, &timing);
+            schedule::valu_start_and_status_check(conn, &row.payment_id, check_at).await?;
+            Ok(Stored::Created(Box::new(row), None))
+        }
     }
-    finish(conn, row, &timing).await
 }
 
 async fn finish(

@@ -48,9 +48,16 @@ pub async fn humm_sale_claimed_and_status_check(
     Ok(claimed)
 }
 
-/// Schedules valU's CUSTOMER_VERIFY + OTP_GENERATE, due at once.
-pub async fn valu_start(conn: &mut PgConnection, payment_id: &str) -> Result<(), sqlx::Error> {
-    schedule_now(conn, VALU_START, payment_id, CREATE_ATTEMPTS).await
+/// Schedules valU's CUSTOMER_VERIFY + OTP_GENERATE, due at once, with the payment's first status
+/// check, in one statement that also wakes the runners at commit.
+pub async fn valu_start_and_status_check(
+    conn: &mut PgConnection,
+    payment_id: &str,
+    check_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let start = due_now(VALU_START, payment_id, CREATE_ATTEMPTS);
+    let check = status_check_job(payment_id, check_at, 0);
+    jobs::schedule_two(conn, &start, &check, Some(crate::jobs::runner::NOTIFY_CHANNEL)).await
 }
 
 /// Schedules OTP_VERIFY + PURCHASE with the customer's code and plan; None when a confirmation

@@ -46,7 +46,7 @@ pub struct ClaimedJob {
 #[error("lease lost for job {0}")]
 pub struct LeaseLost(pub i64);
 
-/// Binds a job's seven fields in the order both statements below take them; `due` is the due
+/// Binds a job's seven fields in the order the statements below take them; `due` is the due
 /// time of a scheduled job or the lease of a claimed one.
 macro_rules! bind_job {
     ($query:expr, $job:expr, $due:expr) => {
@@ -61,40 +61,51 @@ macro_rules! bind_job {
     };
 }
 
-/// `schedule`'s statement: the job's fields are `$1`..`$7`.
+/// `schedule`'s statement; its placeholders are numbered by [`numbered`].
 const SCHEDULE: &str =
     "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts, account_key)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT provider || ':' || account FROM payments WHERE payment_id = $2))
+     VALUES ({kind}, {payment}, {refund}, {dedupe}, {payload}, {due}, {attempts},
+             (SELECT provider || ':' || account FROM payments WHERE payment_id = {payment}))
      ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('scheduled', 'running')
      DO UPDATE SET available_at = LEAST(jobs.available_at, EXCLUDED.available_at), updated_at = now()
          -- A running job's available_at is its lease expiry: never shorten a lease.
          WHERE jobs.state = 'scheduled'
      RETURNING id";
 
-/// `insert_claimed`'s statement with the job's seven fields from `$first` on (the lease where a
-/// scheduled job has its due time), so that it can follow another statement's parameters.
-fn insert_claimed_sql(first: usize) -> String {
-    let p: Vec<String> = (first..first + 7).map(|n| format!("${n}")).collect();
-    format!(
-        "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts,
-                           state, attempts, lease_token, account_key)
-         VALUES ({kind}, {payment}, {refund}, {dedupe}, {payload}, now() + {lease}, {attempts}, 'running', 1,
-                 gen_random_uuid(), (SELECT provider || ':' || account FROM payments WHERE payment_id = {payment}))
-         RETURNING id, kind, payment_id, refund_id, payload, attempts, max_attempts, lease_token",
-        kind = p[0],
-        payment = p[1],
-        refund = p[2],
-        dedupe = p[3],
-        payload = p[4],
-        lease = p[5],
-        attempts = p[6],
-    )
+/// `insert_claimed`'s statement (`{due}` is the lease); its placeholders are numbered by
+/// [`numbered`].
+const INSERT_CLAIMED: &str =
+    "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts,
+                       state, attempts, lease_token, account_key)
+     VALUES ({kind}, {payment}, {refund}, {dedupe}, {payload}, now() + {due}, {attempts}, 'running', 1,
+             gen_random_uuid(), (SELECT provider || ':' || account FROM payments WHERE payment_id = {payment}))
+     RETURNING id, kind, payment_id, refund_id, payload, attempts, max_attempts, lease_token";
+
+/// `statement` with the job's seven fields as parameters from `$first` on, in [`bind_job!`]'s
+/// order, so that one job's statement can follow another's parameters in a single statement.
+fn numbered(statement: &str, first: usize) -> String {
+    [
+        "{kind}",
+        "{payment}",
+        "{refund}",
+        "{dedupe}",
+        "{payload}",
+        "{due}",
+        "{attempts}",
+    ]
+    .iter()
+    .enumerate()
+    .fold(statement.to_owned(), |sql, (offset, field)| {
+        sql.replace(field, &format!("${}", first + offset))
+    })
 }
 
 /// Schedules a job; with a `dedupe_key` already scheduled, keeps the earlier due time of the
 /// two (a running one is left alone). Returns the new job's id, if one was inserted.
 pub async fn schedule(conn: &mut PgConnection, job: &NewJob<'_>) -> Result<Option<i64>, sqlx::Error> {
-    bind_job!(sqlx::query_scalar(SCHEDULE), job, job.due_at)
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| numbered(SCHEDULE, 1));
+    bind_job!(sqlx::query_scalar(sql), job, job.due_at)
         .fetch_optional(conn)
         .await
 }
@@ -108,7 +119,7 @@ pub async fn insert_claimed(
     lease: Duration,
 ) -> Result<ClaimedJob, sqlx::Error> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| insert_claimed_sql(1));
+    let sql = SQL.get_or_init(|| numbered(INSERT_CLAIMED, 1));
     bind_job!(sqlx::query_as(sql), job, interval(lease))
         .fetch_one(conn)
         .await
@@ -123,9 +134,40 @@ pub async fn schedule_and_insert_claimed(
     lease: Duration,
 ) -> Result<ClaimedJob, sqlx::Error> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| format!("WITH scheduled AS ({SCHEDULE}) {}", insert_claimed_sql(8)));
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "WITH scheduled AS ({}) {}",
+            numbered(SCHEDULE, 1),
+            numbered(INSERT_CLAIMED, 8)
+        )
+    });
     let query = bind_job!(sqlx::query_as(sql), scheduled, scheduled.due_at);
     bind_job!(query, claimed, interval(lease)).fetch_one(conn).await
+}
+
+/// [`schedule`] twice in one statement (one round trip), with a `NOTIFY` on `wake` at commit
+/// when given: a new payment's first call, due at once, and its first status check.
+pub async fn schedule_two(
+    conn: &mut PgConnection,
+    first: &NewJob<'_>,
+    second: &NewJob<'_>,
+    wake: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "WITH first AS ({}), second AS ({})
+             SELECT count(pg_notify($15, '')::text) FROM (SELECT 1) one WHERE $15::text IS NOT NULL",
+            numbered(SCHEDULE, 1),
+            numbered(SCHEDULE, 8)
+        )
+    });
+    let query = bind_job!(sqlx::query_scalar::<_, i64>(sql), first, first.due_at);
+    bind_job!(query, second, second.due_at)
+        .bind(wake)
+        .fetch_one(conn)
+        .await?;
+    Ok(())
 }
 
 /// The accounts no call may go to now (paused, or a circuit not closed), as an SQL subquery of

@@ -39,6 +39,51 @@ async fn valu_purchase_succeeds_with_the_event_sequence_of_the_contract() {
     env.app.stop().await.unwrap();
 }
 
+/// Intake schedules a valU payment's first call and its first status check together; both carry
+/// the payment's account, which pausing and the circuit breaker go by.
+#[tokio::test]
+async fn a_valu_purchase_schedules_its_first_call_and_its_status_check_at_intake() {
+    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    env.publish("purchase.create", &valu_purchase("valu-jobs-1", 500_000, "01011110001"))
+        .await;
+    env.wait_for_event("valu-jobs-1", "payment.action_required", WAIT).await;
+    let with_account = |kind: &str| {
+        format!(
+            "SELECT count(*) FROM jobs j JOIN payments p USING (payment_id)
+             WHERE j.payment_id = $1 AND j.kind = '{kind}' AND j.account_key = p.provider || ':' || p.account"
+        )
+    };
+    assert_eq!(
+        env.db_i64(&with_account("valu_start"), "valu-jobs-1").await,
+        1,
+        "the first call"
+    );
+    assert!(
+        env.db_i64(&with_account("status_check"), "valu-jobs-1").await >= 1,
+        "the status check, due at created + base time"
+    );
+    env.app.stop().await.unwrap();
+}
+
+/// The first call is due at once, so intake's commit wakes the job runners (`NOTIFY`) rather
+/// than leaving the call to their next poll.
+#[tokio::test]
+async fn a_valu_purchase_wakes_the_job_runners_at_intake() {
+    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    let pool = env.app.db.pool().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.unwrap();
+    listener.listen(bnpl::jobs::runner::NOTIFY_CHANNEL).await.unwrap();
+    env.publish("purchase.create", &valu_purchase("valu-wake-1", 500_000, "01011110001"))
+        .await;
+    let woken = tokio::time::timeout(WAIT, listener.recv()).await;
+    assert!(
+        matches!(woken, Ok(Ok(_))),
+        "intake's commit wakes the runners: {woken:?}"
+    );
+    env.wait_for_event("valu-wake-1", "payment.action_required", WAIT).await;
+    env.app.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_wrong_otp_then_the_right_one_succeeds() {
     let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
