@@ -31,8 +31,9 @@ pub async fn humm_sale(conn: &mut PgConnection, payment_id: &str) -> Result<(), 
 }
 
 /// The humm sale job, claimed by the caller so it can send right after its commit (intake runs
-/// it inline), with the payment's first status check, in one statement; if the caller dies, the
-/// lease expires and a runner takes the sale over.
+/// it inline), with the payment's first status check, in one statement that wakes the runners at
+/// commit when the check is already due; if the caller dies, the lease expires and a runner takes
+/// the sale over.
 pub async fn humm_sale_claimed_and_status_check(
     conn: &mut PgConnection,
     payment_id: &str,
@@ -40,12 +41,10 @@ pub async fn humm_sale_claimed_and_status_check(
     check_at: DateTime<Utc>,
 ) -> Result<jobs::ClaimedJob, sqlx::Error> {
     let sale = due_now(HUMM_SALE, payment_id, CREATE_ATTEMPTS);
-    let claimed =
-        jobs::schedule_and_insert_claimed(conn, &status_check_job(payment_id, check_at, 0), &sale, lease).await?;
-    if check_at <= Utc::now() {
-        wake_runner(conn).await?;
-    }
-    Ok(claimed)
+    let check = status_check_job(payment_id, check_at, 0);
+    // The sale runs inline; the runners need waking only for a check already due.
+    let wake = (check_at <= Utc::now()).then_some(crate::jobs::runner::NOTIFY_CHANNEL);
+    jobs::schedule_and_insert_claimed(conn, &check, &sale, lease, wake).await
 }
 
 /// Schedules valU's CUSTOMER_VERIFY + OTP_GENERATE, due at once, with the payment's first status

@@ -81,6 +81,10 @@ const INSERT_CLAIMED: &str =
              gen_random_uuid(), (SELECT provider || ':' || account FROM payments WHERE payment_id = {payment}))
      RETURNING id, kind, payment_id, refund_id, payload, attempts, max_attempts, lease_token";
 
+/// The combined statements' last column: a `NOTIFY` on the channel in `$15` (when not NULL),
+/// sent at commit, as the ledger's statements wake the relay.
+const WAKE_AT_COMMIT: &str = "CASE WHEN $15::text IS NOT NULL THEN pg_notify($15, '')::text END AS woken";
+
 /// `statement` with the job's seven fields as parameters from `$first` on, in [`bind_job!`]'s
 /// order, so that one job's statement can follow another's parameters in a single statement.
 fn numbered(statement: &str, first: usize) -> String {
@@ -125,24 +129,29 @@ pub async fn insert_claimed(
         .await
 }
 
-/// [`schedule`] and [`insert_claimed`] in one statement (one round trip): a new payment's first
-/// status check and the call it starts with.
+/// [`schedule`] and [`insert_claimed`] in one statement (one round trip), with a `NOTIFY` on
+/// `wake` at commit when given: a new payment's first status check and the call it starts with.
 pub async fn schedule_and_insert_claimed(
     conn: &mut PgConnection,
     scheduled: &NewJob<'_>,
     claimed: &NewJob<'_>,
     lease: Duration,
+    wake: Option<&str>,
 ) -> Result<ClaimedJob, sqlx::Error> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
         format!(
-            "WITH scheduled AS ({}) {}",
+            "WITH scheduled AS ({}), claimed AS ({})
+             SELECT claimed.*, {WAKE_AT_COMMIT} FROM claimed",
             numbered(SCHEDULE, 1),
             numbered(INSERT_CLAIMED, 8)
         )
     });
     let query = bind_job!(sqlx::query_as(sql), scheduled, scheduled.due_at);
-    bind_job!(query, claimed, interval(lease)).fetch_one(conn).await
+    bind_job!(query, claimed, interval(lease))
+        .bind(wake)
+        .fetch_one(conn)
+        .await
 }
 
 /// [`schedule`] twice in one statement (one round trip), with a `NOTIFY` on `wake` at commit
@@ -156,13 +165,12 @@ pub async fn schedule_two(
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql = SQL.get_or_init(|| {
         format!(
-            "WITH first AS ({}), second AS ({})
-             SELECT count(pg_notify($15, '')::text) FROM (SELECT 1) one WHERE $15::text IS NOT NULL",
+            "WITH first AS ({}), second AS ({}) SELECT {WAKE_AT_COMMIT}",
             numbered(SCHEDULE, 1),
             numbered(SCHEDULE, 8)
         )
     });
-    let query = bind_job!(sqlx::query_scalar::<_, i64>(sql), first, first.due_at);
+    let query = bind_job!(sqlx::query_scalar::<_, Option<String>>(sql), first, first.due_at);
     bind_job!(query, second, second.due_at)
         .bind(wake)
         .fetch_one(conn)

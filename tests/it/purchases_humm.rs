@@ -4,6 +4,7 @@
 
 use crate::harness::*;
 use crate::helpers::*;
+use bnpl::config::AccountTiming;
 use futures_util::future::join_all;
 use lapin::options::BasicPublishOptions;
 use lapin::BasicProperties;
@@ -220,6 +221,28 @@ async fn payment_page_never_opened_expires() {
     );
     assert_eq!(env.status_of("pp-2").await.as_deref(), Some("expired"));
     assert_eq!(env.sales_for("pp-2").await, 0);
+    env.app.stop().await.unwrap();
+}
+
+/// With no base time the first status check is due at once, so intake's commit wakes the job
+/// runners (the sale itself runs inline and needs no wake-up).
+#[tokio::test]
+async fn a_status_check_due_at_intake_wakes_the_job_runners() {
+    let timing = AccountTiming {
+        base_time: Duration::ZERO,
+        ..fast_timing()
+    };
+    let mut env = spawn_sandboxed(timing, |_| {}).await;
+    let pool = env.app.db.pool().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.unwrap();
+    listener.listen(bnpl::jobs::runner::NOTIFY_CHANNEL).await.unwrap();
+    env.publish("purchase.create", &humm_purchase("due-check-1", 15000))
+        .await;
+    let woken = tokio::time::timeout(WAIT, listener.recv()).await;
+    assert!(
+        matches!(woken, Ok(Ok(_))),
+        "intake's commit wakes the runners: {woken:?}"
+    );
     env.app.stop().await.unwrap();
 }
 
