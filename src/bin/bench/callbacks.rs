@@ -4,8 +4,9 @@
 //! and the same callbacks to a bare axum handler that verifies and does one UPDATE.
 
 use super::baseline::Baseline;
-use super::env::{self, Servers};
+use super::env::{self, BenchDb, Servers};
 use super::load::{self, EventProbe};
+use super::statements::{self, Statements};
 use futures_util::StreamExt as _;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -22,6 +23,9 @@ pub struct CallbackReport {
     /// CPU per callback, ms, while the orchestrator took them, then while the bare handler did.
     pub orchestrator_cpu: CpuPerCallback,
     pub bare_cpu: CpuPerCallback,
+    /// The statements per callback of each phase, when `pg_stat_statements` is loaded.
+    pub orchestrator_statements: Option<Statements>,
+    pub bare_statements: Option<Statements>,
 }
 
 /// Where a phase's CPU went, per callback (ms): this process (orchestrator or bare handler, and
@@ -92,8 +96,10 @@ async fn post_all(url: &str, bodies: Vec<String>) -> usize {
         .await
 }
 
+/// `dbs`: the orchestrator's database, then the bare handler's.
 pub async fn run(
     servers: &Servers,
+    dbs: (&BenchDb, &BenchDb),
     orchestrator_url: &str,
     events: &str,
     ids: &[String],
@@ -105,6 +111,7 @@ pub async fn run(
         .map(|(i, id)| env::sale_callback(id, 7_000_000 + i as u64).to_string())
         .collect();
     let mut probe = EventProbe::subscribe(servers.amqp().await?, events).await?;
+    let counting = statements::reset(servers).await;
     let mark = CpuMark::now();
     let started = Instant::now();
     let wanted: HashMap<String, Instant> = ids.iter().map(|id| (id.clone(), started)).collect();
@@ -114,6 +121,10 @@ pub async fn run(
     let end = done.values().max().copied().unwrap_or(started);
     let orchestrator_secs = end.duration_since(started).as_secs_f64().max(http_secs);
     let orchestrator_cpu = mark.per_callback(ids.len());
+    let orchestrator_statements = match counting {
+        true => Some(statements::read(servers, dbs.0, ids.len()).await?),
+        false => None,
+    };
     // The bare side: the same payments, awaiting the customer, in the baseline's table.
     sqlx::query(
         "INSERT INTO base_payments (payment_id, status, amount_minor, body)
@@ -124,11 +135,16 @@ pub async fn run(
     .bind(env::AMOUNT)
     .execute(&baseline.pool)
     .await?;
+    let counting = statements::reset(servers).await;
     let mark = CpuMark::now();
     let started = Instant::now();
     let bare_refused = post_all(&baseline.url("/bare/ecommpay"), bodies).await;
     let bare_secs = started.elapsed().as_secs_f64();
     let bare_cpu = mark.per_callback(ids.len());
+    let bare_statements = match counting {
+        true => Some(statements::read(servers, dbs.1, ids.len()).await?),
+        false => None,
+    };
     Ok(CallbackReport {
         callbacks: ids.len(),
         orchestrator_per_sec: done.len() as f64 / orchestrator_secs.max(1e-6),
@@ -137,5 +153,7 @@ pub async fn run(
         refused: refused + bare_refused,
         orchestrator_cpu,
         bare_cpu,
+        orchestrator_statements,
+        bare_statements,
     })
 }

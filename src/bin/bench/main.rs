@@ -151,8 +151,15 @@ async fn purchase_round(
         }
         let base = baseline::start(servers, &base_db, &prefix, sandbox_url).await?;
         if !waiting.is_empty() {
-            let callbacks =
-                callbacks::run(servers, &app.url("/callbacks/ecommpay"), &exchanges.1, &waiting, &base).await?;
+            let callbacks = callbacks::run(
+                servers,
+                (&db, &base_db),
+                &app.url("/callbacks/ecommpay"),
+                &exchanges.1,
+                &waiting,
+                &base,
+            )
+            .await?;
             report::callbacks(&callbacks);
             summary.callbacks = Some(callbacks);
         }

@@ -123,6 +123,14 @@ pub fn callbacks(r: &CallbackReport) {
             cpu.process, cpu.postgres, cpu.rabbitmq
         );
     }
+    for (side, statements) in [
+        ("orchestrator", &r.orchestrator_statements),
+        ("bare", &r.bare_statements),
+    ] {
+        if let Some(statements) = statements {
+            print!("{}", super::statements::render(side, "callback", statements));
+        }
+    }
 }
 
 pub fn timers(r: &TimerReport) {
