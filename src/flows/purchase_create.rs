@@ -250,7 +250,7 @@ pub enum Stored {
     Conflict,
 }
 
-/// Stores a validated command: payment, `payment.accepted`, and the flow's first steps. `wake`:
+/// Stores a validated command: payment, `payment.accepted`, and the flow's first jobs and steps. `wake`:
 /// the caller rings it after its commit (`ledger::payment::Extras::wake`). `recorded`: the
 /// command's row, written with the payment when it is created (and not otherwise).
 pub async fn store(
@@ -303,39 +303,26 @@ pub async fn store(
             .unwrap_or_else(|| json!({})),
         threshold_at: chrono::Utc::now() + schedule::to_chrono(threshold),
     };
-    let Some(row) = ledger::payment::create(conn, &new, origin, wake, recorded).await? else {
-        let existing = payments::get(conn, command.payment_id.as_str()).await?;
+    // The payment's first jobs are written by the statement that creates it (one round trip).
+    let check_at = schedule::first_check_at(chrono::Utc::now(), &timing);
+    let payment_id = command.payment_id.as_str();
+    let first_jobs = match (validated.provider, validated.flow) {
+        (Provider::Humm, Flow::Gate) => schedule::humm_gate_first_jobs(payment_id, services.leases.lease(), check_at),
+        (Provider::Humm, Flow::PaymentPage) => schedule::first_status_check(payment_id, check_at),
+        (Provider::Valu, _) => schedule::valu_first_jobs(payment_id, check_at),
+    };
+    let Some(created) = ledger::payment::create(conn, &new, origin, wake, recorded, &first_jobs).await? else {
+        let existing = payments::get(conn, payment_id).await?;
         return Ok(match existing {
             Some(existing) if existing.command_hash == command_hash => Stored::Duplicate,
             _ => Stored::Conflict,
         });
     };
-    match (validated.provider, validated.flow) {
-        (Provider::Humm, Flow::Gate) => {
-            let check_at = schedule::first_check_at(&row, &timing);
-            let lease = services.leases.lease();
-            let sale = schedule::humm_sale_claimed_and_status_check(conn, &row.payment_id, lease, check_at).await?;
-            Ok(Stored::Created(Box::new(row), Some(sale)))
-        }
-        (Provider::Humm, Flow::PaymentPage) => {
-            let row = offer_payment_page(conn, services, &row, command, wake).await?;
-            finish(conn, row, &timing).await
-        }
-        (Provider::Valu, _) => {
-            let check_at = schedule::first_check_at(&row, &timing);
-            schedule::valu_start_and_status_check(conn, &row.payment_id, check_at).await?;
-            Ok(Stored::Created(Box::new(row), None))
-        }
-    }
-}
-
-async fn finish(
-    conn: &mut PgConnection,
-    row: PaymentRow,
-    timing: &crate::config::AccountTiming,
-) -> Result<Stored, sqlx::Error> {
-    schedule::status_check(conn, &row.payment_id, schedule::first_check_at(&row, timing), 0).await?;
-    Ok(Stored::Created(Box::new(row), None))
+    let row = match (validated.provider, validated.flow) {
+        (Provider::Humm, Flow::PaymentPage) => offer_payment_page(conn, services, &created.row, command, wake).await?,
+        _ => created.row,
+    };
+    Ok(Stored::Created(Box::new(row), created.claimed))
 }
 
 /// Payment Page flow: `action_required` at once with the signed hosted-page URL; nothing exists

@@ -2,6 +2,7 @@
 //! the next one does (the account's schedule), and the threshold decision (threshold + grace).
 
 use crate::config::AccountTiming;
+use crate::store::first_jobs::FirstJobs;
 use crate::store::jobs::{self, NewJob};
 use crate::store::payments::PaymentRow;
 use crate::store::refunds::RefundRow;
@@ -30,33 +31,37 @@ pub async fn humm_sale(conn: &mut PgConnection, payment_id: &str) -> Result<(), 
     schedule_now(conn, HUMM_SALE, payment_id, CREATE_ATTEMPTS).await
 }
 
-/// The humm sale job, claimed by the caller so it can send right after its commit (intake runs
-/// it inline), with the payment's first status check, in one statement that wakes the runners at
-/// commit when the check is already due; if the caller dies, the lease expires and a runner takes
-/// the sale over.
-pub async fn humm_sale_claimed_and_status_check(
-    conn: &mut PgConnection,
-    payment_id: &str,
-    lease: Duration,
-    check_at: DateTime<Utc>,
-) -> Result<jobs::ClaimedJob, sqlx::Error> {
-    let sale = due_now(HUMM_SALE, payment_id, CREATE_ATTEMPTS);
-    let check = status_check_job(payment_id, check_at, 0);
-    // The sale runs inline; the runners need waking only for a check already due.
-    let wake = (check_at <= Utc::now()).then_some(crate::jobs::runner::NOTIFY_CHANNEL);
-    jobs::schedule_and_insert_claimed(conn, &check, &sale, lease, wake).await
+/// A humm Gate payment's first jobs: the sale, claimed by intake so it can send right after its
+/// commit (if intake dies, the lease expires and a runner takes the sale over), and the first
+/// status check; the runners are woken at commit only for a check already due.
+pub fn humm_gate_first_jobs(payment_id: &str, lease: Duration, check_at: DateTime<Utc>) -> FirstJobs<'_> {
+    FirstJobs {
+        claimed: Some((due_now(HUMM_SALE, payment_id, CREATE_ATTEMPTS), lease)),
+        ..first_status_check(payment_id, check_at)
+    }
 }
 
-/// Schedules valU's CUSTOMER_VERIFY + OTP_GENERATE, due at once, with the payment's first status
-/// check, in one statement that also wakes the runners at commit.
-pub async fn valu_start_and_status_check(
-    conn: &mut PgConnection,
-    payment_id: &str,
-    check_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    let start = due_now(VALU_START, payment_id, CREATE_ATTEMPTS);
-    let check = status_check_job(payment_id, check_at, 0);
-    jobs::schedule_two(conn, &start, &check, Some(crate::jobs::runner::NOTIFY_CHANNEL)).await
+/// A humm Payment Page payment's first job: its first status check (nothing exists at ecommpay
+/// until the customer opens the page).
+pub fn first_status_check(payment_id: &str, check_at: DateTime<Utc>) -> FirstJobs<'_> {
+    FirstJobs {
+        claimed: None,
+        scheduled: vec![status_check_job(payment_id, check_at, 0)],
+        wake: (check_at <= Utc::now()).then_some(crate::jobs::runner::NOTIFY_CHANNEL),
+    }
+}
+
+/// A valU payment's first jobs: CUSTOMER_VERIFY + OTP_GENERATE, due at once (so the runners are
+/// woken at commit), and the first status check.
+pub fn valu_first_jobs(payment_id: &str, check_at: DateTime<Utc>) -> FirstJobs<'_> {
+    FirstJobs {
+        claimed: None,
+        scheduled: vec![
+            due_now(VALU_START, payment_id, CREATE_ATTEMPTS),
+            status_check_job(payment_id, check_at, 0),
+        ],
+        wake: Some(crate::jobs::runner::NOTIFY_CHANNEL),
+    }
 }
 
 /// Schedules OTP_VERIFY + PURCHASE with the customer's code and plan; None when a confirmation
@@ -175,9 +180,9 @@ fn status_check_job(payment_id: &str, due_at: DateTime<Utc>, round: usize) -> Ne
     }
 }
 
-/// The first status check: created + base time.
-pub fn first_check_at(row: &PaymentRow, timing: &AccountTiming) -> DateTime<Utc> {
-    row.created_at + to_chrono(timing.base_time)
+/// The first status check of a payment created at `created_at`: created + base time.
+pub fn first_check_at(created_at: DateTime<Utc>, timing: &AccountTiming) -> DateTime<Utc> {
+    created_at + to_chrono(timing.base_time)
 }
 
 /// The threshold decision: threshold + grace.

@@ -162,7 +162,7 @@ async fn execute(pool: &PgPool, registry: &Registry, job: ClaimedJob, leases: &L
 }
 
 /// Runs one claimed job with `handler` and reschedules it on failure; also used to run a job
-/// inline right after the transaction that created it claimed ([`jobs::schedule_and_insert_claimed`]).
+/// inline right after the transaction that created it claimed (`ledger::payment::create` with its first jobs).
 pub async fn execute_claimed(pool: &PgPool, handler: &dyn JobHandler, job: &ClaimedJob, leases: &LeaseKeeper) {
     // Every line logged while the job runs (provider calls included) names it and its subject.
     let span = tracing::info_span!(

@@ -17,6 +17,7 @@ use crate::domain::events::{Action, EventReason, Reason, Resolution};
 use crate::domain::payment_state::{self, PaymentEvent, PaymentRefusal, Transition};
 use crate::domain::{PaymentStatus, Provider, ReviewReason};
 use crate::store::commands::NewCommand;
+use crate::store::first_jobs::FirstJobs;
 use crate::store::jobs::{self, ClaimedJob};
 use crate::store::outbox_wake::OutboxWake;
 use crate::store::payments::{NewPayment, PaymentRow};
@@ -185,17 +186,25 @@ pub async fn apply(
     )))
 }
 
+/// A payment [`create`] created, and the job it inserted claimed for its caller, if any.
+#[derive(Debug)]
+pub struct Created {
+    pub row: PaymentRow,
+    pub claimed: Option<ClaimedJob>,
+}
+
 /// Creates a payment in `accepted` with its first event, `payment.accepted` (the direct reply to
-/// the command, when it asked for one), and `command` (the row of the command that created it) in
-/// the same statement; None when the id exists already, and then nothing is written.
-/// `wake`: as [`Extras::wake`].
+/// the command, when it asked for one), `command` (the row of the command that created it) and
+/// its first `jobs`, in one statement; None when the id exists already, and then nothing is
+/// written. `wake`: as [`Extras::wake`].
 pub async fn create(
     conn: &mut PgConnection,
     new: &NewPayment<'_>,
     origin: super::Origin<'_>,
     wake: Option<&OutboxWake>,
     command: Option<&NewCommand<'_>>,
-) -> Result<Option<PaymentRow>, sqlx::Error> {
+    jobs: &FirstJobs<'_>,
+) -> Result<Option<Created>, sqlx::Error> {
     let row = PaymentRow {
         payment_id: new.payment_id.to_owned(),
         provider: new.provider.to_owned(),
@@ -224,11 +233,11 @@ pub async fn create(
         origin: crate::store::payments::ORIGIN_ORCHESTRATOR.to_owned(),
     };
     let event = crate::domain::events::Event::Payment(Box::new(announce::payment(&row, false, None, None, None)));
-    let created = payment_sql::create(conn, new, &event, origin, wake, command).await?;
-    if let Some(created) = &created {
-        rows::remember(created);
-    }
-    Ok(created)
+    let created = payment_sql::create(conn, new, &event, origin, wake, command, jobs).await?;
+    Ok(created.map(|(row, claimed)| {
+        rows::remember(&row);
+        Created { row, claimed }
+    }))
 }
 
 /// A payment made outside the orchestrator, as a verified callback reports it (issue 20).

@@ -7,10 +7,12 @@ use super::Origin;
 use crate::domain::events::Event;
 use crate::domain::payment_state::PaymentEvent;
 use crate::store::commands::{self, NewCommand};
+use crate::store::first_jobs::{self, FirstJobs};
+use crate::store::jobs::ClaimedJob;
 use crate::store::payments::{NewPayment, PaymentRow};
 use crate::store::{outbox, outbox_wake};
 use serde_json::json;
-use sqlx::PgConnection;
+use sqlx::{FromRow as _, PgConnection, Row as _};
 
 /// What the compare-and-set did.
 pub(super) enum Written {
@@ -154,8 +156,12 @@ pub(super) async fn adopt_external(
     .await
 }
 
-/// Inserts a new payment in `accepted` with sequence 1, its audit row, `payment.accepted` and the
-/// command that created it; None when the id exists already (and then writes nothing).
+/// The parameters of [`create`]'s own statement: `$1` to `$29`; its first jobs' follow.
+const CREATE_PARAMETERS: usize = 29;
+
+/// Inserts a new payment in `accepted` with sequence 1, its audit row, `payment.accepted`, the
+/// command that created it and its first jobs; None when the id exists already (and then writes
+/// nothing). Returns the job it inserted claimed, if any.
 pub(super) async fn create(
     conn: &mut PgConnection,
     new: &NewPayment<'_>,
@@ -163,7 +169,8 @@ pub(super) async fn create(
     origin: Origin<'_>,
     wake: Option<&outbox_wake::OutboxWake>,
     command: Option<&NewCommand<'_>>,
-) -> Result<Option<PaymentRow>, sqlx::Error> {
+    jobs: &FirstJobs<'_>,
+) -> Result<Option<(PaymentRow, Option<ClaimedJob>)>, sqlx::Error> {
     let sql = format!(
         "WITH updated AS (
              INSERT INTO payments (payment_id, provider, account, flow, amount_minor, currency, down_payment_minor,
@@ -181,13 +188,16 @@ pub(super) async fn create(
              SELECT $15, 'payment.accepted', payment_id, 1, $16, $17, $18, $20 FROM updated),
          recorded AS (
              INSERT INTO commands ({command_columns})
-             SELECT $21, $22, $23, $24, $25, $26, $27, $28, $29 FROM updated WHERE $21::text IS NOT NULL)
-         SELECT updated.*, CASE WHEN $19::text IS NOT NULL THEN pg_notify($19, '')::text END AS woken
+             SELECT $21, $22, $23, $24, $25, $26, $27, $28, $29 FROM updated WHERE $21::text IS NOT NULL){job_ctes}
+         SELECT updated.*, CASE WHEN $19::text IS NOT NULL THEN pg_notify($19, '')::text END AS woken,
+                {job_columns}
          FROM updated",
         columns = crate::store::payments::COLUMNS,
         command_columns = commands::COLUMNS,
+        job_ctes = jobs.ctes("updated", CREATE_PARAMETERS),
+        job_columns = jobs.columns(CREATE_PARAMETERS),
     );
-    let query = sqlx::query_as(&sql)
+    let query = sqlx::query(&sql)
         .bind(new.payment_id)
         .bind(new.provider)
         .bind(new.account)
@@ -208,5 +218,13 @@ pub(super) async fn create(
         .bind(event.to_json())
         .bind(outbox_wake::channel_for(wake))
         .bind(origin.traceparent);
-    commands::bind_command!(query, command).fetch_optional(&mut *conn).await
+    let query = jobs.bind(commands::bind_command!(query, command));
+    let Some(created) = query.fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    let claimed = jobs.claimed_job(
+        created.try_get(first_jobs::CLAIMED_ID)?,
+        created.try_get(first_jobs::CLAIMED_LEASE)?,
+    );
+    Ok(Some((PaymentRow::from_row(&created)?, claimed)))
 }

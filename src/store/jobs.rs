@@ -61,33 +61,58 @@ macro_rules! bind_job {
     };
 }
 
-/// `schedule`'s statement; its placeholders are numbered by [`numbered`].
-const SCHEDULE: &str =
+pub(crate) use bind_job;
+
+/// `schedule`'s statement; its placeholders are filled by [`numbered`]. It selects (rather than
+/// lists `VALUES`) so that a payment's first jobs can select from the statement that creates the
+/// payment ([`super::first_jobs`]) and be written only when the payment is.
+pub(super) const SCHEDULE: &str =
     "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts, account_key)
-     VALUES ({kind}, {payment}, {refund}, {dedupe}, {payload}, {due}, {attempts},
-             (SELECT provider || ':' || account FROM payments WHERE payment_id = {payment}))
+     SELECT {kind}, {payment}, {refund}, {dedupe}, {payload}, {due}, {attempts}, {account} {from}
      ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND state IN ('scheduled', 'running')
      DO UPDATE SET available_at = LEAST(jobs.available_at, EXCLUDED.available_at), updated_at = now()
          -- A running job's available_at is its lease expiry: never shorten a lease.
          WHERE jobs.state = 'scheduled'
      RETURNING id";
 
-/// `insert_claimed`'s statement (`{due}` is the lease); its placeholders are numbered by
+/// `insert_claimed`'s statement (`{due}` is the lease); its placeholders are filled by
 /// [`numbered`].
-const INSERT_CLAIMED: &str =
+pub(super) const INSERT_CLAIMED: &str =
     "INSERT INTO jobs (kind, payment_id, refund_id, dedupe_key, payload, available_at, max_attempts,
                        state, attempts, lease_token, account_key)
-     VALUES ({kind}, {payment}, {refund}, {dedupe}, {payload}, now() + {due}, {attempts}, 'running', 1,
-             gen_random_uuid(), (SELECT provider || ':' || account FROM payments WHERE payment_id = {payment}))
+     SELECT {kind}, {payment}, {refund}, {dedupe}, {payload}, now() + {due}, {attempts}, 'running', 1,
+            gen_random_uuid(), {account} {from}
      RETURNING id, kind, payment_id, refund_id, payload, attempts, max_attempts, lease_token";
 
-/// The combined statements' last column: a `NOTIFY` on the channel in `$15` (when not NULL),
-/// sent at commit, as the ledger's statements wake the relay.
-const WAKE_AT_COMMIT: &str = "CASE WHEN $15::text IS NOT NULL THEN pg_notify($15, '')::text END AS woken";
+/// How many parameters one job takes ([`bind_job!`]).
+pub(super) const JOB_PARAMETERS: usize = 7;
+
+/// Where a job's account key (`provider:account`) comes from.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum AccountOf<'a> {
+    /// Its payment's row in `payments`.
+    Stored,
+    /// The payment created by the same statement, in the CTE of this name. A lookup in
+    /// `payments` would not see it (a statement's parts share one snapshot), and a job selected
+    /// from it is written only when the payment is.
+    CreatedBy(&'a str),
+}
 
 /// `statement` with the job's seven fields as parameters from `$first` on, in [`bind_job!`]'s
-/// order, so that one job's statement can follow another's parameters in a single statement.
-fn numbered(statement: &str, first: usize) -> String {
+/// order (so one job's statement can follow other parameters in a single statement), and its
+/// account key taken from `account`.
+pub(super) fn numbered(statement: &str, first: usize, account: AccountOf<'_>) -> String {
+    let statement = match account {
+        AccountOf::Stored => statement
+            .replace(
+                "{account}",
+                "(SELECT provider || ':' || account FROM payments WHERE payment_id = {payment})",
+            )
+            .replace(" {from}", ""),
+        AccountOf::CreatedBy(cte) => statement
+            .replace("{account}", &format!("{cte}.provider || ':' || {cte}.account"))
+            .replace("{from}", &format!("FROM {cte}")),
+    };
     [
         "{kind}",
         "{payment}",
@@ -99,7 +124,7 @@ fn numbered(statement: &str, first: usize) -> String {
     ]
     .iter()
     .enumerate()
-    .fold(statement.to_owned(), |sql, (offset, field)| {
+    .fold(statement, |sql, (offset, field)| {
         sql.replace(field, &format!("${}", first + offset))
     })
 }
@@ -108,7 +133,7 @@ fn numbered(statement: &str, first: usize) -> String {
 /// two (a running one is left alone). Returns the new job's id, if one was inserted.
 pub async fn schedule(conn: &mut PgConnection, job: &NewJob<'_>) -> Result<Option<i64>, sqlx::Error> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| numbered(SCHEDULE, 1));
+    let sql = SQL.get_or_init(|| numbered(SCHEDULE, 1, AccountOf::Stored));
     bind_job!(sqlx::query_scalar(sql), job, job.due_at)
         .fetch_optional(conn)
         .await
@@ -123,59 +148,10 @@ pub async fn insert_claimed(
     lease: Duration,
 ) -> Result<ClaimedJob, sqlx::Error> {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| numbered(INSERT_CLAIMED, 1));
+    let sql = SQL.get_or_init(|| numbered(INSERT_CLAIMED, 1, AccountOf::Stored));
     bind_job!(sqlx::query_as(sql), job, interval(lease))
         .fetch_one(conn)
         .await
-}
-
-/// [`schedule`] and [`insert_claimed`] in one statement (one round trip), with a `NOTIFY` on
-/// `wake` at commit when given: a new payment's first status check and the call it starts with.
-pub async fn schedule_and_insert_claimed(
-    conn: &mut PgConnection,
-    scheduled: &NewJob<'_>,
-    claimed: &NewJob<'_>,
-    lease: Duration,
-    wake: Option<&str>,
-) -> Result<ClaimedJob, sqlx::Error> {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        format!(
-            "WITH scheduled AS ({}), claimed AS ({})
-             SELECT claimed.*, {WAKE_AT_COMMIT} FROM claimed",
-            numbered(SCHEDULE, 1),
-            numbered(INSERT_CLAIMED, 8)
-        )
-    });
-    let query = bind_job!(sqlx::query_as(sql), scheduled, scheduled.due_at);
-    bind_job!(query, claimed, interval(lease))
-        .bind(wake)
-        .fetch_one(conn)
-        .await
-}
-
-/// [`schedule`] twice in one statement (one round trip), with a `NOTIFY` on `wake` at commit
-/// when given: a new payment's first call, due at once, and its first status check.
-pub async fn schedule_two(
-    conn: &mut PgConnection,
-    first: &NewJob<'_>,
-    second: &NewJob<'_>,
-    wake: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        format!(
-            "WITH first AS ({}), second AS ({}) SELECT {WAKE_AT_COMMIT}",
-            numbered(SCHEDULE, 1),
-            numbered(SCHEDULE, 8)
-        )
-    });
-    let query = bind_job!(sqlx::query_scalar::<_, Option<String>>(sql), first, first.due_at);
-    bind_job!(query, second, second.due_at)
-        .bind(wake)
-        .fetch_one(conn)
-        .await?;
-    Ok(())
 }
 
 /// The accounts no call may go to now (paused, or a circuit not closed), as an SQL subquery of

@@ -3,7 +3,8 @@
 //! - [`pool`]: connecting and migrating (`migrations/`, reversible, embedded in the binary).
 //! - [`health`]: a monitor that tells every worker whether the database is reachable right now.
 //! - [`commands`]: every command received and its outcome.
-//! - [`jobs`]: durable jobs with leases and fencing tokens.
+//! - [`jobs`]: durable jobs with leases and fencing tokens; [`first_jobs`]: a new payment's first
+//!   jobs, written by the statement that creates it.
 //! - [`payments`]: reading payments (changes are the ledger's: `crate::ledger`).
 //! - [`refunds`]: reading refunds and queues, queue positions (changes are the ledger's).
 //! - [`inbound_callbacks`]: every callback received.
@@ -16,6 +17,7 @@
 
 pub mod account_states;
 pub mod commands;
+pub mod first_jobs;
 pub mod group_commit;
 pub mod health;
 pub mod inbound_callbacks;

@@ -119,12 +119,13 @@ async fn a_job_whose_holder_stopped_renewing_is_taken_over_and_fenced() {
 
 async fn pending_payment(pool: &PgPool, payment_id: &str) {
     let mut conn = pool.acquire().await.unwrap();
-    let row = payment::create(
+    let created = payment::create(
         &mut conn,
         &crate::helpers::humm_payment(payment_id),
         bnpl::ledger::Origin::default(),
         None,
         None,
+        &Default::default(),
     )
     .await
     .unwrap()
@@ -132,7 +133,7 @@ async fn pending_payment(pool: &PgPool, payment_id: &str) {
     payment::apply(
         &mut conn,
         payment_id,
-        Some(&row),
+        Some(&created.row),
         PaymentEvent::Registered,
         &Change::by("test"),
         Extras::default(),

@@ -15,6 +15,7 @@ mod crash;
 mod database_faults;
 mod events;
 mod external_payments;
+mod first_jobs;
 mod foundation;
 mod group_commit;
 mod harness;

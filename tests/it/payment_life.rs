@@ -164,10 +164,17 @@ fn submitted(payment_id: &str, step: Step, secret: &SecretString) -> Option<Subm
 
 async fn create_payment(pool: &PgPool, payment_id: &str) {
     let mut conn = pool.acquire().await.unwrap();
-    payment::create(&mut conn, &humm_payment(payment_id), Origin::default(), None, None)
-        .await
-        .unwrap()
-        .unwrap();
+    payment::create(
+        &mut conn,
+        &humm_payment(payment_id),
+        Origin::default(),
+        None,
+        None,
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
 }
 
 /// Plays one life on a fresh payment; the units another account signed come back with it.

@@ -51,10 +51,17 @@ async fn a_repeated_decline_taken_by_amount_does_not_end_the_next_refund_of_that
     let pool = db.pool().await;
     bnpl::store::migrate(&pool).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
-    payment::create(&mut conn, &humm_payment("ord-cb"), Origin::default(), None, None)
-        .await
-        .unwrap()
-        .unwrap();
+    payment::create(
+        &mut conn,
+        &humm_payment("ord-cb"),
+        Origin::default(),
+        None,
+        None,
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     for event in [PaymentEvent::Registered, PaymentEvent::Succeeded] {
         payment::apply(&mut conn, "ord-cb", None, event, &Change::by("test"), Extras::default())
             .await
