@@ -1,4 +1,4 @@
-//! Job kinds and their timing: when the first status check falls due (created + base time), when
+//! Job kinds and their timing: when the first status check falls due (intake + base time), when
 //! the next one does (the account's schedule), and the threshold decision (threshold + grace).
 
 use crate::config::AccountTiming;
@@ -180,9 +180,10 @@ fn status_check_job(payment_id: &str, due_at: DateTime<Utc>, round: usize) -> Ne
     }
 }
 
-/// The first status check of a payment created at `created_at`: created + base time.
-pub fn first_check_at(created_at: DateTime<Utc>, timing: &AccountTiming) -> DateTime<Utc> {
-    created_at + to_chrono(timing.base_time)
+/// The first status check of a payment taken in at `intake_at`: intake + base time (intake's
+/// clock, as for the threshold: the check is written by the statement that creates the payment).
+pub fn first_check_at(intake_at: DateTime<Utc>, timing: &AccountTiming) -> DateTime<Utc> {
+    intake_at + to_chrono(timing.base_time)
 }
 
 /// The threshold decision: threshold + grace.

@@ -1,11 +1,13 @@
 //! `purchase.create` at intake: schema (dead letter when it fails), provider rules (business
 //! refusal), then one transaction that stores the command and the payment (or recognises a
 //! duplicate or a conflict), shared with the purchases that arrive at the same time (group
-//! commit, design §1b): the delivery is acked only after that transaction committed.
+//! commit, design §1b): the delivery is acked only after that transaction committed. A purchase
+//! that arrives alone is one statement in autocommit (Payment Page: a transaction of two).
 
 use super::dead_letter;
 use super::envelope::{Envelope, ParsedCommand};
 use super::{invalid, schema, Outcome};
+use crate::domain::{Flow, Provider};
 use crate::flows::purchase_create::{self, PurchaseCreate, Rejection, Stored};
 use crate::flows::Services;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
@@ -78,6 +80,14 @@ impl Unit for StorePurchase {
         self.services.outbox_wake.ring();
     }
 
+    /// Alone, a humm Gate or valU purchase is one statement (the payment with its command, its
+    /// event and its first jobs), a duplicate's command row stands by itself and a conflict opens
+    /// its own transaction: so it runs in autocommit, one round trip instead of three. A Payment
+    /// Page purchase also offers its page, a second change that must commit with the payment.
+    fn alone_needs_transaction(&self) -> bool {
+        self.validated.provider == Provider::Humm && self.validated.flow == Flow::PaymentPage
+    }
+
     fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async move {
             let (envelope, command) = (&self.envelope, &self.command);
@@ -112,8 +122,12 @@ impl Unit for StorePurchase {
                     (Outcome::Duplicate, None)
                 }
                 Stored::Conflict => {
+                    // The command's row and its rejection event stand or fall together, also
+                    // when this unit runs alone in autocommit (in a batch: a savepoint).
                     let message = "payment_id is already used by a different purchase";
-                    dead_letter::refuse_in(conn, envelope, command, "conflict", message).await?;
+                    let mut together = sqlx::Connection::begin(&mut *conn).await?;
+                    dead_letter::refuse_in(&mut together, envelope, command, "conflict", message).await?;
+                    together.commit().await?;
                     (Outcome::Rejected, None)
                 }
             };

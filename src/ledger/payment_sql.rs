@@ -226,5 +226,12 @@ pub(super) async fn create(
         created.try_get(first_jobs::CLAIMED_ID)?,
         created.try_get(first_jobs::CLAIMED_LEASE)?,
     );
+    if jobs.claimed.is_some() && claimed.is_none() {
+        // Cannot happen (the job is inserted with the payment); never leave a sale to wait a lease.
+        return Err(sqlx::Error::Protocol(format!(
+            "{}: the claimed job was not returned",
+            new.payment_id
+        )));
+    }
     Ok(Some((PaymentRow::from_row(&created)?, claimed)))
 }

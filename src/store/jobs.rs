@@ -108,12 +108,12 @@ pub(super) fn numbered(statement: &str, first: usize, account: AccountOf<'_>) ->
                 "{account}",
                 "(SELECT provider || ':' || account FROM payments WHERE payment_id = {payment})",
             )
-            .replace(" {from}", ""),
+            .replace("{from}", ""),
         AccountOf::CreatedBy(cte) => statement
             .replace("{account}", &format!("{cte}.provider || ':' || {cte}.account"))
             .replace("{from}", &format!("FROM {cte}")),
     };
-    [
+    let numbered = [
         "{kind}",
         "{payment}",
         "{refund}",
@@ -126,7 +126,9 @@ pub(super) fn numbered(statement: &str, first: usize, account: AccountOf<'_>) ->
     .enumerate()
     .fold(statement, |sql, (offset, field)| {
         sql.replace(field, &format!("${}", first + offset))
-    })
+    });
+    debug_assert!(!numbered.contains('{'), "a placeholder left unfilled: {numbered}");
+    numbered
 }
 
 /// Schedules a job; with a `dedupe_key` already scheduled, keeps the earlier due time of the
