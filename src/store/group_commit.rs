@@ -18,6 +18,10 @@
 //! - a commit whose outcome is unknown (the connection died during it) is treated as failed: the
 //!   units are re-applied one by one, and one whose effect did land finds it there (intake's
 //!   dedupe, the ledger's compare-and-set), so it is applied once;
+//! - a unit alone that PostgreSQL picked as a deadlock's victim (or failed to keep transactions
+//!   serializable) is run again, up to [`CONFLICT_ATTEMPTS`] runs: the other transaction went
+//!   on, so its caller (a provider's callback, a delivery) does not hear of a conflict it did
+//!   not cause;
 //! - a rolled-back unit forgets what it cached ([`Unit::rolled_back`]) before it runs again;
 //! - a unit alone runs in a transaction of its own unless it says its statements stand alone
 //!   ([`Unit::alone_needs_transaction`]): then it runs in autocommit, as it would without batching.
@@ -315,7 +319,7 @@ async fn run(pool: &PgPool, mut batch: Vec<Queued>) {
         }
     }
     for queued in batch {
-        let result = alone(pool, queued.unit.as_ref()).await;
+        let result = alone_again_after_conflicts(pool, queued.unit.as_ref()).await;
         match &result {
             Ok(()) => queued.unit.committed(),
             Err(_) => queued.unit.rolled_back(),
@@ -330,6 +334,26 @@ async fn together(pool: &PgPool, batch: &[Queued]) -> Result<(), sqlx::Error> {
         queued.unit.apply(&mut tx).await?;
     }
     tx.commit().await
+}
+
+/// Runs of a unit alone when each ends as the victim of a conflict with another transaction.
+pub const CONFLICT_ATTEMPTS: usize = 3;
+
+/// [`alone`], run again while PostgreSQL fails it to resolve a conflict (a deadlock between two
+/// writers of one payment's jobs, say), at most [`CONFLICT_ATTEMPTS`] times in all.
+async fn alone_again_after_conflicts(pool: &PgPool, unit: &dyn Unit) -> Result<(), sqlx::Error> {
+    let mut runs = 1;
+    loop {
+        match alone(pool, unit).await {
+            Err(error) if runs < CONFLICT_ATTEMPTS && super::sqlstate::lost_a_conflict(&error) => {
+                tracing::warn!(%error, runs, "a unit lost a conflict with another transaction; running it again");
+                metrics::counter!("bnpl_group_commit_conflict_retries_total").increment(1);
+                unit.rolled_back();
+                runs += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 async fn alone(pool: &PgPool, unit: &dyn Unit) -> Result<(), sqlx::Error> {

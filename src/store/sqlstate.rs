@@ -36,6 +36,16 @@ pub fn classify(error: &sqlx::Error) -> Verdict {
     }
 }
 
+/// Whether PostgreSQL failed the transaction to resolve its conflict with another one (40P01
+/// deadlock detected, 40001 serialization failure): the other transaction goes on, so running
+/// this one again succeeds.
+pub fn lost_a_conflict(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|database| database.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
+}
+
 /// Whether `error` says the database cannot be reached right now (the connection or the pool,
 /// a server shutting down or refusing connections): worth a "retry later", not a bug.
 pub fn is_outage(error: &sqlx::Error) -> bool {

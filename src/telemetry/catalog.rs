@@ -101,6 +101,11 @@ pub const FAMILIES: &[Family] = &[
         Counter,
         "Units of work in those transactions; divided by the batches, the mean batch size.",
     ),
+    family(
+        "bnpl_group_commit_conflict_retries_total",
+        Counter,
+        "Units run again alone after PostgreSQL failed them to resolve a conflict with another transaction (a deadlock's victim, a serialization failure).",
+    ),
     family("bnpl_jobs_run_total", Counter, "Job runs, by job kind and outcome."),
     family("bnpl_events_published_total", Counter, "Events published to the events exchange."),
     family(
@@ -203,7 +208,11 @@ pub fn describe_all() {
     for name in ZERO_AT_START {
         metrics::counter!(*name).increment(0);
     }
-    for name in ["bnpl_group_commit_batches_total", "bnpl_group_commit_units_total"] {
+    for name in [
+        "bnpl_group_commit_batches_total",
+        "bnpl_group_commit_units_total",
+        "bnpl_group_commit_conflict_retries_total",
+    ] {
         metrics::counter!(name).increment(0);
     }
     for table in ["outbox", "dead_letters"] {

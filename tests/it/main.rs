@@ -18,6 +18,7 @@ mod external_payments;
 mod first_jobs;
 mod foundation;
 mod group_commit;
+mod group_commit_conflicts;
 mod harness;
 mod helpers;
 mod hostile;
