@@ -101,10 +101,10 @@ pub(super) async fn change(conn: &mut PgConnection, write: Write<'_>) -> Result<
     let body = Event::Refund(Box::new(announced.clone())).to_json();
     let written: Option<(bool, String, Option<String>)> = sqlx::query_as(
         "WITH payment AS (
-             SELECT payment_id FROM payments WHERE payment_id = $2 AND last_sequence = $3 - 1 FOR UPDATE),
+             SELECT payment_id FROM payments WHERE payment_id = $2 AND last_sequence = $3 - 1 FOR NO KEY UPDATE),
          refund AS (
              SELECT refund_id FROM refunds WHERE refund_id = $1 AND status = $4 AND EXISTS (SELECT 1 FROM payment)
-             FOR UPDATE),
+             FOR NO KEY UPDATE),
          updated AS (
              UPDATE refunds SET status = $5, updated_at = now(),
                  final_at = CASE WHEN $6 THEN clock_timestamp() ELSE final_at END,
@@ -193,7 +193,7 @@ macro_rules! promote_statement {
              SELECT refund_id FROM refunds
              WHERE refund_id = $1 AND status = 'queued' AND EXISTS (SELECT 1 FROM payment)
                AND NOT EXISTS (SELECT 1 FROM refunds WHERE queue_key = $4 AND status IN ('in_flight', 'needs_review'))
-             FOR UPDATE),
+             FOR NO KEY UPDATE),
          updated AS (
              UPDATE refunds SET status = 'in_flight', submitted_at = now(), updated_at = now()
              WHERE refund_id IN (SELECT refund_id FROM refund)
@@ -223,8 +223,10 @@ macro_rules! promote_statement {
 }
 
 /// The two texts of the promoting statement, by [`Waiting`].
-const PROMOTE_WAIT: &str = promote_statement!("FOR UPDATE");
-const PROMOTE_SKIP_LOCKED: &str = promote_statement!("FOR UPDATE SKIP LOCKED");
+// `FOR NO KEY UPDATE` everywhere here, as `store::payments::lock` explains: writers exclude each
+// other, foreign-key checks of referencing rows (the send job, audit rows) pass.
+const PROMOTE_WAIT: &str = promote_statement!("FOR NO KEY UPDATE");
+const PROMOTE_SKIP_LOCKED: &str = promote_statement!("FOR NO KEY UPDATE SKIP LOCKED");
 
 /// Moves `head` (still the queue's free head) to in flight, with `refund.submitted`, its audit row
 /// and its send job inserted already claimed; None when the queue or the payment moved meanwhile.

@@ -89,10 +89,16 @@ pub struct NewPayment<'a> {
     pub threshold_at: DateTime<Utc>,
 }
 
-/// Locks and reads a payment for a change in this transaction.
+/// Locks and reads a payment for a change in this transaction. `FOR NO KEY UPDATE`, the lock an
+/// `UPDATE` of the row takes itself: it excludes every other writer, yet lets through the
+/// foreign-key checks of rows that reference the payment (jobs, refunds, audit rows), which a
+/// `FOR UPDATE` would block. Blocking them closed a deadlock: a refund's callback scheduling its
+/// check (dedupe key, then the payment's key-share) against the send job's transaction holding
+/// the payment and scheduling the same check (payment, then dedupe key). No statement changes a
+/// payment's id or deletes a payment.
 pub async fn lock(conn: &mut PgConnection, payment_id: &str) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE payment_id = $1 FOR UPDATE"
+        "SELECT {COLUMNS} FROM payments WHERE payment_id = $1 FOR NO KEY UPDATE"
     ))
     .bind(payment_id)
     .fetch_optional(conn)

@@ -26,6 +26,7 @@ mod intake;
 mod job_leases;
 mod job_results;
 mod key_rotation;
+mod lock_order;
 mod manual_refunds;
 mod metrics;
 mod observability;

@@ -1,0 +1,86 @@
+//! Row locks for a change let the foreign-key checks of referencing rows through (`FOR NO KEY
+//! UPDATE`): a transaction that schedules a job for a payment another transaction holds locked is
+//! not blocked by it, so the two cannot deadlock over the job's dedupe key (issue 16, run 17: a
+//! refund's callback against its send job's transaction).
+
+use crate::helpers::TestDb;
+use bnpl::store::jobs::{self, NewJob};
+use bnpl::store::payments;
+use sqlx::PgPool;
+use std::time::Duration;
+
+/// Long enough for an unblocked insert on a loaded box; a blocked one waits for good.
+const UNBLOCKED_WITHIN: Duration = Duration::from_secs(5);
+
+async fn migrated_with_payment(payment_id: &str) -> (TestDb, PgPool) {
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    bnpl::store::migrate(&pool).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    bnpl::ledger::payment::create(
+        &mut conn,
+        &crate::helpers::humm_payment(payment_id),
+        bnpl::ledger::Origin::default(),
+        None,
+        None,
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .expect("created");
+    (db, pool)
+}
+
+fn check_of(payment_id: &str) -> NewJob<'_> {
+    NewJob {
+        kind: "refund_check",
+        payment_id: Some(payment_id),
+        refund_id: None,
+        dedupe_key: Some(format!("lock-order-check:{payment_id}")),
+        payload: serde_json::json!({}),
+        due_at: chrono::Utc::now(),
+        max_attempts: 5,
+    }
+}
+
+#[tokio::test]
+async fn a_payment_locked_for_a_change_does_not_block_scheduling_its_job_elsewhere() {
+    let (_db, pool) = migrated_with_payment("lock-order-1").await;
+    // The send job's side: the payment locked for a change, its transaction still open.
+    let mut holding = pool.begin().await.unwrap();
+    payments::lock(&mut holding, "lock-order-1")
+        .await
+        .unwrap()
+        .expect("payment");
+    // The callback's side: schedules the payment's check (dedupe key first, then the foreign-key
+    // check on the payment) in a transaction of its own.
+    let mut scheduling = pool.begin().await.unwrap();
+    let scheduled = tokio::time::timeout(
+        UNBLOCKED_WITHIN,
+        jobs::schedule(&mut scheduling, &check_of("lock-order-1")),
+    )
+    .await;
+    assert!(
+        matches!(scheduled, Ok(Ok(Some(_)))),
+        "the job's foreign-key check waited on the change's lock: {scheduled:?}"
+    );
+    // The holder schedules the same check: it waits for the other transaction, which commits,
+    // and then keeps the one live job (no deadlock on either side).
+    let holder_schedules = async {
+        let id = jobs::schedule(&mut holding, &check_of("lock-order-1")).await;
+        holding.commit().await.unwrap();
+        id
+    };
+    let other_commits = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        scheduling.commit().await
+    };
+    let (held, committed) = tokio::join!(holder_schedules, other_commits);
+    committed.expect("the scheduling transaction commits");
+    held.expect("the holder's schedule meets the committed job, no deadlock");
+    let live: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE dedupe_key = 'lock-order-check:lock-order-1'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(live, 1);
+}
