@@ -6,7 +6,6 @@
 use crate::harness::*;
 use crate::helpers::eventually;
 use bnpl::config::AccountTiming;
-use serde_json::{json, Value};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -32,12 +31,6 @@ fn long_base_time() -> AccountTiming {
         base_time: Duration::from_secs(60),
         ..fast_timing()
     }
-}
-
-fn payment_page_purchase(payment_id: &str) -> Value {
-    let mut body = humm_purchase(payment_id, 15000);
-    body["flow"] = json!("payment_page");
-    body
 }
 
 #[tokio::test]

@@ -197,6 +197,13 @@ pub fn ecommpay_sale_callback(payment_id: &str, amount_minor: i64, status: &str,
     body
 }
 
+/// A humm Payment Page purchase of 150.00 GBP.
+pub fn payment_page_purchase(payment_id: &str) -> Value {
+    let mut body = humm_purchase(payment_id, 15000);
+    body["flow"] = json!("payment_page");
+    body
+}
+
 /// A valid valU `purchase.create` body.
 pub fn valu_purchase(payment_id: &str, amount_minor: i64, phone: &str) -> Value {
     json!({

@@ -449,6 +449,22 @@ pub fn free_port() -> u16 {
 
 /// A humm Gate payment of 100.00 GBP on account `default`, as intake would store it, for tests
 /// that drive the ledger writer directly.
+/// Creates [`humm_payment`] through the ledger, in `accepted` (no command row, no jobs); its row.
+pub async fn create_humm_payment(conn: &mut sqlx::PgConnection, payment_id: &str) -> bnpl::store::payments::PaymentRow {
+    bnpl::ledger::payment::create(
+        conn,
+        &humm_payment(payment_id),
+        bnpl::ledger::Origin::default(),
+        None,
+        None,
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .expect("a new payment")
+    .row
+}
+
 pub fn humm_payment(payment_id: &str) -> bnpl::store::payments::NewPayment<'_> {
     bnpl::store::payments::NewPayment {
         payment_id,

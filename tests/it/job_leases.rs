@@ -119,21 +119,11 @@ async fn a_job_whose_holder_stopped_renewing_is_taken_over_and_fenced() {
 
 async fn pending_payment(pool: &PgPool, payment_id: &str) {
     let mut conn = pool.acquire().await.unwrap();
-    let created = payment::create(
-        &mut conn,
-        &crate::helpers::humm_payment(payment_id),
-        bnpl::ledger::Origin::default(),
-        None,
-        None,
-        &Default::default(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let row = crate::helpers::create_humm_payment(&mut conn, payment_id).await;
     payment::apply(
         &mut conn,
         payment_id,
-        Some(&created.row),
+        Some(&row),
         PaymentEvent::Registered,
         &Change::by("test"),
         Extras::default(),

@@ -17,17 +17,7 @@ async fn migrated_with_payment(payment_id: &str) -> (TestDb, PgPool) {
     let pool = db.pool().await;
     bnpl::store::migrate(&pool).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
-    bnpl::ledger::payment::create(
-        &mut conn,
-        &crate::helpers::humm_payment(payment_id),
-        bnpl::ledger::Origin::default(),
-        None,
-        None,
-        &Default::default(),
-    )
-    .await
-    .unwrap()
-    .expect("created");
+    crate::helpers::create_humm_payment(&mut conn, payment_id).await;
     (db, pool)
 }
 

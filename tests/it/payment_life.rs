@@ -13,10 +13,9 @@
 //! replays it, and `PROPTEST_CASES` sets the number of cases.
 
 use crate::events::hygiene;
-use crate::helpers::{humm_payment, TestDb};
+use crate::helpers::{create_humm_payment, TestDb};
 use bnpl::domain::{PaymentEvent, PaymentStatus, Provider};
 use bnpl::ledger::payment::{self, Change, Extras, Outcome};
-use bnpl::ledger::Origin;
 use bnpl::providers::ecommpay::signature;
 use bnpl::store::group_commit::{GroupCommitter, Unit};
 use futures_util::future::{join_all, BoxFuture};
@@ -164,17 +163,7 @@ fn submitted(payment_id: &str, step: Step, secret: &SecretString) -> Option<Subm
 
 async fn create_payment(pool: &PgPool, payment_id: &str) {
     let mut conn = pool.acquire().await.unwrap();
-    payment::create(
-        &mut conn,
-        &humm_payment(payment_id),
-        Origin::default(),
-        None,
-        None,
-        &Default::default(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    create_humm_payment(&mut conn, payment_id).await;
 }
 
 /// Plays one life on a fresh payment; the units another account signed come back with it.

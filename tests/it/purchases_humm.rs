@@ -140,12 +140,6 @@ async fn gate_decline_carries_the_provider_code() {
     env.app.stop().await.unwrap();
 }
 
-fn payment_page_purchase(payment_id: &str) -> Value {
-    let mut body = humm_purchase(payment_id, 15000);
-    body["flow"] = json!("payment_page");
-    body
-}
-
 // 3. Payment Page: the signed page URL at once, then the redirect once opened.
 #[tokio::test]
 async fn payment_page_flow_offers_the_signed_page_then_the_redirect() {

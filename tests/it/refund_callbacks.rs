@@ -3,7 +3,7 @@
 //! payment with the same amount (found in review of the refund queue model, issue 22: a wrongly
 //! declined refund frees its amount in the balance while the provider may still pay it).
 
-use crate::helpers::{humm_payment, TestDb};
+use crate::helpers::{create_humm_payment, TestDb};
 use bnpl::domain::PaymentEvent;
 use bnpl::flows::callbacks::refunds;
 use bnpl::ledger::payment::{self, Change, Extras};
@@ -51,17 +51,7 @@ async fn a_repeated_decline_taken_by_amount_does_not_end_the_next_refund_of_that
     let pool = db.pool().await;
     bnpl::store::migrate(&pool).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
-    payment::create(
-        &mut conn,
-        &humm_payment("ord-cb"),
-        Origin::default(),
-        None,
-        None,
-        &Default::default(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    create_humm_payment(&mut conn, "ord-cb").await;
     for event in [PaymentEvent::Registered, PaymentEvent::Succeeded] {
         payment::apply(&mut conn, "ord-cb", None, event, &Change::by("test"), Extras::default())
             .await
