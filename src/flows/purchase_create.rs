@@ -126,6 +126,14 @@ pub struct Validated {
     pub account: String,
 }
 
+impl Validated {
+    /// A humm Payment Page purchase: its intake also offers the hosted page, a second change
+    /// after the one that creates the payment.
+    pub fn offers_a_page(&self) -> bool {
+        self.provider == Provider::Humm && self.flow == Flow::PaymentPage
+    }
+}
+
 /// Checks what the provider requires (contract §2) before anyone is called.
 pub fn validate(command: PurchaseCreate, accounts: &Accounts) -> Result<Validated, Rejection> {
     let provider: Provider = command.provider.parse().map_err(|_| {
@@ -263,6 +271,7 @@ pub async fn store(
     recorded: Option<&NewCommand<'_>>,
 ) -> Result<Stored, sqlx::Error> {
     let command = &validated.command;
+    let intake_at = chrono::Utc::now();
     let (timing, threshold) = match validated.provider {
         Provider::Humm => {
             let timing = services
@@ -301,10 +310,10 @@ pub async fn store(
             .clone()
             .filter(|m| !m.is_null())
             .unwrap_or_else(|| json!({})),
-        threshold_at: chrono::Utc::now() + schedule::to_chrono(threshold),
+        threshold_at: intake_at + schedule::to_chrono(threshold),
     };
     // The payment's first jobs are written by the statement that creates it (one round trip).
-    let check_at = schedule::first_check_at(chrono::Utc::now(), &timing);
+    let check_at = schedule::first_check_at(intake_at, &timing);
     let payment_id = command.payment_id.as_str();
     let first_jobs = match (validated.provider, validated.flow) {
         (Provider::Humm, Flow::Gate) => schedule::humm_gate_first_jobs(payment_id, services.leases.lease(), check_at),
@@ -318,9 +327,9 @@ pub async fn store(
             _ => Stored::Conflict,
         });
     };
-    let row = match (validated.provider, validated.flow) {
-        (Provider::Humm, Flow::PaymentPage) => offer_payment_page(conn, services, &created.row, command, wake).await?,
-        _ => created.row,
+    let row = match validated.offers_a_page() {
+        true => offer_payment_page(conn, services, &created.row, command, wake).await?,
+        false => created.row,
     };
     Ok(Stored::Created(Box::new(row), created.claimed))
 }

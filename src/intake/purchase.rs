@@ -7,7 +7,6 @@
 use super::dead_letter;
 use super::envelope::{Envelope, ParsedCommand};
 use super::{invalid, schema, Outcome};
-use crate::domain::{Flow, Provider};
 use crate::flows::purchase_create::{self, PurchaseCreate, Rejection, Stored};
 use crate::flows::Services;
 use crate::store::commands::{self, CommandOutcome, NewCommand};
@@ -85,7 +84,7 @@ impl Unit for StorePurchase {
     /// its own transaction: so it runs in autocommit, one round trip instead of three. A Payment
     /// Page purchase also offers its page, a second change that must commit with the payment.
     fn alone_needs_transaction(&self) -> bool {
-        self.validated.provider == Provider::Humm && self.validated.flow == Flow::PaymentPage
+        self.validated.offers_a_page()
     }
 
     fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {

@@ -200,6 +200,9 @@ const ZERO_AT_START: &[&str] = &[
     "bnpl_refunds_dispatched_total",
     "bnpl_broker_connections_total",
     "bnpl_broker_connections_lost_total",
+    "bnpl_group_commit_batches_total",
+    "bnpl_group_commit_units_total",
+    "bnpl_group_commit_conflict_retries_total",
 ];
 
 /// Registers the HELP text of every recorder family and the counters that start at 0
@@ -207,13 +210,6 @@ const ZERO_AT_START: &[&str] = &[
 pub fn describe_all() {
     for name in ZERO_AT_START {
         metrics::counter!(*name).increment(0);
-    }
-    for name in [
-        "bnpl_group_commit_batches_total",
-        "bnpl_group_commit_units_total",
-        "bnpl_group_commit_conflict_retries_total",
-    ] {
-        metrics::counter!(name).increment(0);
     }
     for table in ["outbox", "dead_letters"] {
         metrics::counter!("bnpl_relay_parked_total", "table" => table).increment(0);

@@ -11,7 +11,7 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(15);
 
 /// Jobs of `kind` of the payment in `$1` that carry its account.
-fn with_account(kind: &str) -> String {
+pub fn with_account(kind: &str) -> String {
     format!(
         "SELECT count(*) FROM jobs j JOIN payments p USING (payment_id)
          WHERE j.payment_id = $1 AND j.kind = '{kind}' AND j.account_key = p.provider || ':' || p.account"

@@ -1,6 +1,7 @@
 //! valU purchases end to end through APS (the sandbox over HTTP): customer verify, OTP generate,
 //! the customer's OTP, OTP verify and purchase; wrong OTPs, resends, expiry, non-customers.
 
+use crate::first_jobs::with_account;
 use crate::harness::*;
 use serde_json::json;
 use std::time::Duration;
@@ -47,12 +48,6 @@ async fn a_valu_purchase_schedules_its_first_call_and_its_status_check_at_intake
     env.publish("purchase.create", &valu_purchase("valu-jobs-1", 500_000, "01011110001"))
         .await;
     env.wait_for_event("valu-jobs-1", "payment.action_required", WAIT).await;
-    let with_account = |kind: &str| {
-        format!(
-            "SELECT count(*) FROM jobs j JOIN payments p USING (payment_id)
-             WHERE j.payment_id = $1 AND j.kind = '{kind}' AND j.account_key = p.provider || ':' || p.account"
-        )
-    };
     assert_eq!(
         env.db_i64(&with_account("valu_start"), "valu-jobs-1").await,
         1,
