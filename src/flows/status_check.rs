@@ -199,7 +199,13 @@ fn decide(row: &PaymentRow, outcome: StatusOutcome, deciding: bool, attempts: i3
 }
 
 /// Completes the job, applies the event and schedules the next check, in one transaction.
-/// The job is completed first so the next check (same dedupe key) is a new row.
+///
+/// Lock order is the payment's row, then the job's, as every writer of a payment takes them: a
+/// callback that changes the payment and then brings this check forward (`check_now`) holds the
+/// payment while it touches the job row, so completing the job first here could deadlock with it.
+/// With an event, the ledger's own statement locks the payment and completes the job in one go
+/// (`Extras::job`, fenced by the lease). The job is completed before the next check is scheduled,
+/// so that check (same dedupe key) is a new row.
 async fn complete(
     services: &Services,
     job: &ClaimedJob,
@@ -207,22 +213,43 @@ async fn complete(
     next: Option<(chrono::DateTime<Utc>, usize)>,
 ) -> Result<JobResult, sqlx::Error> {
     let mut tx = services.pool.begin().await?;
-    if jobs::complete(&mut tx, job).await?.is_err() {
-        tx.rollback().await?;
-        return Ok(JobResult::LeaseLost);
-    }
-    let mut still_open = true;
-    if let Some((row, event, change)) = settle {
-        let outcome = payment::apply(&mut tx, &row.payment_id, Some(&row), event, &change, Extras::default()).await?;
-        if let payment::Outcome::Done { row: after, .. } = outcome {
-            still_open = !after.status().is_final() && after.status() != PaymentStatus::NeedsReview;
+    let still_open = match settle {
+        Some((row, event, change)) => {
+            let extras = Extras {
+                job: Some(job),
+                ..Extras::default()
+            };
+            match payment::apply(&mut tx, &row.payment_id, Some(&row), event, &change, extras).await? {
+                payment::Outcome::Done { row: after, .. } => {
+                    !after.status().is_final() && after.status() != PaymentStatus::NeedsReview
+                }
+                payment::Outcome::LeaseLost => return lease_lost(tx).await,
+                // Gone or not this payment's to change: nothing to apply, the job still ends.
+                payment::Outcome::NotFound | payment::Outcome::Mismatch { .. } => {
+                    if jobs::complete(&mut tx, job).await?.is_err() {
+                        return lease_lost(tx).await;
+                    }
+                    false
+                }
+            }
         }
-    }
+        None => {
+            if jobs::complete(&mut tx, job).await?.is_err() {
+                return lease_lost(tx).await;
+            }
+            true
+        }
+    };
     if let (Some((due, round)), Some(payment_id), true) = (next, job.payment_id.as_deref(), still_open) {
         schedule::status_check(&mut tx, payment_id, due, round).await?;
     }
     tx.commit().await?;
     Ok(JobResult::Completed)
+}
+
+async fn lease_lost(tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<JobResult, sqlx::Error> {
+    tx.rollback().await?;
+    Ok(JobResult::LeaseLost)
 }
 
 fn retry(job: &ClaimedJob, error: String) -> JobResult {

@@ -1,8 +1,10 @@
 //! Row locks for a change let the foreign-key checks of referencing rows through (`FOR NO KEY
 //! UPDATE`): a transaction that schedules a job for a payment another transaction holds locked is
 //! not blocked by it, so the two cannot deadlock over the job's dedupe key (issue 16, run 17: a
-//! refund's callback against its send job's transaction).
+//! refund's callback against its send job's transaction). A status check that settles a payment
+//! takes the payment's row before its job's, as a callback bringing the check forward does.
 
+use crate::harness::{fast_timing, humm_purchase, spawn_sandboxed};
 use crate::helpers::TestDb;
 use bnpl::store::jobs::{self, NewJob};
 use bnpl::store::payments;
@@ -73,4 +75,66 @@ async fn a_payment_locked_for_a_change_does_not_block_scheduling_its_job_elsewhe
         .await
         .unwrap();
     assert_eq!(live, 1);
+}
+
+/// A callback's transaction holds the payment (its change) and then brings the payment's status
+/// check forward, which touches the check's job row. The check, running and settling the same
+/// payment at that moment, must not hold its job row while it waits for the payment. Its lost
+/// callback (`fault-lost-callback`) makes the status check the one to settle the payment.
+#[tokio::test]
+async fn a_status_check_settling_a_payment_waits_for_it_before_taking_its_job_row() {
+    const WAIT: Duration = Duration::from_secs(20);
+    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    let id = "lock-order-fault-lost-callback";
+    env.publish("purchase.create", &humm_purchase(id, 15000)).await;
+    env.wait_for_event(id, "payment.action_required", WAIT).await;
+    env.customer_finishes(id, "success").await;
+    let pool = env.app.db.pool().await;
+    // The callback's side, holding the payment as its change does.
+    let mut callback = pool.begin().await.unwrap();
+    // If the two sides cross, this side is the one PostgreSQL picks as the deadlock's victim, so
+    // the crossing shows here rather than as a retried job.
+    sqlx::query("SET LOCAL deadlock_timeout = '100ms'")
+        .execute(&mut *callback)
+        .await
+        .unwrap();
+    payments::lock(&mut callback, id).await.unwrap().expect("payment");
+    // The status check (due at base time) learns the payment succeeded and waits for it.
+    let waiting = async {
+        loop {
+            let blocked: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if blocked > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, waiting)
+        .await
+        .expect("the status check reaches the payment's lock");
+    // The callback brings the check forward (`check_now`), then commits.
+    let forward = tokio::time::timeout(
+        UNBLOCKED_WITHIN,
+        bnpl::flows::schedule::status_check(&mut callback, id, chrono::Utc::now(), 0),
+    )
+    .await;
+    assert!(
+        matches!(forward, Ok(Ok(()))),
+        "the check's job row was held by a check waiting for the payment: {forward:?}"
+    );
+    callback.commit().await.unwrap();
+    env.wait_for_event(id, "payment.succeeded", WAIT).await;
+    let settled_by_check = env
+        .db_i64(
+            "SELECT count(*) FROM audit_log WHERE payment_id = $1 AND to_status = 'succeeded' AND actor = 'job:status_check'",
+            id,
+        )
+        .await;
+    assert_eq!(settled_by_check, 1, "the waiting status check settled it once");
+    env.app.stop().await.unwrap();
 }
