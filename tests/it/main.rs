@@ -42,3 +42,4 @@ mod refunds;
 mod refunds_parallel;
 mod sandbox;
 mod settlements;
+mod value_rules;
