@@ -25,7 +25,9 @@ pub async fn handle(
     body: &[u8],
     sender_blocked: bool,
 ) -> Result<Reply, sqlx::Error> {
-    let account = notification::decode(body).ok().and_then(|params| {
+    // Parsed once: the merchant it names picks the phrase, and the same map is then verified.
+    let decoded = notification::decode(body);
+    let account = decoded.as_ref().ok().and_then(|params| {
         let text = |name: &str| params.get(name).and_then(Value::as_str).map(str::to_owned);
         let merchant = text("merchant_identifier")?;
         services
@@ -35,12 +37,14 @@ pub async fn handle(
     let Some(account) = account else {
         return refused(services, "aps", body, Reply::Forged, sender_blocked).await;
     };
-    let verified = notification::verify_with_keys(
-        body,
-        &account.aps.response_phrase,
-        account.aps.sha_type,
-        chrono::Utc::now(),
-    );
+    let verified = decoded.and_then(|params| {
+        notification::verify_decoded(
+            params,
+            &account.aps.response_phrase,
+            account.aps.sha_type,
+            chrono::Utc::now(),
+        )
+    });
     let parsed = match verified {
         Ok((parsed, verified)) => {
             super::count_secret("aps", &account.name, verified);

@@ -26,7 +26,9 @@ pub async fn handle(
     body: &[u8],
     sender_blocked: bool,
 ) -> Result<Reply, sqlx::Error> {
-    let project_id = serde_json::from_slice::<Value>(body).ok().and_then(|json| {
+    // Parsed once: the project it names picks the key, and the same object is then verified.
+    let decoded = callback::decode(body);
+    let project_id = decoded.as_ref().ok().and_then(|json| {
         json.get("project_id")
             .or_else(|| json.pointer("/general/project_id"))
             .and_then(Value::as_u64)
@@ -34,7 +36,9 @@ pub async fn handle(
     let Some(account) = project_id.and_then(|id| services.accounts.humm_by_project(id)) else {
         return refused(services, "ecommpay", body, Reply::Forged, sender_blocked).await;
     };
-    let parsed = match callback::verify_with_keys(body, &account.ecommpay.secret_key, chrono::Utc::now()) {
+    let verified =
+        decoded.and_then(|value| callback::verify_decoded(value, &account.ecommpay.secret_key, chrono::Utc::now()));
+    let parsed = match verified {
         Ok((parsed, verified)) => {
             super::count_secret("ecommpay", &account.name, verified);
             parsed

@@ -56,7 +56,16 @@ pub fn verify_with_keys(
     sha: ShaType,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Notification, Verified), CallbackError> {
-    let params = decode(body)?;
+    verify_decoded(decode(body)?, response_phrase, sha, now)
+}
+
+/// [`verify_with_keys`] for a body already [`decode`]d, so it is parsed once.
+pub fn verify_decoded(
+    params: Map<String, Value>,
+    response_phrase: &KeyRing,
+    sha: ShaType,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Notification, Verified), CallbackError> {
     let verified = response_phrase
         .verify(now, |phrase| verify_response(&params, phrase, sha))
         .ok_or(CallbackError::BadSignature)?;

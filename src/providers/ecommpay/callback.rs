@@ -117,10 +117,25 @@ pub fn verify_with_keys(
     keys: &KeyRing,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Callback, Verified), CallbackError> {
+    verify_decoded(decode(body)?, keys, now)
+}
+
+/// A body as its JSON object, unverified: what may be read of it before its signature is checked
+/// is only which project claims to have signed it (to pick the key).
+pub fn decode(body: &[u8]) -> Result<Value, CallbackError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| CallbackError::Malformed(format!("not JSON: {e}")))?;
     if !value.is_object() {
         return Err(CallbackError::Malformed("not a JSON object".into()));
     }
+    Ok(value)
+}
+
+/// [`verify_with_keys`] for a body already [`decode`]d, so it is parsed once.
+pub fn verify_decoded(
+    value: Value,
+    keys: &KeyRing,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Callback, Verified), CallbackError> {
     let verified = keys
         .verify(now, |secret| signature::verify(&value, secret))
         .ok_or(CallbackError::BadSignature)?;
