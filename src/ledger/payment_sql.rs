@@ -41,97 +41,67 @@ pub(super) async fn write(
     };
     let raw = extras.raw;
     let job = extras.job;
-    let (written, leased, _woken): (bool, bool, i64) = sqlx::query_as(change_statement(job.is_some(), raw.is_some()))
-        .bind(&before.payment_id)
-        .bind(&before.status)
-        .bind(&after.status)
-        .bind(after.last_sequence)
-        .bind(after.status().is_final() && after.status != before.status)
-        .bind(&after.review_reason)
-        .bind(&after.action)
-        .bind(&after.reason)
-        .bind(&after.provider_reference)
-        .bind(&after.provider_request_id)
-        .bind(&after.provider_state)
-        .bind(audit_kind)
-        .bind(&change.actor)
-        .bind(
-            plan.review_reason
-                .map(|reason| reason.as_str().to_owned())
-                .or(change.note.clone()),
-        )
-        .bind(json!({ "event": format!("{event:?}"), "note": change.note }))
-        .bind(plan.event.envelope.event_id)
-        .bind(plan.event.envelope.event_type.as_str())
-        .bind(announced.to_json())
-        .bind(job.map(|job| job.id))
-        .bind(job.map(|job| job.lease_token))
-        .bind(raw.map(|raw| raw.provider))
-        .bind(raw.map(|raw| raw.body))
-        .bind(outbox_wake::channel_for(extras.wake))
-        .bind(stored_outcome(&plan.applied))
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(match (written, leased) {
-        (true, _) => Written::Yes,
-        (false, false) => Written::LeaseLost,
-        (false, true) => Written::Stale,
-    })
-}
-
-/// The change statement for its shape: the job's lease and completion only when the change is a
-/// job's effect, the callback's row only when a callback caused it. A part that writes nothing
-/// still costs PostgreSQL its setup (its table and indexes opened, its plan started) at every
-/// execution, so each shape has its own text (prepared once per connection, like any statement).
-/// Every shape takes the same parameters; a shape leaves the ones of its missing parts unused.
-fn change_statement(with_job: bool, with_callback: bool) -> &'static str {
-    static SHAPES: [std::sync::OnceLock<String>; 4] = [const { std::sync::OnceLock::new() }; 4];
-    SHAPES[usize::from(with_job) * 2 + usize::from(with_callback)].get_or_init(|| {
-        let lease = if with_job {
-            "lease AS (
+    let (written, leased, _woken): (bool, bool, i64) = sqlx::query_as(
+        "WITH lease AS (
              SELECT id FROM jobs WHERE id = $19 AND lease_token = $20 AND state = 'running'),
-         "
-        } else {
-            ""
-        };
-        let leased = if with_job {
-            "EXISTS (SELECT 1 FROM lease)"
-        } else {
-            "true"
-        };
-        let completed = if with_job {
-            ",
-         completed AS (
-             UPDATE jobs SET state = 'done', lease_token = NULL, updated_at = now()
-             WHERE id = $19 AND EXISTS (SELECT 1 FROM updated))"
-        } else {
-            ""
-        };
-        let stored = if with_callback {
-            ",
-         stored AS (
-             INSERT INTO inbound_callbacks (provider, verified, payment_id, outcome, body, body_length)
-             SELECT $21, true, payment_id, $24, $22, octet_length($22) FROM updated)"
-        } else {
-            ""
-        };
-        format!(
-            "WITH {lease}updated AS (
+         updated AS (
              UPDATE payments p SET status = $3, last_sequence = $4, updated_at = now(),
                  final_at = CASE WHEN $5 THEN clock_timestamp() ELSE p.final_at END,
                  review_reason = $6, action = $7, reason = $8, provider_reference = $9,
                  provider_request_id = $10, provider_state = $11
-             WHERE p.payment_id = $1 AND p.status = $2 AND p.last_sequence = $4 - 1 AND {leased}
-             RETURNING p.payment_id, p.traceparent){completed},
+             WHERE p.payment_id = $1 AND p.status = $2 AND p.last_sequence = $4 - 1
+               AND ($19::bigint IS NULL OR EXISTS (SELECT 1 FROM lease))
+             RETURNING p.payment_id, p.traceparent),
+         completed AS (
+             UPDATE jobs SET state = 'done', lease_token = NULL, updated_at = now()
+             WHERE id = $19 AND EXISTS (SELECT 1 FROM updated)),
          audited AS (
              INSERT INTO audit_log (payment_id, kind, actor, from_status, to_status, reason, detail)
              SELECT payment_id, $12, $13, $2, $3, $14, $15 FROM updated),
          announced AS (
              INSERT INTO outbox (event_id, event_type, payment_id, sequence, body, traceparent)
-             SELECT $16, $17, payment_id, $4, $18, traceparent FROM updated){stored}
-         SELECT EXISTS (SELECT 1 FROM updated), {leased},
-                (SELECT count(pg_notify($23, '')::text) FROM updated WHERE $23::text IS NOT NULL)"
-        )
+             SELECT $16, $17, payment_id, $4, $18, traceparent FROM updated),
+         stored AS (
+             INSERT INTO inbound_callbacks (provider, verified, payment_id, outcome, body, body_length)
+             SELECT $21, true, payment_id, $24, $22, octet_length($22) FROM updated WHERE $22 IS NOT NULL)
+         SELECT EXISTS (SELECT 1 FROM updated),
+                ($19::bigint IS NULL OR EXISTS (SELECT 1 FROM lease)),
+                (SELECT count(pg_notify($23, '')::text) FROM updated WHERE $23::text IS NOT NULL)",
+    )
+    .bind(&before.payment_id)
+    .bind(&before.status)
+    .bind(&after.status)
+    .bind(after.last_sequence)
+    .bind(after.status().is_final() && after.status != before.status)
+    .bind(&after.review_reason)
+    .bind(&after.action)
+    .bind(&after.reason)
+    .bind(&after.provider_reference)
+    .bind(&after.provider_request_id)
+    .bind(&after.provider_state)
+    .bind(audit_kind)
+    .bind(&change.actor)
+    .bind(
+        plan.review_reason
+            .map(|reason| reason.as_str().to_owned())
+            .or(change.note.clone()),
+    )
+    .bind(json!({ "event": format!("{event:?}"), "note": change.note }))
+    .bind(plan.event.envelope.event_id)
+    .bind(plan.event.envelope.event_type.as_str())
+    .bind(announced.to_json())
+    .bind(job.map(|job| job.id))
+    .bind(job.map(|job| job.lease_token))
+    .bind(raw.map(|raw| raw.provider))
+    .bind(raw.map(|raw| raw.body))
+    .bind(outbox_wake::channel_for(extras.wake))
+    .bind(stored_outcome(&plan.applied))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(match (written, leased) {
+        (true, _) => Written::Yes,
+        (false, false) => Written::LeaseLost,
+        (false, true) => Written::Stale,
     })
 }
 
