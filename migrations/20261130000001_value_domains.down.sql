@@ -44,4 +44,4 @@ ALTER TABLE payments
 
 DROP DOMAIN bnpl_command_outcome, bnpl_audit_kind, bnpl_job_state, bnpl_refund_status,
     bnpl_payment_origin, bnpl_payment_status, bnpl_payment_flow, bnpl_traceparent, bnpl_minor,
-    bnpl_positive_minor, bnpl_provider, bnpl_id;
+    bnpl_positive_minor, bnpl_provider, bnpl_refund_id, bnpl_payment_id;

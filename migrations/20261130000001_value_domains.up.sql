@@ -11,9 +11,14 @@
 -- clients (PostgreSQL describes a domain column by its base type), and a text or bigint parameter
 -- is accepted where the rule holds.
 --
--- Changing a column's type rewrites its table and rebuilds its indexes under an exclusive lock:
--- run this before the tables grow, or in a maintenance window.
-CREATE DOMAIN bnpl_id AS TEXT CHECK (VALUE ~ '^[A-Za-z0-9._-]{1,40}$');
+-- Operating it: changing a column's type rewrites its table and rebuilds its indexes under an
+-- exclusive lock, so run it before the tables grow or in a maintenance window, and `ANALYZE` the
+-- six tables after it (a rewrite drops their statistics). Restart running instances after it (and
+-- after its down migration): the statements they have prepared describe the old column types,
+-- and PostgreSQL refuses them with 0A000 ("cached plan must not change result type") until their
+-- connections are replaced.
+CREATE DOMAIN bnpl_payment_id AS TEXT CHECK (VALUE ~ '^[A-Za-z0-9._-]{1,40}$');
+CREATE DOMAIN bnpl_refund_id AS TEXT CHECK (VALUE ~ '^[A-Za-z0-9._-]{1,40}$');
 CREATE DOMAIN bnpl_provider AS TEXT CHECK (VALUE IN ('humm', 'valu'));
 CREATE DOMAIN bnpl_positive_minor AS BIGINT CHECK (VALUE > 0);
 CREATE DOMAIN bnpl_minor AS BIGINT CHECK (VALUE >= 0);
@@ -39,7 +44,7 @@ ALTER TABLE payments
     DROP CONSTRAINT payments_refunded_minor_check,
     DROP CONSTRAINT payments_traceparent_check,
     DROP CONSTRAINT payments_origin_check,
-    ALTER COLUMN payment_id TYPE bnpl_id,
+    ALTER COLUMN payment_id TYPE bnpl_payment_id,
     ALTER COLUMN provider TYPE bnpl_provider,
     ALTER COLUMN flow TYPE bnpl_payment_flow,
     ALTER COLUMN amount_minor TYPE bnpl_positive_minor,
@@ -54,7 +59,7 @@ ALTER TABLE refunds
     DROP CONSTRAINT refunds_amount_minor_check,
     DROP CONSTRAINT refunds_status_check,
     DROP CONSTRAINT refunds_traceparent_check,
-    ALTER COLUMN refund_id TYPE bnpl_id,
+    ALTER COLUMN refund_id TYPE bnpl_refund_id,
     ALTER COLUMN amount_minor TYPE bnpl_positive_minor,
     ALTER COLUMN status TYPE bnpl_refund_status,
     ALTER COLUMN traceparent TYPE bnpl_traceparent;

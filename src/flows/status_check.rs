@@ -200,11 +200,12 @@ fn decide(row: &PaymentRow, outcome: StatusOutcome, deciding: bool, attempts: i3
 
 /// Completes the job, applies the event and schedules the next check, in one transaction.
 ///
-/// Lock order is the payment's row, then the job's, as every writer of a payment takes them: a
-/// callback that changes the payment and then brings this check forward (`check_now`) holds the
-/// payment while it touches the job row, so completing the job first here could deadlock with it.
-/// With an event, the ledger's own statement locks the payment and completes the job in one go
-/// (`Extras::job`, fenced by the lease). The job is completed before the next check is scheduled,
+/// When both rows are locked, the payment's is taken first, as the other writers of a payment take
+/// them: a callback that changes the payment and then brings this check forward (`check_now`)
+/// holds the payment while it touches the job row, so completing the job first here could
+/// deadlock with it. With an event, the ledger's own statement locks the payment and completes the
+/// job in one go (`Extras::job`, fenced by the lease). Without one, only the job row is locked (a
+/// job's insert checks its payment with a key-share lock, which a change's lock lets through). The job is completed before the next check is scheduled,
 /// so that check (same dedupe key) is a new row.
 async fn complete(
     services: &Services,

@@ -109,3 +109,44 @@ async fn a_change_that_breaks_a_rule_is_refused_and_values_read_back_as_plain_te
             .unwrap();
     assert_eq!((status.as_str(), amount > 0), ("accepted", true));
 }
+
+/// The version before `value_domains`: undoing to it runs that migration's down script.
+const BEFORE_DOMAINS: i64 = 20261129000007;
+
+/// The table CHECK constraints of the six tables, by count.
+async fn table_checks(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_constraint WHERE contype = 'c'
+           AND conrelid::regclass::text IN ('payments', 'refunds', 'jobs', 'outbox', 'audit_log', 'commands')",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn not_null_and_defaults_stay_and_the_down_migration_puts_the_table_constraints_back() {
+    let (_db, pool) = migrated().await;
+    let (not_null, default): (bool, Option<String>) = sqlx::query_as(
+        "SELECT a.attnotnull, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a
+           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+          WHERE a.attrelid = 'payments'::regclass AND a.attname = 'flow'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(not_null, "payments.flow stays NOT NULL");
+    assert!(default.as_deref().unwrap_or_default().contains("'gate'"), "{default:?}");
+    assert_eq!(table_checks(&pool).await, 0, "the rules live in the domains");
+    bnpl::store::MIGRATOR.undo(&pool, BEFORE_DOMAINS).await.unwrap();
+    assert_eq!(
+        table_checks(&pool).await,
+        RULES.len() as i64 - 1,
+        "one CHECK per rule (two rows test payment_id)"
+    );
+    let plain: String = sqlx::query_scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'payments'::regclass AND attname = 'status'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(plain, "text");
+}
