@@ -41,7 +41,7 @@ pub(super) async fn write(
     };
     let raw = extras.raw;
     let job = extras.job;
-    let (written, leased, _woken): (bool, bool, i64) = sqlx::query_as(
+    let (written, leased, completed, _woken): (bool, bool, bool, i64) = sqlx::query_as(
         "WITH lease AS (
              SELECT id FROM jobs WHERE id = $19 AND lease_token = $20 AND state = 'running'),
          updated AS (
@@ -53,8 +53,11 @@ pub(super) async fn write(
                AND ($19::bigint IS NULL OR EXISTS (SELECT 1 FROM lease))
              RETURNING p.payment_id, p.traceparent),
          completed AS (
+             -- The lease again: read above from the statement's snapshot, it may have been taken
+             -- over while the update waited for the payment's lock; this sees the row as it is.
              UPDATE jobs SET state = 'done', lease_token = NULL, updated_at = now()
-             WHERE id = $19 AND EXISTS (SELECT 1 FROM updated)),
+             WHERE id = $19 AND lease_token = $20 AND state = 'running' AND EXISTS (SELECT 1 FROM updated)
+             RETURNING id),
          audited AS (
              INSERT INTO audit_log (payment_id, kind, actor, from_status, to_status, reason, detail)
              SELECT payment_id, $12, $13, $2, $3, $14, $15 FROM updated),
@@ -66,6 +69,7 @@ pub(super) async fn write(
              SELECT $21, true, payment_id, $24, $22, octet_length($22) FROM updated WHERE $22 IS NOT NULL)
          SELECT EXISTS (SELECT 1 FROM updated),
                 ($19::bigint IS NULL OR EXISTS (SELECT 1 FROM lease)),
+                ($19::bigint IS NULL OR EXISTS (SELECT 1 FROM completed)),
                 (SELECT count(pg_notify($23, '')::text) FROM updated WHERE $23::text IS NOT NULL)",
     )
     .bind(&before.payment_id)
@@ -98,6 +102,16 @@ pub(super) async fn write(
     .bind(stored_outcome(&plan.applied))
     .fetch_one(&mut *conn)
     .await?;
+    if written && !completed {
+        // Another runner took the job over while this change waited: the change must not stand,
+        // and only an error makes every caller roll its transaction back (a batch then runs its
+        // units alone, where the lease check above refuses this one before it writes).
+        return Err(sqlx::Error::Protocol(format!(
+            "payment {}: job {} lost its lease while its change waited for the payment",
+            before.payment_id,
+            job.map_or(0, |job| job.id)
+        )));
+    }
     Ok(match (written, leased) {
         (true, _) => Written::Yes,
         (false, false) => Written::LeaseLost,

@@ -195,6 +195,96 @@ async fn a_job_effect_written_in_one_statement_is_fenced_by_the_lease() {
     assert_eq!(state, "done", "the effect and the job's completion are one write");
 }
 
+/// The lease is read from the statement's snapshot. A change that then waits for the payment's
+/// lock while another runner takes the job over (its lease ran out) must not stand: it fails, its
+/// transaction rolls back, and the payment and the new holder's job are as they were.
+#[tokio::test]
+async fn a_lease_taken_over_while_the_change_waits_for_the_payment_undoes_the_change() {
+    let (_db, pool) = migrated().await;
+    pending_payment(&pool, "fence-2").await;
+    let mut conn = pool.acquire().await.unwrap();
+    let job = NewJob {
+        kind: "lease_test",
+        payment_id: Some("fence-2"),
+        refund_id: None,
+        dedupe_key: None,
+        payload: serde_json::json!({}),
+        due_at: chrono::Utc::now(),
+        max_attempts: 5,
+    };
+    let holder = jobs::insert_claimed(&mut conn, &job, Duration::from_secs(60))
+        .await
+        .unwrap();
+    drop(conn);
+    let before = status_and_events(&pool, "fence-2").await;
+    // Another writer holds the payment.
+    let mut holding = pool.begin().await.unwrap();
+    bnpl::store::payments::lock(&mut holding, "fence-2")
+        .await
+        .unwrap()
+        .expect("payment");
+    // The job's effect waits for it, its lease already read.
+    let change = tokio::spawn({
+        let pool = pool.clone();
+        let holder = holder.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            let fenced = Extras {
+                job: Some(&holder),
+                ..Extras::default()
+            };
+            let result = payment::apply(
+                &mut tx,
+                "fence-2",
+                None,
+                PaymentEvent::Succeeded,
+                &Change::by("test"),
+                fenced,
+            )
+            .await;
+            if result.is_ok() {
+                tx.commit().await.unwrap();
+            }
+            result.map(|outcome| outcome.applied().cloned())
+        }
+    });
+    let waiting = async {
+        loop {
+            let blocked: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if blocked > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the change waits for the payment");
+    // Another runner takes the job over.
+    sqlx::query("UPDATE jobs SET lease_token = gen_random_uuid(), updated_at = now() WHERE id = $1")
+        .bind(holder.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    holding.commit().await.unwrap();
+    let result = change.await.unwrap();
+    assert!(result.is_err(), "the change stood without its lease: {result:?}");
+    assert_eq!(status_and_events(&pool, "fence-2").await, before);
+    let (state, token): (String, Option<uuid::Uuid>) =
+        sqlx::query_as("SELECT state, lease_token FROM jobs WHERE id = $1")
+            .bind(holder.id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "running", "the new holder's job is untouched");
+    assert!(token.is_some_and(|token| token != holder.lease_token));
+}
+
 /// A job whose row is locked (being completed, perhaps in a batch that also waits on other jobs'
 /// rows) is skipped by the renewal instead of waited on: waiting could close a lock cycle.
 #[tokio::test]
