@@ -68,6 +68,36 @@ impl TestDb {
     pub async fn pool(&self) -> PgPool {
         PgPool::connect(&self.url).await.expect("connect to test database")
     }
+
+    /// A database of its own with the migrations applied, and a pool to it.
+    pub async fn migrated() -> (TestDb, PgPool) {
+        let db = TestDb::create().await;
+        let pool = db.pool().await;
+        bnpl::store::migrate(&pool).await.expect("migrate the test database");
+        (db, pool)
+    }
+}
+
+/// Waits until some session of `pool`'s database waits for a lock (a row another transaction
+/// holds): how a test knows the statement it started has reached the lock it is meant to wait on.
+pub async fn wait_for_a_lock_wait(pool: &PgPool, within: Duration) {
+    let waiting = async {
+        loop {
+            let blocked: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            if blocked > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(within, waiting)
+        .await
+        .expect("a session waits for a lock");
 }
 
 async fn admin() -> PgConnection {

@@ -15,13 +15,6 @@ use tokio_util::sync::CancellationToken;
 
 const LEASE: Duration = Duration::from_millis(600);
 
-async fn migrated() -> (TestDb, PgPool) {
-    let db = TestDb::create().await;
-    let pool = db.pool().await;
-    bnpl::store::migrate(&pool).await.unwrap();
-    (db, pool)
-}
-
 async fn claim_one(pool: &PgPool) -> ClaimedJob {
     let mut conn = pool.acquire().await.unwrap();
     let job = NewJob {
@@ -67,7 +60,7 @@ impl JobHandler for SlowHandler {
 
 #[tokio::test]
 async fn a_running_job_keeps_its_lease_past_the_lease_time() {
-    let (_db, pool) = migrated().await;
+    let (_db, pool) = TestDb::migrated().await;
     let keeper = LeaseKeeper::new(LEASE);
     let stop = CancellationToken::new();
     let renewing = tokio::spawn(keeper.clone().run(pool.clone(), stop.clone()));
@@ -91,7 +84,7 @@ async fn a_running_job_keeps_its_lease_past_the_lease_time() {
 
 #[tokio::test]
 async fn a_job_whose_holder_stopped_renewing_is_taken_over_and_fenced() {
-    let (_db, pool) = migrated().await;
+    let (_db, pool) = TestDb::migrated().await;
     let keeper = LeaseKeeper::new(LEASE);
     let job = claim_one(&pool).await;
     // Held, but no renewal loop runs: the holder is as good as dead.
@@ -144,7 +137,7 @@ async fn status_and_events(pool: &PgPool, payment_id: &str) -> (String, i64) {
 
 #[tokio::test]
 async fn a_job_effect_written_in_one_statement_is_fenced_by_the_lease() {
-    let (_db, pool) = migrated().await;
+    let (_db, pool) = TestDb::migrated().await;
     pending_payment(&pool, "fence-1").await;
     let mut conn = pool.acquire().await.unwrap();
     let job = NewJob {
@@ -200,7 +193,7 @@ async fn a_job_effect_written_in_one_statement_is_fenced_by_the_lease() {
 /// transaction rolls back, and the payment and the new holder's job are as they were.
 #[tokio::test]
 async fn a_lease_taken_over_while_the_change_waits_for_the_payment_undoes_the_change() {
-    let (_db, pool) = migrated().await;
+    let (_db, pool) = TestDb::migrated().await;
     pending_payment(&pool, "fence-2").await;
     let mut conn = pool.acquire().await.unwrap();
     let job = NewJob {
@@ -248,23 +241,7 @@ async fn a_lease_taken_over_while_the_change_waits_for_the_payment_undoes_the_ch
             result.map(|outcome| outcome.applied().cloned())
         }
     });
-    let waiting = async {
-        loop {
-            let blocked: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            if blocked > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), waiting)
-        .await
-        .expect("the change waits for the payment");
+    crate::helpers::wait_for_a_lock_wait(&pool, Duration::from_secs(10)).await;
     // Another runner takes the job over.
     sqlx::query("UPDATE jobs SET lease_token = gen_random_uuid(), updated_at = now() WHERE id = $1")
         .bind(holder.id)
@@ -289,7 +266,7 @@ async fn a_lease_taken_over_while_the_change_waits_for_the_payment_undoes_the_ch
 /// rows) is skipped by the renewal instead of waited on: waiting could close a lock cycle.
 #[tokio::test]
 async fn renewal_skips_a_job_whose_row_is_locked_and_renews_it_once_free() {
-    let (_db, pool) = migrated().await;
+    let (_db, pool) = TestDb::migrated().await;
     let job = claim_one(&pool).await;
     let mut completing = pool.begin().await.unwrap();
     sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")

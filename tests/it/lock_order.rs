@@ -15,9 +15,7 @@ use std::time::Duration;
 const UNBLOCKED_WITHIN: Duration = Duration::from_secs(5);
 
 async fn migrated_with_payment(payment_id: &str) -> (TestDb, PgPool) {
-    let db = TestDb::create().await;
-    let pool = db.pool().await;
-    bnpl::store::migrate(&pool).await.unwrap();
+    let (db, pool) = TestDb::migrated().await;
     let mut conn = pool.acquire().await.unwrap();
     crate::helpers::create_humm_payment(&mut conn, payment_id).await;
     (db, pool)
@@ -100,23 +98,7 @@ async fn a_status_check_settling_a_payment_waits_for_it_before_taking_its_job_ro
         .unwrap();
     payments::lock(&mut callback, id).await.unwrap().expect("payment");
     // The status check (due at base time) learns the payment succeeded and waits for it.
-    let waiting = async {
-        loop {
-            let blocked: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            if blocked > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(WAIT, waiting)
-        .await
-        .expect("the status check reaches the payment's lock");
+    crate::helpers::wait_for_a_lock_wait(&pool, WAIT).await;
     // The callback brings the check forward (`check_now`), then commits.
     let forward = tokio::time::timeout(
         UNBLOCKED_WITHIN,

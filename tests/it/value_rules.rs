@@ -48,13 +48,6 @@ const RULES: &[(&str, &str, &str, &str)] = &[
     ("commands", "outcome", "dead_lettered", "ignored"),
 ];
 
-async fn migrated() -> (TestDb, PgPool) {
-    let db = TestDb::create().await;
-    let pool = db.pool().await;
-    bnpl::store::migrate(&pool).await.unwrap();
-    (db, pool)
-}
-
 /// The SQLSTATE of casting `value` to `table.column`'s type, None when the cast succeeds.
 async fn cast_to_column(pool: &PgPool, table: &str, column: &str, value: &str) -> Option<String> {
     let type_name: String = sqlx::query_scalar(
@@ -75,7 +68,7 @@ async fn cast_to_column(pool: &PgPool, table: &str, column: &str, value: &str) -
 
 #[tokio::test]
 async fn every_rule_of_the_written_tables_refuses_its_bad_values_and_takes_its_good_ones() {
-    let (_db, pool) = migrated().await;
+    let (_db, pool) = TestDb::migrated().await;
     for (table, column, good, bad) in RULES {
         assert_eq!(
             cast_to_column(&pool, table, column, good).await,
@@ -92,7 +85,7 @@ async fn every_rule_of_the_written_tables_refuses_its_bad_values_and_takes_its_g
 
 #[tokio::test]
 async fn a_change_that_breaks_a_rule_is_refused_and_values_read_back_as_plain_text_and_numbers() {
-    let (_db, pool) = migrated().await;
+    let (_db, pool) = TestDb::migrated().await;
     let mut conn = pool.acquire().await.unwrap();
     crate::helpers::create_humm_payment(&mut conn, "rules-1").await;
     let refused = sqlx::query("UPDATE payments SET status = 'refunded' WHERE payment_id = 'rules-1'")
@@ -126,7 +119,7 @@ async fn table_checks(pool: &PgPool) -> i64 {
 
 #[tokio::test]
 async fn not_null_and_defaults_stay_and_the_down_migration_puts_the_table_constraints_back() {
-    let (_db, pool) = migrated().await;
+    let (_db, pool) = TestDb::migrated().await;
     let (not_null, default): (bool, Option<String>) = sqlx::query_as(
         "SELECT a.attnotnull, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a
            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
