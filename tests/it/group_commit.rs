@@ -183,11 +183,18 @@ async fn a_change_waits_while_a_sibling_committer_runs_a_batch_with_its_row() {
     Arc::get_mut(&mut first).unwrap().sleep_ms = 300;
     let second = add("x", -1);
     let other = add("y", 1);
-    let (a, b, c) = tokio::join!(
-        intake.apply(Arc::clone(&first) as Arc<dyn Unit>),
-        callbacks.apply(Arc::clone(&second) as Arc<dyn Unit>),
-        callbacks.apply(Arc::clone(&other) as Arc<dyn Unit>),
-    );
+    // The sibling's units arrive once the batch holding x runs, whichever committer task the
+    // runtime would have polled first.
+    let sibling_units = async {
+        while first.started_at.lock().unwrap().is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        tokio::join!(
+            callbacks.apply(Arc::clone(&second) as Arc<dyn Unit>),
+            callbacks.apply(Arc::clone(&other) as Arc<dyn Unit>),
+        )
+    };
+    let (a, (b, c)) = tokio::join!(intake.apply(Arc::clone(&first) as Arc<dyn Unit>), sibling_units);
     assert!(a.is_ok() && b.is_ok() && c.is_ok(), "{a:?} {b:?} {c:?}");
     assert_eq!(value(&pool, "x").await, Some(1));
     let first_committed = first.committed_at.lock().unwrap().expect("first committed");
