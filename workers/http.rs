@@ -32,7 +32,12 @@ pub fn spawn(
         callback_guard: crate::http::callback_guard::CallbackGuard::new(context.config.http.trusted_proxies.clone()),
         // Two committers: one batch commits while the next fills up. A sibling of the job
         // results' committer: a callback waits for a running batch that changes its payment.
-        callback_committer: context.services.job_committer.sibling(2, 64),
+        // A batch of callbacks reads the payments its callbacks need and the row cache lacks in
+        // one statement (more payments may wait for callbacks than the cache holds).
+        callback_committer: context
+            .services
+            .job_committer
+            .sibling_reading_first(2, 64, crate::ledger::rows::preload),
         sandbox: context.config.sandbox,
         web: crate::admin::WebSettings::from_config(&context.config),
         settlements: std::sync::Arc::new(context.config.settlements.clone()),

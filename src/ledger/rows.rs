@@ -11,6 +11,7 @@
 //! the ledger itself wrote or read go in.
 
 use crate::store::payments::{self, PaymentRow};
+use futures_util::future::BoxFuture;
 use sqlx::PgConnection;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, OnceLock};
@@ -53,6 +54,25 @@ pub async fn reload(conn: &mut PgConnection, payment_id: &str) -> Result<Option<
         None => forget(payment_id),
     }
     Ok(row)
+}
+
+/// Reads, in one statement, the payments of `payment_ids` this cache lacks, and keeps them: a
+/// group-committed batch calls it with its units' payments, so that the units that then
+/// [`load`] them find them here instead of each reading its own (the cache holds [`CAPACITY`]
+/// rows, fewer than the payments that may wait for their callbacks).
+/// (A `store::group_commit::BatchReader`.)
+pub fn preload(conn: &mut PgConnection, payment_ids: Vec<String>) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        let missing: Vec<String> = payment_ids.into_iter().filter(|id| cached(id).is_none()).collect();
+        // One missing row costs its unit one read either way.
+        if missing.len() < 2 {
+            return Ok(());
+        }
+        for row in payments::get_many(conn, &missing).await? {
+            remember(&row);
+        }
+        Ok(())
+    })
 }
 
 fn cached(payment_id: &str) -> Option<PaymentRow> {

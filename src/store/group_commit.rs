@@ -53,6 +53,12 @@ pub trait Unit: Send + Sync + 'static {
     /// the caller hears back, even when the caller has gone away meanwhile.
     fn committed(&self) {}
 
+    /// Whether the batch's reader ([`GroupCommitter::reading_first`]) should read this unit's
+    /// key before the units run: the unit starts by reading the row of its key.
+    fn reads_its_row_first(&self) -> bool {
+        false
+    }
+
     /// Whether the unit, run alone, needs a transaction of its own. A unit whose every statement
     /// stands on its own (one compare-and-set, retried from a fresh read) runs alone in
     /// autocommit: one round trip instead of three, so a lone change is not slowed by batching.
@@ -87,6 +93,11 @@ struct Queued {
     unit: Arc<dyn Unit>,
     done: oneshot::Sender<Result<(), sqlx::Error>>,
 }
+
+/// Reads, in a batch's transaction before its units run, what those units would each read first
+/// (given the keys of the units that [`Unit::reads_its_row_first`]): one statement for the batch
+/// instead of one per unit.
+pub type BatchReader = for<'c> fn(&'c mut PgConnection, Vec<String>) -> BoxFuture<'c, Result<(), sqlx::Error>>;
 
 /// Applies units in shared transactions; cheap to clone.
 #[derive(Clone)]
@@ -140,17 +151,34 @@ impl GroupCommitter {
     /// Starts `committers` tasks that take batches of at most `max_batch` units from one queue.
     /// They end when every clone of the committer is dropped.
     pub fn start(pool: PgPool, committers: usize, max_batch: usize) -> Self {
-        Self::start_with(pool, committers, max_batch, Arc::default())
+        Self::start_with(pool, committers, max_batch, Arc::default(), None)
     }
 
     /// Starts another committer on the same pool whose units wait for the same keys: a change to
     /// a payment never runs beside a batch of this one that changes it too, so it reads what that
     /// batch committed instead of deciding from a row about to move.
     pub fn sibling(&self, committers: usize, max_batch: usize) -> Self {
-        Self::start_with(self.pool.clone(), committers, max_batch, Arc::clone(&self.keys))
+        Self::start_with(self.pool.clone(), committers, max_batch, Arc::clone(&self.keys), None)
     }
 
-    fn start_with(pool: PgPool, committers: usize, max_batch: usize, keys: Arc<BusyKeys>) -> Self {
+    /// [`sibling`](Self::sibling) whose batches of more than one unit first run `reader`.
+    pub fn sibling_reading_first(&self, committers: usize, max_batch: usize, reader: BatchReader) -> Self {
+        Self::start_with(
+            self.pool.clone(),
+            committers,
+            max_batch,
+            Arc::clone(&self.keys),
+            Some(reader),
+        )
+    }
+
+    fn start_with(
+        pool: PgPool,
+        committers: usize,
+        max_batch: usize,
+        keys: Arc<BusyKeys>,
+        reader: Option<BatchReader>,
+    ) -> Self {
         let (queue, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             inbox: Mutex::new(Inbox {
@@ -158,6 +186,7 @@ impl GroupCommitter {
                 held: VecDeque::new(),
             }),
             keys: Arc::clone(&keys),
+            reader,
         });
         for _ in 0..committers.max(1) {
             tokio::spawn(commit_batches(pool.clone(), Arc::clone(&shared), max_batch.max(1)));
@@ -184,6 +213,7 @@ struct Shared {
     inbox: Mutex<Inbox>,
     /// A unit whose key is running here or in a sibling waits (in `held`).
     keys: Arc<BusyKeys>,
+    reader: Option<BatchReader>,
 }
 
 struct Inbox {
@@ -288,7 +318,11 @@ async fn commit_batches(pool: PgPool, shared: Arc<Shared>, max_batch: usize) {
         // transient error they retry), never the committer: the next batch runs as usual. Every
         // unit of it hears of the rollback, so none leaves a cached row that never committed.
         let units: Vec<Arc<dyn Unit>> = batch.iter().map(|queued| Arc::clone(&queued.unit)).collect();
-        if AssertUnwindSafe(run(&pool, batch)).catch_unwind().await.is_err() {
+        if AssertUnwindSafe(run(&pool, batch, shared.reader))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
             tracing::error!("a group-committed unit panicked; its batch was rolled back");
             for unit in &units {
                 unit.rolled_back();
@@ -298,11 +332,11 @@ async fn commit_batches(pool: PgPool, shared: Arc<Shared>, max_batch: usize) {
 }
 
 /// Applies `batch` in one transaction; on any failure, each unit alone.
-async fn run(pool: &PgPool, mut batch: Vec<Queued>) {
+async fn run(pool: &PgPool, mut batch: Vec<Queued>, reader: Option<BatchReader>) {
     // Keys are distinct within a batch: the order is the lock order.
     batch.sort_by(|a, b| a.unit.key().cmp(&b.unit.key()));
     if batch.len() > 1 {
-        match together(pool, &batch).await {
+        match together(pool, &batch, reader).await {
             Ok(()) => {
                 for queued in batch {
                     queued.unit.committed();
@@ -328,8 +362,18 @@ async fn run(pool: &PgPool, mut batch: Vec<Queued>) {
     }
 }
 
-async fn together(pool: &PgPool, batch: &[Queued]) -> Result<(), sqlx::Error> {
+async fn together(pool: &PgPool, batch: &[Queued], reader: Option<BatchReader>) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
+    if let Some(reader) = reader {
+        let keys: Vec<String> = batch
+            .iter()
+            .filter(|queued| queued.unit.reads_its_row_first())
+            .filter_map(|queued| queued.unit.key().map(str::to_owned))
+            .collect();
+        if !keys.is_empty() {
+            reader(&mut tx, keys).await?;
+        }
+    }
     for queued in batch {
         queued.unit.apply(&mut tx).await?;
     }

@@ -112,3 +112,11 @@ pub async fn get(conn: &mut PgConnection, payment_id: &str) -> Result<Option<Pay
         .fetch_optional(conn)
         .await
 }
+
+/// The payments of `payment_ids` that exist, in one statement.
+pub async fn get_many(conn: &mut PgConnection, payment_ids: &[String]) -> Result<Vec<PaymentRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM payments WHERE payment_id = ANY($1)"))
+        .bind(payment_ids)
+        .fetch_all(conn)
+        .await
+}

@@ -362,3 +362,91 @@ async fn a_lone_unit_whose_statements_stand_alone_runs_in_autocommit_and_togethe
         .collect();
     assert_eq!(txids.len(), 1, "two units of one batch, one transaction: {txids:?}");
 }
+
+/// The reads of [`record_reads`]: the transaction each ran in and the keys it was given.
+static BATCH_READS: Mutex<Vec<(i64, Vec<String>)>> = Mutex::new(Vec::new());
+
+fn record_reads(conn: &mut PgConnection, keys: Vec<String>) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        let txid: i64 = sqlx::query_scalar("SELECT txid_current()")
+            .fetch_one(&mut *conn)
+            .await?;
+        BATCH_READS.lock().unwrap().push((txid, keys));
+        Ok(())
+    })
+}
+
+/// A unit that may start by reading its key's row, and remembers its transaction.
+struct ReadsFirst {
+    id: &'static str,
+    reads: bool,
+    txid: Mutex<Option<i64>>,
+}
+
+impl Unit for ReadsFirst {
+    fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let txid: i64 = sqlx::query_scalar("SELECT txid_current()")
+                .fetch_one(&mut *conn)
+                .await?;
+            *self.txid.lock().unwrap() = Some(txid);
+            Ok(())
+        })
+    }
+
+    fn key(&self) -> Option<&str> {
+        Some(self.id)
+    }
+
+    fn reads_its_row_first(&self) -> bool {
+        self.reads
+    }
+}
+
+#[tokio::test]
+async fn a_batch_reads_first_in_one_go_what_its_units_would_each_read() {
+    let (_db, pool) = setup().await;
+    let committer = GroupCommitter::start(pool.clone(), 1, 32).sibling_reading_first(1, 32, record_reads);
+    let unit = |id, reads| {
+        Arc::new(ReadsFirst {
+            id,
+            reads,
+            txid: Mutex::new(None),
+        })
+    };
+    let units = [unit("rf-c", true), unit("rf-b", false), unit("rf-a", true)];
+    let results = join_all(
+        units
+            .iter()
+            .map(|unit| committer.apply(Arc::clone(unit) as Arc<dyn Unit>)),
+    )
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let reads: Vec<(i64, Vec<String>)> = BATCH_READS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, keys)| keys.iter().any(|key| key.starts_with("rf-")))
+        .cloned()
+        .collect();
+    assert_eq!(reads.len(), 1, "one read for the batch: {reads:?}");
+    assert_eq!(
+        reads[0].1,
+        vec!["rf-a", "rf-c"],
+        "the keys of the units that read first, in key order"
+    );
+    let batch = *units[0].txid.lock().unwrap();
+    assert_eq!(Some(reads[0].0), batch, "read in the batch's own transaction");
+    assert!(
+        units.iter().all(|unit| *unit.txid.lock().unwrap() == batch),
+        "one batch"
+    );
+    // A unit alone reads for itself.
+    let alone = unit("rf-d", true);
+    committer.apply(Arc::clone(&alone) as Arc<dyn Unit>).await.unwrap();
+    assert!(!BATCH_READS
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, keys)| keys.contains(&"rf-d".to_owned())));
+}

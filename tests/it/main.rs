@@ -40,6 +40,7 @@ mod refund_callbacks;
 mod refund_hand_off;
 mod refunds;
 mod refunds_parallel;
+mod row_cache;
 mod sandbox;
 mod settlements;
 mod value_rules;
