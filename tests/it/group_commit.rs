@@ -62,10 +62,7 @@ impl Unit for Add {
                 .bind(self.delta)
                 .execute(&mut *conn)
                 .await?;
-            let txid: i64 = sqlx::query_scalar("SELECT txid_current()")
-                .fetch_one(&mut *conn)
-                .await?;
-            *self.txid.lock().unwrap() = Some(txid);
+            *self.txid.lock().unwrap() = Some(current_txid(conn).await?);
             Ok(())
         })
     }
@@ -78,6 +75,11 @@ impl Unit for Add {
         *self.committed_at.lock().unwrap() = Some(Instant::now());
         self.committed.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// The transaction `conn` is in.
+async fn current_txid(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT txid_current()").fetch_one(conn).await
 }
 
 async fn setup() -> (TestDb, sqlx::PgPool) {
@@ -368,9 +370,7 @@ static BATCH_READS: Mutex<Vec<(i64, Vec<String>)>> = Mutex::new(Vec::new());
 
 fn record_reads(conn: &mut PgConnection, keys: Vec<String>) -> BoxFuture<'_, Result<(), sqlx::Error>> {
     Box::pin(async move {
-        let txid: i64 = sqlx::query_scalar("SELECT txid_current()")
-            .fetch_one(&mut *conn)
-            .await?;
+        let txid = current_txid(conn).await?;
         BATCH_READS.lock().unwrap().push((txid, keys));
         Ok(())
     })
@@ -386,10 +386,7 @@ struct ReadsFirst {
 impl Unit for ReadsFirst {
     fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async move {
-            let txid: i64 = sqlx::query_scalar("SELECT txid_current()")
-                .fetch_one(&mut *conn)
-                .await?;
-            *self.txid.lock().unwrap() = Some(txid);
+            *self.txid.lock().unwrap() = Some(current_txid(conn).await?);
             Ok(())
         })
     }
