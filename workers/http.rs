@@ -32,8 +32,8 @@ pub fn spawn(
         callback_guard: crate::http::callback_guard::CallbackGuard::new(context.config.http.trusted_proxies.clone()),
         // Two committers: one batch commits while the next fills up. A sibling of the job
         // results' committer: a callback waits for a running batch that changes its payment.
-        // A batch of callbacks reads the payments its callbacks need and the row cache lacks in
-        // one statement (more payments may wait for callbacks than the cache holds).
+        // A callback starts from its payment's row: a batch of them reads the rows the row cache
+        // lacks in one statement (more payments may wait for callbacks than the cache holds).
         callback_committer: context
             .services
             .job_committer

@@ -203,10 +203,10 @@ fn decide(row: &PaymentRow, outcome: StatusOutcome, deciding: bool, attempts: i3
 /// When both rows are locked, the payment's is taken first, as the other writers of a payment take
 /// them: a callback that changes the payment and then brings this check forward (`check_now`)
 /// holds the payment while it touches the job row, so completing the job first here could
-/// deadlock with it. With an event, the ledger's own statement locks the payment and completes the
-/// job in one go (`Extras::job`, fenced by the lease). Without one, only the job row is locked (a
-/// job's insert checks its payment with a key-share lock, which a change's lock lets through). The job is completed before the next check is scheduled,
-/// so that check (same dedupe key) is a new row.
+/// deadlock with it. With an event, the ledger completes the job with the change (`Extras::job`,
+/// fenced by the lease), after locking the payment. Otherwise only the job row is locked (a job's
+/// insert checks its payment with a key-share lock, which a change's lock lets through). The job
+/// is completed before the next check is scheduled, so that check (same dedupe key) is a new row.
 async fn complete(
     services: &Services,
     job: &ClaimedJob,
@@ -214,33 +214,28 @@ async fn complete(
     next: Option<(chrono::DateTime<Utc>, usize)>,
 ) -> Result<JobResult, sqlx::Error> {
     let mut tx = services.pool.begin().await?;
-    let still_open = match settle {
+    // Whether the ledger completed the job with the event, and whether the payment stays open.
+    let (completed, still_open) = match settle {
         Some((row, event, change)) => {
             let extras = Extras {
                 job: Some(job),
                 ..Extras::default()
             };
             match payment::apply(&mut tx, &row.payment_id, Some(&row), event, &change, extras).await? {
-                payment::Outcome::Done { row: after, .. } => {
-                    !after.status().is_final() && after.status() != PaymentStatus::NeedsReview
-                }
+                payment::Outcome::Done { row: after, .. } => (
+                    true,
+                    !after.status().is_final() && after.status() != PaymentStatus::NeedsReview,
+                ),
                 payment::Outcome::LeaseLost => return lease_lost(tx).await,
                 // Gone or not this payment's to change: nothing to apply, the job still ends.
-                payment::Outcome::NotFound | payment::Outcome::Mismatch { .. } => {
-                    if jobs::complete(&mut tx, job).await?.is_err() {
-                        return lease_lost(tx).await;
-                    }
-                    false
-                }
+                payment::Outcome::NotFound | payment::Outcome::Mismatch { .. } => (false, false),
             }
         }
-        None => {
-            if jobs::complete(&mut tx, job).await?.is_err() {
-                return lease_lost(tx).await;
-            }
-            true
-        }
+        None => (false, true),
     };
+    if !completed && jobs::complete(&mut tx, job).await?.is_err() {
+        return lease_lost(tx).await;
+    }
     if let (Some((due, round)), Some(payment_id), true) = (next, job.payment_id.as_deref(), still_open) {
         schedule::status_check(&mut tx, payment_id, due, round).await?;
     }

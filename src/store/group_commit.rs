@@ -53,12 +53,6 @@ pub trait Unit: Send + Sync + 'static {
     /// the caller hears back, even when the caller has gone away meanwhile.
     fn committed(&self) {}
 
-    /// Whether the batch's reader ([`GroupCommitter::reading_first`]) should read this unit's
-    /// key before the units run: the unit starts by reading the row of its key.
-    fn reads_its_row_first(&self) -> bool {
-        false
-    }
-
     /// Whether the unit, run alone, needs a transaction of its own. A unit whose every statement
     /// stands on its own (one compare-and-set, retried from a fresh read) runs alone in
     /// autocommit: one round trip instead of three, so a lone change is not slowed by batching.
@@ -94,9 +88,8 @@ struct Queued {
     done: oneshot::Sender<Result<(), sqlx::Error>>,
 }
 
-/// Reads, in a batch's transaction before its units run, what those units would each read first
-/// (given the keys of the units that [`Unit::reads_its_row_first`]): one statement for the batch
-/// instead of one per unit.
+/// Reads, in a batch's transaction before its units run, the rows of the batch's keys, which its
+/// units would each read first: one statement for the batch instead of one per unit.
 pub type BatchReader = for<'c> fn(&'c mut PgConnection, Vec<String>) -> BoxFuture<'c, Result<(), sqlx::Error>>;
 
 /// Applies units in shared transactions; cheap to clone.
@@ -161,7 +154,8 @@ impl GroupCommitter {
         Self::start_with(self.pool.clone(), committers, max_batch, Arc::clone(&self.keys), None)
     }
 
-    /// [`sibling`](Self::sibling) whose batches of more than one unit first run `reader`.
+    /// [`sibling`](Self::sibling) for units that each start by reading the row of their key:
+    /// its batches of more than one unit first run `reader` with their keys.
     pub fn sibling_reading_first(&self, committers: usize, max_batch: usize, reader: BatchReader) -> Self {
         Self::start_with(
             self.pool.clone(),
@@ -367,7 +361,6 @@ async fn together(pool: &PgPool, batch: &[Queued], reader: Option<BatchReader>) 
     if let Some(reader) = reader {
         let keys: Vec<String> = batch
             .iter()
-            .filter(|queued| queued.unit.reads_its_row_first())
             .filter_map(|queued| queued.unit.key().map(str::to_owned))
             .collect();
         if !keys.is_empty() {

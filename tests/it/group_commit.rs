@@ -376,14 +376,13 @@ fn record_reads(conn: &mut PgConnection, keys: Vec<String>) -> BoxFuture<'_, Res
     })
 }
 
-/// A unit that may start by reading its key's row, and remembers its transaction.
-struct ReadsFirst {
+/// A unit that remembers its transaction.
+struct RemembersTxid {
     id: &'static str,
-    reads: bool,
     txid: Mutex<Option<i64>>,
 }
 
-impl Unit for ReadsFirst {
+impl Unit for RemembersTxid {
     fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async move {
             *self.txid.lock().unwrap() = Some(current_txid(conn).await?);
@@ -394,24 +393,19 @@ impl Unit for ReadsFirst {
     fn key(&self) -> Option<&str> {
         Some(self.id)
     }
-
-    fn reads_its_row_first(&self) -> bool {
-        self.reads
-    }
 }
 
 #[tokio::test]
 async fn a_batch_reads_first_in_one_go_what_its_units_would_each_read() {
     let (_db, pool) = setup().await;
     let committer = GroupCommitter::start(pool.clone(), 1, 32).sibling_reading_first(1, 32, record_reads);
-    let unit = |id, reads| {
-        Arc::new(ReadsFirst {
+    let unit = |id| {
+        Arc::new(RemembersTxid {
             id,
-            reads,
             txid: Mutex::new(None),
         })
     };
-    let units = [unit("rf-c", true), unit("rf-b", false), unit("rf-a", true)];
+    let units = [unit("rf-c"), unit("rf-b"), unit("rf-a")];
     let results = join_all(
         units
             .iter()
@@ -429,8 +423,8 @@ async fn a_batch_reads_first_in_one_go_what_its_units_would_each_read() {
     assert_eq!(reads.len(), 1, "one read for the batch: {reads:?}");
     assert_eq!(
         reads[0].1,
-        vec!["rf-a", "rf-c"],
-        "the keys of the units that read first, in key order"
+        vec!["rf-a", "rf-b", "rf-c"],
+        "the keys of the batch's units, in key order"
     );
     let batch = *units[0].txid.lock().unwrap();
     assert_eq!(Some(reads[0].0), batch, "read in the batch's own transaction");
@@ -439,7 +433,7 @@ async fn a_batch_reads_first_in_one_go_what_its_units_would_each_read() {
         "one batch"
     );
     // A unit alone reads for itself.
-    let alone = unit("rf-d", true);
+    let alone = unit("rf-d");
     committer.apply(Arc::clone(&alone) as Arc<dyn Unit>).await.unwrap();
     assert!(!BATCH_READS
         .lock()

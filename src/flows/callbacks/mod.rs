@@ -100,11 +100,6 @@ impl<P: Send + Sync + 'static> Unit for VerifiedCallback<P> {
         Some(&self.payment_id)
     }
 
-    /// A verified callback starts from its payment's row (`ledger::rows::load`).
-    fn reads_its_row_first(&self) -> bool {
-        true
-    }
-
     fn rolled_back(&self) {
         crate::ledger::rows::forget(&self.payment_id);
         // A commit whose outcome was unknown may have landed without its `NOTIFY`; a spurious
