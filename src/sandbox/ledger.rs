@@ -135,6 +135,8 @@ pub(crate) struct Ledger {
     callbacks: BoundedLog<CallbackEntry>,
     sale_requests: HashMap<String, u32>,
     duplicate_sales: u64,
+    refund_requests: HashMap<String, u32>,
+    repeated_refund_requests: u64,
     accounts: BTreeMap<String, AccountRefunds>,
     counters: BTreeMap<&'static str, CallbackCounters>,
     capacity_rejections: u64,
@@ -150,6 +152,8 @@ impl Ledger {
             callbacks: BoundedLog::new(cap),
             sale_requests: HashMap::new(),
             duplicate_sales: 0,
+            refund_requests: HashMap::new(),
+            repeated_refund_requests: 0,
             accounts: BTreeMap::new(),
             counters: BTreeMap::new(),
             capacity_rejections: 0,
@@ -163,6 +167,19 @@ impl Ledger {
         *count += 1;
         if *count > 1 {
             self.duplicate_sales += 1;
+        }
+    }
+
+    /// A well-formed refund request with the merchant's refund id arrived (accepted, or refused
+    /// as a duplicate or for any other reason): a refund sent twice shows here even when the
+    /// provider refuses the second copy and records no refund for it. A safe retry (of a refund
+    /// the provider did not register, asked to send later, or declined) counts too: this counts
+    /// requests, and whether a second one was allowed is the test's to say.
+    pub(crate) fn refund_requested(&mut self, refund_id: &str) {
+        let count = self.refund_requests.entry(refund_id.to_owned()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            self.repeated_refund_requests += 1;
         }
     }
 
@@ -277,6 +294,8 @@ impl Ledger {
         let mut out = json!({
             "sales_per_payment_id": self.sale_requests,
             "duplicate_sales": self.duplicate_sales,
+            "refund_requests_per_refund_id": self.refund_requests,
+            "repeated_refund_requests": self.repeated_refund_requests,
             "accounts": self.accounts,
             "sequential_violations_total": violations_total,
             "callback_counters": self.counters,

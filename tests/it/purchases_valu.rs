@@ -3,6 +3,7 @@
 
 use crate::first_jobs::with_account;
 use crate::harness::*;
+use bnpl::config::AccountTiming;
 use serde_json::json;
 use std::time::Duration;
 
@@ -212,7 +213,21 @@ async fn an_otp_never_confirmed_expires() {
 
 #[tokio::test]
 async fn an_uncertain_purchase_is_settled_without_a_second_purchase() {
-    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    // What is under test is the uncertain answer, not the customer's clock: the OTP and the
+    // threshold get time to spare, so a loaded machine (the suite runs tests side by side) does
+    // not expire the OTP between the offer and the confirm and send the payment to review.
+    let timing = AccountTiming {
+        otp_lifetime: Duration::from_secs(60),
+        threshold_time: Duration::from_secs(60),
+        ..fast_timing()
+    };
+    // Without APS's notification, only a status query can settle the payment: with it, the
+    // notification settled the payment before any resend could show.
+    let mut env = spawn_sandboxed(timing, |config| {
+        config.valu.otp_lifetime_secs = 600_000.0;
+        config.aps_merchants[0].notification_url = None;
+    })
+    .await;
     // PURCHASE is registered, then answered 500: uncertain, so never resent blindly.
     let id = "valu-fault-register-500";
     env.publish("purchase.create", &valu_purchase(id, 300_000, "01011110006"))

@@ -183,22 +183,26 @@ async fn a_queued_refund_can_be_cancelled_and_a_sent_one_cannot() {
 async fn an_uncertain_refund_is_settled_by_status_query_and_never_sent_twice() {
     let mut env = spawn_sandboxed(fast_timing(), auto_success).await;
     succeeded_humm(&mut env, "rf-pay-5", 10000).await;
-    // The sandbox registers the refund, then answers 500: our answer is uncertain.
-    env.publish(
-        "refund.create",
-        &refund("rf-5-fault-register-500", "rf-pay-5", 2500, "GBP"),
-    )
-    .await;
+    // The sandbox registers the refund, then answers 500: our answer is uncertain. Its callback
+    // is lost too, so only a status query can settle it (a callback would settle it before any
+    // resend could show).
+    let id = "5-fault-register-500-fault-lost-callback";
+    env.publish("refund.create", &refund(id, "rf-pay-5", 2500, "GBP")).await;
     let done = env.wait_for_event("rf-pay-5", "refund.succeeded", WAIT).await;
     assert_eq!(done["refunded_total_minor"], 2500);
     let ledger = env.ledger().await;
-    let sent = ledger["refunds"]["entries"]
+    assert_eq!(
+        ledger["refund_requests_per_refund_id"][id], 1,
+        "the uncertain refund was not sent again"
+    );
+    assert_eq!(ledger["repeated_refund_requests"], 0);
+    let accepted = ledger["refunds"]["entries"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["refund_id"] == "rf-5-fault-register-500" && r["status"] != "rejected")
+        .filter(|r| r["refund_id"] == id && r["status"] != "rejected")
         .count();
-    assert_eq!(sent, 1, "the uncertain refund was not sent again");
+    assert_eq!(accepted, 1);
     env.app.stop().await.unwrap();
 }
 

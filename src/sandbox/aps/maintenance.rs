@@ -33,9 +33,12 @@ pub(crate) async fn refund(shared: &Arc<Shared>, request: &ApsRequest) -> Answer
     let Ok(amount) = request.param("amount").unwrap_or_default().parse::<i64>() else {
         return Answer::invalid("amount");
     };
-    let reference = request
-        .param("maintenance_reference")
-        .unwrap_or_else(|| format!("{}-refund-{}", request.reference, shared.next_number()));
+    let maintenance_reference = request.param("maintenance_reference");
+    if let Some(reference) = &maintenance_reference {
+        shared.store.lock().await.ledger.refund_requested(reference);
+    }
+    let reference =
+        maintenance_reference.unwrap_or_else(|| format!("{}-refund-{}", request.reference, shared.next_number()));
     let faults = shared.record_faults(&[&reference]).await;
     let (index, seq, fort_id) = {
         let mut store = shared.store.lock().await;

@@ -32,9 +32,11 @@ pub(crate) async fn refund(State(shared): State<Arc<Shared>>, body: Bytes) -> Re
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    let refund_id = text(&request.body, "/payment/merchant_refund_id")
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("auto-{}", shared.next_number()));
+    let merchant_refund_id = text(&request.body, "/payment/merchant_refund_id").map(str::to_owned);
+    if let Some(refund_id) = &merchant_refund_id {
+        shared.store.lock().await.ledger.refund_requested(refund_id);
+    }
+    let refund_id = merchant_refund_id.unwrap_or_else(|| format!("auto-{}", shared.next_number()));
     let op_key = format!("refund:{}:{}", request.project_id, refund_id);
     let faults = shared.request_faults(&op_key, &[&refund_id]).await;
     if shared.applies(faults, Fault::ServerError) {
