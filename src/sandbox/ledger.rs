@@ -137,6 +137,7 @@ pub(crate) struct Ledger {
     duplicate_sales: u64,
     refund_requests: HashMap<String, u32>,
     repeated_refund_requests: u64,
+    reused_refund_ids: u64,
     accounts: BTreeMap<String, AccountRefunds>,
     counters: BTreeMap<&'static str, CallbackCounters>,
     capacity_rejections: u64,
@@ -154,6 +155,7 @@ impl Ledger {
             duplicate_sales: 0,
             refund_requests: HashMap::new(),
             repeated_refund_requests: 0,
+            reused_refund_ids: 0,
             accounts: BTreeMap::new(),
             counters: BTreeMap::new(),
             capacity_rejections: 0,
@@ -181,6 +183,13 @@ impl Ledger {
         if *count > 1 {
             self.repeated_refund_requests += 1;
         }
+    }
+
+    /// A refund request was refused because its refund id was already registered (ecommpay
+    /// 3230, APS 00066): the merchant sent a refund the provider had again. Never a safe retry
+    /// (a refund that was not registered, or was declined at APS, is not refused this way).
+    pub(crate) fn refund_id_reused(&mut self) {
+        self.reused_refund_ids += 1;
     }
 
     pub(crate) fn sale_accepted(&mut self, entry: SaleEntry) {
@@ -296,6 +305,7 @@ impl Ledger {
             "duplicate_sales": self.duplicate_sales,
             "refund_requests_per_refund_id": self.refund_requests,
             "repeated_refund_requests": self.repeated_refund_requests,
+            "reused_refund_ids": self.reused_refund_ids,
             "accounts": self.accounts,
             "sequential_violations_total": violations_total,
             "callback_counters": self.counters,

@@ -291,6 +291,10 @@ fn ledger_checks(ledger: &Value, payments: &[PaymentRow], refunds: &[RefundRow])
     // applied is the documented safe retry (providers.md §2: "makes a retry of a declined refund
     // safe"), so declined attempts do not count; ecommpay refuses any reuse (3230) anyway.
     let mut dup_refunds = Check::new("no duplicate refunds at the sandbox");
+    // The provider refuses a registered refund id sent again (ecommpay 3230, APS 00066) before
+    // recording an entry, so a resend shows only in this counter, never in the entries below.
+    let reused = ledger["reused_refund_ids"].as_u64();
+    dup_refunds.expect(reused == Some(0), || format!("reused_refund_ids = {reused:?}"));
     for (id, statuses) in &at_sandbox {
         let taken = statuses.iter().filter(|status| *status != "declined").count();
         dup_refunds.expect(taken <= 1, || {

@@ -116,8 +116,10 @@ async fn a_crash_while_a_refund_is_in_flight_sends_no_second_refund_and_the_queu
     healthy.kill().await;
 
     let mut crashing = Process::start(&db, &prefix, &config, port, Some("refund_send.after_send=return")).await;
-    let first =
-        json!({"refund_id": "crash-rf-1", "payment_id": "crash-rf", "amount": {"minor": 5000, "currency": "GBP"}});
+    // Its callback is lost: a callback would settle it before the restarted process's job ran,
+    // and only that job can show a second send (the status check settles it instead).
+    let first = json!({"refund_id": "crash-rf-1-fault-lost-callback", "payment_id": "crash-rf",
+                       "amount": {"minor": 5000, "currency": "GBP"}});
     probe
         .publish_command("refund.create", first.to_string().as_bytes(), guest())
         .await;
@@ -133,7 +135,13 @@ async fn a_crash_while_a_refund_is_in_flight_sends_no_second_refund_and_the_queu
     probe
         .publish_command("refund.create", second.to_string().as_bytes(), guest())
         .await;
-    wait_event(&mut events, &mut seen, "crash-rf-1", "refund.succeeded").await;
+    wait_event(
+        &mut events,
+        &mut seen,
+        "crash-rf-1-fault-lost-callback",
+        "refund.succeeded",
+    )
+    .await;
     let done = wait_event(&mut events, &mut seen, "crash-rf-2", "refund.succeeded").await;
     assert_eq!(done["refunded_total_minor"], 8000);
     let ledger = ledger(&sandbox).await;
@@ -141,9 +149,11 @@ async fn a_crash_while_a_refund_is_in_flight_sends_no_second_refund_and_the_queu
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["refund_id"] == "crash-rf-1" && r["status"] != "rejected")
+        .filter(|r| r["refund_id"] == "crash-rf-1-fault-lost-callback" && r["status"] != "rejected")
         .collect();
     assert_eq!(sent.len(), 1, "crash-rf-1 reached the provider once: {sent:?}");
+    // A second send of the registered refund is refused (3230) without an entry: only this shows it.
+    assert_eq!(ledger["reused_refund_ids"], 0, "crash-rf-1 was not sent again");
     assert_eq!(ledger["sequential_violations_total"], 0);
     restarted.kill().await;
     let _ = std::fs::remove_file(config);

@@ -59,6 +59,7 @@ pub(crate) async fn refund(shared: &Arc<Shared>, request: &ApsRequest) -> Answer
             .iter()
             .any(|r| r.maintenance_reference == reference && r.status != ApsRefundStatus::Decline)
         {
+            store.ledger.refund_id_reused();
             return Answer::new("00066", "Maintenance reference already exists");
         }
         if amount <= 0 {

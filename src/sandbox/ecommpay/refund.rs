@@ -108,6 +108,7 @@ async fn accept(
         return Err(invalid("payment.currency", "Currency does not match the payment"));
     }
     if store.ec_refund_ids.contains(&(request.project_id, refund_id.clone())) {
+        store.ledger.refund_id_reused();
         return Err(GateError::new("3230", "merchant_refund_id already exists").field("payment.merchant_refund_id"));
     }
     if !store.ledger.in_flight(&account).is_empty() {
