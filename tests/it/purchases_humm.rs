@@ -321,13 +321,20 @@ async fn provider_silent_at_the_threshold_means_needs_review() {
 
 /// An uncertain sale (the sandbox registered it, we got no good answer) is settled by status
 /// query, with one sale in the ledger. The final callback is lost too (`first_name` marker), so
-/// only a status query can tell us the outcome.
+/// only a status query can tell us the outcome. The intermediate callback is held back until the
+/// customer finished (`reorder`), and the first status check comes late: otherwise either moves
+/// the payment on before the sale job's second run, which then has nothing to send, and a blind
+/// resend would go unseen. So it is the job's own status query that finds the sale registered.
 async fn uncertain_sale_is_settled_by_status_query(payment_id: &str, stall_ms: u64, job_wait: Duration) {
-    let mut env = spawn_sandboxed(fast_timing(), |sandbox| sandbox.stall_ms = stall_ms).await;
+    let timing = AccountTiming {
+        base_time: Duration::from_secs(5),
+        ..fast_timing()
+    };
+    let mut env = spawn_sandboxed(timing, |sandbox| sandbox.stall_ms = stall_ms).await;
     let mut body = humm_purchase(payment_id, 15000);
-    body["customer"]["first_name"] = json!("fault-lost-callback");
+    body["customer"]["first_name"] = json!("fault-lost-callback-fault-reorder-callbacks");
     env.publish("purchase.create", &body).await;
-    env.wait_for_event(payment_id, "payment.action_required", WAIT).await;
+    env.wait_for_event(payment_id, "payment.pending", WAIT).await;
     env.customer_finishes(payment_id, "success").await;
     env.wait_for_event(payment_id, "payment.succeeded", WAIT).await;
     // The sale job ends (it saw the uncertain answer, then the settled payment), never exhausted.
