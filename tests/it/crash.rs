@@ -40,21 +40,31 @@ async fn ledger(sandbox: &bnpl::sandbox::SandboxHandle) -> Value {
 #[tokio::test]
 async fn a_crash_between_the_sale_and_its_commit_sends_no_second_sale() {
     let port = free_port();
-    let mut sandbox_config = sandbox_config(&format!("http://127.0.0.1:{port}"));
-    sandbox_config.auto_customer.enabled = true;
-    sandbox_config.auto_customer.success_ratio = 1.0;
-    let sandbox = bnpl::sandbox::spawn(sandbox_config).await.unwrap();
+    // No auto-customer, the intermediate callback held back until the customer finishes
+    // (`reorder`) and a late first status check: nothing but the rescued sale job moves the
+    // payment on after the restart, so a job that resent the sale instead of asking first would
+    // show as a second sale request.
+    let sandbox = bnpl::sandbox::spawn(sandbox_config(&format!("http://127.0.0.1:{port}")))
+        .await
+        .unwrap();
     let db = TestDb::create().await;
     let prefix = TestPrefix::new();
     let config = write_config_with(sandbox.base_url(), "2s", &[]);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("base_time = \"1500ms\"", "base_time = \"6s\"")).unwrap();
     let probe = BrokerProbe::new(prefix.topology()).await;
 
     let mut first = Process::start(&db, &prefix, &config, port, Some("humm_sale.after_send=return")).await;
     let mut events = probe.subscribe_events().await;
     let mut seen = Vec::new();
-    let body = humm_purchase("crash-sale-1", 15000).to_string();
+    let mut body = humm_purchase("crash-sale-1", 15000);
+    body["customer"]["first_name"] = json!("fault-reorder-callbacks");
     probe
-        .publish_command("purchase.create", body.as_bytes(), BasicProperties::default())
+        .publish_command(
+            "purchase.create",
+            body.to_string().as_bytes(),
+            BasicProperties::default(),
+        )
         .await;
     let status = first.exited(WAIT).await;
     assert!(
@@ -67,10 +77,10 @@ async fn a_crash_between_the_sale_and_its_commit_sends_no_second_sale() {
         "the sale reached ecommpay"
     );
 
-    // Restart without the failpoint: callbacks, status checks and the rescued job settle it.
+    // Restart without the failpoint: once the dead process's lease runs out, the rescued sale
+    // job asks ecommpay first, finds the sale and moves the payment on without sending it again.
     let mut second = Process::start(&db, &prefix, &config, port, None).await;
-    wait_event(&mut events, &mut seen, "crash-sale-1", "payment.succeeded").await;
-    // Let the dead process's lease run out so the rescued sale job runs, then check again.
+    wait_event(&mut events, &mut seen, "crash-sale-1", "payment.pending").await;
     let pool = db.pool().await;
     eventually(WAIT, "the sale job is done", || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM jobs WHERE kind = 'humm_sale' AND state = 'done'")
@@ -81,9 +91,20 @@ async fn a_crash_between_the_sale_and_its_commit_sends_no_second_sale() {
     })
     .await;
     pool.close().await;
-    let ledger = ledger(&sandbox).await;
-    assert_eq!(ledger["sales_per_payment_id"]["crash-sale-1"], 1, "no second sale");
-    assert_eq!(ledger["duplicate_sales"], 0);
+    let ledger_now = ledger(&sandbox).await;
+    assert_eq!(ledger_now["sales_per_payment_id"]["crash-sale-1"], 1, "no second sale");
+    assert_eq!(ledger_now["duplicate_sales"], 0);
+
+    // The customer finishes: the payment settles as usual.
+    let finished = reqwest::Client::new()
+        .post(sandbox.url("/sandbox/humm/crash-sale-1/finish"))
+        .json(&json!({ "outcome": "success" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(finished.status().is_success(), "finish: {}", finished.status());
+    wait_event(&mut events, &mut seen, "crash-sale-1", "payment.succeeded").await;
+    assert_eq!(ledger(&sandbox).await["duplicate_sales"], 0);
     second.kill().await;
     let _ = std::fs::remove_file(config);
 }
