@@ -123,7 +123,8 @@ async fn a_wrong_otp_then_the_right_one_succeeds() {
 
 #[tokio::test]
 async fn three_wrong_otps_decline_the_payment() {
-    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    // APS would take five: the decline after three is the orchestrator's own limit.
+    let mut env = spawn_sandboxed(fast_timing(), |config| config.valu.otp_attempts = 5).await;
     env.publish("purchase.create", &valu_purchase("valu-3wrong", 300_000, "01011110003"))
         .await;
     env.wait_for_event("valu-3wrong", "payment.action_required", WAIT).await;
@@ -155,6 +156,7 @@ async fn three_wrong_otps_decline_the_payment() {
         .events_of("valu-3wrong")
         .iter()
         .all(|e| e["type"] != "payment.succeeded"));
+    assert_eq!(env.sales_for("valu-3wrong").await, 0, "no PURCHASE after the limit");
     env.app.stop().await.unwrap();
 }
 
