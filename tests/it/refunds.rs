@@ -26,7 +26,18 @@ async fn succeeded_humm(env: &mut Sandboxed, payment_id: &str, minor: i64) {
 
 #[tokio::test]
 async fn a_humm_refund_is_queued_submitted_and_succeeds_by_callback() {
-    let mut env = spawn_sandboxed(fast_timing(), auto_success).await;
+    // The refund's status check comes late (base time 10 s), so the callback is what settles it;
+    // the provider takes 0.5 s, so the send has stored its request id when the callback arrives.
+    let timing = AccountTiming {
+        base_time: Duration::from_secs(10),
+        threshold_time: Duration::from_secs(30),
+        ..fast_timing()
+    };
+    let mut env = spawn_sandboxed(timing, |config| {
+        auto_success(config);
+        config.humm.refund_processing_secs = 5_000.0;
+    })
+    .await;
     succeeded_humm(&mut env, "rf-pay-1", 15000).await;
     env.publish("refund.create", &refund("rf-1", "rf-pay-1", 5000, "GBP"))
         .await;
@@ -39,6 +50,14 @@ async fn a_humm_refund_is_queued_submitted_and_succeeds_by_callback() {
         sequence[after_payment..],
         ["refund.queued", "refund.submitted", "refund.succeeded"]
     );
+    let pool = env.app.db.pool().await;
+    let settled_by: String =
+        sqlx::query_scalar("SELECT actor FROM audit_log WHERE refund_id = 'rf-1' AND to_status = 'succeeded'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(settled_by, "callback:ecommpay");
     // A full second refund of the rest, then nothing is left to refund.
     env.publish("refund.create", &refund("rf-2", "rf-pay-1", 10000, "GBP"))
         .await;
