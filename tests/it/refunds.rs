@@ -314,23 +314,37 @@ async fn a_repeated_callback_of_an_earlier_refund_does_not_touch_the_next_one() 
     })
     .await;
     succeeded_humm(&mut env, "rf-pay-8", 20000).await;
-    env.publish(
-        "refund.create",
-        &refund("rf-8a-fault-duplicate-callback", "rf-pay-8", 7000, "GBP"),
-    )
-    .await;
-    env.publish(
-        "refund.create",
-        &refund("rf-8b-fault-timeout-after-register", "rf-pay-8", 3000, "GBP"),
-    )
-    .await;
-    env.wait_for_events("rf-pay-8", "refund.succeeded", 2, WAIT).await;
-    assert!(
-        env.events_of("rf-pay-8")
-            .iter()
-            .all(|e| e["type"] != "refund.needs_review"),
-        "{:?}",
-        env.events_of("rf-pay-8")
+    // The first refund is declined and its callback sent twice; the second, of the same amount,
+    // is promoted by the statement that declines the first, so it is in flight (its answer
+    // stalled) when the copy arrives. Only the copy's request id tells it apart: by amount and
+    // payment it would decline the second refund too.
+    let first = "8-fault-decline-fault-duplicate-callback";
+    let second = "rf-8b-fault-timeout-after-register";
+    env.publish("refund.create", &refund(first, "rf-pay-8", 3000, "GBP"))
+        .await;
+    // Queued first (intake runs commands concurrently, so wait before sending the next).
+    env.wait_for_event("rf-pay-8", "refund.queued", WAIT).await;
+    env.publish("refund.create", &refund(second, "rf-pay-8", 3000, "GBP"))
+        .await;
+    let declined = env.wait_for_event("rf-pay-8", "refund.declined", WAIT).await;
+    assert_eq!(declined["refund_id"], first);
+    let succeeded = env.wait_for_event("rf-pay-8", "refund.succeeded", WAIT).await;
+    assert_eq!(succeeded["refund_id"], second);
+    assert_eq!(succeeded["refunded_total_minor"], 3000);
+    let finals: Vec<(Value, Value)> = env
+        .events_of("rf-pay-8")
+        .iter()
+        .filter(|e| {
+            ["refund.declined", "refund.succeeded", "refund.needs_review"].contains(&e["type"].as_str().unwrap_or(""))
+        })
+        .map(|e| (e["refund_id"].clone(), e["type"].clone()))
+        .collect();
+    assert_eq!(
+        finals,
+        [
+            (json!(first), json!("refund.declined")),
+            (json!(second), json!("refund.succeeded"))
+        ]
     );
     env.app.stop().await.unwrap();
 }
