@@ -138,6 +138,10 @@ async fn a_callback_signed_by_another_account_or_provider_changes_nothing() {
     for _ in 0..60 {
         assert_eq!(h.post_ecommpay(&cross_account).await, 400);
     }
+    // Had they been charged, this address would be blocked now and a forgery would meet 429.
+    let mut forged = ecommpay_sale_callback("victim-humm", 15000, "success", "not-the-key");
+    forged["payment"]["id"] = json!("victim-humm");
+    assert_eq!(h.post_ecommpay(&forged).await, 400, "the mismatches were not charged");
     h.customer_finishes("victim-humm", "success").await;
     h.event("victim-humm", "payment.succeeded").await;
     h.still_alive().await;
@@ -147,6 +151,12 @@ async fn a_callback_signed_by_another_account_or_provider_changes_nothing() {
 #[tokio::test]
 async fn floods_of_forged_callbacks_never_throttle_genuine_ones() {
     let mut h = Hostile::start().await;
+    // First, before the flood blocks this address (a throttled forgery is not stored), one
+    // forgery far longer than what is kept of it: the flood's are about 700 bytes, under the cut.
+    let mut long = ecommpay_sale_callback("flooded-0", 15000, "success", "not-the-key");
+    long["padding"] = json!("x".repeat(100 * 1024));
+    let long_length = i32::try_from(long.to_string().len()).unwrap();
+    assert_eq!(h.post_ecommpay(&long).await, 400);
     for round in 0..3 {
         let payment_id = format!("flooded-{round}");
         h.publish(
@@ -197,16 +207,28 @@ async fn floods_of_forged_callbacks_never_throttle_genuine_ones() {
         assert_eq!(callback["attempts"], 1, "{callback}");
         assert_eq!(callback["acknowledged"], true, "{callback}");
     }
-    // Unverified bodies are stored truncated, with their length.
+    // Unverified bodies are stored truncated, with their length (the long forgery above).
     let pool = h.db.pool().await;
     let (largest, lengths): (Option<i32>, Option<i64>) =
         sqlx::query_as("SELECT max(octet_length(body)), count(body_length) FROM inbound_callbacks WHERE NOT verified")
             .fetch_one(&pool)
             .await
             .unwrap();
+    let kept: Option<(i32, i32)> = sqlx::query_as(
+        "SELECT octet_length(body), body_length FROM inbound_callbacks WHERE NOT verified AND body_length = $1",
+    )
+    .bind(long_length)
+    .fetch_optional(&pool)
+    .await
+    .unwrap();
     pool.close().await;
     assert!(largest.unwrap_or(0) <= 4096);
     assert!(lengths.unwrap_or(0) > 0);
+    assert_eq!(
+        kept,
+        Some((4096, long_length)),
+        "the long forgery is kept cut, with its length"
+    );
     h.still_alive().await;
     h.stop().await;
 }
