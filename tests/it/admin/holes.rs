@@ -341,5 +341,13 @@ async fn retention_masks_descriptions_and_reasons_in_batches() {
         .await
         .unwrap();
     assert_eq!(detail, "/customer/phone: [masked by retention]");
+    // The dead letter's body (the command as it arrived, phone number included) goes too.
+    let (body_length, purged): (Option<i32>, bool) =
+        sqlx::query_as("SELECT octet_length(body), body_purged_at IS NOT NULL FROM dead_letters WHERE id = $1")
+            .bind(letter)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((body_length, purged), (Some(0), true));
     app.stop().await.unwrap();
 }
