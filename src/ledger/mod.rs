@@ -21,7 +21,7 @@ pub mod refund;
 mod refund_sql;
 pub mod rows;
 
-pub use payment::{Applied, Change, Extras, Outcome, RawCallback, ReportedMoney};
+pub use payment::{Applied, Change, Extras, Outcome, RawCallback};
 
 /// Where the command behind a new payment, refund or rejection came from, for its events: the
 /// AMQP `reply_to` and `correlation_id` of its first event (contract §1), and the W3C

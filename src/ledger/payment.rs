@@ -54,13 +54,6 @@ impl Change {
     }
 }
 
-/// The amount a provider reported, which the payment must have for the change to apply.
-#[derive(Debug, Clone, Copy)]
-pub struct ReportedMoney<'a> {
-    pub amount_minor: i64,
-    pub currency: &'a str,
-}
-
 /// A verified callback body stored with the change it caused (`inbound_callbacks`).
 #[derive(Debug, Clone, Copy)]
 pub struct RawCallback<'a> {
@@ -71,8 +64,6 @@ pub struct RawCallback<'a> {
 /// What else the change checks or writes.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Extras<'a> {
-    /// The payment must have the amount and currency a provider reported.
-    pub money: Option<ReportedMoney<'a>>,
     /// The callback that caused the change, stored with it.
     pub raw: Option<RawCallback<'a>>,
     /// The job whose effect this is: completed with it, and nothing is written unless its lease
@@ -113,8 +104,8 @@ pub enum Outcome {
         row: Box<PaymentRow>,
     },
     NotFound,
-    /// The payment is not what the change presumes (another account's or provider's, or other
-    /// money than the provider reported): nothing was written.
+    /// The payment is another account's or provider's than the change presumes (a verified
+    /// callback's signer): nothing was written.
     Mismatch {
         row: Box<PaymentRow>,
         why: String,
@@ -321,15 +312,6 @@ fn mismatch(row: &PaymentRow, extras: &Extras<'_>) -> Option<String> {
             return Some(format!(
                 "the payment belongs to {} account {:?}, not {provider} account {account:?}",
                 row.provider, row.account
-            ));
-        }
-    }
-    if let Some(money) = extras.money {
-        let same = row.amount_minor == money.amount_minor && row.currency.trim().eq_ignore_ascii_case(money.currency);
-        if !same {
-            return Some(format!(
-                "reported {} {}, the payment is {} {}",
-                money.amount_minor, money.currency, row.amount_minor, row.currency
             ));
         }
     }

@@ -123,20 +123,21 @@ fn a_resolution_names_the_operator_and_clears_the_review() {
 }
 
 #[test]
-fn owners_and_money_must_match() {
+fn the_owner_must_match() {
     let current = row(PaymentStatus::Pending);
-    let owner = Extras {
+    let other_provider = Extras {
         owner: Some((Provider::Humm, "default")),
         ..Extras::default()
     };
-    assert!(mismatch(&current, &owner).is_some());
-    let money = Extras {
-        money: Some(ReportedMoney {
-            amount_minor: 500_000,
-            currency: "egp",
-        }),
+    assert!(mismatch(&current, &other_provider).is_some());
+    let other_account = Extras {
+        owner: Some((Provider::Valu, "second")),
+        ..Extras::default()
+    };
+    assert!(mismatch(&current, &other_account).is_some());
+    let owner = Extras {
         owner: Some((Provider::Valu, "default")),
         ..Extras::default()
     };
-    assert!(mismatch(&current, &money).is_none());
+    assert!(mismatch(&current, &owner).is_none());
 }
