@@ -97,3 +97,47 @@ async fn reply_to_gets_the_first_outcome() {
     assert_eq!(json_body(&reply)["type"], "command.rejected");
     app.stop().await.unwrap();
 }
+
+/// A valid command's direct reply is its first outcome only (contract §2): `payment.accepted`,
+/// once, while the payment goes on to its other events.
+#[tokio::test]
+async fn reply_to_gets_only_the_first_outcome_of_a_purchase() {
+    let mut env = crate::harness::spawn_sandboxed(crate::harness::fast_timing(), |config| {
+        config.auto_customer.enabled = true;
+        config.auto_customer.success_ratio = 1.0;
+        config.auto_customer.delay_secs = 0.0;
+    })
+    .await;
+    let options = lapin::options::QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..Default::default()
+    };
+    let reply_queue = env
+        .probe
+        .channel
+        .queue_declare("", options, Default::default())
+        .await
+        .unwrap();
+    let mut replies = env.probe.consume(reply_queue.name().as_str()).await;
+    let properties = BasicProperties::default()
+        .with_reply_to(reply_queue.name().clone())
+        .with_correlation_id("corr-43".into());
+    let body = crate::harness::humm_purchase("reply-1", 15000).to_string();
+    env.publish_raw("purchase.create", body.as_bytes(), properties).await;
+    let reply = next_delivery(&mut replies, Duration::from_secs(15))
+        .await
+        .expect("a direct reply");
+    assert_eq!(
+        reply.properties.correlation_id().as_ref().map(|c| c.as_str()),
+        Some("corr-43")
+    );
+    assert_eq!(json_body(&reply)["type"], "payment.accepted");
+    env.wait_for_event("reply-1", "payment.succeeded", Duration::from_secs(15))
+        .await;
+    assert!(
+        next_delivery(&mut replies, Duration::from_secs(1)).await.is_none(),
+        "one reply only"
+    );
+    env.app.stop().await.unwrap();
+}
