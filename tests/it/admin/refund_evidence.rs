@@ -78,6 +78,32 @@ async fn a_head_is_released_only_with_a_stored_answer_that_supports_the_outcome(
         (409, Some("no_supporting_answer")),
         "it says succeeded"
     );
+    // Another refund's answer, however it reads, is no evidence about this one.
+    sqlx::query(
+        "INSERT INTO refunds (refund_id, payment_id, queue_key, position, amount_minor, currency, status, requested_by)
+         SELECT 'ev-other', 'ev-pay', queue_key, position + 100, 2500, 'GBP', 'succeeded', 'test'
+         FROM refunds WHERE refund_id = 'ev-rf-fault-lost-callback'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let others: i64 = sqlx::query_scalar(
+        "INSERT INTO provider_answers (refund_id, payment_id, supports, answer, asked_by)
+         VALUES ('ev-other', 'ev-pay', 'succeeded', '{}', 'test') RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let (status, body) = post(
+        format!("{refund}/release"),
+        json!({"outcome": "succeeded", "reason": "x", "answer_id": others}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("no_supporting_answer")),
+        "another refund's answer"
+    );
     let (status, change) = post(
         format!("{refund}/release"),
         json!({"outcome": "succeeded", "reason": "status query", "answer_id": answer["answer_id"]}),
