@@ -72,20 +72,7 @@ async fn malformed_commands_are_dead_lettered_with_reason_and_rejected() {
 async fn reply_to_gets_the_first_outcome() {
     let mut app = spawn_app().await;
     let probe = BrokerProbe::new(app.topology()).await;
-    let options = lapin::options::QueueDeclareOptions {
-        exclusive: true,
-        auto_delete: true,
-        ..Default::default()
-    };
-    let reply_queue = probe
-        .channel
-        .queue_declare("", options, Default::default())
-        .await
-        .unwrap();
-    let mut replies = probe.consume(reply_queue.name().as_str()).await;
-    let properties = BasicProperties::default()
-        .with_reply_to(reply_queue.name().clone())
-        .with_correlation_id("corr-42".into());
+    let (mut replies, properties) = reply_queue(&probe, "corr-42").await;
     probe.publish_command("purchase.create", b"[]", properties).await;
     let reply = next_delivery(&mut replies, Duration::from_secs(15))
         .await
@@ -108,21 +95,7 @@ async fn reply_to_gets_only_the_first_outcome_of_a_purchase() {
         config.auto_customer.delay_secs = 0.0;
     })
     .await;
-    let options = lapin::options::QueueDeclareOptions {
-        exclusive: true,
-        auto_delete: true,
-        ..Default::default()
-    };
-    let reply_queue = env
-        .probe
-        .channel
-        .queue_declare("", options, Default::default())
-        .await
-        .unwrap();
-    let mut replies = env.probe.consume(reply_queue.name().as_str()).await;
-    let properties = BasicProperties::default()
-        .with_reply_to(reply_queue.name().clone())
-        .with_correlation_id("corr-43".into());
+    let (mut replies, properties) = reply_queue(&env.probe, "corr-43").await;
     let body = crate::harness::humm_purchase("reply-1", 15000).to_string();
     env.publish_raw("purchase.create", body.as_bytes(), properties).await;
     let reply = next_delivery(&mut replies, Duration::from_secs(15))
@@ -140,4 +113,24 @@ async fn reply_to_gets_only_the_first_outcome_of_a_purchase() {
         "one reply only"
     );
     env.app.stop().await.unwrap();
+}
+
+/// A private queue for direct replies, its consumer, and the properties that ask for a reply there
+/// under `correlation_id`.
+async fn reply_queue(probe: &BrokerProbe, correlation_id: &str) -> (lapin::Consumer, BasicProperties) {
+    let options = lapin::options::QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..Default::default()
+    };
+    let queue = probe
+        .channel
+        .queue_declare("", options, Default::default())
+        .await
+        .unwrap();
+    let replies = probe.consume(queue.name().as_str()).await;
+    let properties = BasicProperties::default()
+        .with_reply_to(queue.name().clone())
+        .with_correlation_id(correlation_id.into());
+    (replies, properties)
 }

@@ -87,13 +87,13 @@ async fn a_head_is_released_only_with_a_stored_answer_that_supports_the_outcome(
     .execute(&pool)
     .await
     .unwrap();
-    let others: i64 = sqlx::query_scalar(
-        "INSERT INTO provider_answers (refund_id, payment_id, supports, answer, asked_by)
-         VALUES ('ev-other', 'ev-pay', 'succeeded', '{}', 'test') RETURNING id",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let others =
+        bnpl::store::provider_answers::insert(&mut conn, "ev-other", "ev-pay", "succeeded", &json!({}), "test")
+            .await
+            .unwrap()
+            .id;
+    drop(conn);
     let (status, body) = post(
         format!("{refund}/release"),
         json!({"outcome": "succeeded", "reason": "x", "answer_id": others}),
