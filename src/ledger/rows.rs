@@ -63,7 +63,7 @@ pub async fn reload(conn: &mut PgConnection, payment_id: &str) -> Result<Option<
 /// (A `store::group_commit::BatchReader`.)
 pub fn preload(conn: &mut PgConnection, payment_ids: Vec<String>) -> BoxFuture<'_, Result<(), sqlx::Error>> {
     Box::pin(async move {
-        let missing: Vec<String> = payment_ids.into_iter().filter(|id| cached(id).is_none()).collect();
+        let missing = missing(payment_ids);
         // One missing row costs its unit one read either way.
         if missing.len() < 2 {
             return Ok(());
@@ -73,6 +73,17 @@ pub fn preload(conn: &mut PgConnection, payment_ids: Vec<String>) -> BoxFuture<'
         }
         Ok(())
     })
+}
+
+/// Those of `payment_ids` with no row kept: one look under the lock, no row copied.
+fn missing(payment_ids: Vec<String>) -> Vec<String> {
+    let Ok(rows) = rows().lock() else {
+        return payment_ids;
+    };
+    payment_ids
+        .into_iter()
+        .filter(|id| !rows.by_id.contains_key(id))
+        .collect()
 }
 
 fn cached(payment_id: &str) -> Option<PaymentRow> {
