@@ -388,8 +388,8 @@ impl BrokerProbe {
         );
     }
 
-    /// A private queue bound to every event; returns a consumer on it.
-    pub async fn subscribe_events(&self) -> lapin::Consumer {
+    /// A queue of this probe's own (exclusive, gone with its connection), named by the broker.
+    pub async fn private_queue(&self) -> String {
         let options = QueueDeclareOptions {
             exclusive: true,
             auto_delete: true,
@@ -400,9 +400,15 @@ impl BrokerProbe {
             .queue_declare("", options, FieldTable::default())
             .await
             .expect("declare");
+        queue.name().to_string()
+    }
+
+    /// A private queue bound to every event; returns a consumer on it.
+    pub async fn subscribe_events(&self) -> lapin::Consumer {
+        let queue = self.private_queue().await;
         self.channel
             .queue_bind(
-                queue.name().as_str(),
+                &queue,
                 &self.topology.events(),
                 "#",
                 QueueBindOptions::default(),
@@ -410,7 +416,7 @@ impl BrokerProbe {
             )
             .await
             .expect("bind");
-        self.consume(queue.name().as_str()).await
+        self.consume(&queue).await
     }
 
     pub async fn consume(&self, queue: &str) -> lapin::Consumer {

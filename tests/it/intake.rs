@@ -118,19 +118,10 @@ async fn reply_to_gets_only_the_first_outcome_of_a_purchase() {
 /// A private queue for direct replies, its consumer, and the properties that ask for a reply there
 /// under `correlation_id`.
 async fn reply_queue(probe: &BrokerProbe, correlation_id: &str) -> (lapin::Consumer, BasicProperties) {
-    let options = lapin::options::QueueDeclareOptions {
-        exclusive: true,
-        auto_delete: true,
-        ..Default::default()
-    };
-    let queue = probe
-        .channel
-        .queue_declare("", options, Default::default())
-        .await
-        .unwrap();
-    let replies = probe.consume(queue.name().as_str()).await;
+    let queue = probe.private_queue().await;
+    let replies = probe.consume(&queue).await;
     let properties = BasicProperties::default()
-        .with_reply_to(queue.name().clone())
+        .with_reply_to(queue.into())
         .with_correlation_id(correlation_id.into());
     (replies, properties)
 }

@@ -16,17 +16,22 @@ use tokio_util::sync::CancellationToken;
 const LEASE: Duration = Duration::from_millis(600);
 
 async fn claim_one(pool: &PgPool) -> ClaimedJob {
+    claim_one_for(pool, None, LEASE).await
+}
+
+/// A `lease_test` job, of `payment_id` when given, inserted claimed under a lease of `lease`.
+async fn claim_one_for(pool: &PgPool, payment_id: Option<&str>, lease: Duration) -> ClaimedJob {
     let mut conn = pool.acquire().await.unwrap();
     let job = NewJob {
         kind: "lease_test",
-        payment_id: None,
+        payment_id,
         refund_id: None,
         dedupe_key: None,
         payload: serde_json::json!({}),
         due_at: chrono::Utc::now(),
         max_attempts: 5,
     };
-    jobs::insert_claimed(&mut conn, &job, LEASE).await.unwrap()
+    jobs::insert_claimed(&mut conn, &job, lease).await.unwrap()
 }
 
 /// Works for longer than several leases, watching that no one else claims the job meanwhile,
@@ -139,17 +144,8 @@ async fn status_and_events(pool: &PgPool, payment_id: &str) -> (String, i64) {
 async fn a_job_effect_written_in_one_statement_is_fenced_by_the_lease() {
     let (_db, pool) = TestDb::migrated().await;
     pending_payment(&pool, "fence-1").await;
+    let stale = claim_one_for(&pool, Some("fence-1"), LEASE).await;
     let mut conn = pool.acquire().await.unwrap();
-    let job = NewJob {
-        kind: "lease_test",
-        payment_id: Some("fence-1"),
-        refund_id: None,
-        dedupe_key: None,
-        payload: serde_json::json!({}),
-        due_at: chrono::Utc::now(),
-        max_attempts: 5,
-    };
-    let stale = jobs::insert_claimed(&mut conn, &job, LEASE).await.unwrap();
     tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
     let current = jobs::claim(&pool, 10, LEASE).await.unwrap().pop().expect("taken over");
     let succeeded = Change::by("test");
@@ -195,20 +191,7 @@ async fn a_job_effect_written_in_one_statement_is_fenced_by_the_lease() {
 async fn a_lease_taken_over_while_the_change_waits_for_the_payment_undoes_the_change() {
     let (_db, pool) = TestDb::migrated().await;
     pending_payment(&pool, "fence-2").await;
-    let mut conn = pool.acquire().await.unwrap();
-    let job = NewJob {
-        kind: "lease_test",
-        payment_id: Some("fence-2"),
-        refund_id: None,
-        dedupe_key: None,
-        payload: serde_json::json!({}),
-        due_at: chrono::Utc::now(),
-        max_attempts: 5,
-    };
-    let holder = jobs::insert_claimed(&mut conn, &job, Duration::from_secs(60))
-        .await
-        .unwrap();
-    drop(conn);
+    let holder = claim_one_for(&pool, Some("fence-2"), Duration::from_secs(60)).await;
     let before = status_and_events(&pool, "fence-2").await;
     // Another writer holds the payment.
     let mut holding = pool.begin().await.unwrap();
