@@ -39,7 +39,7 @@ pub async fn begin(
 pub async fn settle(
     services: &Services,
     job: &ClaimedJob,
-    known: Option<&PaymentRow>,
+    known: Option<PaymentRow>,
     event: Option<(PaymentEvent, Change)>,
 ) -> Result<JobResult, sqlx::Error> {
     let (Some((event, change)), Some(payment_id)) = (event, job.payment_id.as_deref()) else {
@@ -52,7 +52,7 @@ pub async fn settle(
     let unit = Arc::new(JobSettlement {
         job: job.clone(),
         payment_id: payment_id.to_owned(),
-        known: known.cloned(),
+        known: known.map(Arc::new),
         event,
         change,
         wake: Arc::clone(&services.outbox_wake),
@@ -77,7 +77,7 @@ pub fn job_committer(pool: sqlx::PgPool) -> GroupCommitter {
 struct JobSettlement {
     job: ClaimedJob,
     payment_id: String,
-    known: Option<PaymentRow>,
+    known: Option<Arc<PaymentRow>>,
     event: PaymentEvent,
     change: Change,
     /// Rung after the commit: the change sends no `NOTIFY` while this process's relay leads.
@@ -86,7 +86,7 @@ struct JobSettlement {
     result: LastRun<JobResult>,
     /// The payment as the last run wrote it: cached for the next writer once committed, never
     /// before (the batch may still roll back).
-    written: LastRun<PaymentRow>,
+    written: LastRun<Arc<PaymentRow>>,
 }
 
 impl Unit for JobSettlement {
@@ -108,7 +108,7 @@ impl Unit for JobSettlement {
             )
             .await?;
             let written = match &outcome {
-                Outcome::Done { row, .. } => Some(PaymentRow::clone(row)),
+                Outcome::Done { row, .. } => Some(Arc::clone(row)),
                 _ => None,
             };
             self.written.set(written);
@@ -138,7 +138,7 @@ impl Unit for JobSettlement {
 
     fn committed(&self) {
         if let Some(row) = self.written.take() {
-            crate::ledger::rows::remember(&row);
+            crate::ledger::rows::remember(row);
         }
         self.wake.ring();
     }
@@ -193,7 +193,10 @@ pub async fn payment_in(
     // Read fresh, never from the ledger's cache: a job skips work on a status it sees here, and
     // another process may have moved the payment since this one last wrote it.
     let row = crate::ledger::rows::reload(&mut conn, payment_id).await?;
-    Ok(row.filter(|row| statuses.contains(&row.status())))
+    // The cache shares the row just read: the job gets its own copy.
+    Ok(row
+        .filter(|row| statuses.contains(&row.status()))
+        .map(Arc::unwrap_or_clone))
 }
 
 /// Another attempt later, with exponential backoff and jitter.

@@ -221,7 +221,7 @@ async fn finish(
     settle: Option<(PaymentRow, PaymentEvent, Change)>,
 ) -> Result<JobResult, sqlx::Error> {
     match settle {
-        Some((row, event, change)) => completion::settle(services, job, Some(&row), Some((event, change))).await,
+        Some((row, event, change)) => completion::settle(services, job, Some(row), Some((event, change))).await,
         None => completion::settle(services, job, None, None).await,
     }
 }

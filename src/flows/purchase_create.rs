@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
+use std::sync::Arc;
 
 /// humm's limits: 1.00–30,000.00 GBP (providers.md §1.1).
 const HUMM_MIN_MINOR: i64 = 100;
@@ -372,7 +373,7 @@ async fn offer_payment_page(
     let outcome = ledger::payment::apply(
         conn,
         &row.payment_id,
-        Some(row),
+        Some(&Arc::new(row.clone())),
         PaymentEvent::ActionRequired,
         &change,
         Extras {
@@ -382,7 +383,7 @@ async fn offer_payment_page(
     )
     .await?;
     Ok(match outcome {
-        ledger::Outcome::Done { row, .. } => *row,
+        ledger::Outcome::Done { row, .. } => Arc::unwrap_or_clone(row),
         _ => row.clone(),
     })
 }

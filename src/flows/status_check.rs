@@ -221,6 +221,7 @@ async fn complete(
                 job: Some(job),
                 ..Extras::default()
             };
+            let row = Arc::new(row);
             match payment::apply(&mut tx, &row.payment_id, Some(&row), event, &change, extras).await? {
                 payment::Outcome::Done { row: after, .. } => (
                     true,

@@ -23,6 +23,7 @@ use crate::store::outbox_wake::OutboxWake;
 use crate::store::payments::{NewPayment, PaymentRow};
 use serde_json::Value;
 use sqlx::PgConnection;
+use std::sync::Arc;
 
 /// How often a compare-and-set that lost its race is decided again before giving up (the caller
 /// then sees a database-level retry).
@@ -101,13 +102,13 @@ pub enum Outcome {
     /// Decided and, unless ignored or refused, written: the payment as it is now.
     Done {
         applied: Applied,
-        row: Box<PaymentRow>,
+        row: Arc<PaymentRow>,
     },
     NotFound,
     /// The payment is another account's or provider's than the change presumes (a verified
     /// callback's signer): nothing was written.
     Mismatch {
-        row: Box<PaymentRow>,
+        row: Arc<PaymentRow>,
         why: String,
     },
     /// The job's lease was lost: another worker owns it, nothing was written.
@@ -126,16 +127,17 @@ impl Outcome {
 /// Applies `event` with `change` to payment `payment_id`. `known` is the caller's copy of the row
 /// when it has one; without one the writer starts from the row it last wrote or read itself
 /// ([`rows`]). Either only saves a read: a stale copy costs one more round, never a wrong write.
+/// The row is shared, not copied: the only copy a change makes is the new row it writes.
 pub async fn apply(
     conn: &mut PgConnection,
     payment_id: &str,
-    known: Option<&PaymentRow>,
+    known: Option<&Arc<PaymentRow>>,
     event: PaymentEvent,
     change: &Change,
     extras: Extras<'_>,
 ) -> Result<Outcome, sqlx::Error> {
     let mut current = match known {
-        Some(row) => Some(row.clone()),
+        Some(row) => Some(Arc::clone(row)),
         None => rows::load(conn, payment_id).await?,
     };
     for _ in 0..MAX_ROUNDS {
@@ -143,10 +145,7 @@ pub async fn apply(
             return Ok(Outcome::NotFound);
         };
         if let Some(why) = mismatch(&row, &extras) {
-            return Ok(Outcome::Mismatch {
-                row: Box::new(row),
-                why,
-            });
+            return Ok(Outcome::Mismatch { row, why });
         }
         let Some(plan) = decide(&row, &event, change) else {
             let applied = match payment_state::transition(row.status(), &event) {
@@ -157,14 +156,15 @@ pub async fn apply(
         };
         match payment_sql::write(conn, &row, &plan, &event, change, &extras).await? {
             payment_sql::Written::Yes => {
+                let row = Arc::new(plan.row);
                 if extras.cache_after_commit {
-                    rows::forget(&plan.row.payment_id);
+                    rows::forget(&row.payment_id);
                 } else {
-                    rows::remember(&plan.row);
+                    rows::remember(Arc::clone(&row));
                 }
                 return Ok(Outcome::Done {
                     applied: plan.applied,
-                    row: Box::new(plan.row),
+                    row,
                 });
             }
             payment_sql::Written::LeaseLost => return Ok(Outcome::LeaseLost),
@@ -226,7 +226,7 @@ pub async fn create(
     let event = crate::domain::events::Event::Payment(Box::new(announce::payment(&row, false, None, None, None)));
     let created = payment_sql::create(conn, new, &event, origin, wake, command, jobs).await?;
     Ok(created.map(|(row, claimed)| {
-        rows::remember(&row);
+        rows::remember(Arc::new(row.clone()));
         Created { row, claimed }
     }))
 }
@@ -283,7 +283,7 @@ pub async fn adopt_external(
     let event = crate::domain::events::Event::Payment(Box::new(announce::external(&row)));
     let adopted = payment_sql::adopt_external(conn, &row, &event, actor).await?;
     if let Some(adopted) = &adopted {
-        rows::remember(adopted);
+        rows::remember(Arc::new(adopted.clone()));
     }
     Ok(adopted)
 }
@@ -291,7 +291,7 @@ pub async fn adopt_external(
 /// A change that writes nothing still completes its job (when the lease holds).
 async fn finish_without_change(
     conn: &mut PgConnection,
-    row: PaymentRow,
+    row: Arc<PaymentRow>,
     applied: Applied,
     job: Option<&ClaimedJob>,
 ) -> Result<Outcome, sqlx::Error> {
@@ -300,10 +300,7 @@ async fn finish_without_change(
             return Ok(Outcome::LeaseLost);
         }
     }
-    Ok(Outcome::Done {
-        applied,
-        row: Box::new(row),
-    })
+    Ok(Outcome::Done { applied, row })
 }
 
 fn mismatch(row: &PaymentRow, extras: &Extras<'_>) -> Option<String> {

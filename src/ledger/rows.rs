@@ -8,13 +8,15 @@
 //!
 //! Invariants: bounded ([`CAPACITY`] rows, the oldest insertion evicted first; at most twice as
 //! many ids in the eviction order), so memory stays flat however many payments wait; only rows
-//! the ledger itself wrote or read go in.
+//! the ledger itself wrote or read go in. Rows are shared (`Arc`), never copied in or out: a
+//! payment row carries the customer, items and metadata as JSON, and copying it on every look
+//! cost callbacks more CPU than their signature check (docs/benchmarks.md, run 19).
 
 use crate::store::payments::{self, PaymentRow};
 use futures_util::future::BoxFuture;
 use sqlx::PgConnection;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Rows kept at most (a few KiB each).
 pub const CAPACITY: usize = 4_096;
@@ -22,7 +24,7 @@ pub const CAPACITY: usize = 4_096;
 #[derive(Default)]
 struct Rows {
     /// Each row with the insertion it came in by.
-    by_id: HashMap<String, (u64, PaymentRow)>,
+    by_id: HashMap<String, (u64, Arc<PaymentRow>)>,
     /// Insertions, oldest first. One whose row was forgotten (or forgotten and inserted again)
     /// stays until it reaches the front and is skipped then: forgetting needs no scan.
     order: VecDeque<(String, u64)>,
@@ -35,22 +37,22 @@ fn rows() -> &'static Mutex<Rows> {
 }
 
 /// The payment as this process last wrote or read it, or else as the database has it now.
-pub async fn load(conn: &mut PgConnection, payment_id: &str) -> Result<Option<PaymentRow>, sqlx::Error> {
+pub async fn load(conn: &mut PgConnection, payment_id: &str) -> Result<Option<Arc<PaymentRow>>, sqlx::Error> {
     if let Some(row) = cached(payment_id) {
         return Ok(Some(row));
     }
-    let row = payments::get(conn, payment_id).await?;
+    let row = payments::get(conn, payment_id).await?.map(Arc::new);
     if let Some(row) = &row {
-        remember(row);
+        remember(Arc::clone(row));
     }
     Ok(row)
 }
 
 /// The payment as the database has it now (after a compare-and-set missed).
-pub async fn reload(conn: &mut PgConnection, payment_id: &str) -> Result<Option<PaymentRow>, sqlx::Error> {
-    let row = payments::get(conn, payment_id).await?;
+pub async fn reload(conn: &mut PgConnection, payment_id: &str) -> Result<Option<Arc<PaymentRow>>, sqlx::Error> {
+    let row = payments::get(conn, payment_id).await?.map(Arc::new);
     match &row {
-        Some(row) => remember(row),
+        Some(row) => remember(Arc::clone(row)),
         None => forget(payment_id),
     }
     Ok(row)
@@ -69,7 +71,7 @@ pub fn preload(conn: &mut PgConnection, payment_ids: Vec<String>) -> BoxFuture<'
             return Ok(());
         }
         for row in payments::get_many(conn, &missing).await? {
-            remember(&row);
+            remember(Arc::new(row));
         }
         Ok(())
     })
@@ -86,22 +88,28 @@ fn missing(payment_ids: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-fn cached(payment_id: &str) -> Option<PaymentRow> {
-    rows().lock().ok()?.by_id.get(payment_id).map(|(_, row)| row.clone())
+fn cached(payment_id: &str) -> Option<Arc<PaymentRow>> {
+    rows()
+        .lock()
+        .ok()?
+        .by_id
+        .get(payment_id)
+        .map(|(_, row)| Arc::clone(row))
 }
 
 /// Keeps `row` as the latest known state of its payment.
-pub fn remember(row: &PaymentRow) {
+pub fn remember(row: Arc<PaymentRow>) {
     let Ok(mut rows) = rows().lock() else { return };
     let rows = &mut *rows;
     if let Some((_, cached)) = rows.by_id.get_mut(&row.payment_id) {
-        *cached = row.clone();
+        *cached = row;
         return;
     }
     rows.insertions += 1;
     let insertion = rows.insertions;
-    rows.by_id.insert(row.payment_id.clone(), (insertion, row.clone()));
-    rows.order.push_back((row.payment_id.clone(), insertion));
+    let payment_id = row.payment_id.clone();
+    rows.order.push_back((payment_id.clone(), insertion));
+    rows.by_id.insert(payment_id, (insertion, row));
     while rows.by_id.len() > CAPACITY || rows.order.len() > 2 * CAPACITY {
         let Some((oldest, insertion)) = rows.order.pop_front() else {
             break;

@@ -121,7 +121,7 @@ async fn pending_payment(pool: &PgPool, payment_id: &str) {
     payment::apply(
         &mut conn,
         payment_id,
-        Some(&row),
+        Some(&std::sync::Arc::new(row)),
         PaymentEvent::Registered,
         &Change::by("test"),
         Extras::default(),

@@ -122,7 +122,7 @@ async fn a_batched_result_decided_from_a_stale_row_is_decided_again_and_every_jo
         completion::settle(
             &services,
             job,
-            Some(row),
+            Some(row.clone()),
             Some((PaymentEvent::Registered, Change::by("job:stale"))),
         )
     }))
@@ -175,7 +175,8 @@ async fn a_change_in_a_shared_transaction_reaches_the_row_cache_only_once_commit
     let payment_id = format!("cache-{}", uuid::Uuid::new_v4().simple());
     accepted_payment(&pool, &payment_id).await;
     let mut other = pool.acquire().await.unwrap();
-    let status = |row: Option<bnpl::store::payments::PaymentRow>| row.expect("the payment").status;
+    let status =
+        |row: Option<std::sync::Arc<bnpl::store::payments::PaymentRow>>| row.expect("the payment").status.clone();
     assert_eq!(status(rows::load(&mut other, &payment_id).await.unwrap()), "accepted");
 
     let mut tx = pool.begin().await.unwrap();

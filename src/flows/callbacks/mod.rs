@@ -201,10 +201,10 @@ impl Delivery<'_> {
     async fn apply(
         &self,
         conn: &mut PgConnection,
-        row: &PaymentRow,
+        row: &Arc<PaymentRow>,
         event: PaymentEvent,
         change: Change,
-    ) -> Result<(&'static str, PaymentRow), sqlx::Error> {
+    ) -> Result<(&'static str, Arc<PaymentRow>), sqlx::Error> {
         self.apply_with(conn, row, event, change, true).await
     }
 
@@ -213,27 +213,27 @@ impl Delivery<'_> {
     async fn apply_implied(
         &self,
         conn: &mut PgConnection,
-        row: &PaymentRow,
+        row: &Arc<PaymentRow>,
         event: PaymentEvent,
         change: Change,
-    ) -> Result<PaymentRow, sqlx::Error> {
+    ) -> Result<Arc<PaymentRow>, sqlx::Error> {
         Ok(self.apply_with(conn, row, event, change, false).await?.1)
     }
 
     async fn apply_with(
         &self,
         conn: &mut PgConnection,
-        row: &PaymentRow,
+        row: &Arc<PaymentRow>,
         event: PaymentEvent,
         change: Change,
         with_body: bool,
-    ) -> Result<(&'static str, PaymentRow), sqlx::Error> {
+    ) -> Result<(&'static str, Arc<PaymentRow>), sqlx::Error> {
         let extras = self.extras(with_body);
         let outcome = payment::apply(conn, &row.payment_id, Some(row), event, &change, extras).await?;
         Ok(match outcome {
-            Outcome::Done { applied, row } => (label(&applied), *row),
-            Outcome::Mismatch { row, .. } => ("account_mismatch", *row),
-            Outcome::NotFound | Outcome::LeaseLost => ("stale", row.clone()),
+            Outcome::Done { applied, row } => (label(&applied), row),
+            Outcome::Mismatch { row, .. } => ("account_mismatch", row),
+            Outcome::NotFound | Outcome::LeaseLost => ("stale", Arc::clone(row)),
         })
     }
 
