@@ -103,13 +103,23 @@ async fn a_paused_account_takes_purchases_but_calls_nobody_until_resumed() {
     for id in ["pause-1", "pause-2", "pause-3"] {
         assert_eq!(sales_of(&sandbox, id).await, 0, "{id} was sent while paused");
     }
-    // Their jobs wait with their attempts intact, not claimed and released in a loop.
-    let attempts: Vec<(String, i32)> =
-        sqlx::query_as("SELECT state, attempts FROM jobs WHERE kind = 'humm_sale' ORDER BY payment_id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    assert_eq!(attempts, vec![("scheduled".to_owned(), 0); 3], "{attempts:?}");
+    // Their jobs wait with their attempts intact, not claimed and released in a loop: a claim
+    // that a paused handler defers gives its attempt back, so only an untouched row shows that
+    // nobody claims them.
+    let sale_jobs = || {
+        sqlx::query_as::<_, (String, i32, chrono::DateTime<chrono::Utc>)>(
+            "SELECT state, attempts, updated_at FROM jobs WHERE kind = 'humm_sale' ORDER BY payment_id",
+        )
+        .fetch_all(&pool)
+    };
+    let waiting = sale_jobs().await.unwrap();
+    let states: Vec<(&str, i32)> = waiting
+        .iter()
+        .map(|(state, attempts, _)| (state.as_str(), *attempts))
+        .collect();
+    assert_eq!(states, vec![("scheduled", 0); 3], "{waiting:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sale_jobs().await.unwrap(), waiting, "claimed while paused");
 
     // Resume through the other process: every purchase completes.
     let (status, resumed) = admin(

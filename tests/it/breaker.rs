@@ -49,6 +49,23 @@ async fn humm_jobs(pool: &sqlx::PgPool) -> Vec<(i64, i32, String)> {
         .unwrap()
 }
 
+/// Every humm job row as last written: a job claimed and put back (its attempt given back)
+/// still shows in `updated_at`.
+async fn humm_job_rows(pool: &sqlx::PgPool) -> Vec<(i64, i32, String, DateTime<Utc>)> {
+    sqlx::query_as("SELECT id, attempts, state, updated_at FROM jobs WHERE account_key = 'humm:default' ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn openings(pool: &sqlx::PgPool) -> usize {
+    account_events(pool)
+        .await
+        .iter()
+        .filter(|t| *t == "account.circuit_opened")
+        .count()
+}
+
 #[tokio::test]
 async fn an_outage_opens_the_circuit_everywhere_probes_once_per_half_open_and_recovers() {
     let TwoProcessSetup {
@@ -93,16 +110,17 @@ async fn an_outage_opens_the_circuit_everywhere_probes_once_per_half_open_and_re
             .await
             .unwrap();
     let jobs_when_open = humm_jobs(&pool).await;
-    // Two cool-downs and more pass with the provider still down: probes fail and reopen.
-    eventually(WAIT, "two probes failed", || async {
-        account_events(&pool)
-            .await
-            .iter()
-            .filter(|t| *t == "account.circuit_opened")
-            .count()
-            >= 3
-    })
-    .await;
+    // Two cool-downs and more pass with the provider still down: probes fail and reopen. From
+    // the first failed probe on, calls that were on the wire at the opening are long over, and
+    // no job row is touched again: none is claimed (and put back) while the circuit is not closed.
+    eventually(WAIT, "a probe failed", || async { openings(&pool).await >= 2 }).await;
+    let jobs_waiting = humm_job_rows(&pool).await;
+    eventually(WAIT, "two probes failed", || async { openings(&pool).await >= 3 }).await;
+    assert_eq!(
+        humm_job_rows(&pool).await,
+        jobs_waiting,
+        "jobs of an open circuit were claimed"
+    );
     let jobs_later = humm_jobs(&pool).await;
     let exhausted = jobs_later.iter().filter(|(_, _, state)| state == "exhausted").count();
     assert_eq!(
@@ -163,11 +181,7 @@ async fn an_outage_opens_the_circuit_everywhere_probes_once_per_half_open_and_re
             "two probes {gap:?} apart: one per half-open, after a full cool-down"
         );
     }
-    let opened = account_events(&pool)
-        .await
-        .iter()
-        .filter(|t| *t == "account.circuit_opened")
-        .count();
+    let opened = openings(&pool).await;
     let probes = sandbox_json(&sandbox, "/sandbox/requests").await["accounts"][format!("ecommpay:{PROJECT}")]
         ["entries"]
         .as_array()
