@@ -377,6 +377,14 @@ impl Event {
     }
 }
 
+impl PaymentEvent {
+    /// The body as stored and published: what [`Event::to_json`] gives for it (`Event` is
+    /// untagged), without copying the event, the payment's metadata included, into an `Event`.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 #[cfg(test)]
 #[path = "events_tests.rs"]
 mod tests;

@@ -125,4 +125,8 @@ fn the_stored_body_is_the_event_as_serialized() {
     let body = event.to_json();
     assert_eq!(body, serde_json::to_value(&event).unwrap());
     assert_eq!(body["payment_id"], "ord-1");
+    let Event::Payment(payment) = &event else {
+        unreachable!()
+    };
+    assert_eq!(payment.to_json(), body, "a payment event stores the same body alone");
 }

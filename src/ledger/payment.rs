@@ -21,6 +21,7 @@ use crate::store::first_jobs::FirstJobs;
 use crate::store::jobs::{self, ClaimedJob};
 use crate::store::outbox_wake::OutboxWake;
 use crate::store::payments::{NewPayment, PaymentRow};
+use serde::Deserialize as _;
 use serde_json::Value;
 use sqlx::PgConnection;
 use std::sync::Arc;
@@ -124,10 +125,10 @@ impl Outcome {
     }
 }
 
-/// Applies `event` with `change` to payment `payment_id`. `known` is the caller's copy of the row
-/// when it has one; without one the writer starts from the row it last wrote or read itself
-/// ([`rows`]). Either only saves a read: a stale copy costs one more round, never a wrong write.
-/// The row is shared, not copied: the only copy a change makes is the new row it writes.
+/// Applies `event` with `change` to payment `payment_id`. `known` is the row as the caller holds
+/// it, when it does; without it the writer starts from the row it last wrote or read itself
+/// ([`rows`]). Either only saves a read: a stale row costs one more round, never a wrong write.
+/// The row is shared, not copied: a change copies it whole only as the new row it writes.
 pub async fn apply(
     conn: &mut PgConnection,
     payment_id: &str,
@@ -332,10 +333,7 @@ fn decide(row: &PaymentRow, event: &PaymentEvent, change: &Change) -> Option<Pla
         Transition::FlagReview { reason } => (from, Some(reason)),
         Transition::Ignore | Transition::Refuse(_) => return None,
     };
-    let stored_action = row
-        .action
-        .as_ref()
-        .and_then(|value| serde_json::from_value::<Action>(value.clone()).ok());
+    let stored_action = row.action.as_ref().and_then(|value| Action::deserialize(value).ok());
     if to == from && flagged.is_none() && !matches!(event, PaymentEvent::Contradiction) {
         // A repeat announces only what is new: the same redirect again is a duplicate.
         let new_action = change.action.is_some() && change.action != stored_action;

@@ -33,7 +33,6 @@ pub(super) async fn write(
     extras: &Extras<'_>,
 ) -> Result<Written, sqlx::Error> {
     let after = &plan.row;
-    let announced = Event::Payment(Box::new(plan.event.clone()));
     let audit_kind = if matches!(event, PaymentEvent::Resolve { .. }) {
         "resolution"
     } else {
@@ -93,7 +92,7 @@ pub(super) async fn write(
     .bind(json!({ "event": format!("{event:?}"), "note": change.note }))
     .bind(plan.event.envelope.event_id)
     .bind(plan.event.envelope.event_type.as_str())
-    .bind(announced.to_json())
+    .bind(plan.event.to_json())
     .bind(job.map(|job| job.id))
     .bind(job.map(|job| job.lease_token))
     .bind(raw.map(|raw| raw.provider))

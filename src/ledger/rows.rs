@@ -8,9 +8,10 @@
 //!
 //! Invariants: bounded ([`CAPACITY`] rows, the oldest insertion evicted first; at most twice as
 //! many ids in the eviction order), so memory stays flat however many payments wait; only rows
-//! the ledger itself wrote or read go in. Rows are shared (`Arc`), never copied in or out: a
-//! payment row carries the customer, items and metadata as JSON, and copying it on every look
-//! cost callbacks more CPU than their signature check (docs/benchmarks.md, run 19).
+//! the ledger itself wrote or read go in. Rows are shared (`Arc`): the cache itself never copies
+//! one. A payment row carries the customer, items and metadata as JSON, and copying it on every
+//! look cost callbacks about as much CPU as their signature check (7.1% against 7.5% of this
+//! process, docs/benchmarks.md run 19).
 
 use crate::store::payments::{self, PaymentRow};
 use futures_util::future::BoxFuture;
