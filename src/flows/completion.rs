@@ -185,7 +185,7 @@ pub async fn payment_in(
     services: &Services,
     job: &ClaimedJob,
     statuses: &[PaymentStatus],
-) -> Result<Option<PaymentRow>, sqlx::Error> {
+) -> Result<Option<Arc<PaymentRow>>, sqlx::Error> {
     let Some(payment_id) = job.payment_id.as_deref() else {
         return Ok(None);
     };
@@ -193,10 +193,7 @@ pub async fn payment_in(
     // Read fresh, never from the ledger's cache: a job skips work on a status it sees here, and
     // another process may have moved the payment since this one last wrote it.
     let row = crate::ledger::rows::reload(&mut conn, payment_id).await?;
-    // The cache shares the row just read: the job gets its own copy.
-    Ok(row
-        .filter(|row| statuses.contains(&row.status()))
-        .map(Arc::unwrap_or_clone))
+    Ok(row.filter(|row| statuses.contains(&row.status())))
 }
 
 /// Another attempt later, with exponential backoff and jitter.

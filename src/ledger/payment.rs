@@ -251,7 +251,7 @@ pub async fn adopt_external(
     conn: &mut PgConnection,
     external: &ExternalPayment<'_>,
     actor: &str,
-) -> Result<Option<PaymentRow>, sqlx::Error> {
+) -> Result<Option<Arc<PaymentRow>>, sqlx::Error> {
     let row = PaymentRow {
         payment_id: external.payment_id.to_owned(),
         provider: external.provider.to_owned(),
@@ -282,9 +282,11 @@ pub async fn adopt_external(
         origin: crate::store::payments::ORIGIN_EXTERNAL.to_owned(),
     };
     let event = crate::domain::events::Event::Payment(Box::new(announce::external(&row)));
-    let adopted = payment_sql::adopt_external(conn, &row, &event, actor).await?;
+    let adopted = payment_sql::adopt_external(conn, &row, &event, actor)
+        .await?
+        .map(Arc::new);
     if let Some(adopted) = &adopted {
-        rows::remember(Arc::new(adopted.clone()));
+        rows::remember(Arc::clone(adopted));
     }
     Ok(adopted)
 }
