@@ -164,6 +164,9 @@ async fn payment_page_flow_offers_the_signed_page_then_the_redirect() {
     assert!(query.get("signature").is_some_and(|s| !s.is_empty()));
     // Nothing exists at ecommpay until the customer opens the page.
     assert_eq!(env.sales_for("pp-1").await, 0);
+    // The customer takes their time: the status checks from the base time on find nothing at
+    // ecommpay, and a page not yet opened stays open until the threshold.
+    tokio::time::sleep(fast_timing().base_time * 2).await;
 
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -215,6 +218,19 @@ async fn payment_page_never_opened_expires() {
     );
     assert_eq!(env.status_of("pp-2").await.as_deref(), Some("expired"));
     assert_eq!(env.sales_for("pp-2").await, 0);
+    // Not before the threshold and its grace: until then the customer may still open the page.
+    let pool = env.app.db.pool().await;
+    let (final_at, decided_from): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) =
+        sqlx::query_as("SELECT final_at, threshold_at + $2 FROM payments WHERE payment_id = $1")
+            .bind("pp-2")
+            .bind(fast_timing().threshold_grace)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(
+        final_at >= decided_from,
+        "expired at {final_at}, before threshold + grace ({decided_from})"
+    );
     env.app.stop().await.unwrap();
 }
 
