@@ -242,6 +242,25 @@ async fn a_refund_with_no_answer_past_the_refund_threshold_needs_review_and_keep
     let review = env.wait_for_event("rf-pay-6", "refund.needs_review", WAIT).await;
     assert_eq!(review["refund_id"], "rf-6a");
     assert_eq!(review["reason"]["code"], "no_definite_answer");
+    // Not before the refund threshold: the checks before it found "not applied yet" and waited.
+    let pool = env.app.db.pool().await;
+    let overdue_from: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT submitted_at + $2 FROM refunds WHERE refund_id = $1")
+            .bind("rf-6a")
+            .bind(fast_timing().refund_threshold)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    let reviewed_at: chrono::DateTime<chrono::Utc> = review["occurred_at"]
+        .as_str()
+        .and_then(|at| at.parse().ok())
+        .expect("occurred_at");
+    // Events carry milliseconds; the threshold, microseconds.
+    assert!(
+        reviewed_at >= overdue_from - chrono::Duration::milliseconds(1),
+        "sent to review at {reviewed_at}, before the refund threshold ({overdue_from})"
+    );
     // The queue stays blocked behind the refund under review: rf-6b is never sent.
     env.drain(Duration::from_secs(2)).await;
     let submitted: Vec<Value> = env
