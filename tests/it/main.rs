@@ -36,6 +36,7 @@ mod processes;
 mod publish_cli;
 mod purchases_humm;
 mod purchases_valu;
+mod redelivery;
 mod refund_callbacks;
 mod refund_hand_off;
 mod refunds;

@@ -1,0 +1,83 @@
+//! A refused command the broker delivers again (its ack lost after the commit) is recorded once:
+//! `intake::dead_letter` on real PostgreSQL, with the envelope's `redelivered` flag as RabbitMQ
+//! sets it. No end-to-end test can lose an ack on purpose, so these call the recorder directly.
+
+use crate::helpers::TestDb;
+use bnpl::intake::dead_letter;
+use bnpl::intake::envelope::{CommandType, Envelope, Malformed, ParsedCommand};
+use sqlx::PgPool;
+
+fn envelope(routing_key: &str, body: &str, redelivered: bool) -> Envelope {
+    Envelope {
+        routing_key: routing_key.to_owned(),
+        body: body.as_bytes().to_vec(),
+        message_id: Some("m-1".to_owned()),
+        user_id: Some("guest".to_owned()),
+        reply_to: None,
+        correlation_id: None,
+        content_type: Some("application/json".to_owned()),
+        redelivered,
+        replay: None,
+        traceparent: None,
+    }
+}
+
+/// `(commands, dead letters, command.rejected events)` stored so far.
+async fn recorded(pool: &PgPool) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM commands), (SELECT count(*) FROM dead_letters),
+                (SELECT count(*) FROM outbox WHERE event_type = 'command.rejected')",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_redelivered_malformed_command_is_dead_lettered_once() {
+    let (_db, pool) = TestDb::migrated().await;
+    let malformed = Malformed {
+        code: "invalid",
+        detail: "/amount_minor: expected an integer".to_owned(),
+        subject_id: Some("redelivered-1".to_owned()),
+    };
+    let body = r#"{"payment_id": "redelivered-1", "amount_minor": "ten"}"#;
+    dead_letter::record(&pool, &envelope("purchase.create", body, false), &malformed)
+        .await
+        .unwrap();
+    assert_eq!(recorded(&pool).await, (1, 1, 1));
+    dead_letter::record(&pool, &envelope("purchase.create", body, true), &malformed)
+        .await
+        .unwrap();
+    assert_eq!(recorded(&pool).await, (1, 1, 1), "the redelivery added nothing");
+    // Sent again by its publisher (not a redelivery), the same body is a new message, kept too.
+    dead_letter::record(&pool, &envelope("purchase.create", body, false), &malformed)
+        .await
+        .unwrap();
+    assert_eq!(recorded(&pool).await, (2, 2, 2));
+}
+
+#[tokio::test]
+async fn a_redelivered_refused_command_is_rejected_once() {
+    let (_db, pool) = TestDb::migrated().await;
+    let body = r#"{"payment_id": "redelivered-2", "account": "nope"}"#;
+    let command = ParsedCommand {
+        command_type: CommandType::PurchaseCreate,
+        subject_id: "redelivered-2".to_owned(),
+        body: serde_json::from_str(body).unwrap(),
+    };
+    let refuse = |redelivered| {
+        let pool = pool.clone();
+        let command = command.clone();
+        async move {
+            let envelope = envelope("purchase.create", body, redelivered);
+            dead_letter::refuse(&pool, &envelope, &command, "unknown_account", "no such account")
+                .await
+                .unwrap();
+        }
+    };
+    refuse(false).await;
+    assert_eq!(recorded(&pool).await, (1, 0, 1));
+    refuse(true).await;
+    assert_eq!(recorded(&pool).await, (1, 0, 1), "the redelivery added nothing");
+}
