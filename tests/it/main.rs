@@ -39,6 +39,7 @@ mod purchases_valu;
 mod redelivery;
 mod refund_callbacks;
 mod refund_hand_off;
+mod refund_queue_rules;
 mod refunds;
 mod refunds_parallel;
 mod row_cache;
