@@ -335,6 +335,41 @@ async fn provider_silent_at_the_threshold_means_needs_review() {
     env.app.stop().await.unwrap();
 }
 
+/// At threshold + grace the last status query decides, and a payment the provider still holds
+/// open (its own threshold is later here) goes to review: no final status is guessed for it.
+#[tokio::test]
+async fn still_open_at_the_provider_at_the_threshold_means_needs_review() {
+    let mut env = spawn_sandboxed(fast_timing(), |config| config.humm.threshold_secs *= 10.0).await;
+    env.publish("purchase.create", &humm_purchase("open-1", 15000)).await;
+    env.wait_for_event("open-1", "payment.action_required", WAIT).await;
+    let review = env
+        .wait_for_event("open-1", "payment.needs_review", DECISION_WAIT)
+        .await;
+    assert_eq!(review["reason"]["code"], "no_definite_answer", "{review}");
+    jobs_settle(&env, "open-1").await;
+    env.drain(Duration::from_millis(500)).await;
+    assert!(final_events(&env, "open-1").is_empty());
+    assert_eq!(env.status_of("open-1").await.as_deref(), Some("needs_review"));
+    let pool = env.app.db.pool().await;
+    let decided_by: Vec<(String, String)> = sqlx::query_as(
+        "SELECT actor, detail->>'note' FROM audit_log WHERE payment_id = $1 AND to_status = 'needs_review'",
+    )
+    .bind("open-1")
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        decided_by,
+        [(
+            "job:status_check".to_owned(),
+            "still not final at threshold + grace".to_owned()
+        )],
+        "decided by the last status query, which found the payment still open"
+    );
+    pool.close().await;
+    env.app.stop().await.unwrap();
+}
+
 /// An uncertain sale (the sandbox registered it, we got no good answer) is settled by status
 /// query, with one sale in the ledger. The final callback is lost too (`first_name` marker), so
 /// only a status query can tell us the outcome. The intermediate callback is held back until the
