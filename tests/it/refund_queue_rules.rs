@@ -14,9 +14,8 @@ use std::time::Duration;
 
 const QUEUE: &str = "humm:default";
 
-/// A succeeded payment `ord-q` with refunds `rf-q1` (promoted, then sent to review) and `rf-q2`
-/// (queued behind it).
-async fn a_queue_blocked_by_a_review() -> (TestDb, PgPool) {
+/// A succeeded payment `ord-q` with `refund_ids` queued in this order.
+async fn queued_refunds(refund_ids: &[&'static str]) -> (TestDb, PgPool) {
     let (db, pool) = TestDb::migrated().await;
     let mut conn = pool.acquire().await.unwrap();
     create_humm_payment(&mut conn, "ord-q").await;
@@ -25,7 +24,7 @@ async fn a_queue_blocked_by_a_review() -> (TestDb, PgPool) {
             .await
             .unwrap();
     }
-    for refund_id in ["rf-q1", "rf-q2"] {
+    for refund_id in refund_ids {
         let row = bnpl::store::payments::lock(&mut conn, "ord-q").await.unwrap().unwrap();
         let refund = NewRefund {
             refund_id,
@@ -42,19 +41,73 @@ async fn a_queue_blocked_by_a_review() -> (TestDb, PgPool) {
             .await
             .unwrap();
     }
-    let first = ledger_refund::promote(&pool, QUEUE, "test", "refund_send", Duration::from_secs(60))
+    drop(conn);
+    (db, pool)
+}
+
+async fn promote(pool: &PgPool) -> Option<ledger_refund::Promoted> {
+    ledger_refund::promote(pool, QUEUE, "test", "refund_send", Duration::from_secs(60))
         .await
         .unwrap()
-        .expect("the head promoted");
+}
+
+/// A succeeded payment `ord-q` with refunds `rf-q1` (promoted, then sent to review) and `rf-q2`
+/// (queued behind it).
+async fn a_queue_blocked_by_a_review() -> (TestDb, PgPool) {
+    let (db, pool) = queued_refunds(&["rf-q1", "rf-q2"]).await;
+    let first = promote(&pool).await.expect("the head promoted");
     assert_eq!(first.refund.refund_id, "rf-q1");
     sqlx::query(
         "UPDATE refunds SET status = 'needs_review', review_reason = 'no_definite_answer' WHERE refund_id = 'rf-q1'",
     )
-    .execute(&mut *conn)
+    .execute(&pool)
     .await
     .unwrap();
-    drop(conn);
     (db, pool)
+}
+
+/// Refunds leave their queue in the order they were accepted, whatever order the table keeps
+/// them in (the first one, changed after the others came, is stored last) and whatever plan the
+/// database picks: with index scans off, only the query's own order can put it first.
+#[tokio::test]
+async fn the_head_is_the_earliest_queued_refund_whatever_the_tables_order() {
+    let (db, pool) = queued_refunds(&["rf-o1", "rf-o2", "rf-o3"]).await;
+    sqlx::query("UPDATE refunds SET reason = 'moved to the end of the table' WHERE refund_id = 'rf-o1'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for setting in ["enable_indexscan", "enable_bitmapscan", "enable_indexonlyscan"] {
+        sqlx::query(&format!(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET {setting} = off', current_database()); END $$"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    // New connections take the settings.
+    let pool = db.pool().await;
+    let stored: Vec<String> = sqlx::query_scalar("SELECT refund_id FROM refunds")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.last().map(String::as_str),
+        Some("rf-o1"),
+        "the table's own order"
+    );
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let promoted = promote(&pool).await.expect("the next head");
+        sqlx::query("UPDATE refunds SET status = 'succeeded', final_at = now() WHERE refund_id = $1")
+            .bind(&promoted.refund.refund_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sent.push(promoted.refund.refund_id);
+    }
+    assert_eq!(sent, ["rf-o1", "rf-o2", "rf-o3"]);
+    pool.close().await;
 }
 
 #[tokio::test]
