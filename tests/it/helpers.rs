@@ -501,6 +501,39 @@ pub async fn create_humm_payment(conn: &mut sqlx::PgConnection, payment_id: &str
     .row
 }
 
+/// A [`humm_payment`] that succeeded, with refunds of 10.00 GBP each queued on its account's
+/// queue (`humm:default`) in the order of `refund_ids`, for tests that drive the refund queue
+/// directly.
+pub async fn succeeded_humm_payment_with_refunds(conn: &mut sqlx::PgConnection, payment_id: &str, refund_ids: &[&str]) {
+    use bnpl::ledger::payment::{self, Change, Extras};
+    create_humm_payment(conn, payment_id).await;
+    for event in [
+        bnpl::domain::PaymentEvent::Registered,
+        bnpl::domain::PaymentEvent::Succeeded,
+    ] {
+        payment::apply(conn, payment_id, None, event, &Change::by("test"), Extras::default())
+            .await
+            .unwrap();
+    }
+    for refund_id in refund_ids {
+        let row = bnpl::store::payments::lock(conn, payment_id).await.unwrap().unwrap();
+        let refund = bnpl::store::refunds::NewRefund {
+            refund_id,
+            payment_id,
+            provider: "humm",
+            account: "default",
+            queue_key: "humm:default",
+            amount_minor: 1_000,
+            currency: "GBP",
+            reason: None,
+            requested_by: "finance",
+        };
+        bnpl::ledger::refund::enqueue(conn, &refund, &row, bnpl::ledger::Origin::default())
+            .await
+            .unwrap();
+    }
+}
+
 pub fn humm_payment(payment_id: &str) -> bnpl::store::payments::NewPayment<'_> {
     bnpl::store::payments::NewPayment {
         payment_id,

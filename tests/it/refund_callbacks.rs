@@ -3,14 +3,10 @@
 //! payment with the same amount (found in review of the refund queue model, issue 22: a wrongly
 //! declined refund frees its amount in the balance while the provider may still pay it).
 
-use crate::helpers::{create_humm_payment, TestDb};
-use bnpl::domain::PaymentEvent;
+use crate::helpers::{succeeded_humm_payment_with_refunds, TestDb};
 use bnpl::flows::callbacks::refunds;
-use bnpl::ledger::payment::{self, Change, Extras};
 use bnpl::ledger::refund as ledger_refund;
-use bnpl::ledger::Origin;
 use bnpl::providers::ecommpay::callback::Callback;
-use bnpl::store::refunds::NewRefund;
 use serde_json::json;
 use std::time::Duration;
 
@@ -51,29 +47,7 @@ async fn a_repeated_decline_taken_by_amount_does_not_end_the_next_refund_of_that
     let pool = db.pool().await;
     bnpl::store::migrate(&pool).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
-    create_humm_payment(&mut conn, "ord-cb").await;
-    for event in [PaymentEvent::Registered, PaymentEvent::Succeeded] {
-        payment::apply(&mut conn, "ord-cb", None, event, &Change::by("test"), Extras::default())
-            .await
-            .unwrap();
-    }
-    for refund_id in ["rf-a", "rf-b"] {
-        let row = bnpl::store::payments::lock(&mut conn, "ord-cb").await.unwrap().unwrap();
-        let refund = NewRefund {
-            refund_id,
-            payment_id: "ord-cb",
-            provider: "humm",
-            account: "default",
-            queue_key: QUEUE,
-            amount_minor: 1_000,
-            currency: "GBP",
-            reason: None,
-            requested_by: "finance",
-        };
-        ledger_refund::enqueue(&mut conn, &refund, &row, Origin::default())
-            .await
-            .unwrap();
-    }
+    succeeded_humm_payment_with_refunds(&mut conn, "ord-cb", &["rf-a", "rf-b"]).await;
     let lease = Duration::from_secs(60);
     let first = ledger_refund::promote(&pool, QUEUE, "test", "refund_send", lease)
         .await

@@ -3,44 +3,18 @@
 //! finds no free head (it does not even try, so no dispatcher meets a constraint error on every
 //! poll), and the database refuses a second such refund of a queue whatever the code does.
 
-use crate::helpers::{create_humm_payment, TestDb};
-use bnpl::domain::PaymentEvent;
-use bnpl::ledger::payment::{self, Change, Extras};
+use crate::helpers::{succeeded_humm_payment_with_refunds, TestDb};
 use bnpl::ledger::refund as ledger_refund;
-use bnpl::ledger::Origin;
-use bnpl::store::refunds::NewRefund;
 use sqlx::PgPool;
 use std::time::Duration;
 
 const QUEUE: &str = "humm:default";
 
-/// A succeeded payment `ord-q` with `refund_ids` queued in this order.
-async fn queued_refunds(refund_ids: &[&'static str]) -> (TestDb, PgPool) {
+/// A succeeded payment `ord-q` with `refund_ids` queued on [`QUEUE`] in this order.
+async fn queued_refunds(refund_ids: &[&str]) -> (TestDb, PgPool) {
     let (db, pool) = TestDb::migrated().await;
     let mut conn = pool.acquire().await.unwrap();
-    create_humm_payment(&mut conn, "ord-q").await;
-    for event in [PaymentEvent::Registered, PaymentEvent::Succeeded] {
-        payment::apply(&mut conn, "ord-q", None, event, &Change::by("test"), Extras::default())
-            .await
-            .unwrap();
-    }
-    for refund_id in refund_ids {
-        let row = bnpl::store::payments::lock(&mut conn, "ord-q").await.unwrap().unwrap();
-        let refund = NewRefund {
-            refund_id,
-            payment_id: "ord-q",
-            provider: "humm",
-            account: "default",
-            queue_key: QUEUE,
-            amount_minor: 1_000,
-            currency: "GBP",
-            reason: None,
-            requested_by: "finance",
-        };
-        ledger_refund::enqueue(&mut conn, &refund, &row, Origin::default())
-            .await
-            .unwrap();
-    }
+    succeeded_humm_payment_with_refunds(&mut conn, "ord-q", refund_ids).await;
     drop(conn);
     (db, pool)
 }
