@@ -45,4 +45,5 @@ mod refunds_parallel;
 mod row_cache;
 mod sandbox;
 mod settlements;
+mod sqlstate;
 mod value_rules;
