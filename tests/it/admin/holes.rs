@@ -144,6 +144,13 @@ async fn a_replay_is_checked_as_a_fresh_command_and_keeps_its_sender() {
         .await
         .unwrap();
     assert_eq!(replayed, 0);
+    // Nor may it turn a purchase's dead letter into a refund.
+    let rerouted = json!({
+        "routing_key": "refund.create",
+        "body": {"refund_id": "rf-rerouted", "payment_id": "ord-rf", "amount": {"minor": 500, "currency": "GBP"}},
+    });
+    let (status, body) = post(&app, &replay, &operate, rerouted).await;
+    assert_eq!(status, 403, "operate alone may not make a refund of a purchase: {body}");
 
     // A refund dead letter: refunds are finance's, so editing one needs `finance` too.
     seed_payment(&pool, &Seed::new("ord-rf", "humm", "succeeded")).await;
