@@ -100,6 +100,39 @@ async fn sign_in_and_out_only_from_this_dashboard_and_the_cookie_fits_the_scheme
         .await
         .unwrap();
     assert_eq!(still, 1);
+
+    // Signing out ends the session on the server, not only in the browser: the old cookie,
+    // sent again, opens nothing.
+    let dashboard = |cookie: String| {
+        let request = client.get(app.url("/")).header("cookie", cookie);
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(dashboard(session.clone()).await.status(), 200, "signed in");
+    let signed_out = client
+        .post(app.url("/signout"))
+        .header("cookie", &session)
+        .header("origin", &own)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), 303);
+    let replayed = dashboard(session.clone()).await;
+    assert_eq!(
+        (replayed.status().as_u16(), replayed.headers().get("location").cloned()),
+        (303, Some(reqwest::header::HeaderValue::from_static("/signin"))),
+        "the signed-out cookie opens nothing"
+    );
+    // Revoking a token ends the sessions opened with it.
+    let response = sign_in_with(&app, &read, Some(&own)).await;
+    let again = response.headers()["set-cookie"].to_str().unwrap();
+    let again = again.split(';').next().unwrap().to_owned();
+    assert_eq!(dashboard(again.clone()).await.status(), 200, "signed in again");
+    assert!(bnpl::store::tokens::revoke(&pool, "csrf-reader").await.unwrap());
+    assert_eq!(
+        dashboard(again).await.status(),
+        303,
+        "the revoked token's session opens nothing"
+    );
     app.stop().await.unwrap();
 
     // Behind https (BNPL_PUBLIC_URL), the cookie is Secure.
