@@ -162,23 +162,39 @@ async fn three_wrong_otps_decline_the_payment() {
 
 #[tokio::test]
 async fn resend_otp_gives_a_new_code_that_confirms() {
-    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    // The resend comes late enough that the first code's expiry falls before the confirm: the
+    // new code's lifetime, not the first one's, decides (the sandbox's own codes live longer).
+    let timing = AccountTiming {
+        otp_lifetime: Duration::from_secs(4),
+        threshold_time: Duration::from_secs(30),
+        ..fast_timing()
+    };
+    let mut env = spawn_sandboxed(timing.clone(), |config| config.valu.otp_lifetime_secs *= 4.0).await;
     env.publish("purchase.create", &valu_purchase("valu-resend", 200_000, "01011110004"))
         .await;
     env.wait_for_event("valu-resend", "payment.action_required", WAIT).await;
-    let first = env.otp_for("01011110004").await;
+    let offered = tokio::time::Instant::now();
+    tokio::time::sleep(timing.otp_lifetime / 2).await;
     env.publish("purchase.resend_otp", &json!({"payment_id": "valu-resend"}))
         .await;
     env.wait_until_events("valu-resend", 3, WAIT).await;
     let second = env.otp_for("01011110004").await;
     assert_eq!(env.events_of("valu-resend")[2]["type"], "payment.action_required");
+    // Past the first code's lifetime (its expiry job has run), inside the second's.
+    tokio::time::sleep_until(offered + timing.otp_lifetime + Duration::from_millis(1500)).await;
+    env.drain(Duration::from_millis(200)).await;
+    assert_eq!(
+        env.count_of("valu-resend", "payment.expired"),
+        0,
+        "expired by the first code's job"
+    );
+    assert_eq!(env.status_of("valu-resend").await.as_deref(), Some("action_required"));
     env.publish(
         "purchase.confirm",
         &json!({"payment_id": "valu-resend", "otp": second, "tenure_months": 6}),
     )
     .await;
     env.wait_for_event("valu-resend", "payment.succeeded", WAIT).await;
-    let _ = first;
     env.app.stop().await.unwrap();
 }
 
