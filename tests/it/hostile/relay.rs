@@ -115,3 +115,40 @@ async fn a_value_the_database_refuses_is_a_bad_command_rejected_at_once() {
     assert!(started.elapsed() < Duration::from_secs(25), "{:?}", started.elapsed());
     h.stop().await;
 }
+
+/// A row the broker itself keeps refusing while the connection stays up (its exchange deleted
+/// under the running relay, so every publish of it meets a channel-level 404) is parked after a
+/// few tries with the broker's error, not resent in a loop; the shared connection never drops.
+/// The oversized row above is parked before it is sent, so it never reaches this rule.
+#[tokio::test]
+async fn a_row_the_broker_keeps_refusing_is_parked_and_the_connection_stays() {
+    let h = Hostile::start().await;
+    let exchange = h.prefix.topology().dead_letter_exchange();
+    h.probe
+        .channel
+        .exchange_delete(&exchange, lapin::options::ExchangeDeleteOptions::default())
+        .await
+        .unwrap();
+    let id = h
+        .insert_dead_letter("refused by the broker", b"{\"probe\":3}", false)
+        .await;
+    eventually(WAIT, "the refused row is parked", || async {
+        h.dead_letter_state(id).await.1
+    })
+    .await;
+    let (published, _, error) = h.dead_letter_state(id).await;
+    assert!(!published);
+    let error = error.unwrap_or_default();
+    assert!(error.contains("404") || error.contains("NOT_FOUND"), "{error}");
+    assert_eq!(
+        h.metric_with("bnpl_relay_parked_total", &["table=\"dead_letters\""])
+            .await,
+        1.0
+    );
+    assert_eq!(
+        h.metric("bnpl_broker_connections_lost_total").await,
+        Some(0.0),
+        "the broker connection never dropped"
+    );
+    h.stop().await;
+}
