@@ -17,7 +17,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// Inserts a queued refund and its `refund.queued`, with the payment's next sequence (the caller
-/// holds the payment's lock).
+/// holds the payment's lock); an error, with nothing written, when that sequence is taken.
 pub(super) async fn enqueue(
     conn: &mut PgConnection,
     refund: &RefundRow,
@@ -26,16 +26,17 @@ pub(super) async fn enqueue(
     origin: super::Origin<'_>,
 ) -> Result<(), sqlx::Error> {
     let event = Event::Refund(Box::new(announced.clone()));
-    sqlx::query(
-        "WITH inserted AS (
+    let announced_rows: i64 = sqlx::query_scalar(
+        "WITH sequenced AS (
+             UPDATE payments SET last_sequence = $10, updated_at = now()
+             WHERE payment_id = $2 AND last_sequence = $10 - 1
+             RETURNING payment_id),
+         -- Only with its event's sequence: never a refund nobody was told of.
+         inserted AS (
              INSERT INTO refunds (refund_id, payment_id, queue_key, position, amount_minor, currency, status,
                                   reason, requested_by, created_at, traceparent)
-             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $16)
+             SELECT $1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $16 FROM sequenced
              RETURNING refund_id, payment_id),
-         sequenced AS (
-             UPDATE payments SET last_sequence = $10, updated_at = now()
-             WHERE payment_id = $2 AND last_sequence = $10 - 1 AND EXISTS (SELECT 1 FROM inserted)
-             RETURNING payment_id),
          audited AS (
              INSERT INTO audit_log (payment_id, refund_id, kind, actor, to_status, reason, detail)
              SELECT $2, $1, 'transition', 'intake', 'queued', 'refund.create', jsonb_build_object('position', $4::bigint)
@@ -62,8 +63,17 @@ pub(super) async fn enqueue(
     .bind(event.to_json())
     .bind(outbox::NOTIFY_CHANNEL)
     .bind(origin.traceparent)
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
+    if announced_rows == 0 {
+        // The payment's sequence moved since the caller read it (it should hold the payment's
+        // lock): nothing was written, and the error rolls back what the caller's transaction did
+        // before (the queue position taken); its retry reads the payment again.
+        return Err(sqlx::Error::Protocol(format!(
+            "refund {}: payment {} moved on from sequence {} while the refund was queued",
+            refund.refund_id, refund.payment_id, payment.last_sequence
+        )));
+    }
     Ok(())
 }
 

@@ -117,3 +117,39 @@ async fn the_database_refuses_a_second_unfinished_refund_in_a_queue() {
     }
     pool.close().await;
 }
+
+/// A refund queued from a payment row another writer has moved on from writes nothing and
+/// fails, so its transaction rolls back and is tried again: never a refund in the queue without
+/// its `refund.queued` (the sequence is what the event takes).
+#[tokio::test]
+async fn a_refund_queued_from_a_stale_payment_writes_nothing() {
+    let (_db, pool) = queued_refunds(&[]).await;
+    let mut conn = pool.acquire().await.unwrap();
+    let stale = bnpl::store::payments::get(&mut conn, "ord-q").await.unwrap().unwrap();
+    sqlx::query("UPDATE payments SET last_sequence = last_sequence + 1 WHERE payment_id = 'ord-q'")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let refund = bnpl::store::refunds::NewRefund {
+        refund_id: "rf-stale",
+        payment_id: "ord-q",
+        provider: "humm",
+        account: "default",
+        queue_key: QUEUE,
+        amount_minor: 1_000,
+        currency: "GBP",
+        reason: None,
+        requested_by: "finance",
+    };
+    let queued = ledger_refund::enqueue(&mut conn, &refund, &stale, bnpl::ledger::Origin::default()).await;
+    assert!(queued.is_err(), "{queued:?}");
+    let written: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM refunds), (SELECT count(*) FROM outbox WHERE event_type = 'refund.queued')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(written, (0, 0), "no refund, no event");
+    drop(conn);
+    pool.close().await;
+}
