@@ -373,16 +373,21 @@ impl Event {
 
     /// The body as stored and published.
     pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+        body_json(self)
     }
 }
 
-impl PaymentEvent {
-    /// The body as stored and published: what [`Event::to_json`] gives for it (`Event` is
-    /// untagged), without copying the event, the payment's metadata included, into an `Event`.
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
+/// What is stored and published as an event body: [`Event`], and the kinds a writer builds
+/// typed. `Event` is untagged, so a kind serializes alone exactly as inside one.
+pub trait EventBody: Serialize {}
+impl EventBody for Event {}
+impl EventBody for PaymentEvent {}
+impl EventBody for RefundEvent {}
+
+/// The body as stored and published, for a typed event without copying it into an [`Event`]
+/// (a payment event carries the payment's metadata).
+pub fn body_json(event: &impl EventBody) -> Value {
+    serde_json::to_value(event).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

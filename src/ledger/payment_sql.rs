@@ -92,7 +92,7 @@ pub(super) async fn write(
     .bind(json!({ "event": format!("{event:?}"), "note": change.note }))
     .bind(plan.event.envelope.event_id)
     .bind(plan.event.envelope.event_type.as_str())
-    .bind(plan.event.to_json())
+    .bind(crate::domain::events::body_json(&plan.event))
     .bind(job.map(|job| job.id))
     .bind(job.map(|job| job.lease_token))
     .bind(raw.map(|raw| raw.provider))

@@ -4,7 +4,7 @@
 //! and the typed event: all or nothing, one statement.
 
 use super::refund::RefundChange;
-use crate::domain::events::{Event, RefundEvent as Announced};
+use crate::domain::events::{body_json, RefundEvent as Announced};
 use crate::domain::refund_state::RefundEvent;
 use crate::domain::ReviewReason;
 use crate::store::jobs::{interval, ClaimedJob};
@@ -25,7 +25,6 @@ pub(super) async fn enqueue(
     announced: &Announced,
     origin: super::Origin<'_>,
 ) -> Result<(), sqlx::Error> {
-    let event = Event::Refund(Box::new(announced.clone()));
     let announced_rows: i64 = sqlx::query_scalar(
         "WITH sequenced AS (
              UPDATE payments SET last_sequence = $10, updated_at = now()
@@ -60,7 +59,7 @@ pub(super) async fn enqueue(
     .bind(announced.envelope.event_id)
     .bind(origin.reply_to)
     .bind(origin.correlation_id)
-    .bind(event.to_json())
+    .bind(body_json(announced))
     .bind(outbox::NOTIFY_CHANNEL)
     .bind(origin.traceparent)
     .fetch_one(conn)
@@ -108,7 +107,7 @@ pub(super) async fn change(conn: &mut PgConnection, write: Write<'_>) -> Result<
     } else {
         "transition"
     };
-    let body = Event::Refund(Box::new(announced.clone())).to_json();
+    let body = body_json(announced);
     let written: Option<(bool, String, Option<String>)> = sqlx::query_as(
         "WITH payment AS (
              SELECT payment_id FROM payments WHERE payment_id = $2 AND last_sequence = $3 - 1 FOR NO KEY UPDATE),
@@ -250,7 +249,7 @@ pub(super) async fn promote(conn: &mut PgConnection, promote: Promote<'_>) -> Re
         lease,
         waiting,
     } = promote;
-    let body = Event::Refund(Box::new(announced.clone())).to_json();
+    let body = body_json(announced);
     type ClaimedRow = (i64, String, serde_json::Value, i32, i32, Uuid, String);
     let claimed: Option<ClaimedRow> = sqlx::query_as(match waiting {
         Waiting::Wait => PROMOTE_WAIT,
