@@ -126,6 +126,24 @@ pub struct CallbackCounters {
     pub forged_acknowledged: u64,
 }
 
+/// Requests counted per id (a sale's payment id, a refund's id), and how many came for an id
+/// already seen.
+#[derive(Debug, Default)]
+struct RequestCounts {
+    per_id: HashMap<String, u32>,
+    repeats: u64,
+}
+
+impl RequestCounts {
+    fn count(&mut self, id: &str) {
+        let count = self.per_id.entry(id.to_owned()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            self.repeats += 1;
+        }
+    }
+}
+
 /// Everything `GET /sandbox/ledger` reports.
 #[derive(Debug)]
 pub(crate) struct Ledger {
@@ -133,10 +151,8 @@ pub(crate) struct Ledger {
     refunds: BoundedLog<RefundEntry>,
     violations: BoundedLog<Violation>,
     callbacks: BoundedLog<CallbackEntry>,
-    sale_requests: HashMap<String, u32>,
-    duplicate_sales: u64,
-    refund_requests: HashMap<String, u32>,
-    repeated_refund_requests: u64,
+    sale_requests: RequestCounts,
+    refund_requests: RequestCounts,
     reused_refund_ids: u64,
     accounts: BTreeMap<String, AccountRefunds>,
     counters: BTreeMap<&'static str, CallbackCounters>,
@@ -151,10 +167,8 @@ impl Ledger {
             refunds: BoundedLog::new(cap),
             violations: BoundedLog::new(cap),
             callbacks: BoundedLog::new(cap),
-            sale_requests: HashMap::new(),
-            duplicate_sales: 0,
-            refund_requests: HashMap::new(),
-            repeated_refund_requests: 0,
+            sale_requests: RequestCounts::default(),
+            refund_requests: RequestCounts::default(),
             reused_refund_ids: 0,
             accounts: BTreeMap::new(),
             counters: BTreeMap::new(),
@@ -165,11 +179,7 @@ impl Ledger {
 
     /// A signed, well-formed sale request for `payment_id` arrived (accepted or a duplicate).
     pub(crate) fn sale_requested(&mut self, payment_id: &str) {
-        let count = self.sale_requests.entry(payment_id.to_owned()).or_insert(0);
-        *count += 1;
-        if *count > 1 {
-            self.duplicate_sales += 1;
-        }
+        self.sale_requests.count(payment_id);
     }
 
     /// A well-formed refund request with the merchant's refund id arrived (accepted, or refused
@@ -178,11 +188,7 @@ impl Ledger {
     /// the provider did not register, asked to send later, or declined) counts too: this counts
     /// requests, and whether a second one was allowed is the test's to say.
     pub(crate) fn refund_requested(&mut self, refund_id: &str) {
-        let count = self.refund_requests.entry(refund_id.to_owned()).or_insert(0);
-        *count += 1;
-        if *count > 1 {
-            self.repeated_refund_requests += 1;
-        }
+        self.refund_requests.count(refund_id);
     }
 
     /// A refund request was refused because its refund id was already registered (ecommpay
@@ -301,10 +307,10 @@ impl Ledger {
     pub(crate) fn snapshot(&self, lists: bool) -> Value {
         let violations_total: u64 = self.accounts.values().map(|a| a.violations).sum();
         let mut out = json!({
-            "sales_per_payment_id": self.sale_requests,
-            "duplicate_sales": self.duplicate_sales,
-            "refund_requests_per_refund_id": self.refund_requests,
-            "repeated_refund_requests": self.repeated_refund_requests,
+            "sales_per_payment_id": self.sale_requests.per_id,
+            "duplicate_sales": self.sale_requests.repeats,
+            "refund_requests_per_refund_id": self.refund_requests.per_id,
+            "repeated_refund_requests": self.refund_requests.repeats,
             "reused_refund_ids": self.reused_refund_ids,
             "accounts": self.accounts,
             "sequential_violations_total": violations_total,
