@@ -78,6 +78,17 @@ impl TestDb {
     }
 }
 
+/// A fresh database, migrated, and the services a flow runs with (their job committer included),
+/// for tests that drive a flow or the job results directly, without a running process.
+pub async fn fresh_services() -> (TestDb, PgPool, bnpl::flows::Services) {
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    bnpl::store::migrate(&pool).await.unwrap();
+    let config = test_config(&db, &TestPrefix::new(), &[]);
+    let services = bnpl::admin::refund_evidence::cli_services(&config, pool.clone()).unwrap();
+    (db, pool, services)
+}
+
 /// Waits until some session of `pool`'s database waits for a lock (a row another transaction
 /// holds): how a test knows the statement it started has reached the lock it is meant to wait on.
 pub async fn wait_for_a_lock_wait(pool: &PgPool, within: Duration) {

@@ -3,6 +3,7 @@
 //! process had moved meanwhile; the row cache never shows a change of such a transaction before it
 //! commits.
 
+use crate::helpers::fresh_services;
 use bnpl::domain::payment_state::PaymentEvent;
 use bnpl::flows::completion;
 use bnpl::jobs::JobResult;
@@ -22,16 +23,6 @@ async fn accepted_payment(pool: &sqlx::PgPool, payment_id: &str) {
     .execute(pool)
     .await
     .unwrap();
-}
-
-/// A fresh database, migrated, and the services a job runs with (their job committer included).
-async fn fresh_services() -> (crate::helpers::TestDb, sqlx::PgPool, bnpl::flows::Services) {
-    let db = crate::helpers::TestDb::create().await;
-    let pool = db.pool().await;
-    bnpl::store::migrate(&pool).await.unwrap();
-    let config = crate::helpers::test_config(&db, &crate::helpers::TestPrefix::new(), &[]);
-    let services = bnpl::admin::refund_evidence::cli_services(&config, pool.clone()).unwrap();
-    (db, pool, services)
 }
 
 /// A payment in `accepted` for each of `ids`, each with a claimed `humm_sale` job.

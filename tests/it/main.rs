@@ -38,6 +38,7 @@ mod purchases_humm;
 mod purchases_valu;
 mod redelivery;
 mod refund_callbacks;
+mod refund_create_lock;
 mod refund_hand_off;
 mod refund_queue_rules;
 mod refunds;
