@@ -329,7 +329,7 @@ pub async fn store(
         });
     };
     let row = match validated.offers_a_page() {
-        true => offer_payment_page(conn, services, &created.row, command, wake).await?,
+        true => offer_payment_page(conn, services, created.row, command, wake).await?,
         false => created.row,
     };
     Ok(Stored::Created(Box::new(row), created.claimed))
@@ -340,12 +340,12 @@ pub async fn store(
 async fn offer_payment_page(
     conn: &mut PgConnection,
     services: &Services,
-    row: &PaymentRow,
+    row: PaymentRow,
     command: &PurchaseCreate,
     wake: Option<&OutboxWake>,
 ) -> Result<PaymentRow, sqlx::Error> {
     let Some(account) = services.accounts.humm(Some(&row.account)) else {
-        return Ok(row.clone());
+        return Ok(row);
     };
     let url = payment_page_url(
         &account.ecommpay,
@@ -370,10 +370,11 @@ async fn offer_payment_page(
         ..Change::by("intake")
     };
     // The payment was created in this very transaction: the row in hand is current.
+    let row = Arc::new(row);
     let outcome = ledger::payment::apply(
         conn,
         &row.payment_id,
-        Some(&Arc::new(row.clone())),
+        Some(&row),
         PaymentEvent::ActionRequired,
         &change,
         Extras {
@@ -383,7 +384,7 @@ async fn offer_payment_page(
     )
     .await?;
     Ok(match outcome {
-        ledger::Outcome::Done { row, .. } => Arc::unwrap_or_clone(row),
-        _ => row.clone(),
+        ledger::Outcome::Done { row: offered, .. } => Arc::unwrap_or_clone(offered),
+        _ => Arc::unwrap_or_clone(row),
     })
 }
