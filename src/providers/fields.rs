@@ -2,7 +2,15 @@
 //! (APS docs send every value as a string, its plugins sometimes numbers), and any field may be
 //! missing. Nothing here panics or guesses: an unreadable value is `None`.
 
+use crate::domain::limits;
 use serde_json::Value;
+
+/// Longest provider-issued id or code kept (ecommpay's request ids are UUIDs, APS `fort_id`s 18
+/// digits): generous, yet bounded.
+pub const PROVIDER_ID_MAX: usize = 128;
+
+/// Largest redirect body kept as a payment's next action (an ACS form is a few KiB).
+pub const REDIRECT_BODY_MAX: usize = 16 * 1024;
 
 /// The value at a path of object keys.
 pub fn at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -21,6 +29,37 @@ pub fn text(value: &Value) -> Option<String> {
 /// Text at a path.
 pub fn text_at(value: &Value, path: &[&str]) -> Option<String> {
     at(value, path).and_then(text)
+}
+
+/// A provider-issued id or code: text of at most [`PROVIDER_ID_MAX`] bytes without control
+/// characters; anything else is `None`, as if absent. Even from a verified callback: it can match
+/// nothing we sent, and kept as is it would fail the statement storing it (PostgreSQL refuses NUL
+/// in text), which answers the provider 503 on every retry.
+pub fn provider_id(text: String) -> Option<String> {
+    let fits = !text.is_empty() && text.len() <= PROVIDER_ID_MAX && !text.chars().any(char::is_control);
+    fits.then_some(text)
+}
+
+/// A provider's message (a decline's text, a status word): kept as the change's reason, so its
+/// control characters become spaces and it is clipped to [`limits::REASON_MAX`] bytes.
+pub fn provider_message(text: &str) -> String {
+    let printable: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    limits::clip(&printable, limits::REASON_MAX)
+}
+
+/// Whether a JSON value can be stored as `jsonb` and shown as a customer's next step: at most
+/// [`REDIRECT_BODY_MAX`] bytes serialized, and no NUL in any key or string (`jsonb` refuses it).
+pub fn storable_json(value: &Value) -> bool {
+    fn holds_nul(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(holds_nul),
+            Value::Object(map) => map.iter().any(|(key, item)| key.contains('\0') || holds_nul(item)),
+            _ => false,
+        }
+    }
+    // serde_json's parser caps nesting (128 levels), so the recursion is bounded.
+    !holds_nul(value) && serde_json::to_vec(value).is_ok_and(|bytes| bytes.len() <= REDIRECT_BODY_MAX)
 }
 
 /// An amount in minor units: an integer JSON number or a string of ASCII digits. Decimals,

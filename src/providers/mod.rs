@@ -58,6 +58,17 @@ pub enum CallbackError {
     /// The signature is missing or wrong: answer 400, count it, change nothing (design §1).
     #[error("callback signature missing or invalid")]
     BadSignature,
+    /// Verified, but its reference to our payment (or refund) is missing or could never have been
+    /// one of ours (not an id of contract §7): a callback about no payment we made, stored and
+    /// answered 200 like one about an unknown payment, and never charged to the sender.
+    #[error("verified callback without a usable reference: {reason}")]
+    Unreadable {
+        /// What is wrong, the value quoted bounded.
+        reason: String,
+        /// The payment reference as given, when it is clean enough to keep beside the body
+        /// (bounded, no control characters): how ops find the callback.
+        reference: Option<String>,
+    },
 }
 
 /// Why a request could not be built.

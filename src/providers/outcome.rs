@@ -233,7 +233,11 @@ impl Expected {
     ) -> Result<(), String> {
         match reference {
             Some(got) if got != self.reference => {
-                return Err(format!("reference {got:?}, expected {:?}", self.reference))
+                return Err(format!(
+                    "reference {}, expected {:?}",
+                    crate::domain::limits::quote(got),
+                    self.reference
+                ))
             }
             None if strict => return Err("reference missing".to_owned()),
             _ => {}
@@ -250,7 +254,10 @@ impl Expected {
         if let Some(want) = &self.currency {
             match currency {
                 Some(got) if !got.eq_ignore_ascii_case(want) => {
-                    return Err(format!("currency {got:?}, expected {want:?}"));
+                    return Err(format!(
+                        "currency {}, expected {want:?}",
+                        crate::domain::limits::quote(got)
+                    ));
                 }
                 None if strict => return Err("currency missing".to_owned()),
                 _ => {}

@@ -54,6 +54,9 @@ pub async fn handle(
         Err(CallbackError::Malformed(_)) => {
             return refused(services, "aps", body, Reply::Malformed, sender_blocked).await
         }
+        Err(CallbackError::Unreadable { reason, reference }) => {
+            return super::unreadable(services, "aps", &account.name, body, &reason, reference.as_deref()).await
+        }
     };
     super::identify(&account.name, &parsed.merchant_reference);
     let payment_id = parsed.merchant_reference.clone();

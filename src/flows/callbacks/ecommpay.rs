@@ -49,6 +49,9 @@ pub async fn handle(
         Err(CallbackError::Malformed(_)) => {
             return refused(services, "ecommpay", body, Reply::Malformed, sender_blocked).await
         }
+        Err(CallbackError::Unreadable { reason, reference }) => {
+            return super::unreadable(services, "ecommpay", &account.name, body, &reason, reference.as_deref()).await
+        }
     };
     super::identify(&account.name, &parsed.payment_id);
     let payment_id = parsed.payment_id.clone();

@@ -6,8 +6,10 @@
 //!
 //! A callback that fails verification is refused (400), stored truncated, counted and changes
 //! nothing. One that verifies but is about another account's or provider's payment is refused
-//! (400) as `account_mismatch`. One that verifies but says nothing definite (still pending, an
-//! operation we did not send) brings the status check forward. Stale and duplicate callbacks, and
+//! (400) as `account_mismatch`. One that verifies but whose reference could never be one of our
+//! payments (missing, or not an id) is one about a payment we never created: stored whole as
+//! `unknown_payment` and answered 200. One that verifies but says nothing definite (still
+//! pending, an operation we did not send) brings the status check forward. Stale and duplicate callbacks, and
 //! callbacks about payments we never created, are stored and answered 200 so the provider stops
 //! retrying.
 //!
@@ -322,6 +324,32 @@ async fn refused(
     let mut conn = services.pool.acquire().await?;
     inbound_callbacks::store_unverified(&mut conn, provider, body, outcome).await?;
     Ok(reply)
+}
+
+/// A verified callback whose reference could never name one of our payments or refunds (missing,
+/// or not an id of contract §7): a callback about a payment we never created, stored whole as
+/// `unknown_payment` in its own commit and answered 200 (contract §7), and not charged to its
+/// sender, whom the signature proved genuine. `reason` quotes the value bounded; `reference` is
+/// kept beside the body only when it is clean.
+async fn unreadable(
+    services: &Services,
+    provider: &'static str,
+    account: &str,
+    body: &[u8],
+    reason: &str,
+    reference: Option<&str>,
+) -> Result<Reply, sqlx::Error> {
+    let outcome = "unknown_payment";
+    tracing::warn!(
+        provider,
+        account,
+        reason,
+        "verified callback without a usable reference: stored"
+    );
+    metrics::counter!("bnpl_callbacks_total", "provider" => provider, "outcome" => outcome).increment(1);
+    let mut conn = services.pool.acquire().await?;
+    inbound_callbacks::store_verified(&mut conn, provider, body, reference, outcome).await?;
+    Ok(Reply::Accepted)
 }
 
 /// A verified callback that says nothing definite: bring the status check forward.

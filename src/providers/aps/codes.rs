@@ -59,8 +59,8 @@ impl Command {
             "REFUND" => Command::Refund,
             "CHECK_STATUS" => Command::CheckStatus,
             other => {
-                tracing::warn!(command = other, "unknown APS command");
-                Command::Other(other.to_owned())
+                tracing::warn!(command = %crate::domain::limits::quote(other), "unknown APS command");
+                Command::Other(crate::providers::fields::provider_message(other))
             }
         }
     }

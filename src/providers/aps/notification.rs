@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 use super::codes::{code_class, Command, ResponseCode};
 use super::response::{field, response_code};
 use super::signature::{verify_response, ShaType};
-use crate::providers::fields::minor;
+use crate::domain::{limits, PaymentId, RefundId};
+use crate::providers::fields::{minor, provider_id, provider_message};
 use crate::providers::keys::{KeyRing, Verified};
 use crate::providers::outcome::{CodeClass, Expected, PaymentState, RefundMatch};
 use crate::providers::CallbackError;
@@ -94,10 +95,30 @@ pub fn decode(body: &[u8]) -> Result<Map<String, Value>, CallbackError> {
 }
 
 impl Notification {
-    /// Parses parameters whose signature has already been verified.
+    /// Parses parameters whose signature has already been verified. A `merchant_reference` that
+    /// is missing or not a payment id of ours, or a `maintenance_reference` that is not a refund
+    /// id, makes it [`CallbackError::Unreadable`]; the provider's other texts are bounded.
     pub fn from_verified(params: Map<String, Value>) -> Result<Self, CallbackError> {
-        let merchant_reference = field(&params, "merchant_reference")
-            .ok_or_else(|| CallbackError::Malformed("merchant_reference missing".into()))?;
+        let merchant_reference = field(&params, "merchant_reference").ok_or_else(|| CallbackError::Unreadable {
+            reason: "merchant_reference missing".into(),
+            reference: None,
+        })?;
+        let merchant_reference: String = PaymentId::new(merchant_reference.as_str())
+            .map_err(|_| CallbackError::Unreadable {
+                reason: format!("merchant_reference {}", limits::quote(&merchant_reference)),
+                reference: provider_id(merchant_reference.clone()),
+            })?
+            .into();
+        let maintenance_reference = field(&params, "maintenance_reference")
+            .map(|reference| {
+                RefundId::new(reference.as_str())
+                    .map(String::from)
+                    .map_err(|_| CallbackError::Unreadable {
+                        reason: format!("maintenance_reference {}", limits::quote(&reference)),
+                        reference: Some(merchant_reference.clone()),
+                    })
+            })
+            .transpose()?;
         let command = ["command", "service_command", "query_command"]
             .iter()
             .find_map(|name| field(&params, name))
@@ -105,10 +126,12 @@ impl Notification {
         Ok(Notification {
             command,
             merchant_reference,
-            fort_id: field(&params, "fort_id"),
+            fort_id: field(&params, "fort_id").and_then(provider_id),
             response_code: response_code(&params),
-            response_message: field(&params, "response_message").unwrap_or_default(),
-            maintenance_reference: field(&params, "maintenance_reference"),
+            response_message: field(&params, "response_message")
+                .map(|message| provider_message(&message))
+                .unwrap_or_default(),
+            maintenance_reference,
             params,
         })
     }

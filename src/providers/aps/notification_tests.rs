@@ -113,6 +113,38 @@ fn malformed_bodies_are_refused() {
     }
 }
 
+/// A verified notification whose `merchant_reference` is missing or not one of our payment ids,
+/// or whose `maintenance_reference` is not a refund id, is unreadable, not malformed; its own
+/// texts are bounded.
+#[test]
+fn a_verified_notification_without_usable_references_is_unreadable() {
+    let sign = |params: Value| {
+        let Value::Object(mut map) = params else { unreachable!() };
+        let signature = super::super::signature::sign_response(&map, &phrase(), ShaType::Sha256);
+        map.insert("signature".into(), json!(signature));
+        verify_and_parse(&Value::Object(map).to_string().into_bytes(), &phrase(), ShaType::Sha256)
+    };
+    for params in [
+        json!({"command": "PURCHASE"}),
+        json!({"command": "PURCHASE", "merchant_reference": "ord\u{0}1"}),
+        json!({"command": "PURCHASE", "merchant_reference": "o".repeat(41)}),
+        json!({"command": "REFUND", "merchant_reference": "ord-1", "maintenance_reference": "rf 1"}),
+    ] {
+        assert!(
+            matches!(sign(params.clone()), Err(CallbackError::Unreadable { .. })),
+            "{params}"
+        );
+    }
+    let n = sign(
+        json!({"command": "PURCHASE", "merchant_reference": "ord-1", "fort_id": "1\u{0}",
+        "response_message": format!("Declined\u{0}{}", "x".repeat(2_000))}),
+    )
+    .unwrap();
+    assert_eq!(n.fort_id, None);
+    assert!(n.response_message.starts_with("Declined "));
+    assert!(n.response_message.len() <= crate::domain::limits::REASON_MAX);
+}
+
 fn signed(params: Value) -> Notification {
     let Value::Object(mut map) = params else { unreachable!() };
     let signature = super::super::signature::sign_response(&map, &phrase(), ShaType::Sha256);

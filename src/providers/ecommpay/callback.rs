@@ -15,7 +15,8 @@ use serde_json::Value;
 
 use super::codes::{OperationStatus, OperationType, PaymentStatus};
 use super::signature;
-use crate::providers::fields::{at, minor_at, text_at};
+use crate::domain::{limits, PaymentId};
+use crate::providers::fields::{at, minor_at, provider_id, provider_message, storable_json, text_at};
 use crate::providers::outcome::{Expected, PaymentState, RefundMatch, StateClass};
 use crate::providers::CallbackError;
 use secrecy::SecretString;
@@ -143,10 +144,20 @@ pub fn verify_decoded(
 }
 
 impl Callback {
-    /// Parses a body whose signature has already been verified.
+    /// Parses a body whose signature has already been verified. A `payment.id` that is missing or
+    /// not an id of ours makes it [`CallbackError::Unreadable`]; the provider's other texts are
+    /// bounded (ids and codes that are not clean read as absent, messages are made printable).
     pub fn from_verified(raw: Value) -> Result<Self, CallbackError> {
-        let payment_id =
-            text_at(&raw, &["payment", "id"]).ok_or_else(|| CallbackError::Malformed("payment.id missing".into()))?;
+        let payment_id = text_at(&raw, &["payment", "id"]).ok_or_else(|| CallbackError::Unreadable {
+            reason: "payment.id missing".into(),
+            reference: None,
+        })?;
+        let payment_id = PaymentId::new(payment_id.as_str())
+            .map_err(|_| CallbackError::Unreadable {
+                reason: format!("payment.id {}", limits::quote(&payment_id)),
+                reference: provider_id(payment_id.clone()),
+            })?
+            .into();
         let payment_status = PaymentStatus::parse(&text_at(&raw, &["payment", "status"]).unwrap_or_default());
         let payment_sum = sum_at(&raw, &["payment", "sum"]);
         let operation = at(&raw, &["operation"]).filter(|op| op.is_object()).map(operation);
@@ -266,14 +277,16 @@ fn operation_state(op: &Operation, payment_status: &PaymentStatus) -> PaymentSta
 
 fn operation(op: &Value) -> Operation {
     Operation {
-        id: text_at(op, &["id"]),
+        id: text_at(op, &["id"]).and_then(provider_id),
         kind: OperationType::parse(&text_at(op, &["type"]).unwrap_or_default()),
         status: OperationStatus::parse(&text_at(op, &["status"]).unwrap_or_default()),
-        request_id: text_at(op, &["request_id"]),
+        request_id: text_at(op, &["request_id"]).and_then(provider_id),
         sum_initial: sum_at(op, &["sum_initial"]),
-        code: text_at(op, &["code"]).unwrap_or_default(),
-        message: text_at(op, &["message"]).unwrap_or_default(),
-        provider_payment_id: text_at(op, &["provider", "payment_id"]),
+        code: text_at(op, &["code"]).and_then(provider_id).unwrap_or_default(),
+        message: text_at(op, &["message"])
+            .map(|m| provider_message(&m))
+            .unwrap_or_default(),
+        provider_payment_id: text_at(op, &["provider", "payment_id"]).and_then(provider_id),
     }
 }
 
@@ -285,14 +298,19 @@ fn sum_at(value: &Value, path: &[&str]) -> Option<Sum> {
     })
 }
 
+/// The customer's next step, shown to them as it is: one with a URL, method or body that is not
+/// clean or not bounded is no step (the callback then reads as its operation alone).
 fn redirect_data(value: &Value) -> Option<RedirectData> {
-    Some(RedirectData {
-        method: text_at(value, &["method"]).unwrap_or_else(|| "GET".into()),
-        url: text_at(value, &["url"])?,
-        body: at(value, &["body"])
-            .cloned()
-            .unwrap_or(Value::Object(Default::default())),
-    })
+    let method = match text_at(value, &["method"]) {
+        None => "GET".to_owned(),
+        Some(method) => provider_id(method)?,
+    };
+    let url =
+        text_at(value, &["url"]).filter(|url| url.len() <= limits::URL_MAX && !url.chars().any(char::is_control))?;
+    let body = at(value, &["body"])
+        .cloned()
+        .unwrap_or(Value::Object(Default::default()));
+    storable_json(&body).then_some(RedirectData { method, url, body })
 }
 
 #[cfg(test)]

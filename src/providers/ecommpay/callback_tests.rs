@@ -98,11 +98,65 @@ fn malformed_bodies_are_refused() {
             Err(CallbackError::Malformed(_))
         ));
     }
-    let no_payment_id = signed(json!({"payment": {"status": "success"}}));
-    assert!(matches!(
-        verify_and_parse(&no_payment_id, &key()),
-        Err(CallbackError::Malformed(_))
-    ));
+}
+
+/// A verified callback whose `payment.id` is missing or could never be ours is unreadable (stored
+/// and answered 200 upstream), not malformed (charged to its sender as a failed check).
+#[test]
+fn a_verified_callback_without_a_usable_payment_id_is_unreadable() {
+    let long = "x".repeat(10_000);
+    for payment in [
+        json!({"status": "success"}),
+        json!({"id": "a\u{0}b", "status": "success"}),
+        json!({"id": long, "status": "success"}),
+        json!({"id": "", "status": "success"}),
+    ] {
+        let body = signed(json!({"payment": payment}));
+        match verify_and_parse(&body, &key()) {
+            Err(CallbackError::Unreadable { reason, .. }) => assert!(reason.len() < 300, "bounded: {reason}"),
+            other => panic!("{payment}: {other:?}"),
+        }
+    }
+}
+
+/// A verified callback's own texts are bounded before anyone stores them: ids and codes that are
+/// not clean read as absent, messages become printable and clipped, and a redirect that is not
+/// clean is no redirect.
+#[test]
+fn a_verified_callbacks_texts_are_bounded() {
+    let body = signed(json!({
+        "payment": {"id": "ord-1", "status": "decline"},
+        "operation": {
+            "type": "sale", "status": "decline", "code": "2\u{0}0000",
+            "message": format!("General\u{0}decline{}", "!".repeat(5_000)),
+            "request_id": "r".repeat(1_000),
+            "provider": {"payment_id": "H\u{7}1"}
+        }
+    }));
+    let cb = verify_and_parse(&body, &key()).unwrap();
+    let op = cb.operation.as_ref().unwrap();
+    assert_eq!(op.code, "", "a code with a NUL reads as absent");
+    assert!(op.message.starts_with("General decline"), "{}", op.message);
+    assert!(op.message.len() <= crate::domain::limits::REASON_MAX);
+    assert_eq!(op.request_id, None);
+    assert_eq!(op.provider_payment_id, None);
+    for redirect in [
+        json!({"method": "POST", "url": "https://acs.example/\u{0}", "body": {}}),
+        json!({"method": "POST", "url": "https://acs.example/", "body": {"PaReq": "a\u{0}b"}}),
+        json!({"method": "POST", "url": "https://acs.example/", "body": {"PaReq": "a".repeat(20_000)}}),
+        json!({"method": "PO\nST", "url": "https://acs.example/", "body": {}}),
+    ] {
+        let body =
+            signed(json!({"payment": {"id": "ord-1", "status": "awaiting customer"}, "redirect_data": redirect}));
+        let cb = verify_and_parse(&body, &key()).unwrap();
+        assert_eq!(cb.redirect, None, "{redirect}");
+    }
+    let clean = signed(json!({"payment": {"id": "ord-1", "status": "awaiting customer"},
+        "redirect_data": {"method": "POST", "url": "https://acs.example/", "body": {"PaReq": "abc"}}}));
+    assert!(
+        verify_and_parse(&clean, &key()).unwrap().redirect.is_some(),
+        "a clean redirect is kept"
+    );
 }
 
 #[test]

@@ -38,7 +38,7 @@ macro_rules! open_enum {
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub enum $name {
             $($(#[$vdoc])* $variant,)*
-            /// A value this table does not know, kept verbatim.
+            /// A value this table does not know, kept as a provider message (printable, clipped).
             Other(String),
         }
 
@@ -48,8 +48,9 @@ macro_rules! open_enum {
                 match text {
                     $($($text)|+ => $name::$variant,)*
                     other => {
-                        tracing::warn!(value = other, kind = stringify!($name), "unknown ecommpay value");
-                        $name::Other(other.to_owned())
+                        tracing::warn!(value = %crate::domain::limits::quote(other), kind = stringify!($name),
+                            "unknown ecommpay value");
+                        $name::Other(crate::providers::fields::provider_message(other))
                     }
                 }
             }

@@ -232,3 +232,62 @@ async fn floods_of_forged_callbacks_never_throttle_genuine_ones() {
     h.still_alive().await;
     h.stop().await;
 }
+
+/// `body` signed again with the default project's key after a change.
+fn resigned(mut body: Value) -> Value {
+    body.as_object_mut().map(|object| object.remove("signature"));
+    bnpl::providers::ecommpay::signature::sign_in_place(&mut body, &SecretString::from(SECRET));
+    body
+}
+
+/// Values PostgreSQL cannot store (a NUL) or that no payment of ours could have, in callbacks the
+/// provider really signed: each is stored and answered at once (a 5xx would bring the same body
+/// back for days, failing its group-commit batch each time), never charged to the sender, and
+/// the payment it names still settles.
+#[tokio::test]
+async fn verified_callbacks_with_unstorable_values_are_stored_and_answered_not_retried() {
+    let mut h = Hostile::start().await;
+    h.publish(
+        "purchase.create",
+        humm_purchase("dirty-humm", 15000).to_string().as_bytes(),
+    )
+    .await;
+    h.event("dirty-humm", "payment.action_required").await;
+
+    // References no payment of ours could have: stored as `unknown_payment`, answered 200.
+    let nul_id = ecommpay_success("dirty\u{0}humm", 15000, "GBP", PROJECT, SECRET);
+    let long_id = ecommpay_success(&"d".repeat(10_000), 15000, "GBP", PROJECT, SECRET);
+    assert_eq!(h.post_ecommpay(&nul_id).await, 200);
+    assert_eq!(h.post_ecommpay(&long_id).await, 200);
+    // Far past the throttle's quota: a real provider sent them, so they are never charged, and a
+    // forgery from the same address still meets 400, not 429.
+    for _ in 0..60 {
+        assert_eq!(h.post_ecommpay(&nul_id).await, 200);
+    }
+    let forged = ecommpay_sale_callback("dirty-humm", 15000, "success", "not-the-key");
+    assert_eq!(
+        h.post_ecommpay(&forged).await,
+        400,
+        "the unreadable callbacks were not charged"
+    );
+
+    // A decline whose message and provider reference hold a NUL: applied, its texts cleaned.
+    let mut decline = ecommpay_sale_callback("dirty-humm", 15000, "decline", SECRET);
+    decline["operation"]["message"] = json!("General\u{0}decline");
+    decline["operation"]["provider"]["payment_id"] = json!("REF\u{0}1");
+    assert_eq!(h.post_ecommpay(&resigned(decline)).await, 200);
+    let declined = h.event("dirty-humm", "payment.declined").await;
+    assert_eq!(declined["reason"]["provider_message"], "General decline", "{declined}");
+
+    let pool = h.db.pool().await;
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM inbound_callbacks WHERE verified AND outcome = 'unknown_payment' AND payment_id IS NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_eq!(stored, 62, "every unreadable callback is kept whole, once");
+    h.still_alive().await;
+    h.stop().await;
+}
