@@ -56,8 +56,17 @@ async fn a_humm_refund_is_queued_submitted_and_succeeds_by_callback() {
             .fetch_one(&pool)
             .await
             .unwrap();
+    // The callback that settled it is kept, as every callback is (contract §4: 200 once stored).
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM inbound_callbacks WHERE payment_id = 'rf-pay-1' AND verified AND outcome = 'applied'
+           AND convert_from(body, 'UTF8')::jsonb #>> '{operation,type}' = 'refund'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     pool.close().await;
     assert_eq!(settled_by, "callback:ecommpay");
+    assert_eq!(kept, 1, "the refund's callback is stored once");
     // A full second refund of the rest, then nothing is left to refund.
     env.publish("refund.create", &refund("rf-2", "rf-pay-1", 10000, "GBP"))
         .await;

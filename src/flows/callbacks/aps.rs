@@ -119,9 +119,11 @@ async fn apply_verified(
     if row.is_external() && parsed.maintenance_reference.is_none() {
         return external::hint(&delivery, conn, &row).await;
     }
-    let outcome = if let Some(refund_id) = parsed.maintenance_reference.clone() {
-        refunds::aps(conn, &row, parsed, &refund_id, ACTOR, after.promotions()).await?
-    } else {
+    if let Some(refund_id) = parsed.maintenance_reference.clone() {
+        let outcome = refunds::aps(conn, &row, parsed, &refund_id, ACTOR, after.promotions()).await?;
+        return delivery.finish_refund(conn, &row.payment_id, outcome).await;
+    }
+    let outcome = {
         let expected = Expected::money(&row.payment_id, row.amount_minor, &row.currency);
         match parsed.purchase_state(&expected) {
             Err(reason) => {

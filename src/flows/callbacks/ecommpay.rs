@@ -147,7 +147,10 @@ async fn apply_verified(
                 None => check_now(conn, &row).await?,
             },
         },
-        CallbackEvent::Refund(_) => refunds::ecommpay(conn, &row, parsed, ACTOR, after.promotions()).await?,
+        CallbackEvent::Refund(_) => {
+            let outcome = refunds::ecommpay(conn, &row, parsed, ACTOR, after.promotions()).await?;
+            return delivery.finish_refund(conn, &row.payment_id, outcome).await;
+        }
         CallbackEvent::Unexpected => check_now(conn, &row).await?,
     };
     delivery.finish(conn, &row.payment_id, outcome).await

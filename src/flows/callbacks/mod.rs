@@ -244,14 +244,36 @@ impl Delivery<'_> {
         inbound_callbacks::store_verified(conn, self.provider, self.body, payment_id, outcome).await
     }
 
-    /// Counts the outcome, and stores the body when the ledger did not already (no change).
+    /// Counts the outcome, and stores the body when the payment writer did not already (no
+    /// change).
     async fn finish(
         &self,
         conn: &mut PgConnection,
         payment_id: &str,
         outcome: &'static str,
     ) -> Result<Reply, sqlx::Error> {
-        if !wrote(outcome) {
+        self.finish_with(conn, payment_id, outcome, wrote(outcome)).await
+    }
+
+    /// [`Self::finish`] for a callback about a refund: the refund writer keeps no callback body,
+    /// so it is stored here whatever became of it (an `applied` refund callback was not kept).
+    async fn finish_refund(
+        &self,
+        conn: &mut PgConnection,
+        payment_id: &str,
+        outcome: &'static str,
+    ) -> Result<Reply, sqlx::Error> {
+        self.finish_with(conn, payment_id, outcome, false).await
+    }
+
+    async fn finish_with(
+        &self,
+        conn: &mut PgConnection,
+        payment_id: &str,
+        outcome: &'static str,
+        stored_with_the_change: bool,
+    ) -> Result<Reply, sqlx::Error> {
+        if !stored_with_the_change {
             self.store(conn, Some(payment_id), outcome).await?;
         }
         tracing::info!(outcome, "callback handled");
@@ -300,7 +322,7 @@ fn count_secret(provider: &'static str, account: &str, verified: crate::provider
     .increment(1);
 }
 
-/// Whether the ledger wrote the change (and the raw body with it).
+/// Whether the payment writer wrote the change (and the raw body with it).
 fn wrote(outcome: &str) -> bool {
     matches!(outcome, "applied" | "repeated" | "review")
 }
