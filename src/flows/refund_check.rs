@@ -74,7 +74,7 @@ impl Attempt for RefundCheck {
         let verdict = refund_settle::ask_provider(services, &payment, &refund, ACTOR).await;
         let settle = match verdict {
             Verdict::Settle(event, change) => Some((event, *change)),
-            Verdict::NotApplied | Verdict::Unknown(_) if overdue && !in_review => {
+            Verdict::NotApplied | Verdict::InProgress | Verdict::Unknown(_) if overdue && !in_review => {
                 let note = "no definite answer within the refund threshold".to_owned();
                 Some((
                     RefundEvent::NoDefiniteAnswer,
@@ -92,7 +92,8 @@ impl Attempt for RefundCheck {
             Verdict::NotApplied if refund.provider_request_id.is_none() && mode != RefundMode::Manual => {
                 return resend(services, job, &refund).await;
             }
-            Verdict::NotApplied => None,
+            // Held by the provider, unfinished: wait for it (never a second send).
+            Verdict::NotApplied | Verdict::InProgress => None,
             Verdict::Unknown(reason) => return Ok(retry(job, reason)),
         };
         // No definite answer yet (not applied, or just sent to review): ask again on the account's

@@ -91,6 +91,14 @@ impl RefundSend {
                     return finish(services, job, Some((refund, After::Event(event, *change)))).await
                 }
                 Verdict::NotApplied => {}
+                // The provider holds it, unfinished: wait for it as after an uncertain send.
+                Verdict::InProgress => {
+                    let after = After::Wait {
+                        request_id: refund.provider_request_id.clone(),
+                        after: base_time_of(services, &payment),
+                    };
+                    return finish(services, job, Some((refund, after))).await;
+                }
                 Verdict::Unknown(reason) => return Ok(retry(job, format!("status first: {reason}"))),
             }
         }
@@ -192,6 +200,21 @@ impl RefundSend {
         };
         finish(services, job, Some((refund, after))).await
     }
+}
+
+/// The payment's account's base time: when the first status check after a send is due.
+fn base_time_of(services: &Services, payment: &PaymentRow) -> Duration {
+    let timing = match payment.provider.as_str() {
+        "humm" => services
+            .accounts
+            .humm(Some(&payment.account))
+            .map(|a| a.timing.base_time),
+        _ => services
+            .accounts
+            .valu(Some(&payment.account))
+            .map(|a| a.timing.base_time),
+    };
+    timing.unwrap_or(Duration::from_secs(300))
 }
 
 async fn send<C: Connector>(

@@ -4,7 +4,9 @@
 //!
 //! provider total = our succeeded total + the in-flight amount → the refund succeeded;
 //! = our succeeded total → not applied yet (keep waiting; past the refund threshold, review);
-//! any other figure → review.
+//! any other figure → review. A refund operation the provider lists as still processing is ours
+//! in progress, never "not applied": only a refund the provider shows nothing of may be sent again
+//! with the same id. A total the answer does not give is no answer, not zero.
 
 use super::settle::provider_reason;
 use super::Services;
@@ -21,8 +23,10 @@ use serde_json::json;
 pub enum Verdict {
     /// Apply this event (succeeded, or review).
     Settle(RefundEvent, Box<RefundChange>),
-    /// The provider has not applied it (yet).
+    /// The provider has not applied it (yet), and lists no refund operation of ours in progress.
     NotApplied,
+    /// The provider holds it and has not finished it: wait, never send it again.
+    InProgress,
     /// No usable answer now.
     Unknown(String),
 }
@@ -83,7 +87,8 @@ pub async fn ask(
         StatusOutcome::Known(status) => {
             // Without our request id (an uncertain send), an operation can only be ours if no
             // other refund of the payment holds its request id.
-            let others = if refund.provider_request_id.is_none() && !status.declined_refunds.is_empty() {
+            let listed = !status.declined_refunds.is_empty() || !status.refunds_in_progress.is_empty();
+            let others = if refund.provider_request_id.is_none() && listed {
                 let mut conn = match services.pool.acquire().await {
                     Ok(conn) => conn,
                     Err(error) => return unknown(error.to_string()),
@@ -120,7 +125,14 @@ pub async fn ask(
                 });
                 return (Verdict::Settle(event, Box::new(change)), summary);
             }
-            status.refunded_minor.unwrap_or(0)
+            if in_progress_at_provider(&status, refund, &others) {
+                let summary = json!({"outcome": "processing", "request_id": refund.provider_request_id});
+                return (Verdict::InProgress, summary);
+            }
+            match status.refunded_minor {
+                Some(total) => total,
+                None => return unknown("the answer does not give the refunded total".to_owned()),
+            }
         }
         StatusOutcome::NotFound => return unknown("the provider does not know the payment".to_owned()),
         StatusOutcome::Retryable { reason } => return unknown(reason),
@@ -166,9 +178,24 @@ pub fn supports(verdict: &Verdict) -> &'static str {
     match verdict {
         Verdict::Settle(RefundEvent::Succeeded, _) => "succeeded",
         Verdict::Settle(RefundEvent::Declined | RefundEvent::Failed, _) => "declined",
-        Verdict::NotApplied => "pending",
+        Verdict::NotApplied | Verdict::InProgress => "pending",
         _ => "unknown",
     }
+}
+
+/// Whether the provider lists a refund operation that may be this refund, unfinished: one under
+/// our request id, or, when the send's answer was lost, any whose request id no other refund of
+/// the payment (`others`) holds (only one refund per account is in flight, and waiting is the safe
+/// side: a resend could pay twice).
+fn in_progress_at_provider(status: &ProviderStatus, refund: &RefundRow, others: &[String]) -> bool {
+    status.refunds_in_progress.iter().any(|operation| {
+        match (refund.provider_request_id.as_deref(), operation.request_id.as_deref()) {
+            (Some(ours), Some(theirs)) => ours == theirs,
+            (Some(_), None) => operation.amount_minor == Some(refund.amount_minor),
+            (None, Some(theirs)) => !others.iter().any(|other| other == theirs),
+            (None, None) => true,
+        }
+    })
 }
 
 /// A definite decline or failure: the provider lists a refund operation that ended without money
@@ -260,6 +287,7 @@ mod tests {
             Verdict::Settle(RefundEvent::NoDefiniteAnswer, _) => "review",
             Verdict::Settle(..) => "other",
             Verdict::NotApplied => "not_applied",
+            Verdict::InProgress => "in_progress",
             Verdict::Unknown(_) => "unknown",
         }
     }
@@ -307,6 +335,7 @@ mod tests {
             refunded_minor: Some(0),
             provider_reference: None,
             declined_refunds: vec![declined("req-1"), declined("req-2")],
+            refunds_in_progress: Vec::new(),
         };
         let found = declined_by_provider(&status, &refund_sent_as(Some("req-2")), &[]);
         assert_eq!(found.map(|d| d.request_id.as_str()), Some("req-2"));
@@ -338,10 +367,49 @@ mod tests {
             refunded_minor: Some(0),
             provider_reference: None,
             declined_refunds: vec![failed],
+            refunds_in_progress: Vec::new(),
         };
         assert!(declined_by_provider(&status, &refund_sent_as(None), &[]).is_none());
         status.declined_refunds[0].amount_minor = Some(1000);
         let ours = declined_by_provider(&status, &refund_sent_as(None), &[]);
         assert!(ours.is_some_and(|d| d.failed));
+    }
+
+    #[test]
+    fn a_refund_operation_the_provider_still_processes_may_be_ours_and_is_never_not_applied() {
+        let processing = |request_id: Option<&str>, amount: i64| crate::providers::outcome::RefundInProgress {
+            request_id: request_id.map(str::to_owned),
+            amount_minor: Some(amount),
+        };
+        let status = |operations| ProviderStatus {
+            state: crate::providers::outcome::PaymentState::Succeeded,
+            refunded_minor: Some(0),
+            provider_reference: None,
+            declined_refunds: Vec::new(),
+            refunds_in_progress: operations,
+        };
+        let listed = status(vec![processing(Some("req-7"), 1000)]);
+        assert!(in_progress_at_provider(&listed, &refund_sent_as(Some("req-7")), &[]));
+        assert!(
+            !in_progress_at_provider(&listed, &refund_sent_as(Some("req-8")), &[]),
+            "another refund's operation"
+        );
+        // After a lost answer: any unfinished operation no other refund holds is taken for ours.
+        assert!(in_progress_at_provider(&listed, &refund_sent_as(None), &[]));
+        assert!(!in_progress_at_provider(
+            &listed,
+            &refund_sent_as(None),
+            &["req-7".to_owned()]
+        ));
+        assert!(in_progress_at_provider(
+            &status(vec![processing(None, 1)]),
+            &refund_sent_as(None),
+            &[]
+        ));
+        assert!(!in_progress_at_provider(
+            &status(Vec::new()),
+            &refund_sent_as(None),
+            &[]
+        ));
     }
 }

@@ -69,6 +69,7 @@ fn ecommpay_through_the_trait() {
             refunded_minor: Some(0),
             provider_reference: None,
             declined_refunds: Vec::new(),
+            refunds_in_progress: Vec::new(),
         })
     );
     assert_eq!(account.verify_callback(b"{}").unwrap_err(), CallbackError::BadSignature);

@@ -60,6 +60,19 @@ pub struct ProviderStatus {
     /// answer gave (ecommpay lists every operation of a payment; APS reports totals only: always
     /// empty).
     pub declined_refunds: Vec<DeclinedRefund>,
+    /// Refund operations the provider reports it holds but has not finished (humm takes up to a
+    /// working day): a refund there must be waited for, never sent again (ecommpay lists
+    /// operations; APS answers refunds at once: always empty).
+    pub refunds_in_progress: Vec<RefundInProgress>,
+}
+
+/// A refund operation a provider holds and has not finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundInProgress {
+    /// The request id its refund answer gave, when the status says.
+    pub request_id: Option<String>,
+    /// The amount it is for, when the status says.
+    pub amount_minor: Option<i64>,
 }
 
 /// A refund operation a provider reports ended without money moving: a definite answer for the

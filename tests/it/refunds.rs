@@ -234,6 +234,35 @@ async fn an_uncertain_refund_is_settled_by_status_query_and_never_sent_twice() {
     env.app.stop().await.unwrap();
 }
 
+/// A refund the provider holds but has not finished (humm takes up to a working day) is not sent
+/// again after an uncertain send: the status query lists its operation as processing, which is
+/// not "not applied" (providers.md §1.6: keep waiting). Sent again, ecommpay would refuse the
+/// reused id (3230), and APS could pay it twice.
+#[tokio::test]
+async fn an_uncertain_refund_still_processing_at_the_provider_is_waited_for_not_sent_again() {
+    // humm takes 5 s (50,000 provider seconds × 0.0001): several status checks (base time 1.5 s,
+    // then every second) see it processing before it succeeds, within the 8 s refund threshold.
+    let mut env = spawn_sandboxed(fast_timing(), |config| {
+        auto_success(config);
+        config.humm.refund_processing_secs = 50_000.0;
+    })
+    .await;
+    succeeded_humm(&mut env, "rf-pay-5p", 10000).await;
+    // Registered, answered 500 (uncertain: we hold no request id), its callback lost.
+    let id = "8-fault-register-500-fault-lost-callback";
+    env.publish("refund.create", &refund(id, "rf-pay-5p", 2500, "GBP"))
+        .await;
+    let done = env.wait_for_event("rf-pay-5p", "refund.succeeded", WAIT).await;
+    assert_eq!(done["refunded_total_minor"], 2500);
+    let ledger = env.ledger().await;
+    assert_eq!(
+        ledger["refund_requests_per_refund_id"][id], 1,
+        "the refund was sent again while the provider processed it"
+    );
+    assert_eq!(ledger["reused_refund_ids"], 0);
+    env.app.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_refund_with_no_answer_past_the_refund_threshold_needs_review_and_keeps_blocking() {
     // humm takes 20 s (200,000 provider seconds × 0.0001): longer than our 8 s refund threshold.

@@ -324,6 +324,16 @@ impl RefundQueue {
                             return finish(s, p, k, Some(After::Event(event)), self.rules.works_in_review)
                         }
                         Verdict::NotApplied => {}
+                        // The provider holds it unfinished: wait for it, as after an uncertain send.
+                        Verdict::InProgress => {
+                            return finish(
+                                s,
+                                p,
+                                k,
+                                Some(After::Wait { registered: false }),
+                                self.rules.works_in_review,
+                            )
+                        }
                         Verdict::Unknown(_) => unreachable!("the model's provider always answers"),
                     }
                 }
@@ -447,7 +457,7 @@ impl RefundQueue {
                 apply(row, event);
                 true
             }
-            Verdict::NotApplied | Verdict::Unknown(_) if overdue && !in_review => {
+            Verdict::NotApplied | Verdict::InProgress | Verdict::Unknown(_) if overdue && !in_review => {
                 row.check_job = self.rules.works_in_review;
                 apply(row, RefundEvent::NoDefiniteAnswer);
                 true
@@ -466,7 +476,7 @@ impl RefundQueue {
                 true
             }
             // Asked again later: nothing changes now.
-            Verdict::NotApplied | Verdict::Unknown(_) => false,
+            Verdict::NotApplied | Verdict::InProgress | Verdict::Unknown(_) => false,
         }
     }
 
@@ -502,6 +512,13 @@ impl RefundQueue {
             .any(|op| op.refund as usize == i && op.outcome == ProviderOutcome::Declined)
         {
             return Verdict::Settle(RefundEvent::Declined, Box::default());
+        }
+        // `refund_settle::in_progress_at_provider`: an operation the provider still works on.
+        if s.provider
+            .iter()
+            .any(|op| op.refund as usize == i && op.outcome == ProviderOutcome::Pending)
+        {
+            return Verdict::InProgress;
         }
         let reported = self.provider_total(s);
         let succeeded: i64 = s

@@ -147,6 +147,7 @@ pub fn parse_check_status(raw: &RawResponse, expected: &Expected) -> StatusOutco
         provider_reference: field(&params, "fort_id"),
         // CHECK_STATUS reports refunded totals, not refund operations.
         declined_refunds: Vec::new(),
+        refunds_in_progress: Vec::new(),
     })
 }
 

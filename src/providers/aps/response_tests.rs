@@ -232,6 +232,7 @@ fn check_status_is_decided_by_transaction_code_not_by_12000() {
             refunded_minor: Some(100000),
             provider_reference: Some("F1".into()),
             declined_refunds: Vec::new(),
+            refunds_in_progress: Vec::new(),
         })
     );
     let pending = status_answer(json!({"transaction_status": "15", "transaction_code": "15777"}));

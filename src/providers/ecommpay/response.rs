@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::codes::{code_class, OperationStatus, OperationType, PaymentStatus};
 use crate::providers::fields::{at, minor_at, text_at};
 use crate::providers::outcome::{
-    CodeClass, CreateOutcome, DeclinedRefund, Expected, PaymentState, ProviderStatus, StatusOutcome,
+    CodeClass, CreateOutcome, DeclinedRefund, Expected, PaymentState, ProviderStatus, RefundInProgress, StatusOutcome,
 };
 use crate::providers::{RawResponse, RefundAck};
 
@@ -154,6 +154,7 @@ pub fn parse_status(raw: &RawResponse, expected: &Expected) -> StatusOutcome {
         refunded_minor: refunded_total(&status, &operations),
         provider_reference: sale.and_then(|op| op.id.clone()),
         declined_refunds: declined_refunds(&operations),
+        refunds_in_progress: refunds_in_progress(&operations),
         state,
     })
 }
@@ -227,6 +228,29 @@ fn declined_refunds(operations: &[OperationSummary]) -> Vec<DeclinedRefund> {
                 amount_minor: op.amount_minor,
                 failed,
             })
+        })
+        .collect()
+}
+
+/// Refund operations neither succeeded nor ended without money moving: ones ecommpay still
+/// processes (or in a state we do not know, which must not be taken for "not there" either).
+fn refunds_in_progress(operations: &[OperationSummary]) -> Vec<RefundInProgress> {
+    operations
+        .iter()
+        .filter(|op| op.kind == OperationType::Refund)
+        .filter(|op| {
+            !matches!(
+                op.status,
+                OperationStatus::Success
+                    | OperationStatus::Decline
+                    | OperationStatus::Expired
+                    | OperationStatus::Error
+                    | OperationStatus::InternalError
+            )
+        })
+        .map(|op| RefundInProgress {
+            request_id: op.request_id.clone(),
+            amount_minor: op.amount_minor,
         })
         .collect()
 }

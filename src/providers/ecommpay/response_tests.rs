@@ -129,6 +129,7 @@ fn status_success_with_refunds_reports_the_refunded_total() {
             refunded_minor: Some(5000),
             provider_reference: Some("29741010169841".into()),
             declined_refunds: Vec::new(),
+            refunds_in_progress: Vec::new(),
         })
     );
 }
