@@ -52,6 +52,7 @@ pub async fn settle(
     let unit = Arc::new(JobSettlement {
         job: job.clone(),
         payment_id: payment_id.to_owned(),
+        registration: None,
         known: known.map(Arc::new),
         event,
         change,
@@ -61,6 +62,63 @@ pub async fn settle(
     });
     services.job_committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await?;
     Ok(unit.result.take().unwrap_or(JobResult::Completed))
+}
+
+/// [`settle`] for an event a provider's answer about the payment brings (the answer knows it):
+/// a humm Gate payment still `accepted` first announces the registration that implies
+/// (`settle::implied_registration`), in the same transaction.
+pub async fn settle_known(
+    services: &Services,
+    job: &ClaimedJob,
+    known: PaymentRow,
+    event: PaymentEvent,
+    change: Change,
+) -> Result<JobResult, sqlx::Error> {
+    let Some(payment_id) = job.payment_id.as_deref() else {
+        return settle(services, job, None, None).await;
+    };
+    let unit = Arc::new(JobSettlement {
+        job: job.clone(),
+        payment_id: payment_id.to_owned(),
+        registration: super::settle::implied_registration(&known, event, &change.actor),
+        known: Some(Arc::new(known)),
+        event,
+        change,
+        wake: Arc::clone(&services.outbox_wake),
+        result: LastRun::default(),
+        written: LastRun::default(),
+    });
+    services.job_committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await?;
+    Ok(unit.result.take().unwrap_or(JobResult::Completed))
+}
+
+/// Applies the registration a provider's answer implies (`settle::implied_registration`) in the
+/// caller's transaction, before the answer's own change; the payment as it is then (`row` when
+/// nothing moved). Not cached until the transaction commits: it may still roll back.
+pub async fn register_implied(
+    conn: &mut PgConnection,
+    row: Arc<PaymentRow>,
+    registration: &Change,
+    wake: Option<&OutboxWake>,
+) -> Result<Arc<PaymentRow>, sqlx::Error> {
+    let extras = Extras {
+        wake,
+        cache_after_commit: true,
+        ..Extras::default()
+    };
+    let registered = payment::apply(
+        conn,
+        &row.payment_id,
+        Some(&row),
+        PaymentEvent::Registered,
+        registration,
+        extras,
+    )
+    .await?;
+    Ok(match registered {
+        Outcome::Done { row: after, .. } => after,
+        _ => row,
+    })
 }
 
 /// Committer tasks for job results: two, like intake's, so one batch commits while the next fills.
@@ -77,6 +135,8 @@ pub fn job_committer(pool: sqlx::PgPool) -> GroupCommitter {
 struct JobSettlement {
     job: ClaimedJob,
     payment_id: String,
+    /// The registration the provider's answer implies, applied first (`settle_known`).
+    registration: Option<Change>,
     known: Option<Arc<PaymentRow>>,
     event: PaymentEvent,
     change: Change,
@@ -92,21 +152,18 @@ struct JobSettlement {
 impl Unit for JobSettlement {
     fn apply<'c>(&'c self, conn: &'c mut PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
         Box::pin(async move {
+            let mut known = self.known.clone();
+            if let (Some(registration), Some(row)) = (&self.registration, &self.known) {
+                known = Some(register_implied(conn, Arc::clone(row), registration, Some(&self.wake)).await?);
+            }
             let extras = Extras {
                 job: Some(&self.job),
                 wake: Some(&self.wake),
                 cache_after_commit: true,
                 ..Extras::default()
             };
-            let outcome = payment::apply(
-                conn,
-                &self.payment_id,
-                self.known.as_ref(),
-                self.event,
-                &self.change,
-                extras,
-            )
-            .await?;
+            let outcome =
+                payment::apply(conn, &self.payment_id, known.as_ref(), self.event, &self.change, extras).await?;
             let written = match &outcome {
                 Outcome::Done { row, .. } => Some(Arc::clone(row)),
                 _ => None,
@@ -144,9 +201,10 @@ impl Unit for JobSettlement {
     }
 
     /// Alone, each of the ledger's statements is a compare-and-set that stands by itself (a stale
-    /// one is decided again from a fresh read), exactly as without batching.
+    /// one is decided again from a fresh read), exactly as without batching; an implied
+    /// registration and the answer's own change land together or not at all.
     fn alone_needs_transaction(&self) -> bool {
-        false
+        self.registration.is_some()
     }
 }
 

@@ -77,7 +77,11 @@ impl HummSale {
         }
         if job.attempts > 1 {
             match self.ask_first(&account, &row).await {
-                Asked::Settle(event, change) => return finish(services, job, Some((row, event, *change))).await,
+                // The status answer knows the sale: `pending` first while the payment is
+                // `accepted`.
+                Asked::Settle(event, change) => {
+                    return completion::settle_known(services, job, row, event, *change).await
+                }
                 Asked::Send => {}
                 Asked::Retry(reason) => return Ok(retry(job, reason)),
             }

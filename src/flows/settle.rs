@@ -3,8 +3,10 @@
 
 use crate::domain::events::Reason;
 use crate::domain::payment_state::PaymentEvent;
+use crate::domain::PaymentStatus;
 use crate::ledger::Change;
 use crate::providers::outcome::PaymentState;
+use crate::store::payments::PaymentRow;
 
 /// The event and its details for a provider-reported state; None when the state says nothing
 /// new (still pending or waiting for the customer).
@@ -28,6 +30,21 @@ pub fn event_for(state: &PaymentState, actor: &str) -> Option<(PaymentEvent, Cha
         )),
         PaymentState::ActionRequired { .. } | PaymentState::Pending { .. } => None,
     }
+}
+
+/// The registration a provider's answer about a humm Gate payment still `accepted` implies: the
+/// answer knows the payment, so ecommpay has the sale, and the payment announces `pending` before
+/// `event` (contract §3: humm Gate `accepted → pending → … → succeeded | declined`), as a callback
+/// racing the sale's own answer does. None when `row` is past `accepted` or not a Gate payment.
+pub fn implied_registration(row: &PaymentRow, event: PaymentEvent, actor: &str) -> Option<Change> {
+    let implied = row.provider == "humm"
+        && row.flow == "gate"
+        && row.status() == PaymentStatus::Accepted
+        && event != PaymentEvent::Registered;
+    implied.then(|| Change {
+        note: Some("registration implied by the provider's answer".to_owned()),
+        ..Change::by(actor)
+    })
 }
 
 /// `reason` of contract §3: `{code, message, provider_code, provider_message}`.

@@ -6,7 +6,7 @@
 //! the threshold); with none, the payment goes to `needs_review`, never to a guessed final state.
 //! `expired` is only for a Payment Page that was never opened (ecommpay has never heard of it).
 
-use super::completion::Attempt;
+use super::completion::{self, Attempt};
 use super::{schedule, settle, Services};
 use crate::accounts::CallLimiter;
 use crate::config::AccountTiming;
@@ -34,6 +34,9 @@ pub struct StatusCheck {
 enum Next {
     /// Apply this event; the payment is settled (or in review): no further check.
     Settle(PaymentEvent, Change),
+    /// [`Next::Settle`] for an answer that knows the payment (a humm Gate one still `accepted`
+    /// announces `pending` first).
+    SettleKnown(PaymentEvent, Change),
     /// Apply this event (if any) and check again later.
     CheckAgain(Option<(PaymentEvent, Change)>),
     /// Send the humm sale again with the same id (ecommpay never got it), and keep checking.
@@ -46,13 +49,13 @@ impl Attempt for StatusCheck {
     async fn attempt(&self, job: &ClaimedJob) -> Result<JobResult, sqlx::Error> {
         let services = &self.services;
         let Some(payment_id) = job.payment_id.as_deref() else {
-            return complete(services, job, None, None).await;
+            return complete(services, job, None, None, false).await;
         };
         let mut conn = services.pool.acquire().await?;
         let row = payments::get(&mut conn, payment_id).await?;
         drop(conn);
         let Some(row) = row.filter(|row| !row.status().is_final()) else {
-            return complete(services, job, None, None).await;
+            return complete(services, job, None, None, false).await;
         };
         let Some((timing, outcome)) = self.query(&row).await else {
             return Ok(retry(
@@ -67,13 +70,15 @@ impl Attempt for StatusCheck {
         tracing::info!(payment_id, round, deciding, "status checked");
         let reschedule = schedule::next_check_at(&row, &timing, round, now);
         match next {
-            Next::Settle(event, change) => complete(services, job, Some((row, event, change)), None).await,
+            Next::Settle(event, change) => complete(services, job, Some((row, event, change)), None, false).await,
+            Next::SettleKnown(event, change) => complete(services, job, Some((row, event, change)), None, true).await,
             Next::CheckAgain(settle) => {
                 complete(
                     services,
                     job,
                     settle.map(|(event, change)| (row, event, change)),
                     Some((reschedule, round + 1)),
+                    false,
                 )
                 .await
             }
@@ -167,7 +172,7 @@ fn decide(row: &PaymentRow, outcome: StatusOutcome, deciding: bool, attempts: i3
         StatusOutcome::Known(status) => match settle::event_for(&status.state, ACTOR) {
             Some((event, mut change)) => {
                 change.provider_reference = status.provider_reference;
-                Next::Settle(event, change)
+                Next::SettleKnown(event, change)
             }
             None if deciding => Next::Settle(
                 PaymentEvent::NoDefiniteAnswer,
@@ -212,16 +217,25 @@ async fn complete(
     job: &ClaimedJob,
     settle: Option<(PaymentRow, PaymentEvent, Change)>,
     next: Option<(chrono::DateTime<Utc>, usize)>,
+    provider_knows_it: bool,
 ) -> Result<JobResult, sqlx::Error> {
     let mut tx = services.pool.begin().await?;
     // Whether the ledger completed the job with the event, and whether the payment stays open.
     let (completed, still_open) = match settle {
         Some((row, event, change)) => {
+            let mut row = Arc::new(row);
+            // The answer knows the payment: a humm Gate one still `accepted` announces `pending`
+            // first, in this transaction.
+            let implied = provider_knows_it
+                .then(|| settle::implied_registration(&row, event, ACTOR))
+                .flatten();
+            if let Some(registration) = implied {
+                row = completion::register_implied(&mut tx, row, &registration, None).await?;
+            }
             let extras = Extras {
                 job: Some(job),
                 ..Extras::default()
             };
-            let row = Arc::new(row);
             match payment::apply(&mut tx, &row.payment_id, Some(&row), event, &change, extras).await? {
                 payment::Outcome::Done { row: after, .. } => (
                     true,

@@ -193,3 +193,56 @@ async fn a_change_in_a_shared_transaction_reaches_the_row_cache_only_once_commit
     drop(other);
     pool.close().await;
 }
+
+/// A status answer that finds a humm Gate sale already settled while its payment is still
+/// `accepted` (an uncertain sale whose callbacks were lost): the answer knows the payment, so
+/// ecommpay has the sale, and `pending` is announced before the final event, in the same
+/// transaction (contract §3's Gate sequence `accepted → pending → … → succeeded`).
+#[tokio::test]
+async fn a_sale_first_known_from_a_status_answer_still_announces_pending() {
+    let (_db, pool, services) = fresh_services().await;
+    let payment_id = format!("known-{}", uuid::Uuid::new_v4().simple());
+    let mut conn = pool.acquire().await.unwrap();
+    let row = crate::helpers::create_humm_payment(&mut conn, &payment_id).await;
+    let job = NewJob {
+        kind: "humm_sale",
+        payment_id: Some(&payment_id),
+        refund_id: None,
+        dedupe_key: None,
+        payload: serde_json::json!({}),
+        due_at: chrono::Utc::now(),
+        max_attempts: 5,
+    };
+    let claimed = jobs::insert_claimed(&mut conn, &job, Duration::from_secs(30))
+        .await
+        .unwrap();
+    drop(conn);
+    let result = completion::settle_known(
+        &services,
+        &claimed,
+        row,
+        PaymentEvent::Succeeded,
+        Change::by("job:humm_sale"),
+    )
+    .await;
+    assert!(matches!(result, Ok(JobResult::Completed)), "{result:?}");
+    let announced: Vec<(String, i64)> =
+        sqlx::query_as("SELECT event_type, sequence FROM outbox WHERE payment_id = $1 ORDER BY sequence")
+            .bind(&payment_id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let expected = [
+        ("payment.accepted", 1),
+        ("payment.pending", 2),
+        ("payment.succeeded", 3),
+    ]
+    .map(|(kind, sequence)| (kind.to_owned(), sequence));
+    assert_eq!(announced, expected);
+    let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
+        .bind(claimed.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "done");
+}
