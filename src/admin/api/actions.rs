@@ -37,6 +37,7 @@ pub async fn force_status_check(
     Path(payment_id): Path<String>,
 ) -> Result<(axum::http::StatusCode, Json<StatusCheckScheduled>), ApiError> {
     caller.require(Scope::Operate)?;
+    let payment_id = super::path_ids::payment(payment_id)?;
     let job_id = admin_actions::force_status_check(&state.pool, &payment_id, caller.name()).await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
@@ -74,6 +75,7 @@ pub async fn resolve_payment(
     body: Result<Json<ResolveRequest>, JsonRejection>,
 ) -> Result<Json<Resolution>, ApiError> {
     caller.require(Scope::Operate)?;
+    let payment_id = super::path_ids::payment(payment_id)?;
     let Json(request) = body?;
     let to: PaymentStatus = request
         .to
@@ -108,6 +110,7 @@ pub async fn replay_events(
     Path(payment_id): Path<String>,
 ) -> Result<(axum::http::StatusCode, Json<EventsReplayed>), ApiError> {
     caller.require(Scope::Operate)?;
+    let payment_id = super::path_ids::payment(payment_id)?;
     let events = admin_actions::replay_events(&state.pool, &payment_id, caller.name()).await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
@@ -124,6 +127,13 @@ pub(crate) fn required_reason(reason: &str) -> Result<&str, ApiError> {
     if reason.len() > MAX_REASON {
         return Err(ApiError::BadRequest(format!(
             "the reason is longer than {MAX_REASON} bytes"
+        )));
+    }
+    // Recorded in the audit log and announced: line breaks may stay, other control characters
+    // (a NUL fails the statement that records it) may not.
+    if let Some((at, _)) = crate::domain::limits::forbidden_control(reason, true) {
+        return Err(ApiError::BadRequest(format!(
+            "the reason holds a control character at character {at}"
         )));
     }
     Ok(reason)

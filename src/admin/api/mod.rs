@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod actions;
 pub mod dead_letters;
 pub mod jobs;
+pub mod path_ids;
 pub mod payments;
 pub mod refunds;
 pub mod reports;

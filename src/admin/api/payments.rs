@@ -99,6 +99,7 @@ pub async fn get_payment(
     Path(payment_id): Path<String>,
 ) -> Result<Json<PaymentDetail>, ApiError> {
     caller.require(Scope::Read)?;
+    let payment_id = super::path_ids::payment(payment_id)?;
     let mut detail = admin_payments::detail(&state.pool, &payment_id)
         .await?
         .ok_or(ApiError::NotFound("payment"))?;
@@ -143,5 +144,6 @@ fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, String), ApiError> {
     let (micros, payment_id) = text.split_once('|').ok_or_else(bad)?;
     let micros: i64 = micros.parse().map_err(|_| bad())?;
     let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
-    Ok((at, payment_id.to_owned()))
+    let payment_id = crate::domain::PaymentId::new(payment_id).map_err(|_| bad())?;
+    Ok((at, payment_id.into()))
 }

@@ -105,6 +105,7 @@ pub async fn release_refund(
     body: Result<Json<ReleaseRequest>, JsonRejection>,
 ) -> Result<Json<RefundChange>, ApiError> {
     caller.require(Scope::Operate)?;
+    let refund_id = super::path_ids::refund(refund_id)?;
     let Json(request) = body?;
     let reason = required_reason(&request.reason)?;
     let outcome = request.outcome.into();
@@ -148,6 +149,7 @@ pub async fn refund_status_check(
     Path(refund_id): Path<String>,
 ) -> Result<Json<StatusCheckAnswer>, ApiError> {
     caller.require(Scope::Operate)?;
+    let refund_id = super::path_ids::refund(refund_id)?;
     let answer = refund_evidence::status_check(&state.services, &refund_id, caller.name()).await?;
     Ok(Json(StatusCheckAnswer {
         answer_id: answer.id,
@@ -181,6 +183,7 @@ pub async fn cancel_refund(
     body: Result<Json<CancelRequest>, JsonRejection>,
 ) -> Result<Json<RefundChange>, ApiError> {
     caller.require(Scope::Finance)?;
+    let refund_id = super::path_ids::refund(refund_id)?;
     let Json(request) = body?;
     let reason = required_reason(&request.reason)?;
     let change = admin_refunds::apply(&state.pool, &refund_id, RefundEvent::Cancel, reason, caller.name()).await?;
@@ -236,6 +239,7 @@ pub async fn record_refund(
     body: Result<Json<RecordRequest>, JsonRejection>,
 ) -> Result<Json<Recorded>, ApiError> {
     caller.require(Scope::Finance)?;
+    let refund_id = super::path_ids::refund(refund_id)?;
     let Json(request) = body?;
     let reason = required_reason(&request.reason)?;
     let refund = refund_record::record(

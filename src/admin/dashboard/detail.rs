@@ -20,7 +20,12 @@ pub async fn payment(
     Query(done): Query<Done>,
 ) -> Response {
     let name = viewer.0.name.as_str();
-    match admin_payments::detail(&state.pool, &payment_id).await {
+    // An id that could never be ours (a NUL fails the query) is no such payment.
+    let lookup = match crate::domain::PaymentId::new(payment_id.as_str()) {
+        Ok(_) => admin_payments::detail(&state.pool, &payment_id).await,
+        Err(_) => Ok(None),
+    };
+    match lookup {
         Ok(Some(mut detail)) => {
             if !personal::sees_personal_data(&viewer.0.scopes) {
                 personal::mask_payment(&mut detail);

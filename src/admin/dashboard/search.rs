@@ -25,7 +25,8 @@ pub struct Search {
 pub async fn search(viewer: Viewer, State(state): State<AdminState>, Query(search): Query<Search>) -> Response {
     let name = viewer.0.name.as_str();
     let wanted = search.q.trim();
-    if wanted.is_empty() || wanted.chars().count() > MAX_QUERY {
+    let unsearchable = crate::domain::limits::forbidden_control(wanted, false).is_some();
+    if wanted.is_empty() || wanted.chars().count() > MAX_QUERY || unsearchable {
         return not_found(name, wanted, StatusCode::BAD_REQUEST);
     }
     match admin_payments::find_by_id(&state.pool, wanted).await {

@@ -391,3 +391,70 @@ async fn retention_masks_descriptions_and_reasons_in_batches() {
     assert_eq!((body_length, purged), (Some(0), true));
     app.stop().await.unwrap();
 }
+
+/// Ids in a path, a cursor, a search and a decision's reason are checked before they reach a
+/// query: a NUL (which PostgreSQL refuses in text) is no such payment or refund, or a 400 naming
+/// the problem, never a 500 or "database unavailable".
+#[tokio::test]
+async fn ids_and_reasons_that_could_never_be_stored_are_refused_not_failed() {
+    let mut app = spawn_app().await;
+    let pool = app.db.pool().await;
+    seed_payment(&pool, &Seed::new("held-1", "humm", "needs_review")).await;
+    let read = token(&pool, "nul-reader", &["read"]).await;
+    let operator = token(&pool, "nul-operator", &["read", "operate"]).await;
+
+    let (status, body) = get(&app, "/admin/v1/payments/ord%00x", &read).await;
+    assert_eq!((status, &body["error"]["code"]), (404, &json!("not_found")), "{body}");
+    for path in [
+        "/admin/v1/payments/ord%00x/status-check",
+        "/admin/v1/refunds/rf%00x/status-check",
+    ] {
+        let (status, body) = post(&app, path, &operator, json!({})).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let cursor = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, "0|ord\u{0}x");
+    let (status, body) = get(&app, &format!("/admin/v1/payments?cursor={cursor}"), &read).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = post(
+        &app,
+        "/admin/v1/payments/held-1/resolve",
+        &operator,
+        json!({"to": "succeeded", "reason": "checked\u{0}by phone"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("control character"),
+        "{body}"
+    );
+    assert_eq!(
+        sqlx::query_scalar::<_, String>("SELECT status FROM payments WHERE payment_id = 'held-1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap(),
+        "needs_review",
+        "nothing decided"
+    );
+
+    // The dashboard: a detail page and a search.
+    let own = format!("http://{}", app.addr);
+    let signed_in = sign_in_with(&app, &read, Some(&own)).await;
+    let session = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    for (path, wanted) in [("/payments/ord%00x", 404), ("/search?q=ord%00x", 400)] {
+        let response = app
+            .http
+            .get(app.url(path))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), wanted, "{path}");
+    }
+    app.stop().await.unwrap();
+}
