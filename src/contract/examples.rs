@@ -73,6 +73,14 @@ fn payment(status: PaymentStatus, valu: bool) -> PaymentRow {
     }
 }
 
+/// The refunded payment as it stands before its event numbered `sequence`.
+fn numbered(sequence: i64) -> PaymentRow {
+    PaymentRow {
+        last_sequence: sequence - 1,
+        ..payment(PaymentStatus::Succeeded, false)
+    }
+}
+
 fn refund(status: &str) -> RefundRow {
     RefundRow {
         refund_id: "rf-1001-1".to_owned(),
@@ -202,14 +210,21 @@ pub fn event(event_type: EventType) -> Value {
                 Some(resolution),
             )))
         }
-        T::RefundQueued => Event::Refund(Box::new(announce::refund(&refund("queued"), 4, 0, false, None, None))),
+        T::RefundQueued => Event::Refund(Box::new(announce::refund(
+            &refund("queued"),
+            &numbered(4),
+            0,
+            false,
+            None,
+            None,
+        ))),
         T::RefundActionRequired => Event::Refund(Box::new(announce::action_required(
-            announce::refund(&refund("in_flight"), 5, 0, false, None, None),
+            announce::refund(&refund("in_flight"), &numbered(5), 0, false, None, None),
             &payment(PaymentStatus::Succeeded, false),
         ))),
         T::RefundSubmitted => Event::Refund(Box::new(announce::refund(
             &refund("in_flight"),
-            5,
+            &numbered(5),
             0,
             false,
             None,
@@ -217,7 +232,7 @@ pub fn event(event_type: EventType) -> Value {
         ))),
         T::RefundSucceeded => Event::Refund(Box::new(announce::refund(
             &refund("succeeded"),
-            6,
+            &numbered(6),
             5_000,
             false,
             None,
@@ -225,7 +240,7 @@ pub fn event(event_type: EventType) -> Value {
         ))),
         T::RefundDeclined => Event::Refund(Box::new(announce::refund(
             &refund("declined"),
-            6,
+            &numbered(6),
             0,
             false,
             provider_reason("declined"),
@@ -233,7 +248,7 @@ pub fn event(event_type: EventType) -> Value {
         ))),
         T::RefundFailed => Event::Refund(Box::new(announce::refund(
             &refund("failed"),
-            6,
+            &numbered(6),
             0,
             false,
             provider_reason("provider_error"),
@@ -241,7 +256,7 @@ pub fn event(event_type: EventType) -> Value {
         ))),
         T::RefundCancelled => Event::Refund(Box::new(announce::refund(
             &refund("cancelled"),
-            5,
+            &numbered(5),
             0,
             false,
             None,
@@ -249,7 +264,7 @@ pub fn event(event_type: EventType) -> Value {
         ))),
         T::RefundNeedsReview => Event::Refund(Box::new(announce::refund(
             &refund("needs_review"),
-            6,
+            &numbered(6),
             0,
             false,
             review("no_definite_answer"),

@@ -294,6 +294,9 @@ pub struct RefundEvent {
     pub amount: Money,
     /// The payment's succeeded refunds after this event, in minor units.
     pub refunded_total_minor: i64,
+    /// The payment's `metadata`, echoed on every event of the payment (contract §2), so an order
+    /// system finds its order from a refund's events too.
+    pub metadata: serde_json::Value,
     pub position: i64,
     pub queue: String,
     pub requested_by: String,

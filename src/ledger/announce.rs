@@ -70,12 +70,12 @@ pub fn action_required(mut announced: RefundEvent, payment: &PaymentRow) -> Refu
     announced
 }
 
-/// The event announcing `refund` as it is after a change, numbered `sequence` in its payment,
-/// with the payment's refunded total after it. `flagged`: its status stays and it is flagged for
-/// review (`refund.needs_review`).
+/// The event announcing `refund` as it is after a change, the next event of `payment` (numbered
+/// after its last, with its metadata), with the payment's refunded total after it. `flagged`: its
+/// status stays and it is flagged for review (`refund.needs_review`).
 pub fn refund(
     refund: &RefundRow,
-    sequence: i64,
+    payment: &PaymentRow,
     refunded_total_minor: i64,
     flagged: bool,
     reason: Option<EventReason>,
@@ -88,12 +88,13 @@ pub fn refund(
         EventType::of_refund(status)
     };
     RefundEvent {
-        envelope: Envelope::new(event_type, Some(sequence)),
+        envelope: Envelope::new(event_type, Some(payment.last_sequence + 1)),
         refund_id: refund.refund_id.clone(),
         payment_id: refund.payment_id.clone(),
         status,
         amount: money(refund.amount_minor, &refund.currency),
         refunded_total_minor,
+        metadata: payment.metadata.clone(),
         position: refund.position,
         queue: refund.queue_key.clone(),
         requested_by: refund.requested_by.clone(),

@@ -135,8 +135,7 @@ pub async fn enqueue(
         created_at: Utc::now(),
         submitted_at: None,
     };
-    let sequence = payment.last_sequence + 1;
-    let event = announce::refund(&refund, sequence, payment.refunded_minor, false, None, None);
+    let event = announce::refund(&refund, payment, payment.refunded_minor, false, None, None);
     refund_sql::enqueue(conn, &refund, payment, &event, origin).await?;
     Ok(refund)
 }
@@ -188,9 +187,8 @@ pub async fn apply(
             (None, None) => change.decline.clone().map(EventReason::Coded),
         };
         let resolved_by = change.operator_reason.as_ref().map(|_| change.actor.clone());
-        let sequence = payment.last_sequence + 1;
         let flagged_same = review.is_some() && to == from;
-        let announced = announce::refund(&after, sequence, refunded, flagged_same, reason, resolved_by);
+        let announced = announce::refund(&after, &payment, refunded, flagged_same, reason, resolved_by);
         let announced = match event {
             RefundEvent::ActionRequired => announce::action_required(announced, &payment),
             _ => announced,
@@ -289,14 +287,7 @@ async fn promote_on(
         let mut after = head.clone();
         after.status = RefundStatus::InFlight.as_str().to_owned();
         after.submitted_at = Some(Utc::now());
-        let announced = announce::refund(
-            &after,
-            payment.last_sequence + 1,
-            payment.refunded_minor,
-            false,
-            None,
-            None,
-        );
+        let announced = announce::refund(&after, &payment, payment.refunded_minor, false, None, None);
         let promoted = refund_sql::Promote {
             head: &head,
             payment: &payment,

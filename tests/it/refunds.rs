@@ -44,6 +44,10 @@ async fn a_humm_refund_is_queued_submitted_and_succeeds_by_callback() {
     let done = env.wait_for_event("rf-pay-1", "refund.succeeded", WAIT).await;
     assert_eq!(done["refund_id"], "rf-1");
     assert_eq!(done["refunded_total_minor"], 5000);
+    // The payment's metadata is echoed on its refunds' events too (contract §2).
+    for event in env.events_of("rf-pay-1") {
+        assert_eq!(event["metadata"]["order_ref"], "rf-pay-1", "{event}");
+    }
     let sequence = env.sequence_of("rf-pay-1");
     let after_payment = sequence.iter().position(|t| t == "payment.succeeded").unwrap() + 1;
     assert_eq!(
