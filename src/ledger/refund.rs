@@ -179,7 +179,16 @@ pub async fn apply(
         let newly_succeeded = to == RefundStatus::Succeeded && from != RefundStatus::Succeeded;
         let refunded = payment.refunded_minor + if newly_succeeded { after.amount_minor } else { 0 };
         let reason = match (&change.operator_reason, review) {
-            (Some(words), _) => Some(EventReason::Operator(words.clone())),
+            // An operator's recorded outcome is shown only on a decline or failure, whose reason
+            // is an object like any other (contract §3), the operator's words its message.
+            (Some(words), _) => Some(EventReason::Coded(Reason::new(
+                if to == RefundStatus::Failed {
+                    "provider_error"
+                } else {
+                    "declined"
+                },
+                words.clone(),
+            ))),
             (None, Some(review)) => Some(EventReason::Coded(Reason::new(
                 review.as_str(),
                 change.note.clone().unwrap_or_else(|| review.as_str().to_owned()),

@@ -153,3 +153,30 @@ async fn a_refund_queued_from_a_stale_payment_writes_nothing() {
     drop(conn);
     pool.close().await;
 }
+
+/// An operator's release of a stuck head to `declined` is announced with a reason object like any
+/// decline (contract §3: `{code, message, provider_code, provider_message}`), the operator's
+/// words its message, and who released it in `resolved_by`.
+#[tokio::test]
+async fn a_head_released_as_declined_is_announced_with_a_reason_object() {
+    let (_db, pool) = a_queue_blocked_by_a_review().await;
+    let mut conn = pool.acquire().await.unwrap();
+    let head = bnpl::store::refunds::get(&mut conn, "rf-q1").await.unwrap().unwrap();
+    let change = bnpl::ledger::RefundChange {
+        operator_reason: Some("ecommpay status: refund declined".to_owned()),
+        ..bnpl::ledger::RefundChange::by("alice-ops")
+    };
+    let release = bnpl::domain::RefundEvent::Release {
+        outcome: bnpl::domain::ReleaseOutcome::Declined,
+    };
+    let (applied, _) = ledger_refund::apply(&mut conn, &head, release, &change).await.unwrap();
+    assert!(matches!(applied, bnpl::ledger::RefundApplied::Moved { .. }));
+    let body: serde_json::Value =
+        sqlx::query_scalar("SELECT body FROM outbox WHERE refund_id = 'rf-q1' AND event_type = 'refund.declined'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(body["reason"]["code"], "declined", "{body}");
+    assert_eq!(body["reason"]["message"], "ecommpay status: refund declined", "{body}");
+    assert_eq!(body["resolved_by"], "alice-ops", "{body}");
+}
