@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 /// humm's limits: 1.00–30,000.00 GBP (providers.md §1.1).
 const HUMM_MIN_MINOR: i64 = 100;
-const HUMM_MAX_MINOR: i64 = 3_000_000;
+pub(crate) const HUMM_MAX_MINOR: i64 = 3_000_000;
 
 /// The `purchase.create` body (contract §2). Unknown fields are ignored. The schema attributes are
 /// the limits of contract §7 that JSON Schema can say (`docs/schema/commands/`); `intake::bounds`

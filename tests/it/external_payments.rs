@@ -114,6 +114,21 @@ async fn a_payment_link_sale_is_adopted_settled_by_a_status_query_and_refunded()
     bnpl::providers::ecommpay::signature::sign_in_place(&mut foreign, &secrecy::SecretString::from(SECRET));
     assert_eq!(env.post_ecommpay_callback(&foreign).await, 400);
     assert_eq!(env.status_of("link-3").await, None);
+
+    // A currency reported in another spelling is the provider's own, and kept as such (" gbp"
+    // used to reach the CHAR(3) column as it came: a 503 on every retry).
+    let mut spelled: Value = ecommpay_sale_callback("link-4", 1000, "success", SECRET);
+    for path in [["payment", "sum"], ["operation", "sum_initial"]] {
+        spelled[path[0]][path[1]]["currency"] = json!(" gbp");
+    }
+    spelled.as_object_mut().map(|object| object.remove("signature"));
+    bnpl::providers::ecommpay::signature::sign_in_place(&mut spelled, &secrecy::SecretString::from(SECRET));
+    assert_eq!(env.post_ecommpay_callback(&spelled).await, 200);
+    let currency: String = sqlx::query_scalar("SELECT currency::text FROM payments WHERE payment_id = 'link-4'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(currency, "GBP");
     pool.close().await;
 }
 

@@ -54,13 +54,15 @@ pub(super) async fn unknown_payment(
             "verified callback for a payment made outside the orchestrator: stored, not adopted");
         return delivery.unknown(conn, payment_id).await;
     }
+    // The provider's own currency, which `adoptable` found reported (however spelled).
+    let currency = delivery.signer.provider.currency();
     let external = ExternalPayment {
         payment_id,
         provider: delivery.signer.provider.as_str(),
         account: delivery.signer.account,
         flow: reported.flow,
         amount_minor: reported.amount_minor,
-        currency: &reported.currency,
+        currency: currency.as_str(),
         provider_reference: reported.provider_reference.as_deref(),
         threshold_at: Utc::now() + adoption.threshold_time,
     };
@@ -90,6 +92,15 @@ fn adoptable(provider: Provider, payment_id: &str, reported: &Reported) -> Resul
     PaymentId::new(payment_id).map_err(|_| "its id does not pass the contract's syntax")?;
     if reported.amount_minor <= 0 {
         return Err("its amount is not positive");
+    }
+    // The most a payment of ours can be at this provider (contract §2): a larger one is no sale
+    // we could have taken, and would weigh every refund against a figure nobody agreed to.
+    let most = match provider {
+        Provider::Humm => crate::flows::purchase_create::HUMM_MAX_MINOR,
+        Provider::Valu => crate::domain::limits::DEFAULT_MAX_AMOUNT_MINOR,
+    };
+    if reported.amount_minor > most {
+        return Err("its amount is above the provider's limit");
     }
     if !reported
         .currency
@@ -122,5 +133,8 @@ mod tests {
         assert!(adoptable(Provider::Humm, "link-42", &reported(0, "GBP")).is_err());
         assert!(adoptable(Provider::Humm, "link-42", &reported(1500, "EGP")).is_err());
         assert!(adoptable(Provider::Valu, "link-42", &reported(1500, "EGP")).is_ok());
+        assert!(adoptable(Provider::Humm, "link-42", &reported(3_000_000, " gbp")).is_ok());
+        assert!(adoptable(Provider::Humm, "link-42", &reported(3_000_001, "GBP")).is_err());
+        assert!(adoptable(Provider::Valu, "link-42", &reported(100_000_001, "EGP")).is_err());
     }
 }
