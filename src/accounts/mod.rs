@@ -358,15 +358,18 @@ impl Accounts {
     }
 
     /// The valU account an APS notification names: its `merchant_identifier` and, when the
-    /// notification carries one, its `access_code` (contract §7: both name the account).
+    /// notification carries one, its `access_code` (contract §7: both name the account). None
+    /// when that names no account, or several (a merchant with two access codes, and a
+    /// notification without one): no phrase is tried on a guess.
     pub fn valu_by_merchant(&self, merchant_identifier: &str, access_code: Option<&str>) -> Option<Arc<ValuAccount>> {
-        self.valu
-            .values()
-            .find(|account| {
-                account.aps.merchant_identifier == merchant_identifier
-                    && access_code.is_none_or(|code| account.aps.access_code == code)
-            })
-            .cloned()
+        let mut named = self.valu.values().filter(|account| {
+            account.aps.merchant_identifier == merchant_identifier
+                && access_code.is_none_or(|code| account.aps.access_code == code)
+        });
+        match (named.next(), named.next()) {
+            (Some(only), None) => Some(Arc::clone(only)),
+            _ => None,
+        }
     }
 
     /// Every humm account.

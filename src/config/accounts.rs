@@ -283,6 +283,7 @@ impl ProviderAccounts {
     }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_signers()?;
         for (name, account) in &self.humm {
             validate_name("humm", name)?;
             account.timing.validate(&format!("accounts.humm.{name}.timing"))?;
@@ -311,6 +312,35 @@ impl ProviderAccounts {
                 if value.is_empty() {
                     return Err(invalid(format!("accounts.valu.{name}.{key}"), "must not be empty"));
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ProviderAccounts {
+    /// A callback names its account by who signed it (ecommpay `project_id`; APS
+    /// `merchant_identifier` and `access_code`, contract §7): two accounts with the same signer
+    /// could not be told apart, and the second one's genuine callbacks would be refused as another
+    /// account's.
+    fn validate_signers(&self) -> Result<(), ConfigError> {
+        let mut projects = std::collections::BTreeMap::new();
+        for (name, account) in &self.humm {
+            if let Some(first) = projects.insert(account.project_id, name) {
+                return Err(invalid(
+                    format!("accounts.humm.{name}.project_id"),
+                    &format!("is also account {first}'s; each account needs its own ecommpay project"),
+                ));
+            }
+        }
+        let mut merchants = std::collections::BTreeMap::new();
+        for (name, account) in &self.valu {
+            let signer = (account.merchant_identifier.as_str(), account.access_code.as_str());
+            if let Some(first) = merchants.insert(signer, name) {
+                return Err(invalid(
+                    format!("accounts.valu.{name}.access_code"),
+                    &format!("with its merchant_identifier is also account {first}'s; each account needs its own"),
+                ));
             }
         }
         Ok(())

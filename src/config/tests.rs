@@ -166,6 +166,16 @@ fn file_errors_name_the_key() {
             "accounts.humm.default.timing.threshold_time",
         ),
         ("[accounts.humm.\"bad name\"]\nproject_id = 1\nsecret_key = \"x\"\n", "bad name"),
+        // Two accounts one signer could not tell apart.
+        (
+            "[accounts.humm.a]\nproject_id = 7\nsecret_key = \"x\"\n[accounts.humm.b]\nproject_id = 7\nsecret_key = \"y\"\n",
+            "accounts.humm.b.project_id",
+        ),
+        (
+            "[accounts.valu.a]\naccess_code = \"C\"\nmerchant_identifier = \"M\"\nrequest_phrase = \"r\"\nresponse_phrase = \"s\"\n\
+             [accounts.valu.b]\naccess_code = \"C\"\nmerchant_identifier = \"M\"\nrequest_phrase = \"r2\"\nresponse_phrase = \"s2\"\n",
+            "accounts.valu.b.access_code",
+        ),
     ];
     for (text, key) in cases {
         let file = write_file(text);
