@@ -357,19 +357,19 @@ impl Accounts {
             .cloned()
     }
 
-    /// The valU account an APS notification names: its `merchant_identifier` and, when the
-    /// notification carries one, its `access_code` (contract §7: both name the account). None
-    /// when that names no account, or several (a merchant with two access codes, and a
-    /// notification without one): no phrase is tried on a guess.
-    pub fn valu_by_merchant(&self, merchant_identifier: &str, access_code: Option<&str>) -> Option<Arc<ValuAccount>> {
-        let mut named = self.valu.values().filter(|account| {
-            account.aps.merchant_identifier == merchant_identifier
-                && access_code.is_none_or(|code| account.aps.access_code == code)
-        });
-        match (named.next(), named.next()) {
-            (Some(only), None) => Some(Arc::clone(only)),
-            _ => None,
-        }
+    /// The valU accounts an APS notification may come from: its `merchant_identifier` and, when
+    /// the notification carries one, its `access_code` (contract §7: both name the account; the
+    /// pair is unique). Without an access code a merchant with several accounts names them all,
+    /// and the one whose response phrase verifies the signature is the signer.
+    pub fn valu_by_merchant(&self, merchant_identifier: &str, access_code: Option<&str>) -> Vec<Arc<ValuAccount>> {
+        self.valu
+            .values()
+            .filter(|account| {
+                account.aps.merchant_identifier == merchant_identifier
+                    && access_code.is_none_or(|code| account.aps.access_code == code)
+            })
+            .cloned()
+            .collect()
     }
 
     /// Every humm account.

@@ -236,9 +236,12 @@ impl Reason {
         } else {
             provider_message
         };
+        // The provider's texts, from a callback or an answer, are kept and announced: bounded
+        // and printable, whichever path brought them.
+        let message = super::limits::printable(message, super::limits::REASON_MAX);
         Reason {
-            provider_code: Some(provider_code.to_owned()),
-            provider_message: Some(provider_message.to_owned()),
+            provider_code: Some(super::limits::printable(provider_code, super::limits::PROVIDER_ID_MAX)),
+            provider_message: Some(super::limits::printable(provider_message, super::limits::REASON_MAX)),
             ..Reason::new(code, message)
         }
     }

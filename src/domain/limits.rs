@@ -94,6 +94,27 @@ pub fn clip(text: &str, max_bytes: usize) -> String {
     format!("{}{ellipsis}", &text[..end])
 }
 
+/// Longest provider-issued id or code kept (ecommpay's request ids are UUIDs, APS `fort_id`s 18
+/// digits): generous, yet bounded.
+pub const PROVIDER_ID_MAX: usize = 128;
+
+/// Whether `text` can be kept as an id or code another party issued: 1 to [`PROVIDER_ID_MAX`]
+/// bytes without control characters (PostgreSQL refuses a NUL in text, and a NUL failing the
+/// statement that keeps it turns a genuine answer into an error repeated on every retry).
+pub fn storable_reference(text: &str) -> bool {
+    !text.is_empty() && text.len() <= PROVIDER_ID_MAX && !text.chars().any(char::is_control)
+}
+
+/// `text` as a message that can be kept and shown: control characters become spaces, and it is
+/// clipped to `max_bytes`.
+pub fn printable(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes && !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    let printable: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    clip(&printable, max_bytes)
+}
+
 /// Where the first forbidden control character is, if any. Tab, line feed and carriage return are
 /// allowed only where `multiline` says so (a description may have lines; a name may not).
 pub fn forbidden_control(text: &str, multiline: bool) -> Option<(usize, char)> {

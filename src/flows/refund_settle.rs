@@ -25,7 +25,8 @@ pub enum Verdict {
     Settle(RefundEvent, Box<RefundChange>),
     /// The provider has not applied it (yet), and lists no refund operation of ours in progress.
     NotApplied,
-    /// The provider holds it and has not finished it: wait, never send it again.
+    /// The provider may hold it unfinished (it lists an operation of ours in progress, or its
+    /// answer gives no refunded total): wait, never send it again.
     InProgress,
     /// No usable answer now.
     Unknown(String),
@@ -100,38 +101,9 @@ pub async fn ask(
             } else {
                 Vec::new()
             };
-            if let Some(ended) = declined_by_provider(&status, refund, &others) {
-                let (event, code, note) = match ended.failed {
-                    true => (
-                        RefundEvent::Failed,
-                        "provider_error",
-                        "failed at the provider, by status query",
-                    ),
-                    false => (RefundEvent::Declined, "declined", "declined, by status query"),
-                };
-                // The operation's request id is kept: a late copy of its callback is then known
-                // as this refund's, never taken for the next one of the same amount.
-                let change = RefundChange {
-                    actor: actor.to_owned(),
-                    note: Some(note.into()),
-                    decline: Some(provider_reason(code, &ended.code, &ended.message)),
-                    provider_request_id: Some(ended.request_id.clone()),
-                    ..RefundChange::default()
-                };
-                let summary = json!({
-                    "outcome": if ended.failed { "failed" } else { "declined" },
-                    "request_id": ended.request_id, "code": ended.code, "message": ended.message,
-                    "amount_minor": ended.amount_minor,
-                });
-                return (Verdict::Settle(event, Box::new(change)), summary);
-            }
-            if in_progress_at_provider(&status, refund, &others) {
-                let summary = json!({"outcome": "processing", "request_id": refund.provider_request_id});
-                return (Verdict::InProgress, summary);
-            }
-            match status.refunded_minor {
-                Some(total) => total,
-                None => return unknown("the answer does not give the refunded total".to_owned()),
+            match read_known(&status, refund, &others, actor) {
+                Ok(total) => total,
+                Err(decided) => return decided,
             }
         }
         StatusOutcome::NotFound => return unknown("the provider does not know the payment".to_owned()),
@@ -164,6 +136,53 @@ pub async fn ask(
         "in_flight_minor": refund.amount_minor,
     });
     (decide(reported, ours, refund.amount_minor, actor), summary)
+}
+
+/// What a status answer that knows the payment says before totals are compared: a decline or
+/// failure of this refund, or that the provider may still hold it unfinished (an operation of
+/// ours in progress, or no refunded total to compare: wait, never send it again); otherwise the
+/// provider's refunded total.
+fn read_known(
+    status: &ProviderStatus,
+    refund: &RefundRow,
+    others: &[String],
+    actor: &str,
+) -> Result<i64, (Verdict, AnswerSummary)> {
+    if let Some(ended) = declined_by_provider(status, refund, others) {
+        let (event, code, note) = match ended.failed {
+            true => (
+                RefundEvent::Failed,
+                "provider_error",
+                "failed at the provider, by status query",
+            ),
+            false => (RefundEvent::Declined, "declined", "declined, by status query"),
+        };
+        // The operation's request id is kept: a late copy of its callback is then known as this
+        // refund's, never taken for the next one of the same amount.
+        let change = RefundChange {
+            actor: actor.to_owned(),
+            note: Some(note.into()),
+            decline: Some(provider_reason(code, &ended.code, &ended.message)),
+            provider_request_id: Some(ended.request_id.clone()),
+            ..RefundChange::default()
+        };
+        let summary = json!({
+            "outcome": if ended.failed { "failed" } else { "declined" },
+            "request_id": ended.request_id, "code": ended.code, "message": ended.message,
+            "amount_minor": ended.amount_minor,
+        });
+        return Err((Verdict::Settle(event, Box::new(change)), summary));
+    }
+    if in_progress_at_provider(status, refund, others) {
+        let summary = json!({"outcome": "processing", "request_id": refund.provider_request_id});
+        return Err((Verdict::InProgress, summary));
+    }
+    // Read as zero, a total the answer does not give would be "not applied" (a resend) or a
+    // review; as a retry it would spend the check's attempts long before the refund threshold.
+    // Like an unfinished operation, it is waited for on the schedule, to review at the threshold.
+    status
+        .refunded_minor
+        .ok_or_else(|| (Verdict::InProgress, json!({"outcome": "no_refunded_total"})))
 }
 
 /// No usable answer: the verdict and its summary.
@@ -411,5 +430,23 @@ mod tests {
             &refund_sent_as(None),
             &[]
         ));
+    }
+
+    #[test]
+    fn an_answer_without_the_refunded_total_is_waited_for_not_read_as_zero() {
+        let mut status = ProviderStatus {
+            state: crate::providers::outcome::PaymentState::Succeeded,
+            refunded_minor: None,
+            provider_reference: None,
+            declined_refunds: Vec::new(),
+            refunds_in_progress: Vec::new(),
+        };
+        let refund = refund_sent_as(None);
+        assert!(matches!(
+            read_known(&status, &refund, &[], "t"),
+            Err((Verdict::InProgress, _))
+        ));
+        status.refunded_minor = Some(0);
+        assert_eq!(read_known(&status, &refund, &[], "t").ok(), Some(0));
     }
 }

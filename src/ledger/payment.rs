@@ -15,7 +15,7 @@
 use super::{announce, payment_sql, rows};
 use crate::domain::events::{Action, EventReason, Reason, Resolution};
 use crate::domain::payment_state::{self, PaymentEvent, PaymentRefusal, Transition};
-use crate::domain::{PaymentStatus, Provider, ReviewReason};
+use crate::domain::{limits, PaymentStatus, Provider, ReviewReason};
 use crate::store::commands::NewCommand;
 use crate::store::first_jobs::FirstJobs;
 use crate::store::jobs::{self, ClaimedJob};
@@ -54,7 +54,32 @@ impl Change {
             ..Change::default()
         }
     }
+
+    /// This change as it can be stored: a provider id that is not clean is dropped (it can match
+    /// nothing), a note is made printable and bounded. Borrowed when it already is (the usual
+    /// case), so only a hostile or broken answer pays for a copy. Whatever path built the change
+    /// (a callback, a status or create answer, an operator), nothing it carries fails the write.
+    pub fn storable(&self) -> std::borrow::Cow<'_, Change> {
+        let clean = |id: &Option<String>| id.as_deref().is_none_or(limits::storable_reference);
+        let note_fits = self
+            .note
+            .as_deref()
+            .is_none_or(|note| note.len() <= NOTE_MAX && !note.chars().any(char::is_control));
+        if clean(&self.provider_reference) && clean(&self.provider_request_id) && note_fits {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let keep = |id: &Option<String>| id.clone().filter(|id| limits::storable_reference(id));
+        std::borrow::Cow::Owned(Change {
+            note: self.note.as_deref().map(|note| limits::printable(note, NOTE_MAX)),
+            provider_reference: keep(&self.provider_reference),
+            provider_request_id: keep(&self.provider_request_id),
+            ..self.clone()
+        })
+    }
 }
+
+/// Longest note kept in the audit log.
+pub const NOTE_MAX: usize = 2_000;
 
 /// A verified callback body stored with the change it caused (`inbound_callbacks`).
 #[derive(Debug, Clone, Copy)]
@@ -137,6 +162,7 @@ pub async fn apply(
     change: &Change,
     extras: Extras<'_>,
 ) -> Result<Outcome, sqlx::Error> {
+    let change = &*change.storable();
     let mut current = match known {
         Some(row) => Some(Arc::clone(row)),
         None => rows::load(conn, payment_id).await?,

@@ -141,3 +141,27 @@ fn the_owner_must_match() {
     };
     assert!(mismatch(&current, &owner).is_none());
 }
+
+/// Whatever path built a change (a callback, a status or create answer, an operator), what it
+/// carries can be stored: an unclean provider id is dropped, a note made printable and bounded;
+/// a clean change is not copied.
+#[test]
+fn a_change_is_made_storable_and_a_clean_one_is_borrowed() {
+    let clean = Change {
+        note: Some("registration implied".to_owned()),
+        provider_reference: Some("HUMM-1".to_owned()),
+        ..Change::by("t")
+    };
+    assert!(matches!(clean.storable(), std::borrow::Cow::Borrowed(_)));
+    let dirty = Change {
+        note: Some(format!("declined\0{}", "x".repeat(5_000))),
+        provider_reference: Some("HUMM\u{0}1".to_owned()),
+        provider_request_id: Some("r".repeat(200)),
+        ..Change::by("t")
+    };
+    let storable = dirty.storable();
+    let note = storable.note.as_deref().unwrap();
+    assert!(note.starts_with("declined ") && note.len() <= NOTE_MAX, "{note}");
+    assert_eq!(storable.provider_reference, None);
+    assert_eq!(storable.provider_request_id, None);
+}

@@ -15,7 +15,8 @@
 use super::{announce, refund_sql};
 use crate::domain::events::{EventReason, Reason};
 use crate::domain::refund_state::{self, RefundEvent, RefundRefusal, RefundTransition};
-use crate::domain::{RefundStatus, ReviewReason};
+use crate::domain::{limits, RefundStatus, ReviewReason};
+use crate::ledger::payment::NOTE_MAX;
 use crate::store::jobs::ClaimedJob;
 use crate::store::payments::{self, PaymentRow};
 use crate::store::refunds::{self, NewRefund, RefundRow};
@@ -56,6 +57,26 @@ impl RefundChange {
     pub fn promoting_next(mut self, promotions: Option<&Arc<Promotions>>) -> Self {
         self.promote_next = promotions.cloned();
         self
+    }
+
+    /// This change as it can be stored (as `payment::Change::storable`): unclean provider ids
+    /// dropped, the note printable and bounded; borrowed when it already is.
+    pub fn storable(&self) -> std::borrow::Cow<'_, RefundChange> {
+        let clean = |id: &Option<String>| id.as_deref().is_none_or(limits::storable_reference);
+        let note_fits = self
+            .note
+            .as_deref()
+            .is_none_or(|note| note.len() <= NOTE_MAX && !note.chars().any(char::is_control));
+        if clean(&self.provider_reference) && clean(&self.provider_request_id) && note_fits {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let keep = |id: &Option<String>| id.clone().filter(|id| limits::storable_reference(id));
+        std::borrow::Cow::Owned(RefundChange {
+            note: self.note.as_deref().map(|note| limits::printable(note, NOTE_MAX)),
+            provider_reference: keep(&self.provider_reference),
+            provider_request_id: keep(&self.provider_request_id),
+            ..self.clone()
+        })
     }
 }
 
@@ -147,6 +168,7 @@ pub async fn apply(
     event: RefundEvent,
     change: &RefundChange,
 ) -> Result<(RefundApplied, RefundRow), sqlx::Error> {
+    let change = &*change.storable();
     let mut current = refund.clone();
     for _ in 0..MAX_ROUNDS {
         let from = current.status();

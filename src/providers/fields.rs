@@ -5,10 +5,6 @@
 use crate::domain::limits;
 use serde_json::Value;
 
-/// Longest provider-issued id or code kept (ecommpay's request ids are UUIDs, APS `fort_id`s 18
-/// digits): generous, yet bounded.
-pub const PROVIDER_ID_MAX: usize = 128;
-
 /// Largest redirect body kept as a payment's next action (an ACS form is a few KiB).
 pub const REDIRECT_BODY_MAX: usize = 16 * 1024;
 
@@ -31,20 +27,18 @@ pub fn text_at(value: &Value, path: &[&str]) -> Option<String> {
     at(value, path).and_then(text)
 }
 
-/// A provider-issued id or code: text of at most [`PROVIDER_ID_MAX`] bytes without control
+/// A provider-issued id or code: text of at most [`limits::PROVIDER_ID_MAX`] bytes without control
 /// characters; anything else is `None`, as if absent. Even from a verified callback: it can match
 /// nothing we sent, and kept as is it would fail the statement storing it (PostgreSQL refuses NUL
 /// in text), which answers the provider 503 on every retry.
 pub fn provider_id(text: String) -> Option<String> {
-    let fits = !text.is_empty() && text.len() <= PROVIDER_ID_MAX && !text.chars().any(char::is_control);
-    fits.then_some(text)
+    limits::storable_reference(&text).then_some(text)
 }
 
 /// A provider's message (a decline's text, a status word): kept as the change's reason, so its
 /// control characters become spaces and it is clipped to [`limits::REASON_MAX`] bytes.
 pub fn provider_message(text: &str) -> String {
-    let printable: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    limits::clip(&printable, limits::REASON_MAX)
+    limits::printable(text, limits::REASON_MAX)
 }
 
 /// Whether a JSON value can be stored as `jsonb` and shown as a customer's next step: at most

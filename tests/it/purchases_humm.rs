@@ -1062,3 +1062,37 @@ async fn a_sender_of_many_forged_callbacks_is_throttled() {
         .await;
     assert!(refused >= 30, "every refused callback is stored: {refused}");
 }
+
+/// A status check that finds a humm Gate sale already settled while the payment is still
+/// `accepted` (its sale's answer and callbacks lost): the answer knows the payment, so ecommpay
+/// has the sale, and `pending` is announced before `succeeded` (contract §3's Gate sequence). The
+/// sale is made at the sandbox as a payment link (its callbacks go to a closed port), the payment
+/// created as intake would, with only its status check.
+#[tokio::test]
+async fn a_status_check_finding_an_accepted_sale_settled_still_announces_pending() {
+    let mut env = spawn_sandboxed(fast_timing(), |sandbox| {
+        sandbox.ecommpay_projects[0].callback_url = Some(format!("http://127.0.0.1:{}/callbacks", free_port()));
+    })
+    .await;
+    let id = "sc-known-1";
+    crate::external_payments::pay_by_link(&env, id, 10_000).await;
+    env.customer_finishes(id, "success").await;
+    let pool = env.app.db.pool().await;
+    let mut conn = pool.acquire().await.unwrap();
+    create_humm_payment(&mut conn, id).await;
+    bnpl::flows::schedule::status_check(&mut conn, id, chrono::Utc::now(), 0)
+        .await
+        .unwrap();
+    drop(conn);
+    env.wait_for_event(id, "payment.succeeded", WAIT).await;
+    assert_gate_sequence(&env, id, &["payment.succeeded"]);
+    let registered_by: String =
+        sqlx::query_scalar("SELECT actor FROM audit_log WHERE payment_id = $1 AND to_status = 'pending'")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(registered_by, "job:status_check");
+    env.app.stop().await.unwrap();
+}

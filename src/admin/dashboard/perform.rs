@@ -124,6 +124,17 @@ async fn carry_out(
 ) -> Result<Landing, ApiError> {
     let pool = &state.pool;
     let done = |page: String| Landing::Redirect(with_notice(&page, action));
+    // A payment or refund id that could never be ours (a NUL fails the query) is no such one,
+    // as on the API's routes.
+    match action.target_kind() {
+        super::actions::TargetKind::Payment => {
+            crate::admin::api::path_ids::payment(target.to_owned())?;
+        }
+        super::actions::TargetKind::Refund => {
+            crate::admin::api::path_ids::refund(target.to_owned())?;
+        }
+        _ => {}
+    }
     match action {
         Action::StatusCheck => {
             admin_actions::force_status_check(pool, target, actor).await?;

@@ -26,25 +26,36 @@ pub async fn handle(
     sender_blocked: bool,
 ) -> Result<Reply, sqlx::Error> {
     // Parsed once: the merchant it names picks the phrase, and the same map is then verified.
-    let decoded = notification::decode(body);
-    let account = decoded.as_ref().ok().and_then(|params| {
-        let text = |name: &str| params.get(name).and_then(Value::as_str).map(str::to_owned);
-        let merchant = text("merchant_identifier")?;
-        services
-            .accounts
-            .valu_by_merchant(&merchant, text("access_code").as_deref())
-    });
-    let Some(account) = account else {
+    let params = match notification::decode(body) {
+        Ok(params) => params,
+        Err(_) => return refused(services, "aps", body, Reply::Forged, sender_blocked).await,
+    };
+    let candidates = {
+        let text = |name: &str| params.get(name).and_then(Value::as_str);
+        match text("merchant_identifier") {
+            Some(merchant) => services.accounts.valu_by_merchant(merchant, text("access_code")),
+            None => Vec::new(),
+        }
+    };
+    // One candidate, unless the merchant has several accounts and the notification names no
+    // access code: then the account whose phrase verifies it signed it.
+    let now = chrono::Utc::now();
+    let mut signed = None;
+    for candidate in candidates {
+        let verified = notification::verify_decoded(
+            params.clone(),
+            &candidate.aps.response_phrase,
+            candidate.aps.sha_type,
+            now,
+        );
+        if !matches!(verified, Err(CallbackError::BadSignature)) {
+            signed = Some((candidate, verified));
+            break;
+        }
+    }
+    let Some((account, verified)) = signed else {
         return refused(services, "aps", body, Reply::Forged, sender_blocked).await;
     };
-    let verified = decoded.and_then(|params| {
-        notification::verify_decoded(
-            params,
-            &account.aps.response_phrase,
-            account.aps.sha_type,
-            chrono::Utc::now(),
-        )
-    });
     let parsed = match verified {
         Ok((parsed, verified)) => {
             super::count_secret("aps", &account.name, verified);
@@ -62,6 +73,7 @@ pub async fn handle(
     let payment_id = parsed.merchant_reference.clone();
     let adoption = account.adopt_external.then_some(Adoption {
         threshold_time: account.timing.threshold_time,
+        max_amount_minor: account.max_amount_minor,
     });
     super::apply_in_batch(
         services,

@@ -57,6 +57,7 @@ pub async fn handle(
     let payment_id = parsed.payment_id.clone();
     let adoption = account.adopt_external.then_some(Adoption {
         threshold_time: account.timing.threshold_time,
+        max_amount_minor: crate::flows::purchase_create::HUMM_MAX_MINOR,
     });
     super::apply_in_batch(
         services,

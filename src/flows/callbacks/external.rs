@@ -24,6 +24,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy)]
 pub struct Adoption {
     pub threshold_time: Duration,
+    /// The most a payment of the signing account can be (humm's limit, a valU account's
+    /// `max_amount_minor`): a larger one is no sale we could have taken.
+    pub max_amount_minor: i64,
 }
 
 /// What a callback says about a payment we do not have.
@@ -49,7 +52,12 @@ pub(super) async fn unknown_payment(
     let (Some(adoption), Some(reported)) = (adoption, reported) else {
         return delivery.unknown(conn, payment_id).await;
     };
-    if let Err(problem) = adoptable(delivery.signer.provider, payment_id, &reported) {
+    if let Err(problem) = adoptable(
+        delivery.signer.provider,
+        payment_id,
+        &reported,
+        adoption.max_amount_minor,
+    ) {
         tracing::warn!(payment_id = %crate::domain::limits::quote(payment_id), problem,
             "verified callback for a payment made outside the orchestrator: stored, not adopted");
         return delivery.unknown(conn, payment_id).await;
@@ -88,17 +96,13 @@ pub(super) async fn hint(
 }
 
 /// Ok when a reported payment may become one of ours; Err says why not.
-fn adoptable(provider: Provider, payment_id: &str, reported: &Reported) -> Result<(), &'static str> {
+fn adoptable(provider: Provider, payment_id: &str, reported: &Reported, most: i64) -> Result<(), &'static str> {
     PaymentId::new(payment_id).map_err(|_| "its id does not pass the contract's syntax")?;
     if reported.amount_minor <= 0 {
         return Err("its amount is not positive");
     }
-    // The most a payment of ours can be at this provider (contract §2): a larger one is no sale
-    // we could have taken, and would weigh every refund against a figure nobody agreed to.
-    let most = match provider {
-        Provider::Humm => crate::flows::purchase_create::HUMM_MAX_MINOR,
-        Provider::Valu => crate::domain::limits::DEFAULT_MAX_AMOUNT_MINOR,
-    };
+    // Above the account's own limit (contract §2) it is no sale we could have taken, and it
+    // would weigh every refund against a figure nobody agreed to.
     if reported.amount_minor > most {
         return Err("its amount is above the provider's limit");
     }
@@ -127,14 +131,14 @@ mod tests {
 
     #[test]
     fn only_payments_the_contract_accepts_are_adopted() {
-        assert!(adoptable(Provider::Humm, "link-42", &reported(1500, "GBP")).is_ok());
-        assert!(adoptable(Provider::Humm, "link 42/x", &reported(1500, "GBP")).is_err());
-        assert!(adoptable(Provider::Humm, &"x".repeat(41), &reported(1500, "GBP")).is_err());
-        assert!(adoptable(Provider::Humm, "link-42", &reported(0, "GBP")).is_err());
-        assert!(adoptable(Provider::Humm, "link-42", &reported(1500, "EGP")).is_err());
-        assert!(adoptable(Provider::Valu, "link-42", &reported(1500, "EGP")).is_ok());
-        assert!(adoptable(Provider::Humm, "link-42", &reported(3_000_000, " gbp")).is_ok());
-        assert!(adoptable(Provider::Humm, "link-42", &reported(3_000_001, "GBP")).is_err());
-        assert!(adoptable(Provider::Valu, "link-42", &reported(100_000_001, "EGP")).is_err());
+        assert!(adoptable(Provider::Humm, "link-42", &reported(1500, "GBP"), 3_000_000).is_ok());
+        assert!(adoptable(Provider::Humm, "link 42/x", &reported(1500, "GBP"), 3_000_000).is_err());
+        assert!(adoptable(Provider::Humm, &"x".repeat(41), &reported(1500, "GBP"), 3_000_000).is_err());
+        assert!(adoptable(Provider::Humm, "link-42", &reported(0, "GBP"), 3_000_000).is_err());
+        assert!(adoptable(Provider::Humm, "link-42", &reported(1500, "EGP"), 3_000_000).is_err());
+        assert!(adoptable(Provider::Valu, "link-42", &reported(1500, "EGP"), 100_000_000).is_ok());
+        assert!(adoptable(Provider::Humm, "link-42", &reported(3_000_000, " gbp"), 3_000_000).is_ok());
+        assert!(adoptable(Provider::Humm, "link-42", &reported(3_000_001, "GBP"), 3_000_000).is_err());
+        assert!(adoptable(Provider::Valu, "link-42", &reported(100_000_001, "EGP"), 100_000_000).is_err());
     }
 }

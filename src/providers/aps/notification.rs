@@ -96,8 +96,8 @@ pub fn decode(body: &[u8]) -> Result<Map<String, Value>, CallbackError> {
 
 impl Notification {
     /// Parses parameters whose signature has already been verified. A `merchant_reference` that
-    /// is missing or not a payment id of ours, or a `maintenance_reference` that is not a refund
-    /// id, makes it [`CallbackError::Unreadable`]; the provider's other texts are bounded.
+    /// is missing or not a payment id of ours makes it [`CallbackError::Unreadable`]; the
+    /// provider's other texts are bounded.
     pub fn from_verified(params: Map<String, Value>) -> Result<Self, CallbackError> {
         let merchant_reference = field(&params, "merchant_reference").ok_or_else(|| CallbackError::Unreadable {
             reason: "merchant_reference missing".into(),
@@ -109,16 +109,14 @@ impl Notification {
                 reference: provider_id(merchant_reference.clone()),
             })?
             .into();
-        let maintenance_reference = field(&params, "maintenance_reference")
-            .map(|reference| {
-                RefundId::new(reference.as_str())
-                    .map(String::from)
-                    .map_err(|_| CallbackError::Unreadable {
-                        reason: format!("maintenance_reference {}", limits::quote(&reference)),
-                        reference: Some(merchant_reference.clone()),
-                    })
-            })
-            .transpose()?;
+        // A refund reference that is no refund id of ours is kept quoted: quotes are no id
+        // character, so it names no refund and the notification reads as a stale one about its
+        // payment (after the account check), never reaching a query as it came.
+        let maintenance_reference = field(&params, "maintenance_reference").map(|reference| {
+            RefundId::new(reference.as_str())
+                .map(String::from)
+                .unwrap_or_else(|_| limits::quote(&reference))
+        });
         let command = ["command", "service_command", "query_command"]
             .iter()
             .find_map(|name| field(&params, name))

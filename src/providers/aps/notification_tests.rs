@@ -113,9 +113,9 @@ fn malformed_bodies_are_refused() {
     }
 }
 
-/// A verified notification whose `merchant_reference` is missing or not one of our payment ids,
-/// or whose `maintenance_reference` is not a refund id, is unreadable, not malformed; its own
-/// texts are bounded.
+/// A verified notification whose `merchant_reference` is missing or not one of our payment ids is
+/// unreadable, not malformed; a `maintenance_reference` that is not a refund id names no refund;
+/// its own texts are bounded.
 #[test]
 fn a_verified_notification_without_usable_references_is_unreadable() {
     let sign = |params: Value| {
@@ -128,16 +128,22 @@ fn a_verified_notification_without_usable_references_is_unreadable() {
         json!({"command": "PURCHASE"}),
         json!({"command": "PURCHASE", "merchant_reference": "ord\u{0}1"}),
         json!({"command": "PURCHASE", "merchant_reference": "o".repeat(41)}),
-        json!({"command": "REFUND", "merchant_reference": "ord-1", "maintenance_reference": "rf 1"}),
     ] {
         assert!(
             matches!(sign(params.clone()), Err(CallbackError::Unreadable { .. })),
             "{params}"
         );
     }
+    let refund =
+        sign(json!({"command": "REFUND", "merchant_reference": "ord-1", "maintenance_reference": "rf 1/2"})).unwrap();
+    assert_eq!(
+        refund.maintenance_reference.as_deref(),
+        Some("\"rf 1/2\""),
+        "quoted, never as it came"
+    );
     let n = sign(
         json!({"command": "PURCHASE", "merchant_reference": "ord-1", "fort_id": "1\u{0}",
-        "response_message": format!("Declined\u{0}{}", "x".repeat(2_000))}),
+        "response_message": format!("Declined\u{7}{}", "x".repeat(2_000))}),
     )
     .unwrap();
     assert_eq!(n.fort_id, None);

@@ -218,8 +218,10 @@ pub(crate) fn response_code(params: &Map<String, Value>) -> Option<ResponseCode>
     ResponseCode::parse(&field(params, "response_code")?)
 }
 
+/// A parameter as text; one holding a NUL reads as absent (no APS value has one, and PostgreSQL
+/// refuses it in text and `jsonb`: kept, it would fail the write on every retry).
 pub(crate) fn field(params: &Map<String, Value>, name: &str) -> Option<String> {
-    params.get(name).and_then(text)
+    params.get(name).and_then(text).filter(|value| !value.contains('\0'))
 }
 
 #[cfg(test)]

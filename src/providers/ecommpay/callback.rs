@@ -302,15 +302,22 @@ fn sum_at(value: &Value, path: &[&str]) -> Option<Sum> {
 /// clean or not bounded is no step (the callback then reads as its operation alone).
 fn redirect_data(value: &Value) -> Option<RedirectData> {
     let method = match text_at(value, &["method"]) {
-        None => "GET".to_owned(),
-        Some(method) => provider_id(method)?,
+        None => Some("GET".to_owned()),
+        Some(method) => provider_id(method),
     };
-    let url =
-        text_at(value, &["url"]).filter(|url| url.len() <= limits::URL_MAX && !url.chars().any(char::is_control))?;
+    let url = text_at(value, &["url"]).filter(|url| url.len() <= limits::URL_MAX && !url.chars().any(char::is_control));
     let body = at(value, &["body"])
         .cloned()
         .unwrap_or(Value::Object(Default::default()));
-    storable_json(&body).then_some(RedirectData { method, url, body })
+    match (method, url) {
+        (Some(method), Some(url)) if storable_json(&body) => Some(RedirectData { method, url, body }),
+        _ => {
+            // Seen, not silently dropped: the payment then waits for its status checks.
+            tracing::warn!("ecommpay redirect_data that is not clean or not bounded: not offered to the customer");
+            metrics::counter!("bnpl_callback_redirects_refused_total").increment(1);
+            None
+        }
+    }
 }
 
 #[cfg(test)]

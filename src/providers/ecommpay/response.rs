@@ -11,7 +11,7 @@
 use serde_json::Value;
 
 use super::codes::{code_class, OperationStatus, OperationType, PaymentStatus};
-use crate::providers::fields::{at, minor_at, text_at};
+use crate::providers::fields::{at, minor_at, provider_id, provider_message, text_at};
 use crate::providers::outcome::{
     CodeClass, CreateOutcome, DeclinedRefund, Expected, PaymentState, ProviderStatus, RefundInProgress, StatusOutcome,
 };
@@ -61,7 +61,7 @@ fn registration<T>(
                 Some(echoed) if echoed != payment_id => CreateOutcome::Mismatch {
                     reason: format!("payment_id {echoed:?}, expected {payment_id:?}"),
                 },
-                _ => CreateOutcome::Accepted(accepted(text_at(&body, &["request_id"]))),
+                _ => CreateOutcome::Accepted(accepted(text_at(&body, &["request_id"]).and_then(provider_id))),
             }
         }
         (200..=299, _) => CreateOutcome::Uncertain {
@@ -183,10 +183,14 @@ fn operations(body: &Value) -> Vec<OperationSummary> {
         .map(|op| OperationSummary {
             kind: OperationType::parse(&text_at(op, &["type"]).unwrap_or_default()),
             status: OperationStatus::parse(&text_at(op, &["status"]).unwrap_or_default()),
-            id: text_at(op, &["id"]),
-            request_id: text_at(op, &["request_id"]),
-            code: text_at(op, &["code"]).unwrap_or_default(),
-            message: text_at(op, &["message"]).unwrap_or_default(),
+            // Bounded as a callback's are: they may be kept (a refund's request id, a decline's
+            // message in the answer an operator's release rests on).
+            id: text_at(op, &["id"]).and_then(provider_id),
+            request_id: text_at(op, &["request_id"]).and_then(provider_id),
+            code: text_at(op, &["code"]).and_then(provider_id).unwrap_or_default(),
+            message: text_at(op, &["message"])
+                .map(|m| provider_message(&m))
+                .unwrap_or_default(),
             amount_minor: minor_at(op, &["sum_initial", "amount"]),
             currency: text_at(op, &["sum_initial", "currency"]),
         })
