@@ -38,6 +38,9 @@ pub struct Published {
     pub confirmed: usize,
     /// Why the rest was not confirmed, when something stopped it.
     pub error: Option<String>,
+    /// The broker took the message and refused it (a nack: a queue full with
+    /// `reject-publish`, a resource alarm): its state now, not the message's fault.
+    pub nacked: bool,
 }
 
 impl Published {
@@ -45,6 +48,14 @@ impl Published {
         Published {
             confirmed,
             error: Some(error),
+            nacked: false,
+        }
+    }
+
+    fn nacked(confirmed: usize) -> Self {
+        Published {
+            nacked: true,
+            ..Published::stopped(confirmed, PublishError::Nacked.to_string())
         }
     }
 }
@@ -129,13 +140,14 @@ impl Publisher {
         for confirm in pending {
             match confirm.await {
                 Ok(Confirmation::Ack(_)) => confirmed += 1,
-                Ok(_) => return Published::stopped(confirmed, PublishError::Nacked.to_string()),
+                Ok(_) => return Published::nacked(confirmed),
                 Err(error) => return Published::stopped(confirmed, error.to_string()),
             }
         }
         Published {
             confirmed,
             error: stopped,
+            nacked: false,
         }
     }
 

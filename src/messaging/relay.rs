@@ -374,8 +374,11 @@ async fn publish_rows(
     outbox::mark_published(pool, table, &confirmed_ids).await?;
     settled += confirmed_ids.len();
     if let (Some(id), Some(error)) = (stopping_row, published.error) {
-        // An outage stops batches too; only failures while the broker stays connected count.
-        if publisher.broker().is_connected() && suspect.stopped(id) {
+        // An outage stops batches too; only failures while the broker stays connected count, and
+        // a nack never does: the broker took the message and refused it for its own state (a
+        // queue full with `reject-publish`, a resource alarm), and a parked event would never
+        // reach its consumers. It is sent again until the broker takes it.
+        if publisher.broker().is_connected() && !published.nacked && suspect.stopped(id) {
             park(pool, table, id, &error).await?;
             *suspect = Suspect::default();
         }

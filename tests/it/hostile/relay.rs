@@ -152,3 +152,65 @@ async fn a_row_the_broker_keeps_refusing_is_parked_and_the_connection_stays() {
     );
     h.stop().await;
 }
+
+/// A broker that takes an event and refuses it (a nack: here a queue bound to the events that is
+/// full with `reject-publish`) is in a state of its own, not refusing the row: the event is never
+/// parked, where no consumer would ever see it, and goes out once the broker takes it again.
+#[tokio::test]
+async fn an_event_the_broker_nacks_is_sent_again_never_parked() {
+    use lapin::types::{AMQPValue, FieldTable};
+    let mut h = Hostile::start().await;
+    let topology = h.prefix.topology();
+    let full = format!("{}.always-full", topology.prefix());
+    let mut arguments = FieldTable::default();
+    arguments.insert("x-max-length".into(), AMQPValue::LongInt(0));
+    arguments.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
+    h.probe
+        .channel
+        .queue_declare(&full, lapin::options::QueueDeclareOptions::default(), arguments)
+        .await
+        .unwrap();
+    h.probe
+        .channel
+        .queue_bind(
+            &full,
+            &topology.events(),
+            "#",
+            lapin::options::QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let purchase = crate::harness::humm_purchase("nacked-1", 15000);
+    h.publish("purchase.create", purchase.to_string().as_bytes()).await;
+    let pool = h.db.pool().await;
+    let nacked = || async {
+        let (parked, unpublished): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE parked_at IS NOT NULL), count(*) FILTER (WHERE published_at IS NULL)
+             FROM outbox WHERE payment_id = 'nacked-1'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (parked, unpublished)
+    };
+    // Far more tries than the three that park a row the broker keeps refusing.
+    eventually(WAIT, "the payment's events are refused", || async {
+        nacked().await.1 > 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(nacked().await.0, 0, "a nacked event was parked");
+    h.probe
+        .channel
+        .queue_delete(&full, lapin::options::QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "every event went out once the broker took it", || async {
+        nacked().await == (0, 0)
+    })
+    .await;
+    h.event("nacked-1", "payment.action_required").await;
+    pool.close().await;
+    h.stop().await;
+}
