@@ -65,19 +65,25 @@ pub fn valu_first_jobs(payment_id: &str, check_at: DateTime<Utc>) -> FirstJobs<'
 }
 
 /// Schedules OTP_VERIFY + PURCHASE with the customer's code and plan; None when a confirmation
-/// of this payment is already being processed.
+/// of this payment is already waiting or running. The caller holds the payment's lock, so the
+/// check and the insert are one step: a second confirm must be refused, since folded into the
+/// first one's job (the dedupe key's upsert) it would be recorded applied and never sent.
 pub async fn valu_confirm(
     conn: &mut PgConnection,
     payment_id: &str,
     payload: &serde_json::Value,
 ) -> Result<Option<i64>, sqlx::Error> {
+    let dedupe_key = format!("{VALU_CONFIRM}:{payment_id}");
+    if jobs::live_with_key(conn, &dedupe_key).await? {
+        return Ok(None);
+    }
     let id = jobs::schedule(
         conn,
         &NewJob {
             kind: VALU_CONFIRM,
             payment_id: Some(payment_id),
             refund_id: None,
-            dedupe_key: Some(format!("{VALU_CONFIRM}:{payment_id}")),
+            dedupe_key: Some(dedupe_key),
             payload: payload.clone(),
             due_at: Utc::now(),
             max_attempts: CREATE_ATTEMPTS,

@@ -374,3 +374,11 @@ pub async fn exists(conn: &mut PgConnection, id: i64) -> Result<bool, sqlx::Erro
         .fetch_one(conn)
         .await
 }
+
+/// Whether a job with `dedupe_key` is live (scheduled or running).
+pub async fn live_with_key(conn: &mut PgConnection, dedupe_key: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM jobs WHERE dedupe_key = $1 AND state IN ('scheduled', 'running'))")
+        .bind(dedupe_key)
+        .fetch_one(conn)
+        .await
+}

@@ -9,6 +9,7 @@ mod accounts;
 mod admin;
 mod breaker;
 mod broker_faults;
+mod confirm_jobs;
 mod contract;
 #[cfg(feature = "failpoints")]
 mod crash;
