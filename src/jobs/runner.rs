@@ -176,6 +176,18 @@ pub async fn execute_claimed(pool: &PgPool, handler: &dyn JobHandler, job: &Clai
 }
 
 async fn execute_in_span(pool: &PgPool, handler: &dyn JobHandler, job: &ClaimedJob, leases: &LeaseKeeper) {
+    // A claim counts an attempt, so this one began past the last: the previous holder's lease
+    // ran out on it (its process stopped, or the job panicked). Run again, a job that kills its
+    // runner would be taken over every lease for ever; it is exhausted for ops instead.
+    if job.attempts > job.max_attempts {
+        tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, "job's last attempt never finished: exhausted");
+        metrics::counter!("bnpl_jobs_run_total", "kind" => job.kind.clone(), "outcome" => "exhausted").increment(1);
+        let error = "its last attempt never finished (the process stopped or the job panicked)";
+        if let Err(db_error) = jobs::retry(pool, job, Duration::ZERO, error).await {
+            tracing::warn!(%db_error, job = job.id, "could not exhaust job");
+        }
+        return;
+    }
     let held = leases.hold(job);
     let outcome = match tokio::time::timeout(MAX_RUN, handler.run(job)).await {
         Ok(outcome) => outcome,

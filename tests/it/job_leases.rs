@@ -269,3 +269,38 @@ async fn renewal_skips_a_job_whose_row_is_locked_and_renews_it_once_free() {
     let renewed = jobs::renew(&pool, &[job.id], &[job.lease_token], LEASE).await.unwrap();
     assert_eq!(renewed, 1, "renewed once its row is free");
 }
+
+/// Never run.
+struct MustNotRun;
+
+#[async_trait::async_trait]
+impl JobHandler for MustNotRun {
+    async fn run(&self, job: &ClaimedJob) -> JobResult {
+        panic!("job {} ran past its last attempt", job.id)
+    }
+}
+
+/// A job whose last attempt never finished (its holder died or it panicked: the lease ran out)
+/// is exhausted for ops when it is claimed again, not run again: otherwise a job that kills its
+/// runner would be taken over every lease for ever, past `max_attempts`.
+#[tokio::test]
+async fn a_job_whose_last_attempt_never_finished_is_exhausted_not_run_again() {
+    let (_db, pool) = TestDb::migrated().await;
+    let first = claim_one(&pool).await;
+    // Its last attempt: claimed, then its holder vanished and the lease ran out.
+    sqlx::query("UPDATE jobs SET attempts = max_attempts, available_at = now() - interval '1 second' WHERE id = $1")
+        .bind(first.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let again = jobs::claim(&pool, 10, LEASE).await.unwrap();
+    assert_eq!(again.len(), 1);
+    execute_claimed(&pool, &MustNotRun, &again[0], &LeaseKeeper::new(LEASE)).await;
+    let (state, error): (String, Option<String>) = sqlx::query_as("SELECT state, last_error FROM jobs WHERE id = $1")
+        .bind(first.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "exhausted", "{error:?}");
+    assert!(error.unwrap_or_default().contains("never finished"));
+}
