@@ -191,6 +191,14 @@ impl Config {
                 .collect();
         }
         config.accounts.validate()?;
+        // `basic.qos(0)` is "no limit": every waiting command would be taken at once, each in
+        // its own task, with memory bounded by nothing.
+        if config.intake.prefetch == 0 || config.intake.concurrency == 0 {
+            return Err(ConfigError::Invalid {
+                key: "intake.prefetch".to_owned(),
+                problem: "intake.prefetch and intake.concurrency must be at least 1".to_owned(),
+            });
+        }
         Ok(config)
     }
 

@@ -166,6 +166,7 @@ fn file_errors_name_the_key() {
             "accounts.humm.default.timing.threshold_time",
         ),
         ("[accounts.humm.\"bad name\"]\nproject_id = 1\nsecret_key = \"x\"\n", "bad name"),
+        ("[intake]\nprefetch = 0\n", "intake.prefetch"),
         // Two accounts one signer could not tell apart.
         (
             "[accounts.humm.a]\nproject_id = 7\nsecret_key = \"x\"\n[accounts.humm.b]\nproject_id = 7\nsecret_key = \"y\"\n",
