@@ -49,19 +49,13 @@ pub async fn settle(
             Err(_) => JobResult::LeaseLost,
         });
     };
-    let unit = Arc::new(JobSettlement {
-        job: job.clone(),
-        payment_id: payment_id.to_owned(),
+    let settlement = Settlement {
         registration: None,
         known: known.map(Arc::new),
         event,
         change,
-        wake: Arc::clone(&services.outbox_wake),
-        result: LastRun::default(),
-        written: LastRun::default(),
-    });
-    services.job_committer.apply(Arc::clone(&unit) as Arc<dyn Unit>).await?;
-    Ok(unit.result.take().unwrap_or(JobResult::Completed))
+    };
+    apply_in_batch(services, job, payment_id, settlement).await
 }
 
 /// [`settle`] for an event a provider's answer about the payment brings (the answer knows it):
@@ -77,13 +71,39 @@ pub async fn settle_known(
     let Some(payment_id) = job.payment_id.as_deref() else {
         return settle(services, job, None, None).await;
     };
-    let unit = Arc::new(JobSettlement {
-        job: job.clone(),
-        payment_id: payment_id.to_owned(),
+    let settlement = Settlement {
         registration: super::settle::implied_registration(&known, event, &change.actor),
         known: Some(Arc::new(known)),
         event,
         change,
+    };
+    apply_in_batch(services, job, payment_id, settlement).await
+}
+
+/// What a job's result does to its payment: the change, after the registration its answer
+/// implies when it implies one.
+struct Settlement {
+    registration: Option<Change>,
+    known: Option<Arc<PaymentRow>>,
+    event: PaymentEvent,
+    change: Change,
+}
+
+/// Hands `settlement` to the job committer's next batch and returns the job's result once that
+/// batch committed.
+async fn apply_in_batch(
+    services: &Services,
+    job: &ClaimedJob,
+    payment_id: &str,
+    settlement: Settlement,
+) -> Result<JobResult, sqlx::Error> {
+    let unit = Arc::new(JobSettlement {
+        job: job.clone(),
+        payment_id: payment_id.to_owned(),
+        registration: settlement.registration,
+        known: settlement.known,
+        event: settlement.event,
+        change: settlement.change,
         wake: Arc::clone(&services.outbox_wake),
         result: LastRun::default(),
         written: LastRun::default(),

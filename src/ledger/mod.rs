@@ -11,6 +11,7 @@
 //! - [`journal`]: audit notes, `command.rejected`, event replays; [`journal_sql`].
 //! - [`announce`]: the typed events, built from the rows about to be stored.
 //! - [`rows`]: the payments this process wrote last, so the next change needs no read.
+//! - [`storable`]: what a change carries from outside, made storable before it is written.
 
 pub mod announce;
 pub mod journal;
@@ -20,6 +21,7 @@ mod payment_sql;
 pub mod refund;
 mod refund_sql;
 pub mod rows;
+mod storable;
 
 pub use payment::{Applied, Change, Extras, Outcome, RawCallback};
 

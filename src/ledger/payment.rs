@@ -12,10 +12,10 @@
 //! account that signed it (`Extras::owner`); a job's effect is written only while the job's lease
 //! holds, and completes the job in the same statement (fencing).
 
-use super::{announce, payment_sql, rows};
+use super::{announce, payment_sql, rows, storable};
 use crate::domain::events::{Action, EventReason, Reason, Resolution};
 use crate::domain::payment_state::{self, PaymentEvent, PaymentRefusal, Transition};
-use crate::domain::{limits, PaymentStatus, Provider, ReviewReason};
+use crate::domain::{PaymentStatus, Provider, ReviewReason};
 use crate::store::commands::NewCommand;
 use crate::store::first_jobs::FirstJobs;
 use crate::store::jobs::{self, ClaimedJob};
@@ -25,6 +25,7 @@ use serde::Deserialize as _;
 use serde_json::Value;
 use sqlx::PgConnection;
 use std::sync::Arc;
+pub use storable::NOTE_MAX;
 
 /// How often a compare-and-set that lost its race is decided again before giving up (the caller
 /// then sees a database-level retry).
@@ -60,26 +61,22 @@ impl Change {
     /// case), so only a hostile or broken answer pays for a copy. Whatever path built the change
     /// (a callback, a status or create answer, an operator), nothing it carries fails the write.
     pub fn storable(&self) -> std::borrow::Cow<'_, Change> {
-        let clean = |id: &Option<String>| id.as_deref().is_none_or(limits::storable_reference);
-        let note_fits = self
-            .note
-            .as_deref()
-            .is_none_or(|note| note.len() <= NOTE_MAX && !note.chars().any(char::is_control));
-        if clean(&self.provider_reference) && clean(&self.provider_request_id) && note_fits {
-            return std::borrow::Cow::Borrowed(self);
+        let texts = storable::Texts {
+            note: &self.note,
+            provider_reference: &self.provider_reference,
+            provider_request_id: &self.provider_request_id,
+        };
+        match storable::bounded(texts) {
+            None => std::borrow::Cow::Borrowed(self),
+            Some(bounded) => std::borrow::Cow::Owned(Change {
+                note: bounded.note,
+                provider_reference: bounded.provider_reference,
+                provider_request_id: bounded.provider_request_id,
+                ..self.clone()
+            }),
         }
-        let keep = |id: &Option<String>| id.clone().filter(|id| limits::storable_reference(id));
-        std::borrow::Cow::Owned(Change {
-            note: self.note.as_deref().map(|note| limits::printable(note, NOTE_MAX)),
-            provider_reference: keep(&self.provider_reference),
-            provider_request_id: keep(&self.provider_request_id),
-            ..self.clone()
-        })
     }
 }
-
-/// Longest note kept in the audit log.
-pub const NOTE_MAX: usize = 2_000;
 
 /// A verified callback body stored with the change it caused (`inbound_callbacks`).
 #[derive(Debug, Clone, Copy)]

@@ -12,11 +12,11 @@
 //! (an in-flight or in-review refund becomes final), the next refund of the queue is promoted in
 //! the same transaction and kept there, for the caller to hand to its sender once it committed.
 
+use super::storable;
 use super::{announce, refund_sql};
 use crate::domain::events::{EventReason, Reason};
 use crate::domain::refund_state::{self, RefundEvent, RefundRefusal, RefundTransition};
-use crate::domain::{limits, RefundStatus, ReviewReason};
-use crate::ledger::payment::NOTE_MAX;
+use crate::domain::{RefundStatus, ReviewReason};
 use crate::store::jobs::ClaimedJob;
 use crate::store::payments::{self, PaymentRow};
 use crate::store::refunds::{self, NewRefund, RefundRow};
@@ -62,21 +62,20 @@ impl RefundChange {
     /// This change as it can be stored (as `payment::Change::storable`): unclean provider ids
     /// dropped, the note printable and bounded; borrowed when it already is.
     pub fn storable(&self) -> std::borrow::Cow<'_, RefundChange> {
-        let clean = |id: &Option<String>| id.as_deref().is_none_or(limits::storable_reference);
-        let note_fits = self
-            .note
-            .as_deref()
-            .is_none_or(|note| note.len() <= NOTE_MAX && !note.chars().any(char::is_control));
-        if clean(&self.provider_reference) && clean(&self.provider_request_id) && note_fits {
-            return std::borrow::Cow::Borrowed(self);
+        let texts = storable::Texts {
+            note: &self.note,
+            provider_reference: &self.provider_reference,
+            provider_request_id: &self.provider_request_id,
+        };
+        match storable::bounded(texts) {
+            None => std::borrow::Cow::Borrowed(self),
+            Some(bounded) => std::borrow::Cow::Owned(RefundChange {
+                note: bounded.note,
+                provider_reference: bounded.provider_reference,
+                provider_request_id: bounded.provider_request_id,
+                ..self.clone()
+            }),
         }
-        let keep = |id: &Option<String>| id.clone().filter(|id| limits::storable_reference(id));
-        std::borrow::Cow::Owned(RefundChange {
-            note: self.note.as_deref().map(|note| limits::printable(note, NOTE_MAX)),
-            provider_reference: keep(&self.provider_reference),
-            provider_request_id: keep(&self.provider_request_id),
-            ..self.clone()
-        })
     }
 }
 

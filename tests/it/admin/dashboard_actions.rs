@@ -414,3 +414,21 @@ async fn an_operator_asks_the_provider_and_releases_a_stuck_head_on_its_answer()
     assert_eq!(refund_status(&pool, refund).await, "succeeded");
     pool.close().await;
 }
+
+/// An action's target is checked like a path id on the API: one that could never be ours (a NUL
+/// fails the query) is no such payment or refund (404), never a 500.
+#[tokio::test]
+async fn an_action_on_an_id_that_could_never_be_ours_is_not_found() {
+    let mut app = spawn_app().await;
+    let pool = app.db.pool().await;
+    let operate = token(&pool, "dash-nul", &["read", "operate", "finance"]).await;
+    let own = own_origin(&app);
+    let operator = Session::open(&app, &operate).await;
+    let csrf = CsrfToken::of_session(operator.id());
+    for slug in ["status-check", "replay-events", "refund-ask", "refund-cancel"] {
+        let form = [("target", "ord\u{0}x"), ("reason", "checked"), ("csrf", csrf.as_str())];
+        let (status, page) = operator.post(&app, slug, Some(&own), &form[..]).await;
+        assert_eq!(status, 404, "{slug}: {page}");
+    }
+    app.stop().await.unwrap();
+}

@@ -437,24 +437,10 @@ async fn ids_and_reasons_that_could_never_be_stored_are_refused_not_failed() {
     );
 
     // The dashboard: a detail page and a search.
-    let own = format!("http://{}", app.addr);
-    let signed_in = sign_in_with(&app, &read, Some(&own)).await;
-    let session = signed_in.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let session = super::dashboard_actions::Session::open(&app, &read).await;
     for (path, wanted) in [("/payments/ord%00x", 404), ("/search?q=ord%00x", 400)] {
-        let response = app
-            .http
-            .get(app.url(path))
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), wanted, "{path}");
+        let (status, page) = session.page(&app, path).await;
+        assert_eq!(status, wanted, "{path}: {page}");
     }
     app.stop().await.unwrap();
 }
