@@ -7,6 +7,7 @@
 
 mod accounts;
 mod admin;
+mod aps_signers;
 mod breaker;
 mod broker_faults;
 mod confirm_jobs;
