@@ -89,6 +89,8 @@ pub async fn resend_otp(
     if envelope.message_id.is_some()
         && commands::exists(&mut tx, command.command_type.as_str(), &hash, CommandOutcome::Applied).await?
     {
+        // Kept like every command (contract §1), as the duplicate it is.
+        record(&mut tx, envelope, command, &hash, CommandOutcome::Duplicate).await?;
         tx.commit().await?;
         return Ok(Outcome::Duplicate);
     }

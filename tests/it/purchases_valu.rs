@@ -262,3 +262,47 @@ async fn an_uncertain_purchase_is_settled_without_a_second_purchase() {
     assert_eq!(env.ledger().await["duplicate_sales"], 0);
     env.app.stop().await.unwrap();
 }
+
+/// The same `purchase.resend_otp` message twice (its `message_id` again, as a redelivery brings
+/// it): one new code, and the copy is kept as a duplicate like every command (contract §1).
+#[tokio::test]
+async fn the_same_resend_twice_sends_one_code_and_keeps_the_copy_as_a_duplicate() {
+    let mut env = spawn_sandboxed(fast_timing(), |_| {}).await;
+    env.publish(
+        "purchase.create",
+        &valu_purchase("valu-resend-2", 200_000, "01011110005"),
+    )
+    .await;
+    env.wait_for_event("valu-resend-2", "payment.action_required", WAIT)
+        .await;
+    let body = json!({"payment_id": "valu-resend-2"}).to_string();
+    for _ in 0..2 {
+        let properties = lapin::BasicProperties::default().with_message_id("resend-m-1".into());
+        env.publish_raw("purchase.resend_otp", body.as_bytes(), properties)
+            .await;
+    }
+    let pool = env.app.db.pool().await;
+    crate::helpers::eventually(WAIT, "both copies are kept", || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM commands WHERE command_type = 'purchase.resend_otp'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            == 2
+    })
+    .await;
+    let outcomes: Vec<String> =
+        sqlx::query_scalar("SELECT outcome FROM commands WHERE command_type = 'purchase.resend_otp' ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(outcomes, ["applied", "duplicate"]);
+    env.wait_until_events("valu-resend-2", 3, WAIT).await;
+    env.drain(Duration::from_millis(500)).await;
+    assert_eq!(
+        env.count_of("valu-resend-2", "payment.action_required"),
+        2,
+        "one new code"
+    );
+    env.app.stop().await.unwrap();
+}
