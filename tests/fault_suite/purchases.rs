@@ -18,7 +18,7 @@ use tokio::time::Instant;
 /// confirm still running): these refusals are legitimate.
 const CUSTOMER_STEP_REFUSALS: &[&str] = &["not_awaiting_confirmation", "confirmation_in_progress"];
 
-fn humm_body(id: &str, amount: i64, flow: &str) -> Value {
+pub fn humm_body(id: &str, amount: i64, flow: &str) -> Value {
     json!({
         "payment_id": id, "provider": "humm", "account": "default", "flow": flow,
         "amount": {"minor": amount, "currency": "GBP"},
