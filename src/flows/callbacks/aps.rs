@@ -38,35 +38,30 @@ pub async fn handle(
         }
     };
     // One candidate, unless the merchant has several accounts and the notification names no
-    // access code: then the account whose phrase verifies it signed it.
+    // access code: then the account whose phrase verifies it signed it. Only the signature is
+    // checked per candidate; the map is parsed once, for the signer.
     let now = chrono::Utc::now();
-    let mut signed = None;
-    for candidate in candidates {
-        let verified = notification::verify_decoded(
-            params.clone(),
-            &candidate.aps.response_phrase,
-            candidate.aps.sha_type,
-            now,
-        );
-        if !matches!(verified, Err(CallbackError::BadSignature)) {
-            signed = Some((candidate, verified));
-            break;
-        }
-    }
-    let Some((account, verified)) = signed else {
+    let signer = candidates.into_iter().find_map(|candidate| {
+        notification::signed_with(&params, &candidate.aps.response_phrase, candidate.aps.sha_type, now)
+            .map(|verified| (candidate, verified))
+    });
+    let Some((account, verified)) = signer else {
         return refused(services, "aps", body, Reply::Forged, sender_blocked).await;
     };
-    let parsed = match verified {
-        Ok((parsed, verified)) => {
+    let parsed = match Notification::from_verified(params) {
+        Ok(parsed) => {
             super::count_secret("aps", &account.name, verified);
             parsed
         }
-        Err(CallbackError::BadSignature) => return refused(services, "aps", body, Reply::Forged, sender_blocked).await,
-        Err(CallbackError::Malformed(_)) => {
+        Err(CallbackError::BadSignature | CallbackError::Malformed(_)) => {
             return refused(services, "aps", body, Reply::Malformed, sender_blocked).await
         }
         Err(CallbackError::Unreadable { reason, reference }) => {
-            return super::unreadable(services, "aps", &account.name, body, &reason, reference.as_deref()).await
+            let signer = Signer {
+                provider: Provider::Valu,
+                account: &account.name,
+            };
+            return super::unreadable(services, "aps", signer, body, &reason, reference.as_deref()).await;
         }
     };
     super::identify(&account.name, &parsed.merchant_reference);

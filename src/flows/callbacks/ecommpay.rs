@@ -50,7 +50,11 @@ pub async fn handle(
             return refused(services, "ecommpay", body, Reply::Malformed, sender_blocked).await
         }
         Err(CallbackError::Unreadable { reason, reference }) => {
-            return super::unreadable(services, "ecommpay", &account.name, body, &reason, reference.as_deref()).await
+            let signer = Signer {
+                provider: Provider::Humm,
+                account: &account.name,
+            };
+            return super::unreadable(services, "ecommpay", signer, body, &reason, reference.as_deref()).await;
         }
     };
     super::identify(&account.name, &parsed.payment_id);

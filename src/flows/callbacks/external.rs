@@ -50,7 +50,7 @@ pub(super) async fn unknown_payment(
     actor: &str,
 ) -> Result<Reply, sqlx::Error> {
     let (Some(adoption), Some(reported)) = (adoption, reported) else {
-        return delivery.unknown(conn, payment_id).await;
+        return delivery.unknown(conn, Some(payment_id)).await;
     };
     if let Err(problem) = adoptable(
         delivery.signer.provider,
@@ -60,7 +60,7 @@ pub(super) async fn unknown_payment(
     ) {
         tracing::warn!(payment_id = %crate::domain::limits::quote(payment_id), problem,
             "verified callback for a payment made outside the orchestrator: stored, not adopted");
-        return delivery.unknown(conn, payment_id).await;
+        return delivery.unknown(conn, Some(payment_id)).await;
     }
     // The provider's own currency, which `adoptable` found reported (however spelled).
     let currency = delivery.signer.provider.currency();
@@ -81,7 +81,7 @@ pub(super) async fn unknown_payment(
             delivery.finish(conn, payment_id, "adopted").await
         }
         // Created meanwhile by another process: nothing to adopt.
-        None => delivery.unknown(conn, payment_id).await,
+        None => delivery.unknown(conn, Some(payment_id)).await,
     }
 }
 

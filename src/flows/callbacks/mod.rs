@@ -281,9 +281,10 @@ impl Delivery<'_> {
         Ok(Reply::Accepted)
     }
 
-    /// A verified callback about a payment we never created: stored, answered 200 (contract §7).
-    async fn unknown(&self, conn: &mut PgConnection, payment_id: &str) -> Result<Reply, sqlx::Error> {
-        self.store(conn, Some(payment_id), "unknown_payment").await?;
+    /// A verified callback about a payment we never created: stored (with the id it names, when
+    /// that can be kept), answered 200 (contract §7).
+    async fn unknown(&self, conn: &mut PgConnection, payment_id: Option<&str>) -> Result<Reply, sqlx::Error> {
+        self.store(conn, payment_id, "unknown_payment").await?;
         metrics::counter!("bnpl_callbacks_total", "provider" => self.provider, "outcome" => "unknown_payment")
             .increment(1);
         Ok(Reply::Accepted)
@@ -356,22 +357,25 @@ async fn refused(
 async fn unreadable(
     services: &Services,
     provider: &'static str,
-    account: &str,
+    signer: Signer<'_>,
     body: &[u8],
     reason: &str,
     reference: Option<&str>,
 ) -> Result<Reply, sqlx::Error> {
-    let outcome = "unknown_payment";
-    tracing::warn!(
+    let delivery = Delivery {
         provider,
-        account,
+        signer,
+        body,
+        wake: &services.outbox_wake,
+    };
+    tracing::warn!(
+        provider = delivery.provider,
+        account = delivery.signer.account,
         reason,
         "verified callback without a usable reference: stored"
     );
-    metrics::counter!("bnpl_callbacks_total", "provider" => provider, "outcome" => outcome).increment(1);
     let mut conn = services.pool.acquire().await?;
-    inbound_callbacks::store_verified(&mut conn, provider, body, reference, outcome).await?;
-    Ok(Reply::Accepted)
+    delivery.unknown(&mut conn, reference).await
 }
 
 /// A verified callback that says nothing definite: bring the status check forward.

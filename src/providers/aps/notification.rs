@@ -67,10 +67,19 @@ pub fn verify_decoded(
     sha: ShaType,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(Notification, Verified), CallbackError> {
-    let verified = response_phrase
-        .verify(now, |phrase| verify_response(&params, phrase, sha))
-        .ok_or(CallbackError::BadSignature)?;
+    let verified = signed_with(&params, response_phrase, sha, now).ok_or(CallbackError::BadSignature)?;
     Ok((Notification::from_verified(params)?, verified))
+}
+
+/// Which phrase of `response_phrase` signed `params`, if one did; nothing else is read. Lets a
+/// caller try several accounts' phrases on one map without copying it.
+pub fn signed_with(
+    params: &Map<String, Value>,
+    response_phrase: &KeyRing,
+    sha: ShaType,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Verified> {
+    response_phrase.verify(now, |phrase| verify_response(params, phrase, sha))
 }
 
 /// Form or JSON body to a parameter map.
