@@ -8,7 +8,9 @@
 //! same name). A command whose routing key no queue binds goes from `commands` to the DLX (its
 //! alternate exchange, as the contract says), which routes it on to `unrouted` (the DLX's own
 //! alternate exchange); intake consumes that queue and dead-letters the command *with* its reason
-//! and a `command.rejected`, like any other command that cannot be processed.
+//! and a `command.rejected`, like any other command that cannot be processed. The one key the
+//! DLX routes to `dead` that no command binds, `DEAD_LETTER_KEY`, is bound from `commands` to
+//! `unrouted` too, so no routing key reaches `dead` without passing intake.
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
@@ -122,6 +124,12 @@ impl Topology {
         self.declare_queue(channel, &self.unrouted(), Some(self.delivery_limit))
             .await?;
         self.bind(channel, &self.unrouted(), &self.unrouted(), "").await?;
+        // The commands exchange hands every key it does not bind to the DLX, which routes
+        // `DEAD_LETTER_KEY` straight to `dead`: a command published as `dead` would skip intake,
+        // its reason and its `command.rejected`. Bound here, it reaches intake like any
+        // unknown type. (The command keys the DLX also routes are bound to intake above.)
+        self.bind(channel, &self.unrouted(), &self.commands(), DEAD_LETTER_KEY)
+            .await?;
         for (queue, keys) in [
             (self.purchases(), &PURCHASE_COMMANDS[..]),
             (self.refunds(), &REFUND_COMMANDS[..]),

@@ -133,3 +133,29 @@ async fn oversized_fields_and_bad_amounts_are_invalid_with_their_pointer() {
     assert_eq!(refusal.rejected["reason"]["code"], "amount_out_of_limits");
     h.stop().await;
 }
+
+/// A command published with the routing key the orchestrator's own dead letters travel under
+/// (`dead`) cannot skip intake through the alternate exchange: it is an unknown command like any
+/// other, kept, dead-lettered with *our* reason and announced.
+#[tokio::test]
+async fn a_command_routed_as_a_dead_letter_still_goes_through_intake() {
+    let mut h = Hostile::start().await;
+    let body = humm_purchase("dead-key-1", 15000);
+    let refusal = h.refused("dead", body.to_string().as_bytes(), true).await;
+    assert_eq!(
+        refusal.rejected["reason"]["code"], "unknown_command",
+        "{}",
+        refusal.rejected
+    );
+    let dead = refusal.dead_letter.as_ref().expect("dead-lettered");
+    assert_eq!(header(dead, "x-bnpl-reason").as_deref(), Some("unknown_command"));
+    assert_eq!(header(dead, "x-bnpl-routing-key").as_deref(), Some("dead"));
+    let pool = h.db.pool().await;
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM commands WHERE outcome = 'dead_lettered'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(kept, 1, "the command is kept with its reason");
+    h.stop().await;
+}
