@@ -1096,3 +1096,41 @@ async fn a_status_check_finding_an_accepted_sale_settled_still_announces_pending
     assert_eq!(registered_by, "job:status_check");
     env.app.stop().await.unwrap();
 }
+
+/// The sale job's own status query (its second attempt, after an uncertain first) that finds the
+/// sale already settled while the payment is still `accepted` announces `pending` first, like the
+/// status check above, and sends no second sale. The sale is made at the sandbox as a payment
+/// link (its callbacks go to a closed port); the payment and its sale job are created as intake
+/// would, with the job's first attempt spent.
+#[tokio::test]
+async fn the_sale_jobs_status_query_finding_its_sale_settled_still_announces_pending() {
+    let mut env = spawn_sandboxed(fast_timing(), |sandbox| {
+        sandbox.ecommpay_projects[0].callback_url = Some(format!("http://127.0.0.1:{}/callbacks", free_port()));
+    })
+    .await;
+    let id = "sale-known-1";
+    crate::external_payments::pay_by_link(&env, id, 10_000).await;
+    env.customer_finishes(id, "success").await;
+    let pool = env.app.db.pool().await;
+    let mut tx = pool.begin().await.unwrap();
+    create_humm_payment(&mut tx, id).await;
+    bnpl::flows::schedule::humm_sale(&mut tx, id).await.unwrap();
+    sqlx::query("UPDATE jobs SET attempts = 1 WHERE payment_id = $1 AND kind = 'humm_sale'")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    env.wait_for_event(id, "payment.succeeded", WAIT).await;
+    assert_gate_sequence(&env, id, &["payment.succeeded"]);
+    let registered_by: String =
+        sqlx::query_scalar("SELECT actor FROM audit_log WHERE payment_id = $1 AND to_status = 'pending'")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(registered_by, "job:humm_sale");
+    assert_eq!(env.sales_for(id).await, 1, "the link's sale only: none sent again");
+    env.app.stop().await.unwrap();
+}
