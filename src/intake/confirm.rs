@@ -46,7 +46,15 @@ pub async fn confirm(
     };
     let hash = envelope.body_hash();
     let mut tx = services.pool.begin().await?;
-    if commands::exists(&mut tx, command.command_type.as_str(), &hash, CommandOutcome::Applied).await? {
+    if commands::exists(
+        &mut tx,
+        command.command_type.as_str(),
+        &hash,
+        None,
+        CommandOutcome::Applied,
+    )
+    .await?
+    {
         record(&mut tx, envelope, command, &hash, CommandOutcome::Duplicate).await?;
         tx.commit().await?;
         return Ok(Outcome::Duplicate);
@@ -87,7 +95,14 @@ pub async fn resend_otp(
     );
     let mut tx = services.pool.begin().await?;
     if envelope.message_id.is_some()
-        && commands::exists(&mut tx, command.command_type.as_str(), &hash, CommandOutcome::Applied).await?
+        && commands::exists(
+            &mut tx,
+            command.command_type.as_str(),
+            &hash,
+            None,
+            CommandOutcome::Applied,
+        )
+        .await?
     {
         // Kept like every command (contract §1), as the duplicate it is.
         record(&mut tx, envelope, command, &hash, CommandOutcome::Duplicate).await?;

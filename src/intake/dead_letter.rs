@@ -17,9 +17,17 @@ use sqlx::PgPool;
 pub async fn record(pool: &PgPool, envelope: &Envelope, malformed: &Malformed) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let body_hash = envelope.body_hash();
-    // A redelivery (the broker says so) of a body already dead-lettered is the same message.
+    // A redelivery (the broker says so) of a body already dead-lettered from the same message (by
+    // its `message_id`, when the publisher set one) is that message again.
     if envelope.redelivered
-        && commands::exists(&mut tx, &envelope.routing_key, &body_hash, CommandOutcome::DeadLettered).await?
+        && commands::exists(
+            &mut tx,
+            &envelope.routing_key,
+            &body_hash,
+            envelope.message_id.as_deref(),
+            CommandOutcome::DeadLettered,
+        )
+        .await?
     {
         return tx.commit().await;
     }
@@ -87,8 +95,8 @@ pub async fn refuse(
     tx.commit().await
 }
 
-/// [`refuse`] inside the caller's transaction. A redelivery of a command already refused for
-/// the same reason adds nothing.
+/// [`refuse`] inside the caller's transaction. A redelivery of a command already refused (the
+/// same body, from the same message when it has a `message_id`) adds nothing.
 pub async fn refuse_in(
     tx: &mut sqlx::PgConnection,
     envelope: &Envelope,
@@ -98,7 +106,14 @@ pub async fn refuse_in(
 ) -> Result<(), sqlx::Error> {
     let body_hash = envelope.body_hash();
     if envelope.redelivered
-        && commands::exists(tx, command.command_type.as_str(), &body_hash, CommandOutcome::Rejected).await?
+        && commands::exists(
+            tx,
+            command.command_type.as_str(),
+            &body_hash,
+            envelope.message_id.as_deref(),
+            CommandOutcome::Rejected,
+        )
+        .await?
     {
         return Ok(());
     }

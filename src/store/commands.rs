@@ -70,19 +70,24 @@ pub async fn insert(conn: &mut PgConnection, command: &NewCommand<'_>) -> Result
         .await
 }
 
-/// Whether a command with this type and body was already recorded with `outcome`.
+/// Whether a command with this type and body was already recorded with `outcome`; when
+/// `message_id` is given, only a command from that very message counts (another message with the
+/// same body is another command).
 pub async fn exists(
     conn: &mut PgConnection,
     command_type: &str,
     body_hash: &str,
+    message_id: Option<&str>,
     outcome: CommandOutcome,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM commands WHERE command_type = $1 AND body_hash = $2 AND outcome = $3)",
+        "SELECT EXISTS (SELECT 1 FROM commands WHERE command_type = $1 AND body_hash = $2 AND outcome = $3
+                          AND ($4::text IS NULL OR message_id = $4))",
     )
     .bind(command_type)
     .bind(body_hash)
     .bind(outcome.as_str())
+    .bind(message_id)
     .fetch_one(conn)
     .await
 }

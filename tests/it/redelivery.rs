@@ -81,3 +81,49 @@ async fn a_redelivered_refused_command_is_rejected_once() {
     refuse(true).await;
     assert_eq!(recorded(&pool).await, (1, 0, 1), "the redelivery added nothing");
 }
+
+/// The same body sent again by its publisher as another message (another `message_id`), whose
+/// first delivery did not get as far as a commit, is redelivered: it is its own command and gets
+/// its own record and `command.rejected`, not folded into the first message's.
+#[tokio::test]
+async fn a_redelivered_copy_from_another_message_is_recorded_on_its_own() {
+    let (_db, pool) = TestDb::migrated().await;
+    let malformed = Malformed {
+        code: "invalid",
+        detail: "/amount_minor: expected an integer".to_owned(),
+        subject_id: Some("redelivered-3".to_owned()),
+    };
+    let body = r#"{"payment_id": "redelivered-3", "amount_minor": "ten"}"#;
+    dead_letter::record(&pool, &envelope("purchase.create", body, false), &malformed)
+        .await
+        .unwrap();
+    let second = Envelope {
+        message_id: Some("m-2".to_owned()),
+        ..envelope("purchase.create", body, true)
+    };
+    dead_letter::record(&pool, &second, &malformed).await.unwrap();
+    assert_eq!(recorded(&pool).await, (2, 2, 2), "the second message is recorded too");
+    dead_letter::record(&pool, &second, &malformed).await.unwrap();
+    assert_eq!(recorded(&pool).await, (2, 2, 2), "its own redelivery adds nothing");
+
+    let command = ParsedCommand {
+        command_type: CommandType::PurchaseCreate,
+        subject_id: "redelivered-4".to_owned(),
+        body: serde_json::json!({"payment_id": "redelivered-4", "account": "nope"}),
+    };
+    let refused_body = command.body.to_string();
+    for message_id in ["m-1", "m-3"] {
+        let envelope = Envelope {
+            message_id: Some(message_id.to_owned()),
+            ..envelope("purchase.create", &refused_body, message_id == "m-3")
+        };
+        dead_letter::refuse(&pool, &envelope, &command, "unknown_account", "no such account")
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        recorded(&pool).await,
+        (4, 2, 4),
+        "both refused messages are kept and announced"
+    );
+}
