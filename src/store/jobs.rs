@@ -337,9 +337,13 @@ pub struct ReopenedJob {
 
 /// Gives an exhausted job a fresh attempt budget, due now; None when it is not exhausted. A unique
 /// violation (23505) means a live job of the same key exists (the caller refuses with 409).
+///
+/// The budget restarts at one attempt spent, not zero: an exhausted job has run, and may have
+/// reached its provider, so its next attempt must be a repeat (`attempts > 1`), which asks the
+/// provider before sending anything (design §1: never resend blindly).
 pub async fn reopen_exhausted(conn: &mut PgConnection, id: i64) -> Result<Option<ReopenedJob>, sqlx::Error> {
     sqlx::query_as(
-        "UPDATE jobs SET state = 'scheduled', attempts = 0, available_at = now(), lease_token = NULL,
+        "UPDATE jobs SET state = 'scheduled', attempts = 1, available_at = now(), lease_token = NULL,
                          updated_at = now()
          WHERE id = $1 AND state = 'exhausted'
          RETURNING id, kind, payment_id, refund_id",

@@ -1097,40 +1097,90 @@ async fn a_status_check_finding_an_accepted_sale_settled_still_announces_pending
     env.app.stop().await.unwrap();
 }
 
-/// The sale job's own status query (its second attempt, after an uncertain first) that finds the
-/// sale already settled while the payment is still `accepted` announces `pending` first, like the
-/// status check above, and sends no second sale. The sale is made at the sandbox as a payment
-/// link (its callbacks go to a closed port); the payment and its sale job are created as intake
-/// would, with the job's first attempt spent.
-#[tokio::test]
-async fn the_sale_jobs_status_query_finding_its_sale_settled_still_announces_pending() {
-    let mut env = spawn_sandboxed(fast_timing(), |sandbox| {
+/// A humm Gate sale settled at the sandbox (made as a payment link, its callbacks going to a
+/// closed port, and finished by the customer) whose payment exists here still `accepted`, as
+/// intake would have left it, with a `humm_sale` job set up by `job_sql` (`$1` is the payment).
+async fn settled_sale_with_its_job(payment_id: &str, job_sql: &str) -> Sandboxed {
+    let env = spawn_sandboxed(fast_timing(), |sandbox| {
         sandbox.ecommpay_projects[0].callback_url = Some(format!("http://127.0.0.1:{}/callbacks", free_port()));
     })
     .await;
-    let id = "sale-known-1";
-    crate::external_payments::pay_by_link(&env, id, 10_000).await;
-    env.customer_finishes(id, "success").await;
+    crate::external_payments::pay_by_link(&env, payment_id, 10_000).await;
+    env.customer_finishes(payment_id, "success").await;
     let pool = env.app.db.pool().await;
     let mut tx = pool.begin().await.unwrap();
-    create_humm_payment(&mut tx, id).await;
-    bnpl::flows::schedule::humm_sale(&mut tx, id).await.unwrap();
-    sqlx::query("UPDATE jobs SET attempts = 1 WHERE payment_id = $1 AND kind = 'humm_sale'")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    create_humm_payment(&mut tx, payment_id).await;
+    bnpl::flows::schedule::humm_sale(&mut tx, payment_id).await.unwrap();
+    sqlx::query(job_sql).bind(payment_id).execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
-    env.wait_for_event(id, "payment.succeeded", WAIT).await;
-    assert_gate_sequence(&env, id, &["payment.succeeded"]);
+    pool.close().await;
+    env
+}
+
+/// The sale is settled from the sale job's own status answer, `pending` first and by the job,
+/// and the link's sale is the only one the sandbox ever saw.
+async fn assert_settled_by_the_sale_job(env: &mut Sandboxed, payment_id: &str) {
+    env.wait_for_event(payment_id, "payment.succeeded", WAIT).await;
+    assert_gate_sequence(env, payment_id, &["payment.succeeded"]);
+    let pool = env.app.db.pool().await;
     let registered_by: String =
         sqlx::query_scalar("SELECT actor FROM audit_log WHERE payment_id = $1 AND to_status = 'pending'")
-            .bind(id)
+            .bind(payment_id)
             .fetch_one(&pool)
             .await
             .unwrap();
     pool.close().await;
     assert_eq!(registered_by, "job:humm_sale");
-    assert_eq!(env.sales_for(id).await, 1, "the link's sale only: none sent again");
+    assert_eq!(
+        env.sales_for(payment_id).await,
+        1,
+        "the link's sale only: none sent again"
+    );
+}
+
+/// The sale job's own status query (its second attempt, after an uncertain first) that finds the
+/// sale already settled while the payment is still `accepted` announces `pending` first, like the
+/// status check above, and sends no second sale.
+#[tokio::test]
+async fn the_sale_jobs_status_query_finding_its_sale_settled_still_announces_pending() {
+    let id = "sale-known-1";
+    let mut env = settled_sale_with_its_job(
+        id,
+        "UPDATE jobs SET attempts = 1 WHERE payment_id = $1 AND kind = 'humm_sale'",
+    )
+    .await;
+    assert_settled_by_the_sale_job(&mut env, id).await;
+    env.app.stop().await.unwrap();
+}
+
+/// A sale job an operator retries after it used up its attempts (its sales uncertain, its status
+/// queries failing) asks the provider before it sends anything, like any repeated attempt
+/// (design §1: never resend blindly); the fresh attempt budget does not make it a first try.
+#[tokio::test]
+async fn a_sale_job_retried_by_an_operator_asks_before_it_sends() {
+    let id = "sale-retried-1";
+    let mut env = settled_sale_with_its_job(
+        id,
+        "UPDATE jobs SET state = 'exhausted', attempts = max_attempts, lease_token = NULL
+         WHERE payment_id = $1 AND kind = 'humm_sale'",
+    )
+    .await;
+    let pool = env.app.db.pool().await;
+    let job_id: i64 = sqlx::query_scalar("SELECT id FROM jobs WHERE payment_id = $1 AND kind = 'humm_sale'")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    bnpl::admin::jobs::decide(
+        &pool,
+        job_id,
+        bnpl::admin::jobs::Decision::Retry,
+        "provider is back",
+        "ops:test",
+    )
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_settled_by_the_sale_job(&mut env, id).await;
     env.app.stop().await.unwrap();
 }
