@@ -5,8 +5,11 @@
 //! - a resolution is the ledger's `Resolve` change: the domain machine decides, the change is a
 //!   compare-and-set, and its audit row and `payment.resolved` event go with it; a provider
 //!   answer landing meanwhile is decided again from the new status (and a resolution to the
-//!   status it reached is refused); the payment's scheduled jobs are cancelled in the same
-//!   transaction, so nothing acts on a payment an operator closed;
+//!   status it reached is refused), unless the operator named the status they decided from
+//!   (`expected_from`): then a payment that moved on meanwhile is a conflict, never decided
+//!   again; a flagged final payment may be resolved to the status it has, which clears the flag;
+//!   the payment's scheduled jobs (not its refunds') are cancelled in the same transaction, so
+//!   nothing acts on a payment an operator closed;
 //! - a replay re-publishes the stored events unchanged (same `event_id`s and sequences): it only
 //!   clears `published_at`, and the relay publishes them again in their original order.
 
@@ -27,6 +30,11 @@ pub enum ActionError {
     Refused(#[from] PaymentRefusal),
     #[error("the payment changed while the request was processed; look again and retry")]
     Conflict,
+    #[error("the payment is {now} now, not {expected}; look again and decide on what it is")]
+    MovedOn {
+        expected: PaymentStatus,
+        now: PaymentStatus,
+    },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -43,15 +51,39 @@ pub struct Resolution {
     pub cancelled_jobs: u64,
 }
 
-/// Resolves `payment_id` to the final status `to`, as `actor`, for `reason`.
+/// An operator's decision: the final status, and the status it was decided from when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub to: PaymentStatus,
+    /// The status the operator saw; a payment that has another one now is not resolved.
+    pub expected_from: Option<PaymentStatus>,
+}
+
+/// Resolves `payment_id` as `decision` says, as `actor`, for `reason`.
 pub async fn resolve(
     pool: &PgPool,
     payment_id: &str,
-    to: PaymentStatus,
+    decision: Decision,
     reason: &str,
     actor: &str,
 ) -> Result<Resolution, ActionError> {
+    let Decision { to, expected_from } = decision;
     let mut tx = pool.begin().await?;
+    let mut known = None;
+    if let Some(expected) = expected_from {
+        // Held to the commit: no provider answer can move the payment between this check and
+        // the decision.
+        let row = payments::lock(&mut tx, payment_id)
+            .await?
+            .ok_or(ActionError::NotFound)?;
+        if row.status() != expected {
+            return Err(ActionError::MovedOn {
+                expected,
+                now: row.status(),
+            });
+        }
+        known = Some(std::sync::Arc::new(row));
+    }
     let change = Change {
         note: Some(reason.to_owned()),
         ..Change::by(actor)
@@ -59,7 +91,7 @@ pub async fn resolve(
     let outcome = payment::apply(
         &mut tx,
         payment_id,
-        None,
+        known.as_ref(),
         PaymentEvent::Resolve { to },
         &change,
         Extras::default(),
@@ -70,6 +102,11 @@ pub async fn resolve(
             applied: Applied::Moved { from, .. },
             row,
         } => (from, row),
+        // A flagged final payment kept as it is: the flag is cleared and the decision announced.
+        Outcome::Done {
+            applied: Applied::Repeated(status),
+            row,
+        } => (status, row),
         Outcome::Done {
             applied: Applied::Refused(refusal),
             ..

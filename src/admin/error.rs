@@ -82,7 +82,7 @@ impl From<ActionError> for ApiError {
         match error {
             ActionError::NotFound => ApiError::NotFound("payment"),
             ActionError::Refused(refusal) => ApiError::Unprocessable("transition_refused", refusal.to_string()),
-            ActionError::Conflict => ApiError::Conflict("conflict", error.to_string()),
+            ActionError::Conflict | ActionError::MovedOn { .. } => ApiError::Conflict("conflict", error.to_string()),
             ActionError::Database(error) => error.into(),
         }
     }

@@ -11,6 +11,8 @@
 //! - a provider answer that contradicts a final status leaves it as it is and flags it for
 //!   review ([`Transition::FlagReview`]); it is never dropped as "stale";
 //! - `needs_review` is not final: a later definite answer settles it, and so can an operator;
+//! - a final payment flagged for review may be resolved by an operator to the status it has
+//!   ([`transition_flagged`]): the decision "it stays as it is" clears the flag, audited;
 //! - duplicates and stale news ([`Transition::Ignore`]) change nothing and announce nothing.
 
 use super::{PaymentStatus, ReviewReason};
@@ -192,6 +194,16 @@ pub fn transition(from: PaymentStatus, event: &PaymentEvent) -> Transition {
                 reason: ReviewReason::Contradiction,
             },
         },
+    }
+}
+
+/// [`transition`] for a payment whose review flag is (`under_review`) or is not set. An operator
+/// may also resolve a flagged final payment to the status it has: a provider answer contradicted
+/// it, and ops decide that it stays (contract §3: "ops then decide with `payment.resolved`").
+pub fn transition_flagged(from: PaymentStatus, under_review: bool, event: &PaymentEvent) -> Transition {
+    match *event {
+        PaymentEvent::Resolve { to } if under_review && to == from && to.is_final() => Transition::Repeat,
+        _ => transition(from, event),
     }
 }
 

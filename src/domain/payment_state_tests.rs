@@ -310,4 +310,20 @@ proptest! {
             prop_assert!(matches!(got, Transition::Refuse(_)));
         }
     }
+
+    /// The review flag changes one thing: a flagged final payment may be resolved to the status
+    /// it has (kept as it is). Every other event, and every unflagged payment, is as `transition`.
+    #[test]
+    fn the_flag_only_lets_a_final_payment_be_kept(from in any_status(), to in any_status(), ev in automatic_event()) {
+        prop_assert_eq!(transition_flagged(from, false, &ev), transition(from, &ev));
+        let kept = transition_flagged(from, true, &E::Resolve { to });
+        if to == from && to.is_final() {
+            prop_assert_eq!(kept, Transition::Repeat);
+        } else {
+            prop_assert_eq!(kept, transition(from, &E::Resolve { to }));
+        }
+        if !matches!(ev, E::Resolve { .. }) {
+            prop_assert_eq!(transition_flagged(from, true, &ev), transition(from, &ev));
+        }
+    }
 }

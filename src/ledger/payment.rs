@@ -172,7 +172,7 @@ pub async fn apply(
             return Ok(Outcome::Mismatch { row, why });
         }
         let Some(plan) = decide(&row, &event, change) else {
-            let applied = match payment_state::transition(row.status(), &event) {
+            let applied = match payment_state::transition_flagged(row.status(), row.review_reason.is_some(), &event) {
                 Transition::Refuse(refusal) => Applied::Refused(refusal),
                 _ => Applied::Ignored(row.status()),
             };
@@ -352,14 +352,15 @@ pub(super) struct Plan {
 /// Runs the state machine; None when nothing is to be written.
 fn decide(row: &PaymentRow, event: &PaymentEvent, change: &Change) -> Option<Plan> {
     let from = row.status();
-    let (to, flagged) = match payment_state::transition(from, event) {
+    let (to, flagged) = match payment_state::transition_flagged(from, row.review_reason.is_some(), event) {
         Transition::Move(to) => (to, None),
         Transition::Repeat => (from, None),
         Transition::FlagReview { reason } => (from, Some(reason)),
         Transition::Ignore | Transition::Refuse(_) => return None,
     };
     let stored_action = row.action.as_ref().and_then(|value| Action::deserialize(value).ok());
-    if to == from && flagged.is_none() && !matches!(event, PaymentEvent::Contradiction) {
+    let always_announced = matches!(event, PaymentEvent::Contradiction | PaymentEvent::Resolve { .. });
+    if to == from && flagged.is_none() && !always_announced {
         // A repeat announces only what is new: the same redirect again is a duplicate.
         let new_action = change.action.is_some() && change.action != stored_action;
         if !new_action && change.reason.is_none() {

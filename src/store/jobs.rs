@@ -290,11 +290,13 @@ pub(crate) fn interval(duration: Duration) -> sqlx::postgres::types::PgInterval 
     }
 }
 
-/// Cancels the scheduled (not running) jobs of a payment an operator closed; how many.
+/// Cancels the scheduled (not running) jobs of a payment an operator closed; how many. Its
+/// refunds' jobs carry its id too and are left alone: a refund in flight still needs its checks,
+/// or it would hold its queue for ever.
 pub async fn cancel_scheduled_of_payment(conn: &mut PgConnection, payment_id: &str) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE jobs SET state = 'cancelled', lease_token = NULL, updated_at = now()
-         WHERE payment_id = $1 AND state = 'scheduled'",
+         WHERE payment_id = $1 AND refund_id IS NULL AND state = 'scheduled'",
     )
     .bind(payment_id)
     .execute(conn)

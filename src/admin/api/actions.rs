@@ -54,6 +54,11 @@ pub struct ResolveRequest {
     /// Why (e.g. what the provider's status query showed); recorded and announced.
     #[schema(example = "status query shows the sale approved")]
     pub reason: String,
+    /// The status the decision was made from (what the operator saw). Optional; when given and
+    /// the payment has moved on meanwhile, nothing is resolved and the answer is 409.
+    #[serde(default)]
+    #[schema(example = "needs_review")]
+    pub from: Option<String>,
 }
 
 /// Resolve a payment manually to a final status.
@@ -66,8 +71,8 @@ pub struct ResolveRequest {
         (status = 401, description = "No or bad token", body = ErrorBody),
         (status = 403, description = "Scope operate missing", body = ErrorBody),
         (status = 404, description = "No such payment", body = ErrorBody),
-        (status = 409, description = "The payment changed meanwhile", body = ErrorBody),
-        (status = 422, description = "Not a final target, or already that status", body = ErrorBody)))]
+        (status = 409, description = "The payment changed meanwhile (or is not `from` any more)", body = ErrorBody),
+        (status = 422, description = "Not a final target, or already that status and not flagged for review", body = ErrorBody)))]
 pub async fn resolve_payment(
     caller: Caller,
     State(state): State<AdminState>,
@@ -82,7 +87,16 @@ pub async fn resolve_payment(
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("unknown status {:?}", request.to)))?;
     let reason = required_reason(&request.reason)?;
-    let resolution = admin_actions::resolve(&state.pool, &payment_id, to, reason, caller.name()).await?;
+    let expected_from = request
+        .from
+        .as_deref()
+        .map(|from| {
+            from.parse::<PaymentStatus>()
+                .map_err(|_| ApiError::BadRequest(format!("unknown status {from:?} in from")))
+        })
+        .transpose()?;
+    let decision = admin_actions::Decision { to, expected_from };
+    let resolution = admin_actions::resolve(&state.pool, &payment_id, decision, reason, caller.name()).await?;
     tracing::info!(payment_id, from = %resolution.from, to = %resolution.to,
         actor = caller.name(), "payment resolved manually");
     Ok(Json(resolution))

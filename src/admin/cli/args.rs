@@ -143,6 +143,9 @@ pub enum PaymentCommand {
         to: String,
         #[arg(long)]
         reason: String,
+        /// The status you decided from; when the payment has another one now, nothing changes.
+        #[arg(long)]
+        from: Option<String>,
     },
     /// Schedule a status check now.
     StatusCheck { payment_id: String },

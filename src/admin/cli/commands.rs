@@ -276,12 +276,19 @@ async fn payments(pool: &PgPool, command: PaymentCommand, actor: &str, json: boo
             Some(detail) => to_json(&detail)?,
             None => bail!("no payment {payment_id:?}"),
         },
-        PaymentCommand::Resolve { payment_id, to, reason } => {
+        PaymentCommand::Resolve {
+            payment_id,
+            to,
+            reason,
+            from,
+        } => {
             let to: PaymentStatus = to.parse()?;
             if reason.trim().is_empty() {
                 bail!("--reason must not be empty");
             }
-            let done = admin_actions::resolve(pool, &payment_id, to, reason.trim(), actor).await?;
+            let expected_from = from.as_deref().map(str::parse::<PaymentStatus>).transpose()?;
+            let decision = admin_actions::Decision { to, expected_from };
+            let done = admin_actions::resolve(pool, &payment_id, decision, reason.trim(), actor).await?;
             format!(
                 "{} resolved {} -> {} (event sequence {})\n",
                 done.payment_id, done.from, done.to, done.sequence

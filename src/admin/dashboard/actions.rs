@@ -205,12 +205,27 @@ impl Action {
     /// The button that opens this action's confirmation page for `target`, or nothing when the
     /// viewer's token lacks the scope.
     pub fn button(self, viewer: &Viewer, target: &str) -> String {
+        self.button_with(viewer, target, &[])
+    }
+
+    /// [`Action::button`] carrying `prefill` (name, value) pairs to the confirmation page.
+    pub fn button_with(self, viewer: &Viewer, target: &str, prefill: &[(&str, &str)]) -> String {
         if !viewer.may(self.scope()) {
             return String::new();
         }
+        let carried: String = prefill
+            .iter()
+            .map(|(name, value)| {
+                format!(
+                    "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                    attr(name),
+                    attr(value)
+                )
+            })
+            .collect();
         format!(
             "<form class=\"action\" method=\"get\" action=\"/actions/{slug}\">\
-             <input type=\"hidden\" name=\"target\" value=\"{target}\">\
+             <input type=\"hidden\" name=\"target\" value=\"{target}\">{carried}\
              <button type=\"submit\" class=\"action-{slug}\" data-target=\"{target}\">{label}</button></form>",
             slug = self.slug(),
             target = attr(target),

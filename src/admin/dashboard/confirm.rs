@@ -27,6 +27,9 @@ pub struct Prefill {
     /// A release's evidence: a stored provider answer's id.
     #[serde(default)]
     pub answer_id: Option<String>,
+    /// A resolution's starting point: the status the payment had on the page it came from.
+    #[serde(default)]
+    pub from: Option<String>,
 }
 
 pub async fn confirm(viewer: Viewer, Path(slug): Path<String>, Query(prefill): Query<Prefill>) -> Response {
@@ -78,6 +81,17 @@ fn fields(action: Action, prefill: &Prefill) -> String {
             out.push_str(&format!(
                 "<label for=\"to\">Final status</label><select id=\"to\" name=\"to\" required>{options}</select>"
             ));
+            // Only a status name is carried: the decision is refused if the payment moved on.
+            if let Some(from) = prefill
+                .from
+                .as_deref()
+                .and_then(|from| from.parse::<PaymentStatus>().ok())
+            {
+                out.push_str(&format!(
+                    "<input type=\"hidden\" name=\"from\" value=\"{}\">",
+                    from.as_str()
+                ));
+            }
         }
         Action::ReleaseRefund => {
             let proposed = prefill.outcome.as_deref().unwrap_or("");

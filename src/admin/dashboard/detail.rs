@@ -187,7 +187,7 @@ fn render(detail: &PaymentDetail, viewer: &Viewer) -> String {
          <section><h2>Jobs</h2>{}</section>",
         text(&p.payment_id),
         Action::StatusCheck.button(viewer, &p.payment_id),
-        Action::Resolve.button(viewer, &p.payment_id),
+        Action::Resolve.button_with(viewer, &p.payment_id, &[("from", &p.status)]),
         Action::ReplayEvents.button(viewer, &p.payment_id),
         table(
             "history",

@@ -42,6 +42,9 @@ pub struct ActionForm {
     reason: String,
     #[serde(default)]
     to: String,
+    /// The status the payment had on the page the operator decided from.
+    #[serde(default)]
+    from: String,
     #[serde(default)]
     outcome: String,
     #[serde(default)]
@@ -146,7 +149,16 @@ async fn carry_out(
                 .parse()
                 .map_err(|_| ApiError::BadRequest(format!("unknown status {:?}", form.to)))?;
             let reason = required_reason(&form.reason)?;
-            admin_actions::resolve(pool, target, to, reason, actor).await?;
+            // A form without it (an old page) is decided from what the payment is now.
+            let expected_from = match form.from.trim() {
+                "" => None,
+                from => Some(
+                    from.parse()
+                        .map_err(|_| ApiError::BadRequest(format!("unknown status {from:?}")))?,
+                ),
+            };
+            let decision = admin_actions::Decision { to, expected_from };
+            admin_actions::resolve(pool, target, decision, reason, actor).await?;
             Ok(done(payment_page(target)))
         }
         Action::ReplayEvents => {

@@ -11,6 +11,7 @@ mod browser_signin;
 pub(crate) mod cli;
 pub(crate) mod dashboard_actions;
 mod dead_letters;
+mod decisions;
 mod holes;
 mod jobs;
 mod openapi;
