@@ -117,7 +117,12 @@ pub fn parse_status(raw: &RawResponse, expected: &Expected) -> StatusOutcome {
             reason: format!("unreadable body (HTTP {})", raw.status),
         };
     };
-    if let Some((code, message)) = error_code(&body) {
+    // An answer that describes the payment is read from it: ecommpay lists a declined payment's
+    // own errors beside it (`errors[]`), which are news about the payment, not a refused query.
+    // Only an answer without one (or one saying `status: error`) is the query's own error.
+    let payment = at(&body, &["payment"]).filter(|p| p.is_object());
+    let query_failed = payment.is_none() || text_at(&body, &["status"]).as_deref() == Some("error");
+    if let Some((code, message)) = error_code(&body).filter(|_| query_failed) {
         return match code_class(&code) {
             CodeClass::NotFound => StatusOutcome::NotFound,
             _ => StatusOutcome::Retryable {
@@ -125,7 +130,7 @@ pub fn parse_status(raw: &RawResponse, expected: &Expected) -> StatusOutcome {
             },
         };
     }
-    let Some(payment) = at(&body, &["payment"]).filter(|p| p.is_object()) else {
+    let Some(payment) = payment else {
         return StatusOutcome::Retryable {
             reason: "no payment in the status answer".into(),
         };

@@ -307,3 +307,23 @@ fn a_single_operation_is_read_like_a_list_of_one() {
     };
     assert_eq!(status.provider_reference.as_deref(), Some("29741010169841"));
 }
+
+/// A declined payment's status answer lists the decline's errors beside the payment: it is read
+/// from the payment (a definite decline), not taken for a refused query (retried until the
+/// threshold, then review). An answer without a payment is still the query's own error.
+#[test]
+fn errors_beside_the_payment_describe_it_and_do_not_fail_the_query() {
+    let expected = Expected::money("ord-1", 15000, "GBP");
+    let mut body = status_body("decline", json!([sale_op("decline", "20100")]));
+    body["errors"] = json!([{"code": "20100", "message": "declined by humm"}]);
+    let StatusOutcome::Known(status) = parse_status(&raw(200, body), &expected) else {
+        panic!("a described payment is known");
+    };
+    assert!(
+        matches!(status.state, PaymentState::Declined { ref code, .. } if code == "20100"),
+        "{:?}",
+        status.state
+    );
+    let refused = json!({"status": "error", "errors": [{"code": "3061", "message": "Transaction not found"}]});
+    assert_eq!(parse_status(&raw(400, refused), &expected), StatusOutcome::NotFound);
+}
