@@ -164,15 +164,21 @@ fn create<T>(
         };
     }
     let Some(params) = object(raw) else {
-        return if (200..=299).contains(&raw.status) {
-            CreateOutcome::Uncertain {
-                reason: "unreadable 2xx body".into(),
-            }
-        } else {
-            CreateOutcome::Terminal {
-                code: format!("http_{}", raw.status),
+        // Without an APS answer only the HTTP status speaks. A timeout (408) may come after the
+        // call was taken, and a throttle (429) says "later", not "no": neither is a decline
+        // (design §1), as for ecommpay.
+        return match raw.status {
+            200..=299 | 408 => CreateOutcome::Uncertain {
+                reason: format!("HTTP {} without an APS answer", raw.status),
+            },
+            429 => CreateOutcome::RetryLater {
+                code: "http_429".into(),
+                message: "Too Many Requests".into(),
+            },
+            status => CreateOutcome::Terminal {
+                code: format!("http_{status}"),
                 message: "rejected".into(),
-            }
+            },
         };
     };
     let Some(code) = response_code(&params) else {

@@ -100,6 +100,23 @@ fn transport_and_format_failures() {
         parse_purchase(&html, &expected()),
         CreateOutcome::Uncertain { .. }
     ));
+    // A timeout or a throttle in front of APS, with no APS answer: never a decline.
+    let timeout = RawResponse {
+        status: 408,
+        body: b"<html>Request Timeout</html>".to_vec(),
+    };
+    assert!(matches!(
+        parse_purchase(&timeout, &expected()),
+        CreateOutcome::Uncertain { .. }
+    ));
+    let throttled = RawResponse {
+        status: 429,
+        body: b"<html>Too Many Requests</html>".to_vec(),
+    };
+    assert!(matches!(
+        parse_purchase(&throttled, &expected()),
+        CreateOutcome::RetryLater { .. }
+    ));
     let forbidden = RawResponse {
         status: 403,
         body: b"denied".to_vec(),
