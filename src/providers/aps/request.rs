@@ -129,9 +129,17 @@ pub fn purchase(account: &ApsAccount, step: &Purchase) -> ProviderRequest {
     p.insert("tenure".into(), json!(step.tenure_months.to_string()));
     p.insert("total_down_payment".into(), json!(step.down_payment_minor.to_string()));
     p.insert("customer_code".into(), json!(step.phone_number));
-    p.insert("customer_email".into(), json!(step.customer_email));
-    p.insert("purchase_description".into(), json!(step.purchase_description));
-    p.insert("transaction_id".into(), json!(step.transaction_id));
+    // The contract makes these optional (a valU purchase needs only a phone and items), and
+    // APS is sent no empty optional parameter (§2.4.7).
+    for (name, value) in [
+        ("customer_email", &step.customer_email),
+        ("purchase_description", &step.purchase_description),
+        ("transaction_id", &step.transaction_id),
+    ] {
+        if !value.is_empty() {
+            p.insert(name.into(), json!(value));
+        }
+    }
     finish(account, p)
 }
 

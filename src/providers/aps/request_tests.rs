@@ -149,3 +149,18 @@ fn debug_never_prints_the_phrases() {
         "{text}"
     );
 }
+
+/// An optional value the purchase lacks (no email on the command, no transaction id in the
+/// OTP_GENERATE answer) is left out, not sent empty (§2.4.7).
+#[test]
+fn a_purchase_sends_no_empty_optional_parameter() {
+    let step = Purchase {
+        customer_email: String::new(),
+        transaction_id: String::new(),
+        ..purchase_step()
+    };
+    let req = purchase(&account(ShaType::Sha256), &step);
+    assert!(req.body.get("customer_email").is_none(), "{}", req.body);
+    assert!(req.body.get("transaction_id").is_none(), "{}", req.body);
+    assert_eq!(req.body["purchase_description"], "Order1001");
+}
