@@ -4,7 +4,9 @@
 //! joined by `:` (a `:` inside a key written as `::`, array elements by index), sorted in PHP's
 //! natural order (`items:2` before `items:10`, as the platform's own PHP reference code sorts) and
 //! joined with `;`. Booleans are `1`/`0`, null is empty, empty objects and arrays contribute
-//! nothing, keys named `frame_mode` are dropped at any depth, and numbers keep their raw JSON text
+//! nothing, keys named `frame_mode` or `signature` are dropped at any depth (`signature` as
+//! php-sdk, the platform's reference, removes it; py and go recurse through objects only, which
+//! differs only for a `signature` inside an array), and numbers keep their raw JSON text
 //! (serde_json `arbitrary_precision`) so a 16-digit `operation.id` is signed exactly as sent.
 //! The signature is `base64(HMAC-SHA512(secret, text))`, compared in constant time.
 //!
@@ -29,7 +31,7 @@ const GENERAL: &str = "general";
 pub fn canonical_string(document: &Value) -> String {
     let mut leaves: Vec<(String, String)> = Vec::new();
     match document {
-        Value::Object(map) => walk_object(map, "", true, &mut leaves),
+        Value::Object(map) => walk_object(map, "", &mut leaves),
         Value::Array(items) => walk_array(items, "", &mut leaves),
         // A bare scalar has no path; ecommpay never signs one, so it contributes nothing.
         _ => {}
@@ -100,19 +102,14 @@ fn new_hmac(secret: &SecretString) -> HmacSha512 {
     HmacSha512::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC takes any key length")
 }
 
-/// `skip_signature` is set for the top level and for `general`, the two places a document's own
-/// signature lives; a `signature` key anywhere else is ordinary data and is signed.
-fn walk_object(map: &Map<String, Value>, prefix: &str, skip_signature: bool, out: &mut Vec<(String, String)>) {
-    let top = prefix.is_empty();
+/// A document's own signature lives at the top level or in `general`, but the SDKs leave out a
+/// `signature` key wherever it is, and so does this.
+fn walk_object(map: &Map<String, Value>, prefix: &str, out: &mut Vec<(String, String)>) {
     for (key, child) in map {
-        if key == FRAME_MODE || (skip_signature && key == SIGNATURE) {
+        if key == FRAME_MODE || key == SIGNATURE {
             continue;
         }
-        let path = join(prefix, &escape(key));
-        match child {
-            Value::Object(inner) => walk_object(inner, &path, top && key == GENERAL, out),
-            _ => walk_value(child, path, out),
-        }
+        walk_value(child, join(prefix, &escape(key)), out);
     }
 }
 
@@ -124,7 +121,7 @@ fn walk_array(items: &[Value], prefix: &str, out: &mut Vec<(String, String)>) {
 
 fn walk_value(value: &Value, path: String, out: &mut Vec<(String, String)>) {
     match value {
-        Value::Object(map) => walk_object(map, &path, false, out),
+        Value::Object(map) => walk_object(map, &path, out),
         Value::Array(items) => walk_array(items, &path, out),
         Value::Bool(flag) => out.push((path, if *flag { "1" } else { "0" }.to_owned())),
         Value::Null => out.push((path, String::new())),

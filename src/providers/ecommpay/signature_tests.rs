@@ -146,10 +146,13 @@ fn numbers_keep_their_raw_text() {
     );
 }
 
+/// Every SDK leaves out a `signature` key below the top level too (providers.md §1.4 step 1:
+/// php-sdk at any depth, py and go through objects), so a callback carrying one still verifies.
 #[test]
-fn nested_signature_keys_outside_general_are_signed() {
-    let doc = json!({"general": {"signature": "x"}, "extra": {"signature": "y"}});
-    assert_eq!(canonical_string(&doc), "extra:signature:y");
+fn signature_keys_are_left_out_at_any_depth() {
+    let doc = json!({"general": {"signature": "x"}, "extra": {"signature": "y", "kept": 1},
+                     "list": [{"signature": "z", "code": "0"}]});
+    assert_eq!(canonical_string(&doc), "extra:kept:1;list:0:code:0");
 }
 
 #[test]
