@@ -16,8 +16,8 @@ use crate::domain::payment_state::PaymentEvent;
 use crate::domain::PaymentStatus;
 use crate::jobs::JobResult;
 use crate::ledger::Change;
-use crate::providers::aps::{request, response};
-use crate::providers::outcome::{CreateOutcome, Expected, StatusOutcome};
+use crate::providers::aps::{codes, request, response};
+use crate::providers::outcome::{CreateOutcome, Expected, PaymentState, ProviderStatus, StatusOutcome};
 use crate::providers::Connector;
 use crate::store::jobs::ClaimedJob;
 use crate::store::payments::{self, PaymentRow};
@@ -210,6 +210,13 @@ impl ValuConfirm {
             };
             match status {
                 StatusOutcome::NotFound => {}
+                // Its last step is a valU step before PURCHASE (the OTP verify we did): APS has no
+                // PURCHASE of it, so sending one is no resend. APS refuses a second one of the
+                // same reference anyway (00066), which is then settled by status query.
+                StatusOutcome::Known(ProviderStatus {
+                    state: PaymentState::Pending { status },
+                    ..
+                }) if codes::before_purchase(&status) => {}
                 StatusOutcome::Known(known) => {
                     let event = settle::event_for(&known.state, ACTOR);
                     return match event {

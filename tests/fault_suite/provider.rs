@@ -79,6 +79,8 @@ async fn valu_status(run: &Run, id: &str) -> Option<String> {
         "12000" => Some(match value["transaction_status"].as_str()? {
             "14" => "succeeded".into(),
             "13" => "declined".into(),
+            // Only valU steps before PURCHASE (OTP generated or verified): no purchase exists.
+            "88" | "89" | "90" | "91" | "92" | "93" => "absent".into(),
             _ => "open".into(),
         }),
         _ => None,

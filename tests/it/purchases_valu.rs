@@ -306,3 +306,85 @@ async fn the_same_resend_twice_sends_one_code_and_keeps_the_copy_as_a_duplicate(
     );
     env.app.stop().await.unwrap();
 }
+
+/// The customer's OTP was verified (the order's last step at APS is OTP_VERIFY, status 92) but the
+/// PURCHASE never went out (its first attempt failed before sending). The job's next attempt asks
+/// CHECK_STATUS first, hears "OTP verified, no PURCHASE", and sends the PURCHASE: it used to read
+/// that as "PURCHASE still processing" and retry until its attempts ran out, leaving a customer
+/// who had typed the right code in `pending` and then in review.
+#[tokio::test]
+async fn a_purchase_not_sent_after_the_otp_was_verified_is_sent_on_the_next_attempt() {
+    let timing = AccountTiming {
+        otp_lifetime: Duration::from_secs(60),
+        threshold_time: Duration::from_secs(60),
+        ..fast_timing()
+    };
+    let mut env = spawn_sandboxed(timing, |config| config.valu.otp_lifetime_secs = 600_000.0).await;
+    let id = "valu-verified-unsent";
+    let phone = "01011110009";
+    env.publish("purchase.create", &valu_purchase(id, 300_000, phone)).await;
+    env.wait_for_event(id, "payment.action_required", WAIT).await;
+    let otp = env.otp_for(phone).await;
+    // OTP_VERIFY at APS, as our job's first step did.
+    let mut params = serde_json::Map::new();
+    for (name, value) in [
+        ("service_command", "OTP_VERIFY"),
+        ("access_code", ACCESS_CODE),
+        ("merchant_identifier", MERCHANT),
+        ("merchant_reference", id),
+        ("language", "en"),
+        ("payment_option", "VALU"),
+        ("phone_number", phone),
+        ("amount", "300000"),
+        ("currency", "EGP"),
+        ("otp", otp.as_str()),
+        ("total_downpayment", "0"),
+    ] {
+        params.insert(name.into(), json!(value));
+    }
+    let signature = bnpl::providers::aps::signature::sign_request(
+        &params,
+        &secrecy::SecretString::from(REQUEST_PHRASE),
+        bnpl::providers::aps::signature::ShaType::Sha256,
+    );
+    params.insert("signature".into(), json!(signature));
+    let verified: serde_json::Value = env
+        .http
+        .post(env.sandbox.url("/FortAPI/paymentApi"))
+        .json(&params)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["response_code"], "92182", "{verified}");
+    // Our side as the first step left it: `pending`, with the PURCHASE job's first attempt spent.
+    let pool = env.app.db.pool().await;
+    let mut tx = pool.begin().await.unwrap();
+    let change = bnpl::ledger::Change::by("test");
+    bnpl::ledger::payment::apply(
+        &mut tx,
+        id,
+        None,
+        bnpl::domain::PaymentEvent::ConfirmSent,
+        &change,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let payload = json!({"otp": otp, "tenure_months": 6});
+    bnpl::flows::schedule::valu_confirm(&mut tx, id, &payload)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE jobs SET attempts = 1 WHERE payment_id = $1 AND kind = 'valu_confirm' AND state = 'scheduled'")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    pool.close().await;
+    env.wait_for_event(id, "payment.succeeded", WAIT).await;
+    assert_eq!(env.sales_for(id).await, 1, "one PURCHASE at APS");
+    env.app.stop().await.unwrap();
+}

@@ -131,6 +131,12 @@ pub fn code_class(command: &Command, code: &ResponseCode) -> CodeClass {
     }
 }
 
+/// Whether a CHECK_STATUS `transaction_status` names a valU step before PURCHASE (customer
+/// verify, OTP generate, OTP verify: 88–93, §2.3): the order has no PURCHASE at APS yet.
+pub fn before_purchase(transaction_status: &str) -> bool {
+    matches!(transaction_status.trim(), "88" | "89" | "90" | "91" | "92" | "93")
+}
+
 /// Class of the order state CHECK_STATUS reports. `transaction_code` decides when it is a valid
 /// code, otherwise `transaction_status` (§2.2 CHECK_STATUS, §2.5: aps-woo pays on 14000/02000).
 pub fn transaction_class(transaction_status: &str, transaction_code: Option<&ResponseCode>) -> StateClass {

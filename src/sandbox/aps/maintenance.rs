@@ -9,7 +9,9 @@
 //! `maintenance_reference` reused after a success or while processing is `00066` (a declined
 //! refund may be retried with the same one, per the docs). CHECK_STATUS answers `12000` with
 //! `transaction_code`/`transaction_status`/`transaction_message` and `refunded_amount`,
-//! `captured_amount`, `authorized_amount`; an order never purchased is `12036`.
+//! `captured_amount`, `authorized_amount`. An order with no PURCHASE reports its last valU step
+//! (`88000` OTP generated, `92182` OTP verified; providers.md §2.3 statuses 88–93); one the
+//! sandbox never saw is `12036`.
 
 use std::sync::Arc;
 
@@ -141,7 +143,8 @@ pub(crate) async fn check_status(shared: &Shared, request: &ApsRequest) -> Answe
     let (code, message, fort_id, tenure) = match (&order.purchase, order.locked) {
         (Some(p), _) => (p.code, p.message, p.fort_id.clone(), p.tenure.clone()),
         (None, true) => ("13123", "Maximum attempts exceeded", String::new(), String::new()),
-        (None, false) => return Answer::new("12036", "Order not found"),
+        (None, false) if order.otp_verified => ("92182", "OTP verified", String::new(), String::new()),
+        (None, false) => ("88000", "OTP generated", String::new(), String::new()),
     };
     if request.param("fort_id").is_some_and(|f| f != fort_id) {
         return Answer::new("12036", "Order not found");
