@@ -1,8 +1,10 @@
 //! How much of a captured payment may still be refunded.
 //!
-//! Invariant (contract §2): the refunds that count against the captured amount are exactly those
-//! whose status says [`RefundStatus::counts_against_balance`] (queued, in flight, succeeded, needs
-//! review), and their sum plus a new refund may never exceed the capture. The store calls
+//! Invariant (contract §2): the refunds that count against the captured amount are those whose
+//! status says [`RefundStatus::counts_against_balance`] (queued, in flight, succeeded, needs
+//! review), and their sum plus a new refund may never exceed the capture. A closed refund flagged
+//! for review counts too: a provider reported it succeeded after we had declined it (contract
+//! §3), so its money may have left, and the balance must not offer it again until ops decide. The store calls
 //! [`check_refund`] inside the transaction that enqueues the refund, under a lock on the payment,
 //! so two concurrent partial refunds see each other (design §1). Whether the payment is in a
 //! state that can be refunded at all is the caller's question, not this module's.
@@ -16,6 +18,15 @@ pub struct ExistingRefund {
     pub status: RefundStatus,
     /// Its amount.
     pub amount: Money,
+    /// Flagged for review: a provider answer contradicted its status.
+    pub flagged: bool,
+}
+
+impl ExistingRefund {
+    /// Whether it counts against the captured amount (see the module invariant).
+    pub fn counts_against_balance(&self) -> bool {
+        self.status.counts_against_balance() || self.flagged
+    }
 }
 
 /// Why a refund cannot be accepted against a payment's balance.
@@ -77,23 +88,23 @@ impl From<MoneyError> for BalanceError {
 fn total_where(
     currency: Currency,
     existing: &[ExistingRefund],
-    keep: impl Fn(RefundStatus) -> bool,
+    keep: impl Fn(&ExistingRefund) -> bool,
 ) -> Result<Money, BalanceError> {
     existing.iter().try_fold(Money::zero(currency), |sum, r| {
         let with = sum.checked_add(r.amount)?;
-        Ok(if keep(r.status) { with } else { sum })
+        Ok(if keep(r) { with } else { sum })
     })
 }
 
 /// Total of the refunds that count against the balance (queued, in flight, succeeded, needs
-/// review).
+/// review, or flagged for review).
 pub fn counted_total(currency: Currency, existing: &[ExistingRefund]) -> Result<Money, BalanceError> {
-    total_where(currency, existing, RefundStatus::counts_against_balance)
+    total_where(currency, existing, ExistingRefund::counts_against_balance)
 }
 
 /// Total of the refunds the provider has made (`refunded_total_minor` on refund events).
 pub fn succeeded_total(currency: Currency, existing: &[ExistingRefund]) -> Result<Money, BalanceError> {
-    total_where(currency, existing, |s| s == RefundStatus::Succeeded)
+    total_where(currency, existing, |r| r.status == RefundStatus::Succeeded)
 }
 
 /// `captured` minus the counted refunds. Negative only if the stored refunds already exceed the

@@ -13,6 +13,7 @@ fn refund(status: RefundStatus, minor: i64) -> ExistingRefund {
     ExistingRefund {
         status,
         amount: gbp(minor),
+        flagged: false,
     }
 }
 
@@ -86,6 +87,7 @@ fn currency_mismatch_is_refused() {
     let stored = [ExistingRefund {
         status: R::Declined,
         amount: egp,
+        flagged: false,
     }];
     assert!(matches!(
         refundable_remainder(gbp(10000), &stored),
@@ -98,4 +100,28 @@ fn currency_mismatch_is_refused() {
 fn overflowing_sums_are_an_error_not_a_wrap() {
     let existing = [refund(R::Succeeded, i64::MAX), refund(R::Queued, 1)];
     assert_eq!(refundable_remainder(gbp(10000), &existing), Err(BalanceError::Overflow));
+}
+
+/// A declined refund the provider later reported succeeded (flagged, still `declined`) counts:
+/// its money may have left, so the capture cannot be refunded over it again.
+#[test]
+fn a_closed_refund_flagged_for_review_counts() {
+    let flagged = ExistingRefund {
+        flagged: true,
+        ..refund(R::Declined, 10000)
+    };
+    assert_eq!(refundable_remainder(gbp(10000), &[flagged]).unwrap(), gbp(0));
+    assert_eq!(
+        check_refund(gbp(10000), &[flagged], gbp(1)).unwrap_err().code(),
+        "over_refund"
+    );
+    assert_eq!(
+        succeeded_total(GBP, &[flagged]).unwrap(),
+        gbp(0),
+        "not made by the provider as far as we know"
+    );
+    assert_eq!(
+        refundable_remainder(gbp(10000), &[refund(R::Declined, 10000)]).unwrap(),
+        gbp(10000)
+    );
 }

@@ -87,6 +87,7 @@ pub async fn store(
             Some(ExistingRefund {
                 status: refund.status.parse().ok()?,
                 amount: Money::new(refund.amount_minor, refund.currency.parse().ok()?),
+                flagged: refund.review_reason.is_some(),
             })
         })
         .collect();

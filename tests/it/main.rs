@@ -39,6 +39,7 @@ mod publish_cli;
 mod purchases_humm;
 mod purchases_valu;
 mod redelivery;
+mod refund_balance;
 mod refund_callbacks;
 mod refund_create_lock;
 mod refund_hand_off;

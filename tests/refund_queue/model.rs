@@ -253,6 +253,7 @@ impl RefundQueue {
             .map(|(j, row)| ExistingRefund {
                 status: row.status,
                 amount: money(self.amounts[j]),
+                flagged: false,
             })
             .collect();
         s.refunds[i] = match balance::check_refund(money(self.captured), &existing, money(self.amounts[i])) {

@@ -114,7 +114,8 @@ pub async fn get_payment(
 pub struct Reviews {
     /// Payments in `needs_review`, or final ones flagged with a `review_reason`.
     pub payments: Vec<PaymentSummary>,
-    /// Refunds in `needs_review` (each blocks its queue).
+    /// Refunds in `needs_review` (each blocks its queue), or closed ones flagged with a
+    /// `review_reason` (they still count against their payment's balance).
     pub refunds: Vec<RefundEntry>,
 }
 
@@ -128,7 +129,7 @@ pub async fn list_reviews(caller: Caller, State(state): State<AdminState>) -> Re
     caller.require(Scope::Read)?;
     Ok(Json(Reviews {
         payments: admin_payments::in_review(&state.pool).await?,
-        refunds: admin_refunds::list(&state.pool, Some(crate::domain::RefundStatus::NeedsReview), 1000).await?,
+        refunds: admin_refunds::in_review(&state.pool).await?,
     }))
 }
 

@@ -74,7 +74,7 @@ pub(super) async fn execute(config: &Config, pool: &PgPool, command: AdminComman
         }
         AdminCommand::Reviews => {
             let payments = admin_payments::in_review(pool).await?;
-            let refunds = admin_refunds::list(pool, Some(crate::domain::RefundStatus::NeedsReview), 1000).await?;
+            let refunds = admin_refunds::in_review(pool).await?;
             if json {
                 return print(to_json(&serde_json::json!({"payments": payments, "refunds": refunds}))?);
             }

@@ -65,6 +65,19 @@ pub async fn list(pool: &PgPool, status: Option<RefundStatus>, limit: i64) -> Re
     .await
 }
 
+/// Refunds an operator must look at: in `needs_review` (each blocks its queue), or closed and
+/// flagged (a provider reported one we declined as succeeded: it still counts against its
+/// payment's balance), oldest change first.
+pub async fn in_review(pool: &PgPool) -> Result<Vec<RefundEntry>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {REFUND_COLUMNS} FROM refunds r
+         WHERE r.status = 'needs_review' OR r.review_reason IS NOT NULL
+         ORDER BY r.updated_at, r.refund_id LIMIT 1000"
+    ))
+    .fetch_all(pool)
+    .await
+}
+
 /// Why a refund action was not carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum RefundActionError {

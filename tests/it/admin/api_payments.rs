@@ -1,7 +1,7 @@
 //! Payments in the admin API: search, history, manual resolution (audited and announced),
 //! forced status checks and event replays.
 
-use super::{get, post, seed_payment, token, Seed};
+use super::{get, post, seed_payment, seed_refund, token, Seed};
 use crate::helpers::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -78,6 +78,15 @@ async fn payments_are_searched_filtered_and_paged() {
     let (status, _) = get(&app, "/admin/v1/payments?cursor=!!!", &read).await;
     assert_eq!(status, 400);
 
+    // Refunds: one in review, one declined that a provider later reported succeeded (flagged),
+    // one plainly declined.
+    seed_refund(&pool, "rf-rev", "p-1", "needs_review", 1000).await;
+    seed_refund(&pool, "rf-flag", "p-1", "declined", 1000).await;
+    seed_refund(&pool, "rf-plain", "p-5", "declined", 1000).await;
+    sqlx::query("UPDATE refunds SET review_reason = 'success_after_close' WHERE refund_id = 'rf-flag'")
+        .execute(&pool)
+        .await
+        .unwrap();
     let (status, reviews) = get(&app, "/admin/v1/reviews", &read).await;
     assert_eq!(status, 200);
     let ids: HashSet<&str> = reviews["payments"]
@@ -87,6 +96,13 @@ async fn payments_are_searched_filtered_and_paged() {
         .map(|p| p["payment_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, HashSet::from(["p-2", "p-4"]));
+    let refunds: HashSet<&str> = reviews["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["refund_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(refunds, HashSet::from(["rf-rev", "rf-flag"]));
     pool.close().await;
     app.stop().await.unwrap();
 }
