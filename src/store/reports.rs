@@ -75,6 +75,16 @@ pub async fn reconciliation(pool: &PgPool, period: &Period) -> Result<Vec<Line>,
     .await
 }
 
+/// A cell a spreadsheet will not run as a formula: values that came from a provider (its file,
+/// its answers) get a `'` in front of a leading `=`, `+`, `-`, `@`, tab or carriage return.
+pub fn inert(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    }
+}
+
 /// Renders the lines and their totals as CSV: per provider and currency, the succeeded payments,
 /// the succeeded refunds, and the net of the two (all in minor units, with counts).
 pub fn to_csv(lines: &[Line]) -> Result<Vec<u8>, csv::Error> {
@@ -89,7 +99,7 @@ pub fn to_csv(lines: &[Line]) -> Result<Vec<u8>, csv::Error> {
             &line.payment_id,
             &line.provider,
             &line.account,
-            line.provider_reference.as_deref().unwrap_or(""),
+            &inert(line.provider_reference.as_deref().unwrap_or("")),
             &line.amount_minor.to_string(),
             &line.currency,
             &line.status,
@@ -139,4 +149,32 @@ pub fn to_csv(lines: &[Line]) -> Result<Vec<u8>, csv::Error> {
 
 fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A provider reference is the provider's text: one that a spreadsheet would run as a formula
+    /// is written inert, like the settlement mismatches' cells.
+    #[test]
+    fn a_provider_reference_is_never_a_formula() {
+        let line = Line {
+            record_type: "payment".into(),
+            id: "ord-1".into(),
+            payment_id: "ord-1".into(),
+            provider: "humm".into(),
+            account: "default".into(),
+            provider_reference: Some("=HYPERLINK(\"http://x\")".into()),
+            amount_minor: 100,
+            currency: "GBP".into(),
+            status: "succeeded".into(),
+            created_at: Utc::now(),
+            final_at: None,
+        };
+        let csv = String::from_utf8(to_csv(&[line]).unwrap()).unwrap();
+        assert!(csv.contains("'=HYPERLINK"), "{csv}");
+        assert_eq!(inert("-1"), "'-1");
+        assert_eq!(inert("abc"), "abc");
+    }
 }

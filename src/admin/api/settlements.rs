@@ -7,7 +7,7 @@ use crate::admin::AdminState;
 use crate::domain::Provider;
 use crate::settlement::import::{self, ImportError, ImportRequest, Imported};
 use crate::settlement::matching::Mismatch;
-use crate::store::settlements;
+use crate::store::{reports, settlements};
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -150,16 +150,6 @@ pub async fn settlement_mismatches(
     Ok(Json(mismatches).into_response())
 }
 
-/// A cell a spreadsheet will not run as a formula: the values come from a provider's file, so a
-/// leading `=`, `+`, `-`, `@`, tab or carriage return gets a `'` in front.
-fn inert(value: &str) -> String {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    }
-}
-
 /// Mismatches as CSV: `kind,payment_id,refund_id,line,detail`.
 pub fn to_csv(mismatches: &[Mismatch]) -> Result<String, csv::Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -168,10 +158,10 @@ pub fn to_csv(mismatches: &[Mismatch]) -> Result<String, csv::Error> {
         let line = m.line.map(|l| l.to_string()).unwrap_or_default();
         writer.write_record([
             m.kind.clone(),
-            inert(&m.payment_id),
-            inert(m.refund_id.as_deref().unwrap_or("")),
+            reports::inert(&m.payment_id),
+            reports::inert(m.refund_id.as_deref().unwrap_or("")),
             line,
-            inert(&m.detail),
+            reports::inert(&m.detail),
         ])?;
     }
     let bytes = writer
