@@ -103,9 +103,15 @@ pub async fn replay_dead_letter(
         .with_content_type(ShortString::from("application/json"))
         .with_user_id(ShortString::from(publisher.broker().user()))
         .with_headers(headers);
-    if let Some(message_id) = letter.headers.get("message_id").and_then(Value::as_str) {
-        properties = properties.with_message_id(ShortString::from(message_id));
-    }
+    // The original's message id, or one of this dead letter's own: a replay sent twice (a double
+    // click) is then one message to intake, even for a command de-duplicated only by its
+    // message id (`purchase.resend_otp`).
+    let message_id = letter
+        .headers
+        .get("message_id")
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("bnpl-dead-letter-{id}"), str::to_owned);
+    properties = properties.with_message_id(ShortString::from(message_id));
     let exchange = publisher.broker().topology().commands();
     publisher.publish(&exchange, &routing_key, &body, properties).await?;
     admin_dead_letters::mark_replayed(

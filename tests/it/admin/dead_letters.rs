@@ -132,6 +132,15 @@ async fn a_dead_letter_replays_unchanged_under_a_fixed_routing_key() {
         n == 1
     })
     .await;
+    // The original had no message id: the replay carries one of the dead letter's own, so a
+    // replay sent twice is one message to intake.
+    let message_id: Option<String> = sqlx::query_scalar(
+        "SELECT message_id FROM commands WHERE subject_id = 'ord-typo' AND command_type = 'purchase.create'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(message_id, Some(format!("bnpl-dead-letter-{id}")));
     pool.close().await;
     app.stop().await.unwrap();
 }
