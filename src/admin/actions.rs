@@ -59,6 +59,22 @@ pub struct Decision {
     pub expected_from: Option<PaymentStatus>,
 }
 
+impl Decision {
+    /// A decision from its text, as the API, the dashboard and the CLI take it: `to`, and `from`
+    /// when the operator's page or request named one. The error names the value not understood.
+    pub fn parse(to: &str, from: Option<&str>) -> Result<Self, String> {
+        let status = |value: &str, what: &str| {
+            value
+                .parse::<PaymentStatus>()
+                .map_err(|_| format!("unknown status {value:?}{what}"))
+        };
+        Ok(Decision {
+            to: status(to, "")?,
+            expected_from: from.map(|from| status(from, " in from")).transpose()?,
+        })
+    }
+}
+
 /// Resolves `payment_id` as `decision` says, as `actor`, for `reason`.
 pub async fn resolve(
     pool: &PgPool,

@@ -4,9 +4,9 @@
 //! status says [`RefundStatus::counts_against_balance`] (queued, in flight, succeeded, needs
 //! review), and their sum plus a new refund may never exceed the capture. A closed refund flagged
 //! for review counts too: a provider reported it succeeded after we had declined it (contract
-//! §3), so its money may have left, and the balance must not offer it again until ops decide. The store calls
-//! [`check_refund`] inside the transaction that enqueues the refund, under a lock on the payment,
-//! so two concurrent partial refunds see each other (design §1). Whether the payment is in a
+//! §3), so its money may have left, and the balance must not offer it again until ops decide.
+//! The store calls [`check_refund`] inside the transaction that enqueues the refund, under a lock
+//! on the payment, so two concurrent partial refunds see each other (design §1). Whether the payment is in a
 //! state that can be refunded at all is the caller's question, not this module's.
 
 use super::{Currency, Money, MoneyError, RefundStatus};

@@ -5,7 +5,6 @@ use crate::admin::actions::{self as admin_actions, Resolution};
 use crate::admin::auth::{Caller, Scope};
 use crate::admin::error::{ApiError, ErrorBody};
 use crate::admin::AdminState;
-use crate::domain::PaymentStatus;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -82,20 +81,9 @@ pub async fn resolve_payment(
     caller.require(Scope::Operate)?;
     let payment_id = super::path_ids::payment(payment_id)?;
     let Json(request) = body?;
-    let to: PaymentStatus = request
-        .to
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("unknown status {:?}", request.to)))?;
+    let decision =
+        admin_actions::Decision::parse(&request.to, request.from.as_deref()).map_err(ApiError::BadRequest)?;
     let reason = required_reason(&request.reason)?;
-    let expected_from = request
-        .from
-        .as_deref()
-        .map(|from| {
-            from.parse::<PaymentStatus>()
-                .map_err(|_| ApiError::BadRequest(format!("unknown status {from:?} in from")))
-        })
-        .transpose()?;
-    let decision = admin_actions::Decision { to, expected_from };
     let resolution = admin_actions::resolve(&state.pool, &payment_id, decision, reason, caller.name()).await?;
     tracing::info!(payment_id, from = %resolution.from, to = %resolution.to,
         actor = caller.name(), "payment resolved manually");

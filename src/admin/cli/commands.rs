@@ -13,7 +13,7 @@ use crate::admin::read::history::RefundEntry;
 use crate::admin::read::payments::{self as admin_payments, PaymentFilter, PaymentSummary};
 use crate::admin::read::{dead_letters as admin_dead_letters, refunds as admin_refunds};
 use crate::config::Config;
-use crate::domain::{PaymentStatus, RefundEvent, ReleaseOutcome};
+use crate::domain::{RefundEvent, ReleaseOutcome};
 use crate::store::{reports, retention, tokens};
 use anyhow::{bail, Context as _};
 use sqlx::PgPool;
@@ -282,12 +282,10 @@ async fn payments(pool: &PgPool, command: PaymentCommand, actor: &str, json: boo
             reason,
             from,
         } => {
-            let to: PaymentStatus = to.parse()?;
+            let decision = admin_actions::Decision::parse(&to, from.as_deref()).map_err(anyhow::Error::msg)?;
             if reason.trim().is_empty() {
                 bail!("--reason must not be empty");
             }
-            let expected_from = from.as_deref().map(str::parse::<PaymentStatus>).transpose()?;
-            let decision = admin_actions::Decision { to, expected_from };
             let done = admin_actions::resolve(pool, &payment_id, decision, reason.trim(), actor).await?;
             format!(
                 "{} resolved {} -> {} (event sequence {})\n",

@@ -22,7 +22,7 @@ use crate::admin::jobs::Decision;
 use crate::admin::ops::DeadLetterFix;
 use crate::admin::read::{dead_letters as admin_dead_letters, refunds as admin_refunds};
 use crate::admin::{accounts, actions as admin_actions, jobs, ops, refund_evidence, AdminState};
-use crate::domain::{PaymentStatus, Provider, RefundEvent, ReleaseOutcome};
+use crate::domain::{Provider, RefundEvent, ReleaseOutcome};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -144,20 +144,10 @@ async fn carry_out(
             Ok(done(payment_page(target)))
         }
         Action::Resolve => {
-            let to: PaymentStatus = form
-                .to
-                .parse()
-                .map_err(|_| ApiError::BadRequest(format!("unknown status {:?}", form.to)))?;
+            // A form without `from` (an old page) is decided from what the payment is now.
+            let from = Some(form.from.trim()).filter(|from| !from.is_empty());
+            let decision = admin_actions::Decision::parse(&form.to, from).map_err(ApiError::BadRequest)?;
             let reason = required_reason(&form.reason)?;
-            // A form without it (an old page) is decided from what the payment is now.
-            let expected_from = match form.from.trim() {
-                "" => None,
-                from => Some(
-                    from.parse()
-                        .map_err(|_| ApiError::BadRequest(format!("unknown status {from:?}")))?,
-                ),
-            };
-            let decision = admin_actions::Decision { to, expected_from };
             admin_actions::resolve(pool, target, decision, reason, actor).await?;
             Ok(done(payment_page(target)))
         }

@@ -151,7 +151,7 @@ pub fn transaction_class(transaction_status: &str, transaction_code: Option<&Res
         // Uncertain, pending, on hold, incomplete: ask again later.
         "15" | "19" | "20" | "10" => StateClass::Pending,
         // Only a valU step so far (OTP generate/verify, customer verify): no PURCHASE yet.
-        "88" | "89" | "90" | "91" | "92" | "93" => StateClass::Pending,
+        step if before_purchase(step) => StateClass::Pending,
         other => {
             tracing::warn!(
                 transaction_status = other,
