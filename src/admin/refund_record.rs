@@ -7,7 +7,9 @@
 //!   or a status query that shows it settles it, like any other refund;
 //! - the provider's reference is kept as the refund's provider request id, so the provider's
 //!   callback about it is matched to it (and a copy about another refund is not); the act is
-//!   audited with finance's words, and a status query is brought forward.
+//!   audited with finance's words, and a status query is brought forward;
+//! - recording happens under the payment's lock, so two concurrent records cannot both pass the
+//!   one-reference check.
 
 use crate::config::RefundMode;
 use crate::domain::refund_state::RefundEvent;
@@ -15,7 +17,7 @@ use crate::domain::RefundStatus;
 use crate::flows::{schedule, Services};
 use crate::ledger::journal::{self, Note};
 use crate::ledger::refund::{self, RefundChange};
-use crate::store::refunds;
+use crate::store::{payments, refunds};
 use serde_json::json;
 
 /// The longest provider reference taken.
@@ -51,10 +53,17 @@ pub async fn record(
         return Err(RecordError::BadReference);
     }
     let mut tx = services.pool.begin().await?;
-    let refund = refunds::get(&mut tx, refund_id).await?.ok_or(RecordError::NotFound)?;
-    let payment = crate::store::payments::get(&mut tx, &refund.payment_id)
+    let payment_id = refunds::get(&mut tx, refund_id)
+        .await?
+        .ok_or(RecordError::NotFound)?
+        .payment_id;
+    // Under the payment's lock, as every writer of its refunds: two finance users recording
+    // different references at once would otherwise both find none recorded, and the second
+    // would silently replace the first (whose callback would then match no refund).
+    let payment = payments::lock(&mut tx, &payment_id)
         .await?
         .ok_or(RecordError::NotFound)?;
+    let refund = refunds::get(&mut tx, refund_id).await?.ok_or(RecordError::NotFound)?;
     let manual = payment.provider == "humm"
         && services
             .accounts

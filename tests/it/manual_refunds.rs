@@ -111,3 +111,59 @@ async fn a_manual_refund_is_recorded_then_settled_by_callback_while_the_next_wai
     assert_eq!(ledger["sequential_violations_total"], 0, "{ledger}");
     pool.close().await;
 }
+
+#[tokio::test]
+async fn two_references_recorded_at_once_for_one_refund_are_one_record_and_one_conflict() {
+    let mut env = spawn_sandboxed_configured(
+        fast_timing(),
+        |sandbox| {
+            sandbox.auto_customer.enabled = true;
+            sandbox.auto_customer.success_ratio = 1.0;
+            sandbox.auto_customer.delay_secs = 0.0;
+        },
+        |config| {
+            let humm = config.accounts.humm.get_mut("default").unwrap();
+            humm.refund_mode = bnpl::config::RefundMode::Manual;
+            humm.timing.refund_threshold = Duration::from_secs(120);
+        },
+    )
+    .await;
+    let pool = env.app.db.pool().await;
+    let finance = token(&pool, "finance-desk", &["finance"]).await;
+    env.publish("purchase.create", &humm_purchase("man-pay", 10_000)).await;
+    env.wait_for_event("man-pay", "payment.succeeded", WAIT).await;
+    env.publish("refund.create", &refund("man-rf-1", 3_000)).await;
+    env.wait_for_event("man-pay", "refund.action_required", WAIT).await;
+
+    // Two finance users record different references at the same moment: the payment is held
+    // locked while both requests arrive, so both read the refund before either writes.
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM payments WHERE payment_id = 'man-pay' FOR NO KEY UPDATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let record = |reference: &'static str| {
+        post(
+            &env.app,
+            "/admin/v1/refunds/man-rf-1/record",
+            &finance,
+            json!({"provider_reference": reference, "reason": "filed"}),
+        )
+    };
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        holder.commit().await.unwrap();
+    };
+    let ((first, first_body), (second, second_body), ()) = tokio::join!(record("ref-a"), record("ref-b"), release);
+    let mut statuses = [first, second];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{first_body} {second_body}");
+    let recorded: Option<String> =
+        sqlx::query_scalar("SELECT provider_request_id FROM refunds WHERE refund_id = 'man-rf-1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let winner = if first == 200 { "ref-a" } else { "ref-b" };
+    assert_eq!(recorded.as_deref(), Some(winner));
+    pool.close().await;
+}
